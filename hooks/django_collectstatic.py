@@ -1,0 +1,43 @@
+"""Run Django's collectstatic without the user editing settings.
+
+When the project sets no STATIC_ROOT, files go to WARP_STATIC_FALLBACK (a
+directory warp owns in the env). Prints JSON with where the files went.
+"""
+
+import io
+import os
+import sys
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+
+from _common import fail_from_app, reply  # noqa: E402  (path set just above)
+from django_info import load_settings  # noqa: E402
+
+
+def main():
+    settings = load_settings()
+    if "django.contrib.staticfiles" not in settings.INSTALLED_APPS:
+        reply(skipped="django.contrib.staticfiles is not in INSTALLED_APPS", static_root=None)
+        return
+    own_root = bool(settings.STATIC_ROOT)
+    if not own_root:
+        settings.STATIC_ROOT = os.environ["WARP_STATIC_FALLBACK"]
+    import django
+    from django.core.management import call_command
+
+    out = io.StringIO()
+    try:
+        django.setup()
+        call_command("collectstatic", interactive=False, verbosity=1, stdout=out)
+    except Exception as exc:  # noqa: BLE001  (the app's error is shown as the app's)
+        fail_from_app("collectstatic failed", exc)
+    summary = [line for line in out.getvalue().splitlines() if line.strip()]
+    reply(
+        static_root=str(settings.STATIC_ROOT),
+        static_root_from="settings" if own_root else "warp",
+        summary=summary[-1] if summary else "",
+    )
+
+
+if __name__ == "__main__":
+    main()

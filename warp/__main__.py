@@ -1,0 +1,3 @@
+from warp.cli import main
+
+main()

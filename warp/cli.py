@@ -1,0 +1,345 @@
+"""Thin click commands: build plans, hand them to the run layer, render errors once."""
+
+from __future__ import annotations
+
+import os
+import shlex
+import sys
+import traceback
+import urllib.error
+import urllib.request
+from pathlib import Path
+
+import click
+
+from warp import __version__, build, context, proc, shell, start, venv
+from warp.errors import EnvError, UsageError, WarpError
+from warp.settings import SERVER_TYPES, find_warp_home, read_environ
+
+_quiet = False
+
+
+def report(message: str) -> None:
+    """Progress and warnings go to stderr, so `eval "$(warp activate)"` sees only shell code."""
+    if _quiet and not message.startswith("warning:"):
+        return
+    click.echo(message, err=True)
+
+
+def _flags(**values) -> dict:
+    return {key: value for key, value in values.items() if value not in (None, "", ())}
+
+
+def _context(create: bool = True, **flags) -> context.Context:
+    return context.load_context(_flags(**flags), read_environ(), Path.cwd(), report, create=create)
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="warp")
+@click.option("-q", "--quiet", is_flag=True, help="Print only warnings and errors.")
+def cli(quiet: bool) -> None:
+    """Build and run Python web applications exactly as they run in production."""
+    global _quiet
+    _quiet = quiet
+
+
+# ---------------------------------------------------------------- environments
+
+shell_option = click.option("--shell", "shell_name", type=click.Choice(shell.SHELLS), help="Shell to print code for (default: from $SHELL).")
+
+
+def _shell_name(given: str | None) -> str:
+    if given:
+        return given
+    name = os.path.basename(os.environ.get("SHELL", ""))
+    return name if name in shell.SHELLS else "bash"
+
+
+def _path_without(path: str, *remove: str) -> list[str]:
+    return [item for item in path.split(":") if item and item not in remove]
+
+
+@cli.command()
+@click.argument("name", required=False)
+@click.option("--python", help="Interpreter for a new env (path, command or version, e.g. 3.12).")
+@shell_option
+def activate(name: str | None, python: str | None, shell_name: str | None) -> None:
+    """Create (if needed) and select an env; print shell code for eval."""
+    environ = read_environ()
+    cwd = Path.cwd()
+    home = find_warp_home(environ)
+    if name is None:
+        existing = venv.find_env_for_source(home, cwd)
+        name = existing.name if existing else venv.make_env_name(cwd)
+    env = venv.find_env(home, name)
+    if env.exists():
+        source = Path(env.read_meta().get("source") or cwd)
+    else:
+        venv.create_env(env, python=venv.find_python(python or environ.get("WARP_PYTHON")), source=cwd)
+        report(f" -----> Created env {env.name} ({env.path})")
+        source = cwd
+    old_bin = os.path.join(environ["VIRTUAL_ENV"], "bin") if environ.get("VIRTUAL_ENV") else ""
+    path = ":".join([str(env.bin)] + _path_without(environ.get("PATH", ""), str(env.bin), old_bin))
+    values = {
+        "WARP_HOME": str(home),
+        "WARP_ENV_NAME": env.name,
+        "WARP_ENV_ROOT": str(env.path),
+        "WARP_SRC_ROOT": str(source),
+        "WARP_APP_ROOT": str(source),
+        "VIRTUAL_ENV": str(env.path),
+    }
+    click.echo(shell.make_activate(_shell_name(shell_name), values, path), nl=False)
+
+
+@cli.command()
+@shell_option
+def deactivate(shell_name: str | None) -> None:
+    """Print shell code that leaves the active env."""
+    environ = read_environ()
+    old_bin = os.path.join(environ["VIRTUAL_ENV"], "bin") if environ.get("VIRTUAL_ENV") else ""
+    path = ":".join(_path_without(environ.get("PATH", ""), old_bin))
+    click.echo(shell.make_deactivate(_shell_name(shell_name), path), nl=False)
+
+
+@cli.command()
+@click.argument("name")
+@click.option("--yes", "-y", is_flag=True, help="Do not ask for confirmation.")
+def destroy(name: str, yes: bool) -> None:
+    """Delete the env NAME (never the active one, never anything outside WARP_HOME)."""
+    environ = read_environ()
+    env = venv.find_env(find_warp_home(environ), name)
+    if environ.get("WARP_ENV_NAME") == env.name:
+        raise UsageError(f"env {name!r} is active in this shell", hint='run `eval "$(warp deactivate)"` first')
+    if not env.path.exists():
+        raise EnvError(f"env {name!r} does not exist", hint="see `warp list` for the envs there are")
+    if not env.meta_path.is_file():
+        raise EnvError(f"{env.path} is not a warp env", hint="warp deletes only envs it created; remove it yourself if you are sure")
+    if not yes:
+        if not sys.stdin.isatty():
+            raise UsageError(f"refusing to delete env {name!r} without confirmation", hint=f"run `warp destroy {name} --yes`")
+        click.confirm(f"Delete env {name} ({env.path})?", abort=True)
+    venv.remove_env(env)
+    report(f" -----> Deleted env {name}")
+
+
+@cli.command(name="list")
+def list_() -> None:
+    """List envs: name, python, source directory, last build."""
+    envs = venv.list_envs(find_warp_home(read_environ()))
+    if not envs:
+        report('no envs yet; create one with eval "$(warp activate)"')
+        return
+    rows = []
+    for env in envs:
+        try:
+            meta = env.read_meta()
+        except EnvError:
+            meta = {"python_version": "?", "source": "(metadata unreadable)"}
+        rows.append((env.name, meta.get("python_version") or "?", meta.get("last_build") or "never", meta.get("source") or "?"))
+    widths = [max(len(row[i]) for row in rows + [("NAME", "PYTHON", "LAST BUILD", "")]) for i in range(3)]
+    click.echo(f"{'NAME':{widths[0]}}  {'PYTHON':{widths[1]}}  {'LAST BUILD':{widths[2]}}  SOURCE")
+    for row in rows:
+        click.echo(f"{row[0]:{widths[0]}}  {row[1]:{widths[1]}}  {row[2]:{widths[2]}}  {row[3]}")
+
+
+@cli.command(name="env")
+@shell_option
+def env_(shell_name: str | None) -> None:
+    """Print the app environment as shell exports."""
+    ctx = _context()
+    environ = ctx.app_environ()
+    changed = {key: value for key, value in environ.items() if ctx.environ.get(key) != value}
+    click.echo(shell.make_exports(_shell_name(shell_name), changed))
+
+
+@cli.command(name="exec", context_settings={"ignore_unknown_options": True, "allow_interspersed_args": False})
+@click.argument("command", nargs=-1, required=True, type=click.UNPROCESSED)
+def exec_(command: tuple[str, ...]) -> None:
+    """Run COMMAND in the app environment."""
+    ctx = _context()
+    proc.exec_(command, env=ctx.app_environ(), cwd=Path.cwd())
+
+
+@cli.command(name="shell")
+def shell_() -> None:
+    """Open your shell in the app environment."""
+    ctx = _context()
+    proc.exec_([os.environ.get("SHELL") or "/bin/sh"], env=ctx.app_environ(), cwd=ctx.source)
+
+
+# ---------------------------------------------------------------- build and start
+
+server_option = click.option("--server", type=click.Choice(SERVER_TYPES), help="Server type (default: auto).")
+
+
+@cli.command(name="build")
+@server_option
+@click.option("--installer", type=click.Choice(("uv", "pip")), help="Installer (default: uv).")
+@click.option("--force", is_flag=True, help="Reinstall even when the inputs are unchanged.")
+@click.option("--offline", is_flag=True, default=None, help="Install from .warp/wheelhouse only (WARP_PIP_NO_INDEX=1).")
+@click.option("--no-wait", is_flag=True, help="Fail instead of waiting when another build of the env runs.")
+def build_(server, installer, force, offline, no_wait) -> None:
+    """Install dependencies and the server, run hooks and collectstatic."""
+    ctx = _context(server=server, installer=installer, offline=offline or None)
+    build.run_build(ctx, report, force=force, wait=not no_wait)
+
+
+def start_options(function):
+    options = [
+        server_option,
+        click.option("--app", help="The application: module:callable, a .wsgi/.py file, or a paste .ini."),
+        click.option("--home", help="Subdirectory that holds the application."),
+        click.option("--mode", type=click.Choice(("auto", "shell", "python", "django", "wsgi", "paste"))),
+        click.option("--host", help="Address to listen on (default 127.0.0.1; 0.0.0.0 in a container)."),
+        click.option("--port", help="Port to listen on (default: $PORT or 8080)."),
+        click.option("--processes", help="Worker processes."),
+        click.option("--threads", help="Threads per process."),
+        click.option("--graceful-timeout", help="Seconds in-flight requests get on stop (default 30)."),
+    ]
+    for option in reversed(options):
+        function = option(function)
+    return function
+
+
+@cli.command(name="start")
+@start_options
+@click.option("--dry-run", is_flag=True, help="Print the plan instead of starting.")
+def start_(dry_run: bool, **flags) -> None:
+    """Start the app under a production server."""
+    ctx = _context(**flags)
+    plan = start.make_plan(ctx)
+    if dry_run:
+        _print_plan(ctx, plan)
+        return
+    start.prepare(ctx, plan, report)
+    report(f" -----> Starting {plan.server or plan.mode} on http://{plan.host}:{plan.port}/")
+    sys.exit(start.run_server(plan, report))
+
+
+@cli.command(name="plan")
+@start_options
+def plan_(**flags) -> None:
+    """Print every decision `warp start` would make, why, and the exact command."""
+    ctx = _context(**flags)
+    _print_plan(ctx, start.make_plan(ctx))
+
+
+def _print_plan(ctx: context.Context, plan) -> None:
+    click.echo(f"project  {ctx.source}")
+    click.echo(f"env      {ctx.env.name} ({ctx.env.path})")
+    click.echo("")
+    width = max(len(d.name) for d in plan.decisions)
+    vwidth = max(len(d.value) for d in plan.decisions)
+    for decision in plan.decisions:
+        click.echo(f"{decision.name:{width}}  {decision.value:{vwidth}}  because {decision.because}")
+    click.echo("")
+    for argv in plan.prepare:
+        click.echo("prepare: " + shlex.join(argv))
+    click.echo("command: " + shlex.join(plan.argv))
+    click.echo(f"stop:    {plan.stop.kind}" + (f" {plan.stop.signal}" if plan.stop.signal else "") + f", then kill after {plan.stop.timeout:g}s")
+    click.echo("environment:")
+    for key in sorted(plan.environ):
+        if ctx.environ.get(key) == plan.environ[key]:
+            continue
+        shown = "******** (from .warp/environment)" if key in plan.masked else shlex.quote(plan.environ[key])
+        click.echo(f"  {key}={shown}")
+
+
+# ---------------------------------------------------------------- lifecycle hooks
+
+
+def _run_named_hook(name: str, default=None) -> None:
+    ctx = _context()
+    hook = ctx.project.hooks.get(name)
+    if hook is not None:
+        report(f" -----> Running {name} hook")
+        start._run_user_hook(ctx, name, ctx.app_environ(), report)
+    elif default is not None:
+        default(ctx)
+    else:
+        report(f" -----> No .warp/action_hooks/{name}; nothing to do")
+
+
+@cli.command()
+def setup() -> None:
+    """Run the setup hook."""
+    _run_named_hook("setup")
+
+
+@cli.command()
+def migrate() -> None:
+    """Run the migrate hook, or Django's `manage.py migrate --noinput`."""
+
+    def django_migrate(ctx: context.Context) -> None:
+        if not (ctx.app.manage_py and ctx.app.django_settings):
+            report(" -----> No migrate hook and not a Django project; nothing to do")
+            return
+        report(" -----> Running manage.py migrate --noinput")
+        proc.run([str(ctx.env.python), "manage.py", "migrate", "--noinput"], env=ctx.app_environ(), cwd=ctx.app.home,
+                 step="manage.py migrate", capture=False)
+
+    _run_named_hook("migrate", django_migrate)
+
+
+def _probe(name: str) -> None:
+    def http_get(ctx: context.Context) -> None:
+        host = ctx.settings["host"].value or "127.0.0.1"
+        host = "127.0.0.1" if host == "0.0.0.0" else host
+        url = f"http://{host}:{ctx.settings['port'].value}/"
+        try:
+            with urllib.request.urlopen(url, timeout=5) as response:
+                status = response.status
+        except urllib.error.HTTPError as exc:
+            status = exc.code
+        except OSError as exc:
+            raise WarpError(f"{name}: no answer from {url} ({exc})", hint="is the app running? start it with `warp start`") from None
+        if status >= 500:
+            raise WarpError(f"{name}: {url} answered {status}", hint="see the server's log")
+        report(f" -----> {name}: {url} answered {status}")
+
+    _run_named_hook(name, http_get)
+
+
+@cli.command()
+def alive() -> None:
+    """Liveness probe: the alive hook, else HTTP GET on the app's port (< 500 is alive)."""
+    _probe("alive")
+
+
+@cli.command()
+def ready() -> None:
+    """Readiness probe: the ready hook, else HTTP GET on the app's port."""
+    _probe("ready")
+
+
+@cli.command()
+def verify() -> None:
+    """Run the verify hook."""
+    _run_named_hook("verify")
+
+
+def main() -> None:
+    try:
+        cli.main(standalone_mode=False, prog_name="warp")
+    except WarpError as exc:
+        if exc.detail:
+            click.echo(exc.detail.rstrip(), err=True)
+        click.echo(f"error: {exc.message}", err=True)
+        if exc.hint:
+            click.echo(f"       {exc.hint}", err=True)
+        sys.exit(exc.exit_code)
+    except click.exceptions.Abort:
+        click.echo("error: aborted", err=True)
+        sys.exit(1)
+    except click.ClickException as exc:
+        click.echo(f"error: {exc.format_message()}", err=True)
+        click.echo("       see `warp --help`", err=True)
+        sys.exit(exc.exit_code)
+    except KeyboardInterrupt:
+        click.echo("error: interrupted", err=True)
+        sys.exit(130)
+    except Exception:  # noqa: BLE001  (a bug in warp: say so, with the traceback)
+        traceback.print_exc()
+        click.echo("error: this is a bug in warp; please report it with the traceback above", err=True)
+        sys.exit(70)
+    sys.exit(0)

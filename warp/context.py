@@ -1,0 +1,134 @@
+"""Gather what one command needs: the env, the project facts and the settings."""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable, Mapping
+
+from warp import venv
+from warp.errors import EnvError, UsageError
+from warp.machine import MachineFacts, scan_machine
+from warp.plan import make_app_environ
+from warp.project import AppFacts, ProjectFacts, scan_app, scan_project
+from warp.settings import Settings, find_settings, find_warp_home
+
+Report = Callable[[str], None]
+
+
+@dataclass
+class Context:
+    environ: dict[str, str]
+    warp_home: Path
+    env: venv.Env
+    source: Path
+    project: ProjectFacts
+    settings: Settings
+    app: AppFacts
+    machine: MachineFacts
+
+    def app_environ(self, django_settings: str | None = None) -> dict[str, str]:
+        return make_app_environ(
+            self.environ,
+            env_name=self.env.name,
+            env_path=self.env.path,
+            source=self.source,
+            home=self.app.home,
+            file_vars=self.project.environment,
+            django_settings=django_settings or self.app.django_settings,
+        )
+
+    @property
+    def masked(self) -> frozenset[str]:
+        return frozenset(key for key, _ in self.project.environment)
+
+
+def select_env(
+    environ: Mapping[str, str],
+    cwd: Path,
+    report: Report,
+    *,
+    name: str | None = None,
+    python: str | None = None,
+    create: bool = True,
+) -> tuple[venv.Env, Path]:
+    """Find the env for this command: named, active, recorded for cwd, or new."""
+    home = find_warp_home(environ)
+    if name:
+        env = venv.find_env(home, name)
+        if env.exists():
+            return env, Path(env.read_meta().get("source") or cwd)
+        if not create:
+            raise EnvError(f"env {name!r} does not exist", hint="see `warp list`, or create it with `warp activate NAME`")
+        venv.create_env(env, python=venv.find_python(python), source=cwd)
+        report(f" -----> Created env {env.name} ({env.path})")
+        return env, cwd
+    active = environ.get("WARP_ENV_NAME", "").strip()
+    if active:
+        env = venv.find_env(home, active)
+        if not env.exists():
+            raise EnvError(
+                f"the active env {active!r} no longer exists in {home / 'envs'}",
+                hint='run `eval "$(warp deactivate)"` and then `eval "$(warp activate)"` to recreate it',
+            )
+        return env, Path(env.read_meta().get("source") or cwd)
+    env = venv.find_env_for_source(home, cwd)
+    if env is not None:
+        if not env.python.exists():
+            raise EnvError(f"env {env.name!r} is damaged (its python is missing)", hint=f"run `warp destroy {env.name} --yes` and build again")
+        report(f" -----> Using env {env.name} for {cwd} (activate it with: eval \"$(warp activate)\")")
+        return env, cwd
+    if not create:
+        raise EnvError(f"no env for {cwd}", hint='create one with `eval "$(warp activate)"` or `warp build`')
+    base = venv.make_env_name(cwd)
+    env = venv.find_env(home, base)
+    suffix = 2
+    while env.path.exists():
+        env = venv.find_env(home, f"{base[:60]}-{suffix}")
+        suffix += 1
+    venv.create_env(env, python=venv.find_python(python), source=cwd)
+    report(f" -----> Created env {env.name} for {cwd} (activate it with: eval \"$(warp activate)\")")
+    return env, cwd
+
+
+def load_context(flags: Mapping[str, Any], environ: Mapping[str, str], cwd: Path, report: Report, *, create: bool = True) -> Context:
+    environ = dict(environ)
+    env, source = select_env(environ, cwd, report, python=flags.get("python") or environ.get("WARP_PYTHON"), create=create)
+    if not source.is_dir():
+        raise EnvError(f"the source directory of env {env.name!r} is gone: {source}", hint=f"run `warp destroy {env.name} --yes`")
+    project = scan_project(source)
+    settings = find_settings(flags, environ, project.warp_files, project.tool)
+    app = scan_app(project.root, settings["home"].value)
+    return Context(environ, find_warp_home(environ), env, project.root, project, settings, app, scan_machine(environ))
+
+
+def scan_installed(env: venv.Env) -> dict[str, str]:
+    """Distributions installed in the env: normalized name -> version."""
+    installed = {}
+    for site in env.path.glob("lib/python*/site-packages"):
+        for info in site.glob("*.dist-info"):
+            name, _, version = info.name[: -len(".dist-info")].partition("-")
+            installed[re.sub(r"[-_.]+", "-", name).lower()] = version
+    return installed
+
+
+def scan_digests(root: Path, files: tuple[str, ...]) -> dict[str, str]:
+    """Content hashes of dependency files, following requirements' -r/-c includes."""
+    digests: dict[str, str] = {}
+    pending = list(files)
+    while pending:
+        name = pending.pop()
+        if name in digests:
+            continue
+        path = (root / name)
+        if not path.is_file():
+            raise UsageError(f"requirements file {name} does not exist in {root}", hint="fix WARP_PIP_PACKAGES or create the file")
+        data = path.read_bytes()
+        digests[name] = hashlib.sha256(data).hexdigest()
+        for line in data.decode("utf-8", "replace").splitlines():
+            match = re.match(r"\s*(?:-r|-c|--requirement|--constraint)[\s=]+(\S+)", line)
+            if match:
+                pending.append(str((path.parent / match.group(1)).relative_to(root)) if not Path(match.group(1)).is_absolute() else match.group(1))
+    return digests

@@ -1,0 +1,486 @@
+"""Pure planning: project facts + settings (+ hook answers) -> BuildPlan / StartPlan.
+
+Nothing here reads files, environment variables or the clock. Every decision
+is recorded with the reason for it, so that ``warp plan`` can explain it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+import re
+import shlex
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Mapping
+
+from warp import servers
+from warp.errors import NoAppFound, UsageError
+from warp.machine import MachineFacts
+from warp.project import AppFacts, HookFile, ProjectFacts
+from warp.settings import Settings
+
+SERVER_MODES = ("django", "wsgi", "paste")
+
+
+@dataclass(frozen=True)
+class Decision:
+    name: str
+    value: str
+    because: str
+
+
+@dataclass(frozen=True)
+class BuildStep:
+    """One announced step of ``warp build``.
+
+    kind: hook | install | server | collectstatic
+    """
+
+    kind: str
+    title: str
+    argv: tuple[str, ...] = ()
+    hook: HookFile | None = None
+    packages: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class BuildPlan:
+    steps: tuple[BuildStep, ...]
+    fingerprint: str
+    server: str
+    decisions: tuple[Decision, ...]
+    warnings: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class Installer:
+    """How packages get into the env: uv (``uv pip``) or the env's own pip."""
+
+    name: str
+    uv: str | None
+    python: Path
+    find_links: Path | None = None
+    offline: bool = False
+
+    def make_argv(self, *args: str) -> tuple[str, ...]:
+        if self.name == "uv":
+            base = [self.uv, "pip", "install", "--python", str(self.python)]
+        else:
+            base = [str(self.python), "-m", "pip", "install", "--disable-pip-version-check"]
+        if self.find_links:
+            base += ["--find-links", str(self.find_links)]
+        if self.offline:
+            base.append("--no-index")
+        return tuple(base) + args
+
+
+# ---------------------------------------------------------------- build
+
+
+def find_installer(settings: Settings, uv: str | None) -> tuple[str, str]:
+    wanted = settings["installer"]
+    if wanted.value == "uv" and not uv:
+        return "pip", "uv is not available on this machine"
+    if wanted.is_default:
+        return wanted.value, "the default (fast, and a dependency of warp)"
+    return wanted.value, f"from {wanted.source}"
+
+
+def find_dependency_inputs(project: ProjectFacts, settings: Settings) -> tuple[tuple[str, ...], str, str]:
+    """Which files feed the install: (files, how, because). how: requirements | project | none."""
+    named = settings["requirements"]
+    if named.value:
+        return tuple(named.value), "requirements", f"listed in {named.source}"
+    if project.has("requirements.txt"):
+        return ("requirements.txt",), "requirements", "requirements.txt is present"
+    for marker in ("pyproject.toml", "setup.py"):
+        if project.has(marker):
+            files = tuple(name for name in ("pyproject.toml", "setup.py", "setup.cfg") if project.has(name))
+            return files, "project", f"{marker} is present and there is no requirements.txt"
+    return (), "none", "no requirements.txt, pyproject.toml or setup.py"
+
+
+def find_server(settings: Settings, project: ProjectFacts, installed: Mapping[str, str]) -> tuple[str, str]:
+    chosen = settings["server"]
+    if chosen.value != "auto":
+        return chosen.value, f"from {chosen.source}"
+    named = find_servers_named(project.requirements_text)
+    if named:
+        return named[0], "named in requirements.txt"
+    if "mod-wsgi" in installed:
+        return "mod_wsgi", "mod_wsgi is installed in the env"
+    return "gunicorn", "the default (pure Python, installs everywhere)"
+
+
+def find_servers_named(requirements: str) -> list[str]:
+    found = []
+    for line in requirements.splitlines():
+        match = re.match(r"\s*([A-Za-z0-9][A-Za-z0-9._-]*)", line)
+        if not match:
+            continue
+        name = match.group(1).lower().replace("_", "-")
+        for server, packages in servers.SERVER_PACKAGES.items():
+            if name in {package.replace("_", "-") for package in packages} and server not in found:
+                found.append(server)
+    return found
+
+
+def make_fingerprint(**inputs) -> str:
+    return hashlib.sha256(json.dumps(inputs, sort_keys=True, default=str).encode()).hexdigest()
+
+
+def make_build_plan(
+    *,
+    project: ProjectFacts,
+    app: AppFacts,
+    settings: Settings,
+    installer: Installer,
+    installer_because: str,
+    digests: Mapping[str, str],
+    python_version: str,
+    installed: Mapping[str, str],
+    warp_version: str,
+    hooks_dir: Path,
+) -> BuildPlan:
+    decisions = []
+    warnings = []
+    steps = []
+
+    hook = _usable_hook(project, "pre-build", warnings)
+    if hook:
+        steps.append(BuildStep("hook", "Running pre-build hook", hook=hook))
+
+    files, how, because = find_dependency_inputs(project, settings)
+    decisions.append(Decision("dependencies", ", ".join(files) or "none", because))
+    decisions.append(Decision("installer", installer.name, installer_because))
+    if how == "requirements":
+        args = []
+        for name in files:
+            args += ["-r", name]
+        steps.append(BuildStep("install", f"Installing dependencies with {installer.name} ({', '.join(files)})", installer.make_argv(*args)))
+    elif how == "project":
+        steps.append(BuildStep("install", f"Installing the project with {installer.name} (editable)", installer.make_argv("-e", ".")))
+
+    server, server_because = find_server(settings, project, installed)
+    decisions.append(Decision("server", server, server_because))
+    adapter = servers.ADAPTERS[server]
+    steps.append(BuildStep("server", f"Installing {server} if missing", installer.make_argv(), packages=adapter.packages))
+
+    hook = _usable_hook(project, "build", warnings)
+    if hook:
+        steps.append(BuildStep("hook", "Running build hook", hook=hook))
+
+    if app.manage_py and app.django_settings:
+        decisions.append(Decision("collectstatic", "yes", f"manage.py sets DJANGO_SETTINGS_MODULE={app.django_settings}"))
+        steps.append(
+            BuildStep(
+                "collectstatic",
+                "Collecting Django static files",
+                argv=("python", str(hooks_dir / "django_collectstatic.py")),
+            )
+        )
+
+    fingerprint = make_fingerprint(
+        files={name: digests.get(name) for name in files},
+        python=python_version,
+        server=server,
+        installer=installer.name,
+        offline=installer.offline,
+        find_links=str(installer.find_links) if installer.find_links else None,
+        warp=warp_version,
+    )
+    return BuildPlan(tuple(steps), fingerprint, server, tuple(decisions), tuple(warnings))
+
+
+def _usable_hook(project: ProjectFacts, name: str, warnings: list[str]) -> HookFile | None:
+    hook = project.hooks.get(name)
+    if hook is None:
+        return None
+    if hook.escapes_project:
+        raise UsageError(
+            f"hook .warp/action_hooks/{name} is a symlink to a file outside the project",
+            hint="hooks must live inside the project; copy the script into .warp/action_hooks/",
+        )
+    if not hook.is_executable:
+        warnings.append(f"hook .warp/action_hooks/{name} is not executable and was skipped (chmod +x it to run it)")
+        return None
+    return hook
+
+
+# ---------------------------------------------------------------- start
+
+
+@dataclass(frozen=True)
+class Mode:
+    """The detected (or named) way to run the app, before asking the app anything."""
+
+    name: str  # shell | python | django | wsgi | paste
+    because: str
+    target: servers.Target | None = None
+
+
+def find_mode(app: AppFacts, settings: Settings) -> Mode:
+    """Entry point detection, warpdrive's order; first match wins."""
+    mode = settings["mode"]
+    named = settings["app"]
+    if named.value:
+        return _named_app(app, named.value, named.source, mode.value)
+    if mode.value != "auto":
+        return _forced_mode(app, mode.value, mode.source)
+    home = app.home
+    if app.app_sh_executable:
+        return Mode("shell", "app.sh is present and executable")
+    if app.app_py:
+        return Mode("python", "app.py is present")
+    if app.manage_py and app.django_settings:
+        return Mode("django", f"manage.py sets DJANGO_SETTINGS_MODULE={app.django_settings}")
+    if app.wsgi_py and app.wsgi_py_has_application:
+        return Mode("wsgi", "wsgi.py defines application", servers.Target("module", module="wsgi"))
+    if app.wsgi_package:
+        return Mode("wsgi", "package wsgi/ is present", servers.Target("module", module="wsgi"))
+    if app.paste_file:
+        return Mode("paste", f"{app.paste_file} is present", servers.Target("paste", ini=home / app.paste_file))
+    raise NoAppFound(
+        f"no application found in {home}",
+        hint="name it with --app module:callable (or a .wsgi/.py file, or a paste .ini), or --mode",
+        detail="\n".join(_looked_at(app)),
+    )
+
+
+def _looked_at(app: AppFacts) -> list[str]:
+    lines = ["looked for, in order:"]
+    lines.append("  app.sh        " + ("present but not executable (chmod +x app.sh)" if app.app_sh else "not found"))
+    lines.append("  app.py        not found")
+    lines.append(
+        "  manage.py     "
+        + ("present but does not set DJANGO_SETTINGS_MODULE" if app.manage_py else "not found")
+    )
+    lines.append("  wsgi.py       " + ("present but has no 'application'" if app.wsgi_py else "not found"))
+    lines.append("  wsgi/         not found")
+    lines.append("  paste.ini, production.ini  not found")
+    return lines
+
+
+def _named_app(app: AppFacts, value: str, source: str, mode: str) -> Mode:
+    because = f"from {source}"
+    if value.endswith(".ini"):
+        return Mode("paste", because, servers.Target("paste", ini=_in_home(app, value)))
+    if value.endswith((".wsgi", ".py")) or "/" in value:
+        script, _, callable_ = value.partition(":")
+        return Mode("wsgi", because, servers.Target("script", script=_in_home(app, script), callable=callable_ or "application"))
+    module, _, callable_ = value.partition(":")
+    if not re.fullmatch(r"[A-Za-z_][\w.]*", module) or (callable_ and not re.fullmatch(r"[A-Za-z_]\w*", callable_)):
+        raise UsageError(
+            f"--app {value!r} is not module:callable",
+            hint="write it as package.module:callable, e.g. --app wsgiapp:wsgi_app, or give a .wsgi/.py/.ini file",
+        )
+    return Mode("django" if mode == "django" else "wsgi", because, servers.Target("module", module=module, callable=callable_ or "application"))
+
+
+def _forced_mode(app: AppFacts, mode: str, source: str) -> Mode:
+    because = f"from {source}"
+    home = app.home
+    if mode == "shell":
+        if not app.app_sh_executable:
+            raise UsageError("mode shell needs an executable app.sh", hint="create app.sh and chmod +x it")
+        return Mode("shell", because)
+    if mode == "python":
+        if not app.app_py:
+            raise UsageError("mode python needs app.py", hint="create app.py that listens on $PORT")
+        return Mode("python", because)
+    if mode == "django":
+        if not app.manage_py:
+            raise UsageError("mode django needs manage.py", hint="run warp from the Django project's directory or pass --home")
+        return Mode("django", because)
+    if mode == "wsgi":
+        if not (app.wsgi_py or app.wsgi_package):
+            raise UsageError("mode wsgi needs wsgi.py or a wsgi/ package", hint="or name the app with --app module:callable")
+        return Mode("wsgi", because, servers.Target("module", module="wsgi"))
+    if not app.paste_file:
+        raise UsageError("mode paste needs paste.ini or production.ini", hint="or name the file with --app FILE.ini")
+    return Mode("paste", because, servers.Target("paste", ini=home / app.paste_file))
+
+
+def _in_home(app: AppFacts, relative: str) -> Path:
+    path = Path(relative)
+    return path if path.is_absolute() else app.home / path
+
+
+def make_django_target(mode: Mode, answers: Mapping[str, object], fallback_static_root: Path) -> servers.Target:
+    """Turn the django_info hook's answer into a target."""
+    if mode.target is not None:
+        module, callable_ = mode.target.module, mode.target.callable
+    else:
+        dotted = str(answers.get("wsgi_application") or "")
+        module, _, callable_ = dotted.rpartition(".")
+        if not module:
+            raise UsageError(
+                "Django settings define no WSGI_APPLICATION",
+                hint="set WSGI_APPLICATION in settings, or pass --app module:callable",
+            )
+    static_url = answers.get("static_url")
+    static_root = answers.get("static_root")
+    if not static_url or str(static_url).startswith(("http://", "https://", "//")):
+        static_url = None
+    return servers.Target(
+        "module",
+        module=module,
+        callable=callable_,
+        static_url=str(static_url) if static_url else None,
+        static_root=Path(str(static_root)) if static_root else fallback_static_root,
+    )
+
+
+def find_concurrency(server: str, settings: Settings, machine: MachineFacts) -> tuple[int, int, str]:
+    """Processes and threads: flags > WARP_PROCESSES/WARP_THREADS > WEB_CONCURRENCY > a default from the machine."""
+    cpus = max(1, math.ceil(machine.cpus))
+    by_memory = max(1, (machine.memory_bytes or 1 << 40) // (256 << 20))
+    default_processes = {"waitress": 1}.get(server, max(1, min(cpus, by_memory)))
+    default_threads = {"waitress": max(4, 4 * cpus), "mod_wsgi": 5}.get(server, 4)
+    processes, threads = settings["processes"], settings["threads"]
+    because = []
+    p = processes.value if processes.value else default_processes
+    t = threads.value if threads.value else default_threads
+    if server == "waitress" and p != 1:
+        because.append("waitress runs one process; processes ignored")
+        p = 1
+    because.append(f"processes from {processes.source}" if processes.value else f"processes: default for {cpus} usable CPU(s)")
+    because.append(f"threads from {threads.source}" if threads.value else "threads: default")
+    return p, t, "; ".join(because)
+
+
+def find_host(settings: Settings, machine: MachineFacts) -> tuple[str, str]:
+    host = settings["host"]
+    if host.value:
+        return host.value, f"from {host.source}"
+    if machine.in_container:
+        return "0.0.0.0", "running inside a container"
+    return "127.0.0.1", "the default on a workstation (pass --host 0.0.0.0 to listen on all interfaces)"
+
+
+@dataclass(frozen=True)
+class StartPlan:
+    mode: str
+    server: str | None
+    host: str
+    port: int
+    argv: tuple[str, ...]
+    environ: dict[str, str]
+    cwd: Path
+    stop: servers.Stop
+    decisions: tuple[Decision, ...]
+    prepare: tuple[tuple[str, ...], ...] = ()
+    files: dict[Path, str] = field(default_factory=dict)
+    masked: frozenset[str] = frozenset()
+
+
+def make_start_plan(
+    *,
+    mode: Mode,
+    target: servers.Target | None,
+    server: str,
+    server_because: str,
+    settings: Settings,
+    machine: MachineFacts,
+    app_environ: Mapping[str, str],
+    masked: frozenset[str],
+    env_path: Path,
+    hooks_dir: Path,
+    app: AppFacts,
+    project: ProjectFacts,
+    versions: Mapping[str, str],
+    apache_user: tuple[str, str] | None,
+    reload: bool = False,
+) -> StartPlan:
+    host, host_because = find_host(settings, machine)
+    port = settings["port"]
+    decisions = [
+        Decision("mode", mode.name, mode.because),
+        Decision("host", host, host_because),
+        Decision("port", str(port.value), f"from {port.source}" if not port.is_default else "the default"),
+    ]
+    environ = dict(app_environ)
+    environ.update({"PORT": str(port.value), "WARP_HTTP_PORT": str(port.value), "WARP_HTTP_HOST": host})
+    timeout = settings["graceful_timeout"].value
+
+    if mode.name == "shell":
+        return StartPlan("shell", None, host, port.value, (str(app.home / "app.sh"),), environ, app.home,
+                         servers.Stop("exec", timeout=timeout), tuple(decisions), masked=masked)
+    if mode.name == "python":
+        return StartPlan("python", None, host, port.value, (str(env_path / "bin" / "python"), "app.py"), environ,
+                         app.home, servers.Stop("exec", timeout=timeout), tuple(decisions), masked=masked)
+
+    assert target is not None
+    decisions.append(Decision("server", server, server_because))
+    decisions.append(Decision("application", target.spec, mode.because))
+    if target.has_static:
+        decisions.append(Decision("static files", f"{target.static_url} -> {target.static_root}", "from Django's STATIC_URL/STATIC_ROOT"))
+    processes, threads, concurrency_because = find_concurrency(server, settings, machine)
+    decisions.append(Decision("processes x threads", f"{processes} x {threads}", concurrency_because))
+    decisions.append(Decision("graceful timeout", f"{timeout:g}s", f"from {settings['graceful_timeout'].source}"))
+    extra = project.server_args.get("", ()) + project.server_args.get(server, ())
+    if extra:
+        decisions.append(Decision("extra server args", shlex.join(extra), ".warp/server_args"))
+    if apache_user:
+        decisions.append(Decision("apache user", apache_user[0], "Apache refuses to run as root"))
+    python_path = tuple(dict.fromkeys((project.root, app.home)))
+    launch = servers.Launch(
+        target=target,
+        env_path=env_path,
+        run_dir=env_path / ".warp" / "run",
+        hooks_dir=hooks_dir,
+        home=app.home,
+        python_path=python_path,
+        host=host,
+        port=port.value,
+        processes=processes,
+        threads=threads,
+        graceful_timeout=timeout,
+        versions=dict(versions),
+        apache_user=apache_user,
+        extra_args=tuple(extra),
+        reload=reload,
+    )
+    command = servers.ADAPTERS[server].make_command(launch)
+    return StartPlan(
+        mode.name, server, host, port.value, command.argv, environ, app.home, command.stop, tuple(decisions),
+        prepare=command.prepare, files=command.files, masked=masked,
+    )
+
+
+def make_app_environ(
+    base: Mapping[str, str],
+    *,
+    env_name: str,
+    env_path: Path,
+    source: Path,
+    home: Path,
+    file_vars: tuple[tuple[str, str], ...],
+    django_settings: str | None = None,
+) -> dict[str, str]:
+    """The environment every step and the server run in."""
+    environ = {key: value for key, value in base.items() if key not in ("PYTHONHOME", "__PYVENV_LAUNCHER__")}
+    bin_dir = str(env_path / "bin")
+    path = [p for p in environ.get("PATH", "/usr/local/bin:/usr/bin:/bin").split(":") if p and p != bin_dir]
+    paths = list(dict.fromkeys([str(source), str(home)]))
+    if environ.get("PYTHONPATH"):
+        paths.append(environ["PYTHONPATH"])
+    environ.update(
+        {
+            "PATH": ":".join([bin_dir] + path),
+            "VIRTUAL_ENV": str(env_path),
+            "PYTHONPATH": ":".join(paths),
+            "WARP_ENV_NAME": env_name,
+            "WARP_ENV_ROOT": str(env_path),
+            "WARP_SRC_ROOT": str(source),
+            "WARP_APP_ROOT": str(home),
+            "PYTHONUNBUFFERED": "1",
+        }
+    )
+    if django_settings and "DJANGO_SETTINGS_MODULE" not in environ:
+        environ["DJANGO_SETTINGS_MODULE"] = django_settings
+    for key, value in file_vars:
+        environ[key] = value
+    return environ

@@ -1,0 +1,97 @@
+"""The only module that starts processes: run, run a hook for JSON, spawn, exec."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+from typing import Mapping, Sequence
+
+from warp.errors import StepFailed
+
+
+def run(
+    argv: Sequence[str],
+    *,
+    env: Mapping[str, str],
+    cwd: Path,
+    step: str,
+    capture: bool = True,
+    hint: str = "",
+) -> str:
+    """Run a command to completion; raise StepFailed naming ``step`` if it fails.
+
+    With ``capture`` the output is collected and shown only when the command
+    fails (installers are chatty); without it, it goes straight to the terminal.
+    """
+    try:
+        result = subprocess.run(
+            list(argv),
+            env=dict(env),
+            cwd=cwd,
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE if capture else None,
+            stderr=subprocess.STDOUT if capture else None,
+            text=True,
+            errors="replace",
+        )
+    except FileNotFoundError:
+        raise StepFailed(f"{step}: command not found: {argv[0]}", hint=hint or "check that it is installed") from None
+    except PermissionError:
+        raise StepFailed(f"{step}: cannot execute {argv[0]}", hint=hint or "make it executable (chmod +x)") from None
+    if result.returncode != 0:
+        raise StepFailed(
+            f"{step} failed (exit code {result.returncode})",
+            hint=hint or "fix the problem shown above and run the command again",
+            detail=(result.stdout or "") if capture else "",
+        )
+    return result.stdout or ""
+
+
+def run_json(argv: Sequence[str], *, env: Mapping[str, str], cwd: Path, step: str, hint: str = "") -> dict:
+    """Run a hooks/ script in the app's interpreter and read its one JSON object."""
+    result = subprocess.run(
+        list(argv), env=dict(env), cwd=cwd, stdin=subprocess.DEVNULL, capture_output=True, text=True, errors="replace"
+    )
+    if result.returncode != 0:
+        raise StepFailed(
+            f"{step} failed (exit code {result.returncode})",
+            hint=hint or "fix the problem shown above and run the command again",
+            detail=result.stderr.strip(),
+        )
+    try:
+        return json.loads(result.stdout.strip().splitlines()[-1])
+    except (ValueError, IndexError):
+        raise StepFailed(
+            f"{step} printed no result",
+            hint="this is a bug in warp; please report it with the output above",
+            detail=(result.stdout + result.stderr).strip(),
+        ) from None
+
+
+def run_hook(path: Path, *, env: Mapping[str, str], cwd: Path, step: str) -> None:
+    """Run a user's action hook with its output on the terminal."""
+    run([str(path)], env=env, cwd=cwd, step=step, capture=False, hint=f"fix {path} and run the command again")
+
+
+def spawn(argv: Sequence[str], *, env: Mapping[str, str], cwd: Path, new_session: bool = True) -> subprocess.Popen:
+    """Start a long-running child in its own session (so it has its own process group)."""
+    try:
+        return subprocess.Popen(list(argv), env=dict(env), cwd=cwd, start_new_session=new_session)
+    except FileNotFoundError:
+        raise StepFailed(f"command not found: {argv[0]}", hint="run `warp build` to install the server") from None
+
+
+def exec_(argv: Sequence[str], *, env: Mapping[str, str], cwd: Path) -> None:
+    """Replace warp with ``argv`` so that signals and the exit code reach it directly."""
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os.chdir(cwd)
+    try:
+        os.execvpe(argv[0], list(argv), dict(env))
+    except FileNotFoundError:
+        raise StepFailed(f"command not found: {argv[0]}", hint="run `warp build` to install the server") from None
+    except PermissionError:
+        raise StepFailed(f"cannot execute {argv[0]}", hint="make it executable (chmod +x)") from None

@@ -1,0 +1,208 @@
+"""Read-only scan of a source tree into immutable facts.
+
+Nothing here imports application code or changes a file: the scan only looks
+at which marker files exist and reads small text files.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shlex
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from warp.errors import UsageError
+
+try:
+    import tomllib
+except ModuleNotFoundError:  # Python 3.10
+    import tomli as tomllib  # type: ignore[no-redef]
+
+DEPENDENCY_FILES = (
+    "requirements.txt",
+    "uv.lock",
+    "poetry.lock",
+    "Pipfile.lock",
+    "pyproject.toml",
+    "setup.py",
+    "setup.cfg",
+)
+WARP_FILES = ("server_type", "home", "mode")
+HOOK_NAMES = ("pre-build", "build", "deploy-cfg", "deploy", "setup", "migrate", "alive", "ready", "verify")
+PASTE_FILES = ("paste.ini", "production.ini")
+
+_DJANGO_SETTINGS = re.compile(r"""DJANGO_SETTINGS_MODULE['"]\s*,\s*['"]([\w.]+)['"]""")
+_ENV_KEY = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+
+
+@dataclass(frozen=True)
+class HookFile:
+    name: str
+    path: Path
+    is_executable: bool
+    #: Set when the hook is a symlink that leads outside the project.
+    escapes_project: bool = False
+
+
+@dataclass(frozen=True)
+class ProjectFacts:
+    """What the source root holds: dependency files and warp's own settings."""
+
+    root: Path
+    dependency_files: tuple[str, ...]
+    warp_files: dict[str, str]
+    tool: dict[str, Any]
+    environment: tuple[tuple[str, str], ...]
+    hooks: dict[str, HookFile]
+    server_args: dict[str, tuple[str, ...]]
+    requirements_text: str = ""
+
+    def has(self, name: str) -> bool:
+        return name in self.dependency_files
+
+
+@dataclass(frozen=True)
+class AppFacts:
+    """Entry-point markers found in the application home."""
+
+    home: Path
+    app_sh: bool = False
+    app_sh_executable: bool = False
+    app_py: bool = False
+    manage_py: bool = False
+    django_settings: str | None = None
+    wsgi_py: bool = False
+    wsgi_py_has_application: bool = False
+    wsgi_package: bool = False
+    paste_file: str | None = None
+    looked_at: tuple[str, ...] = field(default_factory=tuple)
+
+
+def scan_project(root: Path) -> ProjectFacts:
+    root = root.resolve()
+    warp_dir = root / ".warp"
+    dependency_files = tuple(name for name in DEPENDENCY_FILES if (root / name).is_file())
+    warp_files = {name: _read(warp_dir / name) for name in WARP_FILES if (warp_dir / name).is_file()}
+    return ProjectFacts(
+        root=root,
+        dependency_files=dependency_files,
+        warp_files=warp_files,
+        tool=_scan_tool_table(root / "pyproject.toml"),
+        environment=scan_environment_file(warp_dir / "environment"),
+        hooks=_scan_hooks(root, warp_dir / "action_hooks"),
+        server_args=_scan_server_args(warp_dir / "server_args"),
+        requirements_text=_read(root / "requirements.txt") if (root / "requirements.txt").is_file() else "",
+    )
+
+
+def scan_app(root: Path, home: str) -> AppFacts:
+    """Look for entry-point markers in ``root/home``."""
+    home_dir = (root / home).resolve() if home else root.resolve()
+    if home:
+        if not home_dir.is_relative_to(root.resolve()):
+            raise UsageError(f"application home {home!r} is outside the project", hint="name a subdirectory of the project")
+        if not home_dir.is_dir():
+            raise UsageError(
+                f"application home {home!r} is not a directory in {root}",
+                hint="pass --home with an existing subdirectory, or remove .warp/home",
+            )
+    app_sh = home_dir / "app.sh"
+    manage = home_dir / "manage.py"
+    wsgi = home_dir / "wsgi.py"
+    django_settings = None
+    if manage.is_file():
+        match = _DJANGO_SETTINGS.search(_read(manage))
+        django_settings = match.group(1) if match else None
+    paste_file = next((name for name in PASTE_FILES if (home_dir / name).is_file()), None)
+    return AppFacts(
+        home=home_dir,
+        app_sh=app_sh.is_file(),
+        app_sh_executable=app_sh.is_file() and os.access(app_sh, os.X_OK),
+        app_py=(home_dir / "app.py").is_file(),
+        manage_py=manage.is_file(),
+        django_settings=django_settings,
+        wsgi_py=wsgi.is_file(),
+        wsgi_py_has_application=wsgi.is_file() and re.search(r"\bapplication\b", _read(wsgi)) is not None,
+        wsgi_package=(home_dir / "wsgi" / "__init__.py").is_file(),
+        paste_file=paste_file,
+    )
+
+
+def scan_environment_file(path: Path) -> tuple[tuple[str, str], ...]:
+    """Parse ``.warp/environment``: KEY=VALUE lines, ``#`` comments, optional ``export``."""
+    if not path.is_file():
+        return ()
+    pairs = []
+    for number, line in enumerate(_read(path).splitlines(), start=1):
+        text = line.strip()
+        if not text or text.startswith("#"):
+            continue
+        if text.startswith("export "):
+            text = text[len("export ") :].lstrip()
+        key, sep, value = text.partition("=")
+        key = key.strip()
+        if not sep or not _ENV_KEY.match(key):
+            raise UsageError(
+                f".warp/environment line {number}: expected KEY=VALUE",
+                hint="fix that line; keys are letters, digits and _, and do not start with a digit",
+            )
+        value = value.strip()
+        if len(value) >= 2 and value[0] == value[-1] and value[0] in "'\"":
+            value = value[1:-1]
+        pairs.append((key, value))
+    return tuple(pairs)
+
+
+def _scan_tool_table(path: Path) -> dict[str, Any]:
+    if not path.is_file():
+        return {}
+    try:
+        data = tomllib.loads(_read(path))
+    except tomllib.TOMLDecodeError as exc:
+        raise UsageError(f"pyproject.toml is not valid TOML: {exc}", hint="fix pyproject.toml") from None
+    table = data.get("tool", {}).get("warp", {})
+    if not isinstance(table, dict):
+        raise UsageError("[tool.warp] in pyproject.toml is not a table", hint="write it as a [tool.warp] section")
+    return table
+
+
+def _scan_hooks(root: Path, hooks_dir: Path) -> dict[str, HookFile]:
+    hooks = {}
+    if not hooks_dir.is_dir():
+        return hooks
+    for name in HOOK_NAMES:
+        path = hooks_dir / name
+        if not (path.is_file() or path.is_symlink()):
+            continue
+        target = path.resolve()
+        hooks[name] = HookFile(
+            name=name,
+            path=path,
+            is_executable=os.access(path, os.X_OK),
+            escapes_project=not target.is_relative_to(root),
+        )
+    return hooks
+
+
+def _scan_server_args(path: Path) -> dict[str, tuple[str, ...]]:
+    args: dict[str, tuple[str, ...]] = {}
+    if path.is_file():
+        args[""] = _split_args(path)
+    elif path.is_dir():
+        for child in sorted(path.iterdir()):
+            if child.is_file():
+                args[child.name] = _split_args(child)
+    return args
+
+
+def _split_args(path: Path) -> tuple[str, ...]:
+    try:
+        return tuple(shlex.split(_read(path), comments=True))
+    except ValueError as exc:
+        raise UsageError(f"{path}: {exc}", hint="quote the arguments as you would in a shell") from None
+
+
+def _read(path: Path) -> str:
+    return path.read_text(encoding="utf-8", errors="replace")

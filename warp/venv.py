@@ -1,0 +1,238 @@
+"""Environment lifecycle: name, create, find, record, list, remove.
+
+An env is a virtualenv at ``$WARP_HOME/envs/NAME``; warp keeps its own files
+in ``NAME/.warp/`` (metadata, build record, lock, collected static files,
+generated run files).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from warp import proc
+from warp.errors import EnvError, UsageError
+
+_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
+_UNSAFE = re.compile(r"[^A-Za-z0-9._-]+")
+
+
+@dataclass(frozen=True)
+class Env:
+    name: str
+    path: Path
+
+    @property
+    def bin(self) -> Path:
+        return self.path / "bin"
+
+    @property
+    def python(self) -> Path:
+        return self.bin / "python"
+
+    @property
+    def state(self) -> Path:
+        """warp's own directory inside the env."""
+        return self.path / ".warp"
+
+    @property
+    def static_root(self) -> Path:
+        """Where collectstatic puts files when the project sets no STATIC_ROOT."""
+        return self.state / "static"
+
+    @property
+    def run_dir(self) -> Path:
+        """Generated files for starting servers (wrapper modules, server roots)."""
+        return self.state / "run"
+
+    @property
+    def meta_path(self) -> Path:
+        return self.state / "env.json"
+
+    @property
+    def record_path(self) -> Path:
+        return self.state / "build.json"
+
+    @property
+    def lock_path(self) -> Path:
+        return self.state / "build.lock"
+
+    def exists(self) -> bool:
+        return self.python.exists() and self.meta_path.is_file()
+
+    def read_meta(self) -> dict:
+        return _read_json(self.meta_path, f"metadata of env {self.name!r}")
+
+    def read_record(self) -> dict:
+        """The last build record, or {} when there is none or it is unreadable."""
+        if not self.record_path.is_file():
+            return {}
+        try:
+            data = json.loads(self.record_path.read_text())
+        except (OSError, ValueError):
+            return {}
+        return data if isinstance(data, dict) else {}
+
+    def write_record(self, record: dict) -> None:
+        _write_json(self.record_path, record)
+
+    def clear_record(self) -> None:
+        """Forget the last success before changing the env, so an interrupted build is never a no-op."""
+        record = self.read_record()
+        if record:
+            record = {**record, "state": "building", "fingerprint": None}
+            _write_json(self.record_path, record)
+
+    def update_meta(self, **changes) -> None:
+        _write_json(self.meta_path, {**self.read_meta(), **changes})
+
+
+def check_env_name(name: str) -> str:
+    if not _NAME.match(name) or ".." in name:
+        shown = name.encode("unicode_escape").decode("ascii")
+        raise UsageError(
+            f"invalid env name {shown!r}",
+            hint="use letters, digits, '.', '_' and '-' (at most 64, starting with a letter or digit)",
+        )
+    return name
+
+
+def make_env_name(directory: Path) -> str:
+    """The default env name: the source directory's name made safe."""
+    name = _UNSAFE.sub("-", directory.name).strip("-._")[:64].strip("-._")
+    return name or "app"
+
+
+def find_env(home: Path, name: str) -> Env:
+    return Env(check_env_name(name), home / "envs" / name)
+
+
+def find_env_for_source(home: Path, source: Path) -> Env | None:
+    for env in list_envs(home):
+        try:
+            if env.read_meta().get("source") == str(source):
+                return env
+        except EnvError:
+            continue
+    return None
+
+
+def list_envs(home: Path) -> list[Env]:
+    envs_dir = home / "envs"
+    if not envs_dir.is_dir():
+        return []
+    return [Env(path.name, path) for path in sorted(envs_dir.iterdir()) if path.is_dir() and _NAME.match(path.name)]
+
+
+def find_uv() -> str | None:
+    try:
+        from uv import find_uv_bin
+
+        return find_uv_bin()
+    except (ImportError, FileNotFoundError):
+        return shutil.which("uv")
+
+
+def find_python(requested: str | None) -> str:
+    """Resolve --python / WARP_PYTHON to an interpreter path on this machine."""
+    if not requested:
+        return sys.executable
+    candidates = [requested] if "/" in requested else [requested, f"python{requested}"]
+    for candidate in candidates:
+        path = shutil.which(candidate)
+        if path:
+            return path
+    uv = find_uv()
+    if uv and "/" not in requested:
+        result = subprocess.run(
+            [uv, "python", "find", "--no-python-downloads", requested], capture_output=True, text=True
+        )
+        if result.returncode == 0 and result.stdout.strip():
+            return result.stdout.strip()
+    raise UsageError(
+        f"python {requested!r} was not found on this machine",
+        hint="pass --python with an installed interpreter, e.g. --python python3.11 or --python /usr/bin/python3",
+    )
+
+
+def create_env(env: Env, *, python: str, source: Path) -> None:
+    """Create the virtualenv and its metadata; a half-created env is removed."""
+    check_home_writable(env.path.parent.parent)
+    if env.path.exists() and not env.meta_path.is_file() and any(env.path.iterdir()):
+        raise EnvError(
+            f"{env.path} exists but is not a warp env",
+            hint=f"move it away or choose another name (warp never deletes what it did not create)",
+        )
+    env.path.parent.mkdir(parents=True, exist_ok=True)
+    uv = find_uv()
+    if uv:
+        argv = [uv, "venv", "--quiet", "--seed", "--allow-existing", "--python", python, str(env.path)]
+        environ = {**os.environ, "UV_PYTHON_DOWNLOADS": "never", "VIRTUAL_ENV": ""}
+    else:
+        argv = [sys.executable, "-m", "virtualenv", "--quiet", "-p", python, str(env.path)]
+        environ = dict(os.environ)
+    try:
+        proc.run(argv, env=environ, cwd=source, step=f"Creating env {env.name}")
+        version = subprocess.run(
+            [str(env.python), "-c", "import sys; print('%d.%d.%d' % sys.version_info[:3]); print(sys._base_executable)"],
+            capture_output=True, text=True, check=True,
+        ).stdout.split()
+        env.state.mkdir(exist_ok=True)
+        _write_json(
+            env.meta_path,
+            {
+                "name": env.name,
+                "source": str(source),
+                "python": version[1] if len(version) > 1 else python,
+                "python_version": version[0],
+                "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+                "last_build": None,
+            },
+        )
+    except BaseException:
+        shutil.rmtree(env.path, ignore_errors=True)
+        raise
+
+
+def remove_env(env: Env) -> None:
+    shutil.rmtree(env.path)
+
+
+def check_home_writable(home: Path) -> None:
+    probe = home
+    while not probe.exists():
+        probe = probe.parent
+    if not os.access(probe, os.W_OK | os.X_OK):
+        raise EnvError(
+            f"WARP_HOME {home} is not writable",
+            hint="set WARP_HOME to a directory you can write to, e.g. export WARP_HOME=~/.warp",
+        )
+
+
+def _read_json(path: Path, what: str) -> dict:
+    try:
+        data = json.loads(path.read_text())
+    except FileNotFoundError:
+        raise EnvError(f"{what} is missing ({path})", hint="run `warp activate` to recreate the env") from None
+    except (OSError, ValueError):
+        raise EnvError(
+            f"{what} is unreadable ({path})",
+            hint="destroy and recreate it: warp destroy NAME --yes && warp activate NAME",
+        ) from None
+    if not isinstance(data, dict):
+        raise EnvError(f"{what} is corrupt ({path})", hint="destroy and recreate it: warp destroy NAME --yes")
+    return data
+
+
+def _write_json(path: Path, data: dict) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(json.dumps(data, indent=2, sort_keys=True))
+    os.replace(tmp, path)
