@@ -88,7 +88,7 @@ def activate(name: str | None, python: str | None, shell_name: str | None) -> No
         "WARP_APP_ROOT": str(source),
         "VIRTUAL_ENV": str(env.path),
     }
-    click.echo(shell.make_activate(_shell_name(shell_name), values, path), nl=False)
+    sys.stdout.write(shell.make_activate(_shell_name(shell_name), values, path))
 
 
 @cli.command()
@@ -98,7 +98,7 @@ def deactivate(shell_name: str | None) -> None:
     environ = read_environ()
     old_bin = os.path.join(environ["VIRTUAL_ENV"], "bin") if environ.get("VIRTUAL_ENV") else ""
     path = ":".join(_path_without(environ.get("PATH", ""), old_bin))
-    click.echo(shell.make_deactivate(_shell_name(shell_name), path), nl=False)
+    sys.stdout.write(shell.make_deactivate(_shell_name(shell_name), path))
 
 
 @cli.command()
@@ -149,7 +149,7 @@ def env_(shell_name: str | None) -> None:
     ctx = _context()
     environ = ctx.app_environ()
     changed = {key: value for key, value in environ.items() if ctx.environ.get(key) != value}
-    click.echo(shell.make_exports(_shell_name(shell_name), changed))
+    sys.stdout.write(shell.make_exports(_shell_name(shell_name), changed) + "\n")
 
 
 @cli.command(name="exec", context_settings={"ignore_unknown_options": True, "allow_interspersed_args": False})

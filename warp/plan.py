@@ -97,7 +97,8 @@ def find_dependency_inputs(project: ProjectFacts, settings: Settings) -> tuple[t
         return ("requirements.txt",), "requirements", "requirements.txt is present"
     for marker in ("pyproject.toml", "setup.py"):
         if project.has(marker):
-            files = tuple(name for name in ("pyproject.toml", "setup.py", "setup.cfg") if project.has(name))
+            names = ("pyproject.toml", "setup.py", "setup.cfg", "uv.lock", "poetry.lock", "Pipfile.lock")
+            files = tuple(name for name in names if project.has(name))
             return files, "project", f"{marker} is present and there is no requirements.txt"
     return (), "none", "no requirements.txt, pyproject.toml or setup.py"
 
@@ -183,7 +184,9 @@ def make_build_plan(
         )
 
     fingerprint = make_fingerprint(
-        files={name: digests.get(name) for name in files},
+        inputs=list(files),
+        # every file hashed: the inputs and the files they include (-r/-c)
+        digests=dict(sorted(digests.items())),
         python=python_version,
         server=server,
         installer=installer.name,
@@ -267,13 +270,15 @@ def _named_app(app: AppFacts, value: str, source: str, mode: str) -> Mode:
     because = f"from {source}"
     if value.endswith(".ini"):
         return Mode("paste", because, servers.Target("paste", ini=_in_home(app, value)))
-    if value.endswith((".wsgi", ".py")) or "/" in value:
-        script, _, callable_ = value.partition(":")
+    script, _, script_callable = value.partition(":")
+    # "mysite.wsgi" is Django's module; it is a script only when such a file exists.
+    if "/" in script or script.endswith(".py") or (script.endswith(".wsgi") and script in app.files):
+        callable_ = script_callable
         return Mode("wsgi", because, servers.Target("script", script=_in_home(app, script), callable=callable_ or "application"))
     module, _, callable_ = value.partition(":")
     if not re.fullmatch(r"[A-Za-z_][\w.]*", module) or (callable_ and not re.fullmatch(r"[A-Za-z_]\w*", callable_)):
         raise UsageError(
-            f"--app {value!r} is not module:callable",
+            (f"--app {value!r}" if source == "--app" else f"application {value!r} from {source}") + " is not module:callable",
             hint="write it as package.module:callable, e.g. --app wsgiapp:wsgi_app, or give a .wsgi/.py/.ini file",
         )
     return Mode("django" if mode == "django" else "wsgi", because, servers.Target("module", module=module, callable=callable_ or "application"))

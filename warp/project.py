@@ -33,7 +33,7 @@ WARP_FILES = ("server_type", "home", "mode")
 HOOK_NAMES = ("pre-build", "build", "deploy-cfg", "deploy", "setup", "migrate", "alive", "ready", "verify")
 PASTE_FILES = ("paste.ini", "production.ini")
 
-_DJANGO_SETTINGS = re.compile(r"""DJANGO_SETTINGS_MODULE['"]\s*,\s*['"]([\w.]+)['"]""")
+_DJANGO_SETTINGS = re.compile(r"""DJANGO_SETTINGS_MODULE['"]\s*(?:,|\]\s*=)\s*['"]([\w.]+)['"]""")
 _ENV_KEY = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 
 
@@ -77,7 +77,8 @@ class AppFacts:
     wsgi_py_has_application: bool = False
     wsgi_package: bool = False
     paste_file: str | None = None
-    looked_at: tuple[str, ...] = field(default_factory=tuple)
+    #: Names of the files directly in the home (to tell a script path from a module).
+    files: frozenset[str] = frozenset()
 
 
 def scan_project(root: Path) -> ProjectFacts:
@@ -127,6 +128,7 @@ def scan_app(root: Path, home: str) -> AppFacts:
         wsgi_py_has_application=wsgi.is_file() and re.search(r"\bapplication\b", _read(wsgi)) is not None,
         wsgi_package=(home_dir / "wsgi" / "__init__.py").is_file(),
         paste_file=paste_file,
+        files=frozenset(entry.name for entry in home_dir.iterdir() if entry.is_file()),
     )
 
 
@@ -162,7 +164,8 @@ def _scan_tool_table(path: Path) -> dict[str, Any]:
         data = tomllib.loads(_read(path))
     except tomllib.TOMLDecodeError as exc:
         raise UsageError(f"pyproject.toml is not valid TOML: {exc}", hint="fix pyproject.toml") from None
-    table = data.get("tool", {}).get("warp", {})
+    tool = data.get("tool", {})
+    table = tool.get("warp", {}) if isinstance(tool, dict) else None
     if not isinstance(table, dict):
         raise UsageError("[tool.warp] in pyproject.toml is not a table", hint="write it as a [tool.warp] section")
     return table

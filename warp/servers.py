@@ -6,6 +6,7 @@ everything they need is in ``Launch``. ``ADAPTERS`` is the registry tests may sw
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -126,10 +127,12 @@ def is_at_least(version: str | None, minimum: tuple[int, ...]) -> bool:
         return False
     parts = []
     for piece in version.split("."):
-        digits = "".join(ch for ch in piece if ch.isdigit())
+        digits = re.match(r"\d*", piece).group()
         if not digits:
             break
         parts.append(int(digits))
+        if digits != piece:
+            break
     return tuple(parts) >= minimum
 
 
@@ -156,16 +159,16 @@ class Gunicorn:
         files = {}
         python_path = list(launch.python_path)
         if target.kind == "paste" and not target.has_static:
-            argv += ["--paste", str(target.ini)]
+            app_args = ["--paste", str(target.ini)]
         elif target.kind == "module" and not target.has_static:
-            argv.append(target.spec)
+            app_args = [target.spec]
         else:
             files[launch.run_dir / f"{WRAPPER_MODULE}.py"] = make_wrapper_source(target, launch.reload)
             python_path.insert(0, launch.run_dir)
-            argv.append(f"{WRAPPER_MODULE}:application")
-        argv[-1:-1] = ["--pythonpath", ",".join(str(path) for path in python_path)]
+            app_args = [f"{WRAPPER_MODULE}:application"]
+        argv += ["--pythonpath", ",".join(str(path) for path in python_path)]
         return ServerCommand(
-            argv=tuple(argv) + launch.extra_args,
+            argv=tuple(argv) + launch.extra_args + tuple(app_args),
             stop=Stop("exec", timeout=launch.graceful_timeout),
             files=files,
         )
@@ -254,7 +257,7 @@ class Uwsgi:
         else:
             argv += ["--paste", f"config:{target.ini}"]
         if target.has_static:
-            argv += ["--static-map", f"{target.static_url.rstrip('/')}={target.static_root}"]
+            argv += ["--static-map", f"{target.static_url.rstrip('/') or '/'}={target.static_root}"]
         return ServerCommand(
             argv=tuple(argv) + launch.extra_args,
             stop=Stop("fifo", path=fifo, command="q", timeout=launch.graceful_timeout),

@@ -77,7 +77,7 @@ def _choice(choices: tuple[str, ...]) -> Callable[[str], str]:
 
 def _port(raw: str) -> int:
     text = str(raw).strip()
-    if not text.isdigit():
+    if not (text.isascii() and text.isdecimal()):
         raise ValueError(f"port {raw!r} is not a number")
     port = int(text)
     if not 1 <= port <= 65535:
@@ -87,7 +87,7 @@ def _port(raw: str) -> int:
 
 def _positive_int(raw: str) -> int:
     text = str(raw).strip()
-    if not text.isdigit() or int(text) < 1:
+    if not (text.isascii() and text.isdecimal()) or int(text) < 1:
         raise ValueError(f"{raw!r} is not a positive whole number")
     return int(text)
 

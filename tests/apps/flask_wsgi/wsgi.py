@@ -1,0 +1,17 @@
+import os
+import time
+
+from flask import Flask
+
+application = Flask(__name__)
+
+
+@application.route("/")
+def index():
+    return f"hello from flask pid {os.getpid()}"
+
+
+@application.route("/slow")
+def slow():
+    time.sleep(float(os.environ.get("SLOW_SECONDS", "3")))
+    return "slow done"

@@ -1,0 +1,290 @@
+"""Shared fixtures: a real WARP_HOME, sample apps built once per test run, real servers.
+
+Envs are built once per run and shared by all pytest-xdist workers (a file
+lock per app), in a world-readable directory so that Apache's unprivileged
+user can read them when the tests run as root.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+import uuid
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pytest
+
+TESTS = Path(__file__).resolve().parent
+APPS = TESTS / "apps"
+SERVERS = ("gunicorn", "waitress", "uwsgi", "mod_wsgi")
+
+# Apache refuses to run as root and its user cannot read a Python under /root,
+# so as root the envs use the system interpreter.
+if os.environ.get("WARP_TEST_PYTHON"):
+    TEST_PYTHON = os.environ["WARP_TEST_PYTHON"]
+elif os.geteuid() == 0 and Path("/usr/bin/python3").exists():
+    TEST_PYTHON = "/usr/bin/python3"
+else:
+    TEST_PYTHON = sys.executable
+
+_RUN = os.environ.get("PYTEST_XDIST_TESTRUNUID") or os.environ.setdefault("WARP_TEST_RUN", uuid.uuid4().hex[:10])
+SHARED = Path(f"/tmp/warp-tests-{_RUN}")
+
+
+def _python_has_headers(python: str) -> bool:
+    code = "import sysconfig, os; print(os.path.exists(os.path.join(sysconfig.get_paths()['include'], 'Python.h')))"
+    out = subprocess.run([python, "-c", code], capture_output=True, text=True)
+    return out.stdout.strip() == "True"
+
+
+def why_server_unavailable(server: str) -> str | None:
+    """None when the server can be built and run here, else the reason to skip."""
+    if server in ("uwsgi", "mod_wsgi"):
+        if not shutil.which("gcc") and not shutil.which("cc"):
+            return f"{server} compiles from source and no C compiler is installed"
+        if not _python_has_headers(TEST_PYTHON):
+            return f"{server} needs the Python headers of {TEST_PYTHON} (Debian: python3-dev)"
+    if server == "mod_wsgi":
+        if not (shutil.which("apxs") or shutil.which("apxs2")):
+            return "mod_wsgi needs apxs (Debian: apache2-dev); run .ci/install-system-deps"
+        if not any(Path(p).exists() for p in ("/usr/sbin/apache2", "/usr/sbin/httpd")):
+            return "mod_wsgi needs the Apache binary (Debian: apache2-bin)"
+    return None
+
+
+def server_param(server: str):
+    marks = [pytest.mark.slow] if server in ("uwsgi", "mod_wsgi") else []
+    reason = why_server_unavailable(server)
+    if reason:
+        marks.append(pytest.mark.skip(reason=reason))
+    return pytest.param(server, marks=marks, id=server)
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def warp_environ(home: Path, **extra: str) -> dict[str, str]:
+    environ = {key: value for key, value in os.environ.items() if not key.startswith("WARP_") and key not in ("VIRTUAL_ENV", "PORT", "WEB_CONCURRENCY")}
+    environ.update({"WARP_HOME": str(home), "WARP_PYTHON": TEST_PYTHON, "PYTHONUNBUFFERED": "1"})
+    environ.update(extra)
+    return environ
+
+
+def warp(*args: str, cwd: Path, home: Path, check: bool = True, env: dict | None = None, timeout: float = 900) -> subprocess.CompletedProcess:
+    """Run the real `warp` command line in a subprocess."""
+    result = subprocess.run(
+        [sys.executable, "-m", "warp", *args],
+        cwd=cwd,
+        env={**warp_environ(home), **(env or {})},
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
+    if check and result.returncode != 0:
+        raise AssertionError(f"warp {' '.join(args)} exited {result.returncode}\n--- stdout\n{result.stdout}\n--- stderr\n{result.stderr}")
+    return result
+
+
+@contextmanager
+def file_lock(path: Path):
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "a+") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+@dataclass
+class BuiltApp:
+    name: str
+    src: Path
+    home: Path
+    servers: set[str] = field(default_factory=set)
+
+
+def _prepare_shared() -> None:
+    if not SHARED.exists():
+        SHARED.mkdir(mode=0o755, exist_ok=True)
+        os.chmod(SHARED, 0o755)
+
+
+def build_app(name: str, server: str) -> BuiltApp:
+    """The sample app ``name`` with ``server`` installed: built once per test run."""
+    _prepare_shared()
+    home = SHARED / "home"
+    src = SHARED / "src" / name
+    with file_lock(SHARED / "locks" / f"{name}.lock"):
+        if not src.exists():
+            src.parent.mkdir(parents=True, exist_ok=True)
+            os.chmod(src.parent, 0o755)
+            if name == "django_site":
+                _make_django_site(src, home)
+            else:
+                shutil.copytree(APPS / name, src)
+        marker = SHARED / "built" / f"{name}-{server}"
+        if not marker.exists():
+            warp("build", "--server", server, cwd=src, home=home)
+            marker.parent.mkdir(parents=True, exist_ok=True)
+            marker.touch()
+    return BuiltApp(name, src, home, {server})
+
+
+def _make_django_site(src: Path, home: Path) -> None:
+    """A `django-admin startproject` site, made with warp's own env."""
+    src.mkdir()
+    (src / "requirements.txt").write_text("Django\n")
+    warp("build", cwd=src, home=home)
+    warp("exec", "django-admin", "startproject", "mysite", ".", cwd=src, home=home)
+    views = src / "mysite" / "slow.py"
+    views.write_text(
+        "import time\nfrom django.http import HttpResponse\n\n\n"
+        "def slow(request):\n    time.sleep(3)\n    return HttpResponse('slow done')\n"
+    )
+    urls = src / "mysite" / "urls.py"
+    urls.write_text(urls.read_text().replace(
+        'path("admin/", admin.site.urls),',
+        'path("admin/", admin.site.urls),\n    path("slow", __import__("mysite.slow").slow.slow),',
+    ))
+
+
+def descendants(pid: int) -> set[int]:
+    """All live processes below ``pid``, from the process table."""
+    children: dict[int, list[int]] = {}
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            stat = (entry / "stat").read_text()
+        except OSError:
+            continue
+        fields = stat[stat.rfind(")") + 2 :].split()
+        children.setdefault(int(fields[1]), []).append(int(entry.name))
+    found, pending = set(), [pid]
+    while pending:
+        for child in children.get(pending.pop(), []):
+            if child not in found:
+                found.add(child)
+                pending.append(child)
+    return found
+
+
+def is_alive(pid: int) -> bool:
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return False
+    return state[state.rfind(")") + 2] != "Z"
+
+
+class RunningWarp:
+    """`warp start` as a real child process, with its log kept for failures."""
+
+    def __init__(self, app: BuiltApp, args: list[str], port: int, env: dict | None = None) -> None:
+        self.port = port
+        self.log_path = SHARED / "logs" / f"{app.name}-{port}.log"
+        self.log_path.parent.mkdir(parents=True, exist_ok=True)
+        self.log = open(self.log_path, "w")
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "warp", "start", "--host", "127.0.0.1", "--port", str(port), *args],
+            cwd=app.src,
+            env={**warp_environ(app.home), **(env or {})},
+            stdout=self.log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+        self.tree: set[int] = set()
+
+    def output(self) -> str:
+        self.log.flush()
+        return self.log_path.read_text(errors="replace")
+
+    def url(self, path: str) -> str:
+        return f"http://127.0.0.1:{self.port}{path}"
+
+    def wait_ready(self, path: str = "/", timeout: float = 60) -> None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise AssertionError(f"warp start exited {self.proc.returncode} before serving\n{self.output()}")
+            try:
+                with urllib.request.urlopen(self.url(path), timeout=5):
+                    break
+            except urllib.error.HTTPError:
+                break
+            except OSError:
+                time.sleep(0.05)
+        else:
+            raise AssertionError(f"no answer on port {self.port} within {timeout}s\n{self.output()}")
+        self.tree = descendants(self.proc.pid) | {self.proc.pid}
+
+    def get(self, path: str, timeout: float = 30) -> tuple[int, str]:
+        try:
+            with urllib.request.urlopen(self.url(path), timeout=timeout) as response:
+                return response.status, response.read().decode("utf-8", "replace")
+        except urllib.error.HTTPError as exc:
+            return exc.code, exc.read().decode("utf-8", "replace")
+
+    def stop(self, sig: int = signal.SIGTERM, timeout: float = 40) -> int:
+        self.proc.send_signal(sig)
+        return self.proc.wait(timeout=timeout)
+
+    def leftovers(self) -> set[int]:
+        return {pid for pid in self.tree if is_alive(pid)}
+
+    def is_listening(self) -> bool:
+        with socket.socket() as sock:
+            return sock.connect_ex(("127.0.0.1", self.port)) == 0
+
+    def close(self) -> None:
+        if self.proc.poll() is None:
+            os.killpg(self.proc.pid, signal.SIGKILL)
+            self.proc.wait()
+        for pid in self.leftovers():
+            try:
+                os.kill(pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+        self.log.close()
+
+
+@pytest.fixture
+def run_warp():
+    started: list[RunningWarp] = []
+
+    def start(app: BuiltApp, *args: str, env: dict | None = None) -> RunningWarp:
+        running = RunningWarp(app, list(args), free_port(), env)
+        started.append(running)
+        return running
+
+    yield start
+    for running in started:
+        running.close()
+
+
+@pytest.fixture
+def isolated(tmp_path, monkeypatch):
+    """A fresh WARP_HOME and an empty project directory for CLI tests."""
+    home = tmp_path / "warp-home"
+    project = tmp_path / "project"
+    project.mkdir()
+    for key in list(os.environ):
+        if key.startswith("WARP_") or key in ("VIRTUAL_ENV", "PORT", "WEB_CONCURRENCY"):
+            monkeypatch.delenv(key)
+    monkeypatch.setenv("WARP_HOME", str(home))
+    monkeypatch.chdir(project)
+    return project

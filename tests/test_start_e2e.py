@@ -1,0 +1,101 @@
+"""`warp start` end to end: every mode on every server, over real HTTP."""
+
+from __future__ import annotations
+
+import signal
+import threading
+
+import pytest
+
+from conftest import SERVERS, build_app, server_param
+
+pytestmark = pytest.mark.e2e
+
+# (case id, sample app, warp start arguments, path, text expected in the page)
+CASES = [
+    ("django", "django_site", [], "/admin/login/", "Django"),
+    ("flask-wsgi.py", "flask_wsgi", [], "/", "hello from flask"),
+    ("pyramid-paste.ini", "pyramid_paste", [], "/", "hello from pyramid"),
+    ("home-and-app", "blog", ["--home", "personal-blog", "--app", "wsgiapp:wsgi_app"], "/", "My personal blog"),
+    ("script-file", "script", ["--app", "hello.wsgi"], "/", "hello from a script file"),
+]
+
+
+@pytest.mark.parametrize("server", [server_param(s) for s in SERVERS])
+@pytest.mark.parametrize("case", CASES, ids=[case[0] for case in CASES])
+def test_serves_each_mode_on_each_server(case, server, run_warp):
+    _, app_name, args, path, expected = case
+    app = build_app(app_name, server)
+    running = run_warp(app, "--server", server, *args)
+    running.wait_ready(path)
+    status, body = running.get(path)
+    assert status == 200, running.output()
+    assert expected in body
+    if app_name == "django_site":
+        status, css = running.get("/static/admin/css/base.css")
+        assert status == 200, running.output()
+        assert "DJANGO Admin styles" in css or "body" in css
+    assert running.stop() == 0, running.output()
+    assert not running.leftovers()
+    assert not running.is_listening()
+
+
+@pytest.mark.parametrize(
+    "app_name, expected",
+    [("app_py", "hello from app.py"), ("app_sh", "hello from app.sh")],
+)
+def test_serves_app_py_and_app_sh(app_name, expected, run_warp):
+    app = build_app(app_name, "gunicorn")
+    running = run_warp(app)
+    running.wait_ready("/")
+    status, body = running.get("/" if app_name == "app_py" else "/index.html")
+    assert status == 200
+    assert expected in body
+    running.stop()
+    assert not running.leftovers()
+
+
+@pytest.mark.parametrize("server", [server_param(s) for s in SERVERS])
+def test_sigterm_lets_in_flight_request_finish(server, run_warp):
+    """SIGTERM, as Kubernetes/systemd send it, is a graceful stop on every server."""
+    app = build_app("flask_wsgi", server)
+    running = run_warp(app, "--server", server, "--graceful-timeout", "15", env={"SLOW_SECONDS": "2"})
+    running.wait_ready("/")
+    result = {}
+
+    def slow_request():
+        result["response"] = running.get("/slow")
+
+    thread = threading.Thread(target=slow_request)
+    thread.start()
+    # Wait until the request is inside the app, then ask for a stop.
+    import time
+
+    time.sleep(0.7)
+    code = running.stop(signal.SIGTERM, timeout=30)
+    thread.join(timeout=30)
+    assert result.get("response") == (200, "slow done"), running.output()
+    assert code == 0, running.output()
+    assert not running.leftovers(), running.output()
+    assert not running.is_listening()
+
+
+def test_port_in_use_is_a_clear_error(run_warp):
+    import socket
+    import subprocess
+    import sys
+
+    from conftest import warp_environ
+
+    app = build_app("flask_wsgi", "gunicorn")
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        sock.listen()
+        port = sock.getsockname()[1]
+        result = subprocess.run(
+            [sys.executable, "-m", "warp", "start", "--host", "127.0.0.1", "--port", str(port)],
+            cwd=app.src, env=warp_environ(app.home), capture_output=True, text=True, timeout=60,
+        )
+    assert result.returncode == 2
+    assert f"error: port {port} on 127.0.0.1 is already in use" in result.stderr
+    assert "Traceback" not in result.stderr

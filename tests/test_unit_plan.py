@@ -1,0 +1,822 @@
+"""warp.plan and warp.servers: pure planning, table-driven, in memory."""
+
+from __future__ import annotations
+
+import ast
+import dataclasses
+import shlex
+from pathlib import Path
+
+import pytest
+
+from warp import servers
+from warp.errors import NoAppFound, UsageError
+from warp.machine import MachineFacts
+from warp.plan import (
+    Installer,
+    Mode,
+    find_concurrency,
+    find_host,
+    find_mode,
+    find_server,
+    make_build_plan,
+    make_django_target,
+    make_start_plan,
+)
+from warp.project import AppFacts, HookFile, ProjectFacts
+from warp.servers import Stop, Target, make_wrapper_source
+from warp.settings import find_settings
+
+ROOT = Path("/srv/blog")
+ENV = Path("/home/u/.warp/envs/blog")
+RUN = ENV / ".warp" / "run"
+HOOKS = Path("/opt/warp/hooks")
+STATIC_ROOT = Path("/srv/static")
+GIB = 1 << 30
+MIB = 1 << 20
+
+WORKSTATION = MachineFacts(cpus=4, memory_bytes=16 * GIB, in_container=False, euid=1000)
+
+
+def make_settings(flags=None, environ=None, files=None, tool=None):
+    return find_settings(flags or {}, environ or {}, files or {}, tool or {})
+
+
+def make_project(**changes) -> ProjectFacts:
+    base = dict(
+        root=ROOT, dependency_files=(), warp_files={}, tool={}, environment=(), hooks={}, server_args={},
+        requirements_text="",
+    )
+    return ProjectFacts(**{**base, **changes})
+
+
+def make_app(**markers) -> AppFacts:
+    return AppFacts(home=ROOT, **markers)
+
+
+def after(argv, flag: str, count: int = 1):
+    """The value(s) following ``flag`` in argv (flag must occur exactly once)."""
+    argv = list(argv)
+    assert argv.count(flag) == 1, f"{flag} occurs {argv.count(flag)} times in {argv}"
+    index = argv.index(flag)
+    values = argv[index + 1 : index + 1 + count]
+    return values[0] if count == 1 else tuple(values)
+
+
+def contains_run(argv, run) -> bool:
+    argv, run = list(argv), list(run)
+    return any(argv[i : i + len(run)] == run for i in range(len(argv) - len(run) + 1))
+
+
+# ---------------------------------------------------------------- find_mode
+
+EVERYTHING = dict(
+    app_sh=True, app_sh_executable=True, app_py=True, manage_py=True, django_settings="mysite.settings",
+    wsgi_py=True, wsgi_py_has_application=True, wsgi_package=True, paste_file="production.ini",
+)
+
+# Each row takes away the previous row's winner: first match wins, every row reached.
+DETECTION = [
+    ({}, "shell", "app.sh is present and executable", None),
+    ({"app_sh_executable": False}, "python", "app.py is present", None),
+    ({"app_sh_executable": False, "app_py": False}, "django", "manage.py sets DJANGO_SETTINGS_MODULE=mysite.settings", None),
+    (
+        {"app_sh_executable": False, "app_py": False, "django_settings": None},
+        "wsgi", "wsgi.py defines application", Target("module", module="wsgi"),
+    ),
+    (
+        {"app_sh_executable": False, "app_py": False, "django_settings": None, "wsgi_py_has_application": False},
+        "wsgi", "package wsgi/ is present", Target("module", module="wsgi"),
+    ),
+    (
+        {"app_sh_executable": False, "app_py": False, "django_settings": None, "wsgi_py_has_application": False, "wsgi_package": False},
+        "paste", "production.ini is present", Target("paste", ini=ROOT / "production.ini"),
+    ),
+    # single markers on their own
+    ({**{key: False for key in EVERYTHING}, "django_settings": None, "paste_file": "paste.ini"}, "paste", "paste.ini is present", Target("paste", ini=ROOT / "paste.ini")),
+    ({**{key: False for key in EVERYTHING}, "django_settings": None, "wsgi_py": True, "wsgi_py_has_application": True}, "wsgi", "wsgi.py defines application", Target("module", module="wsgi")),
+]
+
+
+@pytest.mark.parametrize("changes, name, because, target", DETECTION, ids=[f"{i}-{row[1]}" for i, row in enumerate(DETECTION)])
+def test_find_mode_detection_order(changes, name, because, target):
+    mode = find_mode(make_app(**{**EVERYTHING, **changes}), make_settings())
+    assert mode == Mode(name, because, target)
+    if target is not None:
+        assert target.callable == "application"
+
+
+def test_nothing_found_lists_what_was_looked_at():
+    with pytest.raises(NoAppFound) as caught:
+        find_mode(make_app(app_sh=True, manage_py=True, wsgi_py=True), make_settings())
+    error = caught.value
+    assert isinstance(error, UsageError) and error.exit_code == 2
+    assert error.message == f"no application found in {ROOT}"
+    assert error.hint == "name it with --app module:callable (or a .wsgi/.py file, or a paste .ini), or --mode"
+    assert error.detail.splitlines() == [
+        "looked for, in order:",
+        "  app.sh        present but not executable (chmod +x app.sh)",
+        "  app.py        not found",
+        "  manage.py     present but does not set DJANGO_SETTINGS_MODULE",
+        "  wsgi.py       present but has no 'application'",
+        "  wsgi/         not found",
+        "  paste.ini, production.ini  not found",
+    ]
+
+
+def test_nothing_found_in_an_empty_tree():
+    with pytest.raises(NoAppFound) as caught:
+        find_mode(make_app(), make_settings())
+    assert caught.value.detail.splitlines()[1:5] == [
+        "  app.sh        not found",
+        "  app.py        not found",
+        "  manage.py     not found",
+        "  wsgi.py       not found",
+    ]
+
+
+APP_FORMS = [
+    ("wsgiapp:wsgi_app", "wsgi", Target("module", module="wsgiapp", callable="wsgi_app")),
+    ("pkg.web", "wsgi", Target("module", module="pkg.web", callable="application")),
+    ("pkg.web:", "wsgi", Target("module", module="pkg.web", callable="application")),
+    ("_private.mod_2:_app2", "wsgi", Target("module", module="_private.mod_2", callable="_app2")),
+    ("app.py", "wsgi", Target("script", script=ROOT / "app.py", callable="application")),
+    ("deploy/site.wsgi:app", "wsgi", Target("script", script=ROOT / "deploy/site.wsgi", callable="app")),
+    ("/opt/site/site.wsgi", "wsgi", Target("script", script=Path("/opt/site/site.wsgi"), callable="application")),
+    ("bin/serve", "wsgi", Target("script", script=ROOT / "bin/serve", callable="application")),
+    ("production.ini", "paste", Target("paste", ini=ROOT / "production.ini")),
+    ("conf/dev.ini", "paste", Target("paste", ini=ROOT / "conf/dev.ini")),
+    ("/etc/app/prod.ini", "paste", Target("paste", ini=Path("/etc/app/prod.ini"))),
+]
+
+
+@pytest.mark.parametrize("value, name, target", APP_FORMS, ids=[row[0] for row in APP_FORMS])
+def test_app_forms(value, name, target):
+    # --app wins over everything detection would have found
+    mode = find_mode(make_app(**EVERYTHING), make_settings({"app": value}))
+    assert mode == Mode(name, "from --app", target)
+
+
+def test_app_from_environment_names_its_source():
+    mode = find_mode(make_app(), make_settings(environ={"WARP_APP": "wsgiapp:wsgi_app"}))
+    assert mode.because == "from WARP_APP"
+
+
+def test_app_with_mode_django_is_django():
+    mode = find_mode(make_app(manage_py=True), make_settings({"app": "mysite.wsgi:application", "mode": "django"}))
+    assert mode == Mode("django", "from --app", Target("module", module="mysite.wsgi", callable="application"))
+
+
+@pytest.mark.parametrize("value", ["a b:c", "1app:x", "app:x-y", "app:x:y", "app;rm", "app:$(x)", "-app"])
+def test_invalid_app(value):
+    with pytest.raises(UsageError) as caught:
+        find_mode(make_app(**EVERYTHING), make_settings({"app": value}))
+    assert caught.value.message == f"--app {value!r} is not module:callable"
+    assert caught.value.hint == (
+        "write it as package.module:callable, e.g. --app wsgiapp:wsgi_app, or give a .wsgi/.py/.ini file"
+    )
+
+
+def test_app_dotted_module_ending_in_wsgi_is_a_module():
+    mode = find_mode(make_app(), make_settings({"app": "mysite.wsgi"}))
+    assert mode.target == Target("module", module="mysite.wsgi", callable="application")
+
+
+def test_invalid_app_from_environment_names_the_variable():
+    with pytest.raises(UsageError) as caught:
+        find_mode(make_app(), make_settings(environ={"WARP_APP": "a b:c"}))
+    assert "WARP_APP" in caught.value.message
+
+
+FORCED_ERRORS = [
+    ("shell", {"app_sh": True}, "mode shell needs an executable app.sh", "create app.sh and chmod +x it"),
+    ("python", {}, "mode python needs app.py", "create app.py that listens on $PORT"),
+    ("django", {"wsgi_py": True}, "mode django needs manage.py", "run warp from the Django project's directory or pass --home"),
+    ("wsgi", {"app_py": True}, "mode wsgi needs wsgi.py or a wsgi/ package", "or name the app with --app module:callable"),
+    ("paste", {"wsgi_py": True}, "mode paste needs paste.ini or production.ini", "or name the file with --app FILE.ini"),
+]
+
+
+@pytest.mark.parametrize("mode, markers, message, hint", FORCED_ERRORS, ids=[row[0] for row in FORCED_ERRORS])
+def test_forced_mode_without_its_marker(mode, markers, message, hint):
+    with pytest.raises(UsageError) as caught:
+        find_mode(make_app(**markers), make_settings({"mode": mode}))
+    assert (caught.value.message, caught.value.hint) == (message, hint)
+    assert not isinstance(caught.value, NoAppFound)
+
+
+FORCED_OK = [
+    ("shell", {"app_sh": True, "app_sh_executable": True}, None),
+    ("python", {"app_py": True}, None),
+    ("django", {"manage_py": True}, None),  # forced: DJANGO_SETTINGS_MODULE may be set elsewhere
+    ("wsgi", {"wsgi_py": True}, Target("module", module="wsgi")),
+    ("wsgi", {"wsgi_package": True}, Target("module", module="wsgi")),
+    ("paste", {"paste_file": "paste.ini"}, Target("paste", ini=ROOT / "paste.ini")),
+]
+
+
+@pytest.mark.parametrize("mode, markers, target", FORCED_OK, ids=[f"{row[0]}-{i}" for i, row in enumerate(FORCED_OK)])
+def test_forced_mode_beats_detection_order(mode, markers, target):
+    # app.sh is executable too, so auto detection would have chosen shell
+    app = make_app(**{"app_sh": True, "app_sh_executable": True, **markers})
+    assert find_mode(app, make_settings(environ={"WARP_APP_MODE": mode})) == Mode(mode, "from WARP_APP_MODE", target)
+
+
+# ---------------------------------------------------------------- find_server
+
+NAMED = [
+    ("mod_wsgi==5\n", "mod_wsgi"),
+    ("mod-wsgi\n", "mod_wsgi"),
+    ("uWSGI>=2\n", "uwsgi"),
+    ("pyuwsgi\n", "uwsgi"),
+    ('waitress ; python_version>"3"\n', "waitress"),
+    ("gunicorn[gthread]==23.0\n", "gunicorn"),
+    ("Django>=4.2\n  Waitress~=3.0  # prod server\n", "waitress"),
+    ("Django\nwaitress\ngunicorn\n", "waitress"),  # the first one named wins
+]
+
+
+@pytest.mark.parametrize("requirements, server", NAMED, ids=[row[0].strip().splitlines()[-1] for row in NAMED])
+def test_server_named_in_requirements(requirements, server):
+    project = make_project(requirements_text=requirements)
+    assert find_server(make_settings(), project, {}) == (server, "named in requirements.txt")
+    # a name in requirements beats mod_wsgi merely being installed
+    assert find_server(make_settings(), project, {"mod-wsgi": "5.0.0"})[0] == server
+
+
+@pytest.mark.parametrize(
+    "requirements",
+    ["", "Django\n", "# gunicorn\n", "-r gunicorn.txt\n", "django-uwsgi\n", "waitress-extras\n", "--find-links gunicorn\n"],
+)
+def test_server_not_named(requirements):
+    project = make_project(requirements_text=requirements)
+    assert find_server(make_settings(), project, {}) == ("gunicorn", "the default (pure Python, installs everywhere)")
+
+
+def test_server_installed_mod_wsgi():
+    assert find_server(make_settings(), make_project(), {"mod-wsgi": "5.0.2", "django": "5.0"}) == (
+        "mod_wsgi", "mod_wsgi is installed in the env",
+    )
+
+
+@pytest.mark.parametrize(
+    "flags, environ, tool, expected",
+    [
+        ({"server": "uwsgi"}, {}, {}, ("uwsgi", "from --server")),
+        ({}, {"WARP_SERVER_TYPE": "mod_wsgi"}, {}, ("mod_wsgi", "from WARP_SERVER_TYPE")),
+        ({}, {}, {"server": "waitress"}, ("waitress", "from [tool.warp] server")),
+    ],
+)
+def test_server_explicit_beats_requirements_and_installed(flags, environ, tool, expected):
+    project = make_project(requirements_text="gunicorn\n")
+    assert find_server(make_settings(flags, environ, tool=tool), project, {"mod-wsgi": "5"}) == expected
+
+
+# ---------------------------------------------------------------- find_concurrency
+
+CONCURRENCY = [
+    # server, flags, environ, cpus, memory, (processes, threads)
+    ("gunicorn", {}, {}, 4, 16 * GIB, (4, 4)),
+    ("gunicorn", {}, {}, 2.5, 16 * GIB, (3, 4)),  # a fractional CPU quota rounds up
+    ("gunicorn", {}, {}, 0.5, 16 * GIB, (1, 4)),
+    ("gunicorn", {}, {}, 8, 512 * MIB, (2, 4)),  # memory caps processes at one per 256 MiB
+    ("gunicorn", {}, {}, 8, 100 * MIB, (1, 4)),
+    ("gunicorn", {}, {}, 8, None, (8, 4)),  # unknown memory: no cap
+    ("uwsgi", {}, {}, 4, 16 * GIB, (4, 4)),
+    ("mod_wsgi", {}, {}, 4, 16 * GIB, (4, 5)),
+    ("waitress", {}, {}, 4, 16 * GIB, (1, 16)),
+    ("waitress", {}, {}, 1, 16 * GIB, (1, 4)),
+    ("waitress", {"processes": "3"}, {}, 4, 16 * GIB, (1, 16)),  # always one process
+    ("waitress", {}, {"WEB_CONCURRENCY": "5"}, 4, 16 * GIB, (1, 16)),
+    ("gunicorn", {"processes": "3", "threads": "7"}, {}, 4, 16 * GIB, (3, 7)),
+    ("gunicorn", {"processes": "12"}, {}, 1, 256 * MIB, (12, 4)),  # flags override the memory cap
+    ("gunicorn", {}, {"WEB_CONCURRENCY": "6"}, 2, 16 * GIB, (6, 4)),
+    ("gunicorn", {}, {"WARP_PROCESSES": "2", "WEB_CONCURRENCY": "6"}, 2, 16 * GIB, (2, 4)),
+    ("mod_wsgi", {"threads": "1"}, {}, 2, 16 * GIB, (2, 1)),
+]
+
+
+@pytest.mark.parametrize("server, flags, environ, cpus, memory, expected", CONCURRENCY)
+def test_find_concurrency(server, flags, environ, cpus, memory, expected):
+    machine = MachineFacts(cpus=cpus, memory_bytes=memory, in_container=False, euid=1000)
+    processes, threads, _ = find_concurrency(server, make_settings(flags, environ), machine)
+    assert (processes, threads) == expected
+
+
+@pytest.mark.parametrize(
+    "server, flags, environ, because",
+    [
+        ("gunicorn", {}, {}, "processes: default for 4 usable CPU(s); threads: default"),
+        ("gunicorn", {"processes": "3", "threads": "7"}, {}, "processes from --processes; threads from --threads"),
+        ("gunicorn", {}, {"WEB_CONCURRENCY": "6"}, "processes from WEB_CONCURRENCY; threads: default"),
+        ("waitress", {"processes": "3"}, {}, "waitress runs one process; processes ignored; processes from --processes; threads: default"),
+    ],
+)
+def test_find_concurrency_because(server, flags, environ, because):
+    assert find_concurrency(server, make_settings(flags, environ), WORKSTATION)[2] == because
+
+
+# ---------------------------------------------------------------- find_host
+
+
+@pytest.mark.parametrize(
+    "flags, environ, in_container, expected",
+    [
+        ({}, {}, False, ("127.0.0.1", "the default on a workstation (pass --host 0.0.0.0 to listen on all interfaces)")),
+        ({}, {}, True, ("0.0.0.0", "running inside a container")),
+        ({"host": "0.0.0.0"}, {}, False, ("0.0.0.0", "from --host")),
+        ({"host": "127.0.0.1"}, {}, True, ("127.0.0.1", "from --host")),
+        ({}, {"WARP_HTTP_HOST": "::"}, True, ("::", "from WARP_HTTP_HOST")),
+    ],
+)
+def test_find_host(flags, environ, in_container, expected):
+    machine = dataclasses.replace(WORKSTATION, in_container=in_container)
+    assert find_host(make_settings(flags, environ), machine) == expected
+
+
+# ---------------------------------------------------------------- make_build_plan
+
+UV = Installer("uv", "/usr/bin/uv", ENV / "bin" / "python")
+
+
+def hook(name: str, executable: bool = True, escapes: bool = False) -> HookFile:
+    return HookFile(name, ROOT / ".warp/action_hooks" / name, executable, escapes)
+
+
+def build(
+    *, project=None, app=None, settings=None, installer=UV, digests=None, python_version="3.12.1",
+    installed=None, warp_version="0.1.0",
+):
+    return make_build_plan(
+        project=project or make_project(dependency_files=("requirements.txt",), requirements_text="Django\n"),
+        app=app or make_app(),
+        settings=settings or make_settings(),
+        installer=installer,
+        installer_because="test",
+        digests={"requirements.txt": "aaa"} if digests is None else digests,
+        python_version=python_version,
+        installed=installed or {},
+        warp_version=warp_version,
+        hooks_dir=HOOKS,
+    )
+
+
+def test_build_step_order():
+    project = make_project(
+        dependency_files=("requirements.txt",),
+        requirements_text="Django\n",
+        hooks={"pre-build": hook("pre-build"), "build": hook("build"), "deploy": hook("deploy")},
+    )
+    plan = build(project=project, app=make_app(manage_py=True, django_settings="mysite.settings"))
+    assert [(step.kind, step.title) for step in plan.steps] == [
+        ("hook", "Running pre-build hook"),
+        ("install", "Installing dependencies with uv (requirements.txt)"),
+        ("server", "Installing gunicorn if missing"),
+        ("hook", "Running build hook"),
+        ("collectstatic", "Collecting Django static files"),
+    ]
+    steps = plan.steps
+    assert steps[0].hook == project.hooks["pre-build"] and steps[3].hook == project.hooks["build"]
+    assert steps[1].argv == ("/usr/bin/uv", "pip", "install", "--python", str(ENV / "bin/python"), "-r", "requirements.txt")
+    assert steps[2].packages == ("gunicorn", "whitenoise")
+    assert steps[2].argv == ("/usr/bin/uv", "pip", "install", "--python", str(ENV / "bin/python"))
+    assert steps[4].argv == ("python", str(HOOKS / "django_collectstatic.py"))
+    assert plan.server == "gunicorn" and plan.warnings == ()
+    decisions = {d.name: (d.value, d.because) for d in plan.decisions}
+    assert decisions["dependencies"] == ("requirements.txt", "requirements.txt is present")
+    assert decisions["server"] == ("gunicorn", "the default (pure Python, installs everywhere)")
+    assert decisions["collectstatic"] == ("yes", "manage.py sets DJANGO_SETTINGS_MODULE=mysite.settings")
+
+
+def test_build_minimal_has_only_the_server_step():
+    plan = build(project=make_project(), digests={})
+    assert [step.kind for step in plan.steps] == ["server"]
+    assert {d.name: d.value for d in plan.decisions}["dependencies"] == "none"
+
+
+def test_build_manage_py_without_settings_has_no_collectstatic():
+    plan = build(app=make_app(manage_py=True))
+    assert "collectstatic" not in [step.kind for step in plan.steps]
+
+
+def test_build_project_installed_editable():
+    project = make_project(dependency_files=("pyproject.toml", "setup.cfg"))
+    plan = build(project=project, digests={"pyproject.toml": "p", "setup.cfg": "c"})
+    install = plan.steps[0]
+    assert (install.kind, install.title) == ("install", "Installing the project with uv (editable)")
+    assert install.argv[-2:] == ("-e", ".")
+    assert {d.name: d.because for d in plan.decisions}["dependencies"] == "pyproject.toml is present and there is no requirements.txt"
+
+
+def test_build_requirement_files_from_warp_pip_packages():
+    settings = make_settings(environ={"WARP_PIP_PACKAGES": "base.txt prod.txt"})
+    plan = build(settings=settings, digests={"base.txt": "b", "prod.txt": "p"})
+    assert plan.steps[0].argv[-4:] == ("-r", "base.txt", "-r", "prod.txt")
+    assert plan.steps[0].title == "Installing dependencies with uv (base.txt, prod.txt)"
+    assert {d.name: d.because for d in plan.decisions}["dependencies"] == "listed in WARP_PIP_PACKAGES"
+
+
+def test_build_pip_offline_with_wheelhouse():
+    pip = Installer("pip", None, ENV / "bin/python", find_links=ROOT / ".warp/wheelhouse", offline=True)
+    plan = build(installer=pip, settings=make_settings({"server": "waitress"}))
+    assert plan.steps[0].argv == (
+        str(ENV / "bin/python"), "-m", "pip", "install", "--disable-pip-version-check",
+        "--find-links", str(ROOT / ".warp/wheelhouse"), "--no-index", "-r", "requirements.txt",
+    )
+    assert plan.steps[0].title == "Installing dependencies with pip (requirements.txt)"
+    assert plan.steps[1].title == "Installing waitress if missing"
+    assert plan.steps[1].packages == ("waitress", "whitenoise")
+
+
+@pytest.mark.parametrize("server, packages", [("mod_wsgi", ("mod-wsgi",)), ("uwsgi", ("uwsgi",))])
+def test_build_server_packages(server, packages):
+    plan = build(settings=make_settings({"server": server}))
+    assert plan.server == server
+    assert [step.packages for step in plan.steps if step.kind == "server"] == [packages]
+
+
+@pytest.mark.parametrize("name", ["pre-build", "build"])
+def test_non_executable_hook_is_a_warning_and_skipped(name):
+    project = make_project(dependency_files=("requirements.txt",), hooks={name: hook(name, executable=False)})
+    plan = build(project=project)
+    assert plan.warnings == (f"hook .warp/action_hooks/{name} is not executable and was skipped (chmod +x it to run it)",)
+    assert [step.kind for step in plan.steps] == ["install", "server"]
+
+
+@pytest.mark.parametrize("executable", [True, False])
+@pytest.mark.parametrize("name", ["pre-build", "build"])
+def test_hook_escaping_the_project_is_refused(name, executable):
+    project = make_project(hooks={name: hook(name, executable=executable, escapes=True)})
+    with pytest.raises(UsageError) as caught:
+        build(project=project)
+    assert caught.value.message == f"hook .warp/action_hooks/{name} is a symlink to a file outside the project"
+    assert caught.value.hint == "hooks must live inside the project; copy the script into .warp/action_hooks/"
+
+
+BASE_FINGERPRINT = build().fingerprint
+
+CHANGES_FINGERPRINT = {
+    "digest": dict(digests={"requirements.txt": "bbb"}),
+    "python": dict(python_version="3.12.2"),
+    "server": dict(settings=make_settings({"server": "uwsgi"})),
+    "server-from-installed": dict(installed={"mod-wsgi": "5.0"}),
+    "installer": dict(installer=Installer("pip", None, ENV / "bin" / "python")),
+    "offline": dict(installer=dataclasses.replace(UV, offline=True)),
+    "wheelhouse": dict(installer=dataclasses.replace(UV, find_links=ROOT / ".warp/wheelhouse")),
+    "warp": dict(warp_version="0.2.0"),
+    "input-files": dict(settings=make_settings(environ={"WARP_PIP_PACKAGES": "requirements.txt other.txt"})),
+}
+
+KEEPS_FINGERPRINT = {
+    "same": {},
+    "installed-unrelated": dict(installed={"django": "5.0", "gunicorn": "23.0.0"}),
+    "django-app": dict(app=make_app(manage_py=True, django_settings="mysite.settings")),
+    "port": dict(settings=make_settings({"port": "9000", "processes": "3"})),
+}
+
+
+@pytest.mark.parametrize("changes", CHANGES_FINGERPRINT.values(), ids=CHANGES_FINGERPRINT)
+def test_fingerprint_changes(changes):
+    fingerprint = build(**changes).fingerprint
+    assert fingerprint != BASE_FINGERPRINT
+    assert build(**changes).fingerprint == fingerprint  # and is stable
+
+
+@pytest.mark.parametrize("changes", KEEPS_FINGERPRINT.values(), ids=KEEPS_FINGERPRINT)
+def test_fingerprint_unchanged(changes):
+    assert build(**changes).fingerprint == BASE_FINGERPRINT
+
+
+def test_fingerprint_follows_included_requirement_files():
+    one = build(digests={"requirements.txt": "aaa", "base.txt": "b1"}).fingerprint
+    two = build(digests={"requirements.txt": "aaa", "base.txt": "b2"}).fingerprint
+    assert one != two
+
+
+def test_fingerprint_follows_lock_file():
+    project = make_project(dependency_files=("uv.lock", "pyproject.toml"))
+    one = build(project=project, digests={"pyproject.toml": "p", "uv.lock": "l1"}).fingerprint
+    two = build(project=project, digests={"pyproject.toml": "p", "uv.lock": "l2"}).fingerprint
+    assert one != two
+
+
+# ---------------------------------------------------------------- make_start_plan
+
+MODULE = Target("module", module="wsgiapp", callable="wsgi_app")
+SCRIPT = Target("script", script=ROOT / "site.wsgi", callable="app")
+PASTE = Target("paste", ini=ROOT / "production.ini")
+
+
+def with_static(target: Target, url: str = "/static/") -> Target:
+    return dataclasses.replace(target, static_url=url, static_root=STATIC_ROOT)
+
+
+def start(server, target, *, flags=None, environ=None, project=None, machine=WORKSTATION, versions=None,
+          apache_user=None, reload=False, mode=None, app_environ=None):
+    return make_start_plan(
+        mode=mode or Mode("wsgi", "from --app", target),
+        target=target,
+        server=server,
+        server_because="from --server",
+        settings=make_settings(flags, environ),
+        machine=machine,
+        app_environ=app_environ or {"PATH": "/usr/bin", "PORT": "1"},
+        masked=frozenset({"SECRET"}),
+        env_path=ENV,
+        hooks_dir=HOOKS,
+        app=make_app(),
+        project=project or make_project(),
+        versions=versions or {},
+        apache_user=apache_user,
+        reload=reload,
+    )
+
+
+def test_start_plan_common_fields():
+    plan = start("gunicorn", MODULE, flags={"port": "9000"})
+    assert (plan.mode, plan.server, plan.host, plan.port, plan.cwd) == ("wsgi", "gunicorn", "127.0.0.1", 9000, ROOT)
+    assert plan.environ["PORT"] == "9000" and plan.environ["WARP_HTTP_PORT"] == "9000"
+    assert plan.environ["WARP_HTTP_HOST"] == "127.0.0.1" and plan.environ["PATH"] == "/usr/bin"
+    assert plan.masked == frozenset({"SECRET"})
+    decisions = {d.name: (d.value, d.because) for d in plan.decisions}
+    assert decisions["port"] == ("9000", "from --port")
+    assert decisions["server"] == ("gunicorn", "from --server")
+    assert decisions["application"] == ("wsgiapp:wsgi_app", "from --app")
+    assert decisions["processes x threads"][0] == "4 x 4"
+    assert decisions["graceful timeout"] == ("30s", "from default")
+
+
+def test_start_plan_shell_and_python_modes():
+    shell = start("gunicorn", None, mode=Mode("shell", "app.sh is present and executable"))
+    assert (shell.argv, shell.server, shell.cwd, shell.stop) == ((str(ROOT / "app.sh"),), None, ROOT, Stop("exec", timeout=30.0))
+    python = start("gunicorn", None, mode=Mode("python", "app.py is present"), flags={"port": "5000"})
+    assert python.argv == (str(ENV / "bin/python"), "app.py")
+    assert python.server is None and python.environ["PORT"] == "5000"
+
+
+# gunicorn
+
+
+def test_gunicorn_module():
+    plan = start("gunicorn", MODULE, flags={"processes": "3"})
+    argv = plan.argv
+    assert argv[0] == str(ENV / "bin/gunicorn")
+    assert after(argv, "--bind") == "127.0.0.1:8080"
+    assert after(argv, "--workers") == "3"
+    assert after(argv, "--threads") == "4"
+    assert after(argv, "--worker-class") == "gthread"
+    assert after(argv, "--graceful-timeout") == "30"
+    assert after(argv, "--chdir") == str(ROOT)
+    assert after(argv, "--pythonpath") == str(ROOT)
+    assert argv[-1] == "wsgiapp:wsgi_app"
+    assert "--paste" not in argv and "--no-control-socket" not in argv
+    assert plan.files == {} and plan.prepare == ()
+    assert plan.stop == Stop("exec", timeout=30.0)
+
+
+def test_gunicorn_one_thread_uses_the_sync_worker():
+    argv = start("gunicorn", MODULE, flags={"threads": "1"}).argv
+    assert after(argv, "--threads") == "1"
+    assert "--worker-class" not in argv
+
+
+def test_gunicorn_paste():
+    plan = start("gunicorn", PASTE)
+    assert after(plan.argv, "--paste") == str(ROOT / "production.ini")
+    assert plan.files == {}
+    assert not any("warp_wsgi" in arg for arg in plan.argv)
+
+
+@pytest.mark.parametrize("target", [with_static(MODULE), SCRIPT, with_static(SCRIPT), with_static(PASTE)], ids=["module+static", "script", "script+static", "paste+static"])
+@pytest.mark.parametrize("reload", [False, True])
+def test_gunicorn_wrapper_module(target, reload):
+    plan = start("gunicorn", target, reload=reload)
+    wrapper = RUN / "warp_wsgi.py"
+    assert plan.files == {wrapper: make_wrapper_source(target, reload)}
+    assert plan.argv[-1] == "warp_wsgi:application"
+    assert after(plan.argv, "--pythonpath").split(",") == [str(RUN), str(ROOT)]
+    assert "--paste" not in plan.argv
+    if target.has_static:
+        assert f"autorefresh={reload!r}" in plan.files[wrapper]
+
+
+@pytest.mark.parametrize(
+    "version, expected",
+    [("25.1", True), ("25.1.0", True), ("25.2.1", True), ("26.0", True), ("25.0.0", False), ("23.0.0", False), (None, False)],
+)
+def test_gunicorn_control_socket_flag_only_from_25_1(version, expected):
+    versions = {"gunicorn": version} if version else {"django": "5.0"}
+    assert ("--no-control-socket" in start("gunicorn", MODULE, versions=versions).argv) is expected
+
+
+def test_gunicorn_prerelease_before_25_1_has_no_control_socket_flag():
+    assert "--no-control-socket" not in start("gunicorn", MODULE, versions={"gunicorn": "25.0rc1"}).argv
+
+
+def test_gunicorn_ipv6_and_timeout():
+    argv = start("gunicorn", MODULE, flags={"host": "::1", "graceful_timeout": "12.5"}).argv
+    assert after(argv, "--bind") == "[::1]:8080"
+    assert after(argv, "--graceful-timeout") == "12.5"
+
+
+def test_gunicorn_extra_server_args():
+    project = make_project(server_args={"": ("--log-level", "debug"), "gunicorn": ("--timeout", "60"), "uwsgi": ("--nope",)})
+    plan = start("gunicorn", MODULE, project=project)
+    assert contains_run(plan.argv, ["--log-level", "debug", "--timeout", "60"])
+    assert "--nope" not in plan.argv
+    assert {d.name: d.value for d in plan.decisions}["extra server args"] == "--log-level debug --timeout 60"
+
+
+# mod_wsgi
+
+
+def test_mod_wsgi_module():
+    plan = start("mod_wsgi", MODULE, flags={"processes": "2"})
+    (setup,) = plan.prepare
+    assert setup[:2] == (str(ENV / "bin/mod_wsgi-express"), "setup-server")
+    assert after(setup, "--application-type") == "module"
+    assert after(setup, "--entry-point") == "wsgiapp"
+    assert after(setup, "--callable-object") == "wsgi_app"
+    server_root = RUN / "mod_wsgi-8080"
+    assert after(setup, "--server-root") == str(server_root)
+    assert after(setup, "--host") == "127.0.0.1" and after(setup, "--port") == "8080"
+    assert after(setup, "--processes") == "2" and after(setup, "--threads") == "5"
+    assert after(setup, "--working-directory") == str(ROOT)
+    assert after(setup, "--python-path") == str(ROOT)
+    assert "--log-to-terminal" in setup
+    assert "--url-alias" not in setup and "--user" not in setup and "--group" not in setup
+    assert plan.argv == (str(server_root / "apachectl"), "start", "-DFOREGROUND")
+    assert plan.stop == Stop("signal", signal="SIGWINCH", timeout=30.0)
+
+
+@pytest.mark.parametrize("processes, threads, expected", [(1, 5, 100), (5, 5, 100), (8, 5, 160), (10, 10, 400)])
+def test_mod_wsgi_max_clients(processes, threads, expected):
+    (setup,) = start("mod_wsgi", MODULE, flags={"processes": str(processes), "threads": str(threads)}).prepare
+    max_clients = int(after(setup, "--max-clients"))
+    assert max_clients >= 4 * processes * threads
+    assert max_clients == expected
+
+
+@pytest.mark.parametrize("url, alias", [("/static/", "/static"), ("/assets", "/assets"), ("/", "/")])
+def test_mod_wsgi_static_url_alias(url, alias):
+    (setup,) = start("mod_wsgi", with_static(MODULE, url)).prepare
+    assert after(setup, "--url-alias", 2) == (alias, str(STATIC_ROOT))
+
+
+def test_mod_wsgi_apache_user():
+    plan = start("mod_wsgi", MODULE, apache_user=("www-data", "www-data"))
+    (setup,) = plan.prepare
+    assert after(setup, "--user") == "www-data" and after(setup, "--group") == "www-data"
+    assert {d.name: d.value for d in plan.decisions}["apache user"] == "www-data"
+
+
+def test_mod_wsgi_script_and_paste():
+    (setup,) = start("mod_wsgi", SCRIPT).prepare
+    assert setup[2] == str(SCRIPT.script)
+    assert after(setup, "--application-type") == "script" and after(setup, "--callable-object") == "app"
+    (setup,) = start("mod_wsgi", PASTE).prepare
+    assert setup[2] == str(PASTE.ini)
+    assert after(setup, "--application-type") == "paste"
+
+
+@pytest.mark.parametrize("timeout, shutdown", [("60", "30"), ("12.5", "12.5"), ("30", "30")])
+def test_mod_wsgi_shutdown_timeout(timeout, shutdown):
+    plan = start("mod_wsgi", MODULE, flags={"graceful_timeout": timeout})
+    assert after(plan.prepare[0], "--shutdown-timeout") == shutdown
+    assert plan.stop.timeout == float(timeout)
+
+
+# uwsgi
+
+
+def test_uwsgi_module():
+    plan = start("uwsgi", MODULE, flags={"processes": "3", "threads": "2"})
+    argv = plan.argv
+    fifo = RUN / "uwsgi-8080.fifo"
+    assert argv[0] == str(ENV / "bin/uwsgi")
+    for flag in ("--master", "--die-on-term", "--need-app", "--enable-threads"):
+        assert flag in argv
+    assert after(argv, "--http-socket") == "127.0.0.1:8080"
+    assert after(argv, "--processes") == "3" and after(argv, "--threads") == "2"
+    assert after(argv, "--master-fifo") == str(fifo)
+    assert after(argv, "--virtualenv") == str(ENV)
+    assert after(argv, "--chdir") == str(ROOT)
+    assert after(argv, "--pythonpath") == str(ROOT)
+    assert after(argv, "--module") == "wsgiapp:wsgi_app"
+    assert "--static-map" not in argv
+    assert plan.stop == Stop("fifo", path=fifo, command="q", timeout=30.0)
+
+
+def test_uwsgi_script_paste_static():
+    argv = start("uwsgi", SCRIPT).argv
+    assert after(argv, "--wsgi-file") == str(SCRIPT.script) and after(argv, "--callable") == "app"
+    argv = start("uwsgi", PASTE).argv
+    paste = after(argv, "--paste")
+    assert paste == f"config:{ROOT / 'production.ini'}"
+    assert Path(paste.removeprefix("config:")).is_absolute()
+    argv = start("uwsgi", with_static(MODULE)).argv
+    assert after(argv, "--static-map") == f"/static={STATIC_ROOT}"
+
+
+def test_uwsgi_fifo_per_port_and_extra_args():
+    project = make_project(server_args={"uwsgi": ("--harakiri", "30")})
+    plan = start("uwsgi", MODULE, flags={"port": "9100"}, project=project)
+    assert plan.stop.path == RUN / "uwsgi-9100.fifo" == Path(after(plan.argv, "--master-fifo"))
+    assert contains_run(plan.argv, ["--harakiri", "30"])
+
+
+# waitress
+
+
+def test_waitress_module():
+    plan = start("waitress", MODULE, flags={"processes": "4"})
+    argv = plan.argv
+    assert argv[:2] == (str(ENV / "bin/python"), str(HOOKS / "waitress_serve.py"))
+    assert after(argv, "--listen") == "127.0.0.1:8080"
+    assert after(argv, "--threads") == "16"
+    assert after(argv, "--app") == "wsgiapp:wsgi_app"
+    assert "--static-url" not in argv and "--autorefresh" not in argv and "--processes" not in argv
+    assert plan.stop == Stop("exec", timeout=30.0)
+    assert {d.name: d.value for d in plan.decisions}["processes x threads"] == "1 x 16"
+
+
+def test_waitress_script_paste_static_reload():
+    argv = start("waitress", SCRIPT).argv
+    assert after(argv, "--script") == str(SCRIPT.script) and after(argv, "--callable") == "app"
+    argv = start("waitress", PASTE).argv
+    assert after(argv, "--paste") == str(PASTE.ini)
+    argv = start("waitress", with_static(MODULE), reload=True).argv
+    assert after(argv, "--static-url") == "/static/"
+    assert after(argv, "--static-root") == str(STATIC_ROOT)
+    assert "--autorefresh" in argv
+
+
+@pytest.mark.parametrize("server", sorted(servers.ADAPTERS))
+def test_container_listens_everywhere(server):
+    machine = dataclasses.replace(WORKSTATION, in_container=True)
+    plan = start(server, MODULE, machine=machine)
+    assert plan.host == "0.0.0.0"
+    assert "0.0.0.0:8080" in plan.argv or "0.0.0.0" in (plan.prepare[0] if plan.prepare else ())
+
+
+# ---------------------------------------------------------------- make_django_target
+
+
+def test_django_target_from_answers():
+    target = make_django_target(
+        Mode("django", "manage.py"),
+        {"wsgi_application": "mysite.wsgi.application", "static_url": "/static/", "static_root": "/srv/collected"},
+        ENV / ".warp/static",
+    )
+    assert target == Target("module", module="mysite.wsgi", callable="application", static_url="/static/", static_root=Path("/srv/collected"))
+
+
+@pytest.mark.parametrize("static_url", ["https://cdn.example.com/static/", "//cdn/static/", "", None])
+def test_django_target_without_local_static(static_url):
+    target = make_django_target(Mode("django", "m"), {"wsgi_application": "a.wsgi.app", "static_url": static_url}, ENV / "s")
+    assert target.static_url is None and not target.has_static
+    assert target.static_root == ENV / "s"
+
+
+def test_django_target_named_app_wins_and_missing_wsgi_application():
+    named = Mode("django", "from --app", Target("module", module="other.wsgi", callable="app"))
+    assert make_django_target(named, {"wsgi_application": "mysite.wsgi.application"}, ENV).spec == "other.wsgi:app"
+    with pytest.raises(UsageError, match=r"^Django settings define no WSGI_APPLICATION$"):
+        make_django_target(Mode("django", "m"), {"wsgi_application": None}, ENV)
+
+
+# ---------------------------------------------------------------- make_wrapper_source
+
+HOSTILE_DIR = Path("/srv/it's \"odd\"/$(touch x)/back\\slash\nline")
+WRAPPER_TARGETS = {
+    "module": MODULE,
+    "script": SCRIPT,
+    "paste": PASTE,
+    "module+static": with_static(MODULE),
+    "script+static": with_static(SCRIPT),
+    "paste+static": with_static(PASTE),
+    "hostile-script": Target("script", script=HOSTILE_DIR / "app.wsgi", static_url="/s'/", static_root=HOSTILE_DIR / "static"),
+    "hostile-paste": Target("paste", ini=HOSTILE_DIR / "p.ini"),
+}
+
+
+@pytest.mark.parametrize("autorefresh", [False, True])
+@pytest.mark.parametrize("target", WRAPPER_TARGETS.values(), ids=WRAPPER_TARGETS)
+def test_wrapper_source_compiles(target, autorefresh):
+    source = make_wrapper_source(target, autorefresh)
+    compile(source, "warp_wsgi.py", "exec")
+    tree = ast.parse(source)
+    strings = {node.value for node in ast.walk(tree) if isinstance(node, ast.Constant) and isinstance(node.value, str)}
+    assigned = [node.targets[0].id for node in tree.body if isinstance(node, ast.Assign)]
+    assert "application" in assigned
+    if target.kind == "module":
+        assert {target.module, target.callable} <= strings
+    elif target.kind == "script":
+        assert {str(target.script), target.callable} <= strings
+    else:
+        assert str(target.ini) in strings
+    if target.has_static:
+        assert {str(target.static_root), target.static_url} <= strings
+        assert f"autorefresh={autorefresh!r}" in source
+    else:
+        assert "whitenoise" not in source.lower()

@@ -1,0 +1,321 @@
+"""warp.project: scanning real (tiny) source trees in tmp_path."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from warp.errors import UsageError
+from warp.project import scan_app, scan_environment_file, scan_project
+
+DJANGO_MANAGE = """#!/usr/bin/env python
+import os
+import sys
+
+if __name__ == "__main__":
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "mysite.settings")
+    from django.core.management import execute_from_command_line
+    execute_from_command_line(sys.argv)
+"""
+
+
+def make_tree(root: Path, files: dict[str, str], executable: tuple[str, ...] = ()) -> Path:
+    for name, content in files.items():
+        path = root / name
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(content)
+        path.chmod(0o755 if name in executable else 0o644)
+    return root
+
+
+NO_MARKERS = dict(
+    app_sh=False, app_sh_executable=False, app_py=False, manage_py=False, django_settings=None,
+    wsgi_py=False, wsgi_py_has_application=False, wsgi_package=False, paste_file=None,
+)
+
+# (files, executable files, facts that differ from NO_MARKERS)
+MARKERS = [
+    ({}, (), {}),
+    ({"app.sh": "#!/bin/sh\nexec true\n"}, ("app.sh",), {"app_sh": True, "app_sh_executable": True}),
+    ({"app.sh": "#!/bin/sh\nexec true\n"}, (), {"app_sh": True}),
+    ({"app.py": "print('hi')\n"}, (), {"app_py": True}),
+    ({"manage.py": DJANGO_MANAGE}, (), {"manage_py": True, "django_settings": "mysite.settings"}),
+    (
+        {"manage.py": "import os\nos.environ.setdefault(\n    'DJANGO_SETTINGS_MODULE',\n    'a.b.settings_dev',\n)\n"},
+        (), {"manage_py": True, "django_settings": "a.b.settings_dev"},
+    ),
+    ({"manage.py": "print('a manage.py that is not Django')\n"}, (), {"manage_py": True}),
+    ({"wsgi.py": "def application(environ, start_response):\n    pass\n"}, (), {"wsgi_py": True, "wsgi_py_has_application": True}),
+    ({"wsgi.py": "from app import create\napp = create()\n"}, (), {"wsgi_py": True}),
+    ({"wsgi.py": "from x import create_application\n"}, (), {"wsgi_py": True}),
+    ({"wsgi/__init__.py": "application = None\n"}, (), {"wsgi_package": True}),
+    ({"wsgi/app.py": "application = None\n"}, (), {}),  # a directory without __init__.py is no package
+    ({"paste.ini": "[app:main]\n"}, (), {"paste_file": "paste.ini"}),
+    ({"production.ini": "[app:main]\n"}, (), {"paste_file": "production.ini"}),
+    ({"production.ini": "[app:main]\n", "paste.ini": "[app:main]\n"}, (), {"paste_file": "paste.ini"}),
+    ({"development.ini": "[app:main]\n"}, (), {}),
+]
+
+
+@pytest.mark.parametrize("files, executable, expected", MARKERS, ids=[",".join(row[0]) + ("+x" if row[1] else "") or "empty" for row in MARKERS])
+def test_scan_app_markers(tmp_path, files, executable, expected):
+    make_tree(tmp_path, files, executable)
+    facts = scan_app(tmp_path, "")
+    assert facts.home == tmp_path.resolve()
+    got = {key: getattr(facts, key) for key in NO_MARKERS}
+    assert got == {**NO_MARKERS, **expected}
+
+
+def test_marker_directories_are_not_files(tmp_path):
+    for name in ("app.sh", "app.py", "manage.py", "wsgi.py", "paste.ini"):
+        (tmp_path / name).mkdir()
+    facts = scan_app(tmp_path, "")
+    assert {key: getattr(facts, key) for key in NO_MARKERS} == NO_MARKERS
+
+
+def test_manage_py_assigning_settings_module_is_django(tmp_path):
+    make_tree(tmp_path, {"manage.py": "import os\nos.environ['DJANGO_SETTINGS_MODULE'] = 'mysite.settings'\n"})
+    assert scan_app(tmp_path, "").django_settings == "mysite.settings"
+
+
+def test_scan_app_in_home_subdirectory(tmp_path):
+    make_tree(tmp_path, {"app.py": "", "personal-blog/wsgi.py": "application = 1\n"})
+    facts = scan_app(tmp_path, "personal-blog")
+    assert facts.home == (tmp_path / "personal-blog").resolve()
+    assert facts.wsgi_py_has_application and not facts.app_py
+
+
+@pytest.mark.parametrize(
+    "home, message, hint",
+    [
+        ("../elsewhere", "application home '../elsewhere' is outside the project", "name a subdirectory of the project"),
+        ("/", "application home '/' is outside the project", "name a subdirectory of the project"),
+        ("missing", "application home 'missing' is not a directory in {root}", "pass --home with an existing subdirectory, or remove .warp/home"),
+        ("afile", "application home 'afile' is not a directory in {root}", "pass --home with an existing subdirectory, or remove .warp/home"),
+    ],
+)
+def test_scan_app_bad_home(tmp_path, home, message, hint):
+    root = tmp_path / "project"
+    make_tree(root, {"afile": ""})
+    (tmp_path / "elsewhere").mkdir()
+    with pytest.raises(UsageError) as caught:
+        scan_app(root, home)
+    assert caught.value.message == message.format(root=root)
+    assert caught.value.hint == hint
+
+
+def test_scan_app_home_symlink_leaving_project_is_refused(tmp_path):
+    root = tmp_path / "project"
+    root.mkdir()
+    (tmp_path / "outside").mkdir()
+    (root / "web").symlink_to(tmp_path / "outside")
+    with pytest.raises(UsageError, match=r"^application home 'web' is outside the project$"):
+        scan_app(root, "web")
+
+
+# ---------------------------------------------------------------- scan_project
+
+
+def test_scan_project_reads_everything(tmp_path):
+    make_tree(
+        tmp_path,
+        {
+            "requirements.txt": "Django>=4\ngunicorn\n",
+            "setup.py": "",
+            "uv.lock": "",
+            "pyproject.toml": '[project]\nname = "x"\n\n[tool.warp]\nport = 9000\nserver = "waitress"\n',
+            ".warp/server_type": "uwsgi\n",
+            ".warp/home": "web\n",
+            ".warp/mode": "wsgi\n",
+            ".warp/unrelated": "ignored\n",
+            ".warp/environment": "A=1\nexport B='two words'\n",
+            ".warp/server_args": "--log-level debug\n",
+            ".warp/action_hooks/build": "#!/bin/sh\n",
+            ".warp/action_hooks/not-a-hook": "#!/bin/sh\n",
+        },
+        executable=(".warp/action_hooks/build",),
+    )
+    facts = scan_project(tmp_path)
+    assert facts.root == tmp_path.resolve()
+    assert facts.dependency_files == ("requirements.txt", "uv.lock", "pyproject.toml", "setup.py")
+    assert facts.has("uv.lock") and not facts.has("poetry.lock")
+    assert facts.warp_files == {"server_type": "uwsgi\n", "home": "web\n", "mode": "wsgi\n"}
+    assert facts.tool == {"port": 9000, "server": "waitress"}
+    assert facts.environment == (("A", "1"), ("B", "two words"))
+    assert facts.server_args == {"": ("--log-level", "debug")}
+    assert set(facts.hooks) == {"build"}
+    assert facts.hooks["build"].is_executable and not facts.hooks["build"].escapes_project
+    assert facts.requirements_text == "Django>=4\ngunicorn\n"
+
+
+def test_scan_project_empty_tree(tmp_path):
+    facts = scan_project(tmp_path)
+    assert facts.dependency_files == ()
+    assert facts.warp_files == {} and facts.tool == {} and facts.environment == ()
+    assert facts.hooks == {} and facts.server_args == {} and facts.requirements_text == ""
+
+
+def test_pyproject_without_tool_warp(tmp_path):
+    make_tree(tmp_path, {"pyproject.toml": '[tool.black]\nline-length = 100\n'})
+    assert scan_project(tmp_path).tool == {}
+
+
+@pytest.mark.parametrize("text", ['[tool.warp\nport = 1\n', 'port = \n', '[tool.warp]\nport = 1\nport = 2\n'])
+def test_malformed_pyproject_is_a_usage_error(tmp_path, text):
+    make_tree(tmp_path, {"pyproject.toml": text})
+    with pytest.raises(UsageError) as caught:
+        scan_project(tmp_path)
+    assert caught.value.message.startswith("pyproject.toml is not valid TOML: ")
+    assert caught.value.hint == "fix pyproject.toml"
+    assert caught.value.__cause__ is None and caught.value.__suppress_context__
+
+
+def test_tool_warp_that_is_not_a_table(tmp_path):
+    make_tree(tmp_path, {"pyproject.toml": '[tool]\nwarp = "gunicorn"\n'})
+    with pytest.raises(UsageError, match=r"^\[tool.warp\] in pyproject.toml is not a table$"):
+        scan_project(tmp_path)
+
+
+def test_top_level_tool_that_is_not_a_table(tmp_path):
+    make_tree(tmp_path, {"pyproject.toml": "tool = 1\n"})
+    with pytest.raises(UsageError):
+        scan_project(tmp_path)
+
+
+# ---------------------------------------------------------------- .warp/environment
+
+ENVIRONMENT = [
+    ("", ()),
+    ("# only a comment\n\n   \n", ()),
+    ("A=1\n", (("A", "1"),)),
+    ("  A = 1  \n", (("A", "1"),)),
+    ("export A=1\n", (("A", "1"),)),
+    ("export    A=1\n", (("A", "1"),)),
+    ("A='single quoted'\nB=\"double quoted\"\n", (("A", "single quoted"), ("B", "double quoted"))),
+    ("A='mismatched\"\n", (("A", "'mismatched\""),)),
+    ("A='\n", (("A", "'"),)),
+    ("A=''\n", (("A", ""),)),
+    ("A=\n", (("A", ""),)),
+    ("URL=postgres://u:p@h/db?x=1\n", (("URL", "postgres://u:p@h/db?x=1"),)),
+    ("A=$(touch x) `y`\n", (("A", "$(touch x) `y`"),)),
+    ("_X9=a#b\n", (("_X9", "a#b"),)),
+    # a later value is kept in order; the consumer lets it win
+    ("A=1\nB=2\nA=3\n", (("A", "1"), ("B", "2"), ("A", "3"))),
+    ("A=1\r\nB=2\r\n", (("A", "1"), ("B", "2"))),
+]
+
+
+@pytest.mark.parametrize("text, pairs", ENVIRONMENT, ids=[repr(row[0])[:30] for row in ENVIRONMENT])
+def test_environment_file(tmp_path, text, pairs):
+    path = tmp_path / "environment"
+    path.write_text(text, newline="")
+    assert scan_environment_file(path) == pairs
+
+
+def test_environment_file_missing(tmp_path):
+    assert scan_environment_file(tmp_path / "environment") == ()
+
+
+@pytest.mark.parametrize(
+    "text, line",
+    [
+        ("JUSTAWORD\n", 1),
+        ("# comment\n\nA=1\nSECRET-KEY=hunter2\n", 4),
+        ("A=1\n9LIVES=hunter2\n", 2),
+        ("A=1\nB=2\n=hunter2\n", 3),
+        ("MY KEY=hunter2\n", 1),
+        ("export\n", 1),
+    ],
+)
+def test_environment_file_malformed_line(tmp_path, text, line):
+    path = tmp_path / "environment"
+    path.write_text(text)
+    with pytest.raises(UsageError) as caught:
+        scan_environment_file(path)
+    assert caught.value.message == f".warp/environment line {line}: expected KEY=VALUE"
+    assert caught.value.hint == "fix that line; keys are letters, digits and _, and do not start with a digit"
+    # values may be secrets: never echoed back
+    assert "hunter2" not in caught.value.message + caught.value.hint + caught.value.detail
+
+
+# ---------------------------------------------------------------- hooks
+
+
+def test_hooks_executable_or_not(tmp_path):
+    make_tree(
+        tmp_path,
+        {".warp/action_hooks/pre-build": "#!/bin/sh\n", ".warp/action_hooks/deploy": "#!/bin/sh\n"},
+        executable=(".warp/action_hooks/pre-build",),
+    )
+    hooks = scan_project(tmp_path).hooks
+    assert set(hooks) == {"pre-build", "deploy"}
+    assert hooks["pre-build"].is_executable and not hooks["deploy"].is_executable
+    assert hooks["deploy"].path == tmp_path.resolve() / ".warp/action_hooks/deploy"
+    assert hooks["deploy"].name == "deploy"
+
+
+def test_hook_symlink_escaping_project_is_flagged(tmp_path):
+    root = tmp_path / "project"
+    make_tree(root, {".warp/action_hooks/.keep": "", "scripts/build.sh": "#!/bin/sh\n"}, executable=("scripts/build.sh",))
+    outside = make_tree(tmp_path, {"evil.sh": "#!/bin/sh\n"}, executable=("evil.sh",)) / "evil.sh"
+    (root / ".warp/action_hooks/pre-build").symlink_to(outside)
+    (root / ".warp/action_hooks/build").symlink_to(root / "scripts/build.sh")
+    (root / ".warp/action_hooks/deploy").symlink_to("../../scripts/build.sh")
+    (root / ".warp/action_hooks/verify").symlink_to("../../../evil.sh")
+    (root / ".warp/action_hooks/alive").symlink_to(tmp_path / "dangling")
+    hooks = scan_project(root).hooks
+    assert {name: hook.escapes_project for name, hook in hooks.items()} == {
+        "pre-build": True,
+        "build": False,
+        "deploy": False,
+        "verify": True,
+        "alive": True,
+    }
+    assert hooks["build"].is_executable and not hooks["alive"].is_executable
+
+
+def test_hooks_directory_symlinked_outside_is_flagged(tmp_path):
+    root = tmp_path / "project"
+    make_tree(tmp_path, {"shared/hooks/build": "#!/bin/sh\n"}, executable=("shared/hooks/build",))
+    (root / ".warp").mkdir(parents=True)
+    (root / ".warp/action_hooks").symlink_to(tmp_path / "shared/hooks")
+    assert scan_project(root).hooks["build"].escapes_project is True
+
+
+# ---------------------------------------------------------------- server_args
+
+
+def test_server_args_file(tmp_path):
+    make_tree(tmp_path, {".warp/server_args": "--timeout 60  # seconds\n--name 'my app'\n"})
+    assert scan_project(tmp_path).server_args == {"": ("--timeout", "60", "--name", "my app")}
+
+
+def test_server_args_directory(tmp_path):
+    make_tree(
+        tmp_path,
+        {
+            ".warp/server_args/gunicorn": "--log-level debug\n",
+            ".warp/server_args/uwsgi": "# nothing but a comment\n",
+            ".warp/server_args/nested/ignored": "--x\n",
+        },
+    )
+    assert scan_project(tmp_path).server_args == {"gunicorn": ("--log-level", "debug"), "uwsgi": ()}
+
+
+def test_server_args_bad_quoting(tmp_path):
+    make_tree(tmp_path, {".warp/server_args/gunicorn": "--name 'unterminated\n"})
+    with pytest.raises(UsageError) as caught:
+        scan_project(tmp_path)
+    path = tmp_path.resolve() / ".warp/server_args/gunicorn"
+    assert caught.value.message == f"{path}: No closing quotation"
+    assert caught.value.hint == "quote the arguments as you would in a shell"
+
+
+def test_scan_never_writes(tmp_path):
+    make_tree(tmp_path, {"manage.py": DJANGO_MANAGE, ".warp/environment": "A=1\n", "pyproject.toml": "[tool.warp]\n"})
+    before = sorted((str(p), p.stat().st_mtime_ns) for p in tmp_path.rglob("*"))
+    scan_project(tmp_path)
+    scan_app(tmp_path, "")
+    assert sorted((str(p), p.stat().st_mtime_ns) for p in tmp_path.rglob("*")) == before
+    assert not any(p.name == "__pycache__" for p in tmp_path.rglob("*"))
