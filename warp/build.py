@@ -9,14 +9,26 @@ import time
 from contextlib import contextmanager
 from pathlib import Path
 
-import warp.hooks
+import warp
 from warp import __version__, proc
 from warp.context import Context, Report, scan_digests, scan_installed
 from warp.errors import EnvError, StepFailed
 from warp.plan import BuildPlan, Installer, find_dependency_inputs, find_installer, make_build_plan
 from warp.venv import Env, find_uv
 
-HOOKS_DIR = Path(warp.hooks.__file__).resolve().parent
+
+
+def find_hooks_dir() -> Path:
+    """The hooks/ scripts: package warp.hooks when installed, ../hooks in a source checkout."""
+    try:
+        import warp.hooks
+
+        return Path(warp.hooks.__file__).resolve().parent
+    except ImportError:
+        return Path(warp.__file__).resolve().parent.parent / "hooks"
+
+
+HOOKS_DIR = find_hooks_dir()
 
 APXS_HINT = (
     "install Apache's development files: apt-get install apache2-dev apache2-bin (Debian/Ubuntu), "
