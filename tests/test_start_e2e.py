@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import os
+import shutil
 import signal
+import sys
 import threading
+from pathlib import Path
 
 import pytest
 
-from conftest import SERVERS, build_app, server_param
+from conftest import APPS, SERVERS, build_app, free_port, server_param, warp, why_server_unavailable
 
 pytestmark = pytest.mark.e2e
 
@@ -99,3 +103,42 @@ def test_port_in_use_is_a_clear_error(run_warp):
     assert result.returncode == 2
     assert f"error: port {port} on 127.0.0.1 is already in use" in result.stderr
     assert "Traceback" not in result.stderr
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="Apache's refusal to run as root only applies when the tests run as root")
+@pytest.mark.skipif(why_server_unavailable("mod_wsgi") is not None, reason="Apache is not installed")
+def test_mod_wsgi_as_root_with_unreadable_python_names_the_fix(tmp_path):
+    """As root, Apache serves as www-data, which cannot read a Python under /root."""
+    python = os.path.realpath(sys.executable)
+    unreadable = next((p for p in Path(python).parents if p.stat().st_mode & 0o005 != 0o005), None)
+    if unreadable is None:
+        pytest.skip(f"{python} is readable by everyone here")
+    project = tmp_path / "project"
+    shutil.copytree(APPS / "flask_wsgi", project)
+    home = tmp_path / "home"
+    warp("build", cwd=project, home=home, env={"WARP_PYTHON": python})
+    result = warp("start", "--server", "mod_wsgi", "--host", "127.0.0.1", "--port", str(free_port()),
+                  cwd=project, home=home, check=False, env={"WARP_PYTHON": python})
+    assert result.returncode == 1
+    assert "Running as root: Apache will serve the app as user www-data" in result.stderr
+    assert "error: Apache runs the app as www-data (it refuses to run as root), and www-data cannot read" in result.stderr
+    assert "warp activate --python /usr/bin/python3" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+@pytest.mark.parametrize("server", [server_param(s) for s in ("uwsgi", "mod_wsgi")])
+def test_killing_warp_leaves_no_orphaned_server(server, run_warp):
+    """Where warp supervises the server, the server goes when warp is SIGKILLed."""
+    import time
+
+    app = build_app("flask_wsgi", server)
+    running = run_warp(app, "--server", server)
+    running.wait_ready("/")
+    assert len(running.tree) > 2, "expected warp, the server and its workers"
+    os.kill(running.proc.pid, signal.SIGKILL)
+    running.proc.wait()
+    deadline = time.monotonic() + 20
+    while running.leftovers() and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert not running.leftovers(), running.output()
+    assert not running.is_listening()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -76,10 +77,26 @@ def run_hook(path: Path, *, env: Mapping[str, str], cwd: Path, step: str) -> Non
     run([str(path)], env=env, cwd=cwd, step=step, capture=False, hint=f"fix {path} and run the command again")
 
 
-def spawn(argv: Sequence[str], *, env: Mapping[str, str], cwd: Path, new_session: bool = True) -> subprocess.Popen:
-    """Start a long-running child in its own session (so it has its own process group)."""
+def _die_with_parent() -> None:
+    """In the child: get SIGTERM if warp itself dies (Linux), so no server is orphaned."""
     try:
-        return subprocess.Popen(list(argv), env=dict(env), cwd=cwd, start_new_session=new_session)
+        import ctypes
+
+        ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+    except (OSError, AttributeError):
+        pass
+
+
+def spawn(argv: Sequence[str], *, env: Mapping[str, str], cwd: Path, new_session: bool = True) -> subprocess.Popen:
+    """Start a long-running child in its own session (so it has its own process group).
+
+    The child is stopped (SIGTERM) if warp is killed without a chance to stop it.
+    """
+    try:
+        return subprocess.Popen(
+            list(argv), env=dict(env), cwd=cwd, start_new_session=new_session,
+            preexec_fn=_die_with_parent if sys.platform.startswith("linux") else None,
+        )
     except FileNotFoundError:
         raise StepFailed(f"command not found: {argv[0]}", hint="run `warp build` to install the server") from None
 
