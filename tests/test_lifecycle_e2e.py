@@ -75,3 +75,17 @@ def test_alive_and_ready_probe_the_running_app(run_warp):
     result = warp("alive", cwd=app.src, home=app.home, env=probe_env, check=False)
     assert result.returncode == 1
     assert "error: alive: no answer from" in result.stderr
+
+
+def test_start_uses_the_server_of_the_last_build_and_names_a_missing_one(tmp_path):
+    project = tmp_path / "project"
+    shutil.copytree(APPS / "flask_wsgi", project)
+    home = tmp_path / "home"
+    warp("build", "--server", "waitress", cwd=project, home=home)
+    plan = warp("plan", "--host", "127.0.0.1", cwd=project, home=home)
+    assert "server               waitress" in plan.stdout
+    assert "because the server of the last `warp build`" in plan.stdout
+    result = warp("start", "--server", "gunicorn", "--port", str(free_port()), cwd=project, home=home, check=False)
+    assert result.returncode == 1
+    assert "error: gunicorn is not installed in env 'project'" in result.stderr
+    assert "run `warp build --server gunicorn`" in result.stderr

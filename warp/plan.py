@@ -103,10 +103,15 @@ def find_dependency_inputs(project: ProjectFacts, settings: Settings) -> tuple[t
     return (), "none", "no requirements.txt, pyproject.toml or setup.py"
 
 
-def find_server(settings: Settings, project: ProjectFacts, installed: Mapping[str, str]) -> tuple[str, str]:
+def find_server(
+    settings: Settings, project: ProjectFacts, installed: Mapping[str, str], built: str | None = None
+) -> tuple[str, str]:
+    """Explicit choice > the last build's server (for start) > requirements > mod_wsgi installed > gunicorn."""
     chosen = settings["server"]
     if chosen.value != "auto":
         return chosen.value, f"from {chosen.source}"
+    if built in servers.ADAPTERS:
+        return built, "the server of the last `warp build`"
     named = find_servers_named(project.requirements_text)
     if named:
         return named[0], "named in requirements.txt"

@@ -12,7 +12,7 @@ import stat
 import time
 from pathlib import Path
 
-from warp import proc
+from warp import proc, servers
 from warp.build import HOOKS_DIR
 from warp.context import Context, Report, scan_installed
 from warp.errors import EnvError, StepFailed, UsageError
@@ -24,7 +24,7 @@ APACHE_USERS = ("www-data", "apache", "daemon", "nobody")
 def make_plan(ctx: Context, *, reload: bool = False) -> StartPlan:
     mode = find_mode(ctx.app, ctx.settings)
     installed = scan_installed(ctx.env)
-    server, server_because = find_server(ctx.settings, ctx.project, installed)
+    server, server_because = find_server(ctx.settings, ctx.project, installed, ctx.env.read_record().get("server"))
     if mode.name == "django":
         answers = proc.run_json(
             (str(ctx.env.python), str(HOOKS_DIR / "django_info.py")),
@@ -160,6 +160,11 @@ def prepare(ctx: Context, plan: StartPlan, report: Report) -> None:
     """Everything before the server starts: hooks, checks, generated files."""
     if not ctx.env.read_record().get("state") == "ok":
         raise EnvError(f"env {ctx.env.name!r} has no successful build", hint="run `warp build` first")
+    if plan.server and servers.ADAPTERS[plan.server].packages[0] not in scan_installed(ctx.env):
+        raise EnvError(
+            f"{plan.server} is not installed in env {ctx.env.name!r}",
+            hint=f"run `warp build --server {plan.server}`",
+        )
     run_lifecycle_hooks(ctx, plan.environ, report)
     check_port(plan.host, plan.port)
     if plan.server == "mod_wsgi":
