@@ -110,6 +110,8 @@ def destroy(name: str, yes: bool) -> None:
     env = venv.find_env(find_warp_home(environ), name)
     if environ.get("WARP_ENV_NAME") == env.name:
         raise UsageError(f"env {name!r} is active in this shell", hint='run `eval "$(warp deactivate)"` first')
+    if env.path.is_symlink() or not env.path.resolve().is_relative_to((env.path.parent).resolve()):
+        raise UsageError(f"env {name!r} leads outside {env.path.parent}", hint="warp deletes only envs inside WARP_HOME; remove it yourself if you are sure")
     if not env.path.exists():
         raise EnvError(f"env {name!r} does not exist", hint="see `warp list` for the envs there are")
     if not env.meta_path.is_file():

@@ -84,6 +84,8 @@ def select_env(
         raise EnvError(f"no env for {cwd}", hint='create one with `eval "$(warp activate)"` or `warp build`')
     base = venv.make_env_name(cwd)
     env = venv.find_env(home, base)
+    if env.path.is_dir() and env.meta_path.exists():
+        env.read_meta()  # unreadable metadata of this directory's env: report it, do not start a second env
     suffix = 2
     while env.path.exists():
         env = venv.find_env(home, f"{base[:60]}-{suffix}")

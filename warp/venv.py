@@ -68,7 +68,7 @@ class Env:
         return self.python.exists() and self.meta_path.is_file()
 
     def read_meta(self) -> dict:
-        return _read_json(self.meta_path, f"metadata of env {self.name!r}")
+        return _read_json(self.meta_path, f"metadata of env {self.name!r}", self.name)
 
     def read_record(self) -> dict:
         """The last build record, or {} when there is none or it is unreadable."""
@@ -216,18 +216,16 @@ def check_home_writable(home: Path) -> None:
         )
 
 
-def _read_json(path: Path, what: str) -> dict:
+def _read_json(path: Path, what: str, name: str) -> dict:
+    fix = f"destroy and recreate the env: warp destroy {name} --yes && warp build"
     try:
         data = json.loads(path.read_text())
     except FileNotFoundError:
-        raise EnvError(f"{what} is missing ({path})", hint="run `warp activate` to recreate the env") from None
+        raise EnvError(f"{what} is missing ({path})", hint=fix) from None
     except (OSError, ValueError):
-        raise EnvError(
-            f"{what} is unreadable ({path})",
-            hint="destroy and recreate it: warp destroy NAME --yes && warp activate NAME",
-        ) from None
+        raise EnvError(f"{what} is unreadable ({path})", hint=fix) from None
     if not isinstance(data, dict):
-        raise EnvError(f"{what} is corrupt ({path})", hint="destroy and recreate it: warp destroy NAME --yes")
+        raise EnvError(f"{what} is corrupt ({path})", hint=fix)
     return data
 
 

@@ -1,0 +1,334 @@
+"""`warp build` end to end: real virtualenvs, real installs from the package index.
+
+Every test gets its own project directory and its own WARP_HOME (both under
+tmp_path), so the env of a test is always ``$WARP_HOME/envs/project``.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from conftest import warp
+
+pytestmark = pytest.mark.e2e
+
+MISSING_PACKAGE = "this-package-does-not-exist-warp-xyz"
+
+
+# ---------------------------------------------------------------- helpers
+
+
+def make_project(tmp_path: Path, requirements: str | None = None) -> tuple[Path, Path]:
+    project = tmp_path / "project"
+    project.mkdir()
+    if requirements is not None:
+        (project / "requirements.txt").write_text(requirements)
+    return project, tmp_path / "warp-home"
+
+
+def env_of(home: Path) -> Path:
+    return home / "envs" / "project"
+
+
+def installed(env: Path) -> dict[str, str]:
+    """Distribution name -> the INSTALLER that put it there (pip or uv), read from the env on disk."""
+    found = {}
+    for info in env.glob("lib/python*/site-packages/*.dist-info"):
+        name = info.name[: -len(".dist-info")].partition("-")[0].lower().replace("_", "-")
+        installer = info / "INSTALLER"
+        found[name] = installer.read_text().strip() if installer.is_file() else ""
+    return found
+
+
+def uninstall(env: Path, *names: str) -> None:
+    """Remove packages from the env behind warp's back (the env is seeded with pip)."""
+    subprocess.run([str(env / "bin" / "python"), "-m", "pip", "uninstall", "--yes", "--quiet", *names], check=True, capture_output=True)
+    for name in names:
+        assert name not in installed(env)
+
+
+def record(env: Path) -> dict:
+    path = env / ".warp" / "build.json"
+    return json.loads(path.read_text()) if path.is_file() else {}
+
+
+def tree(root: Path) -> set[str]:
+    """Every path in a source tree, except the bytecode caches Python writes when it imports settings."""
+    return {str(path.relative_to(root)) for path in root.rglob("*") if "__pycache__" not in path.parts}
+
+
+def assert_clean_failure(result: subprocess.CompletedProcess, exit_code: int) -> None:
+    assert result.returncode == exit_code, result.stderr
+    assert "Traceback" not in result.stderr + result.stdout
+    assert "error: " in result.stderr
+
+
+def write_hook(project: Path, name: str, body: str, executable: bool = True) -> Path:
+    hooks = project / ".warp" / "action_hooks"
+    hooks.mkdir(parents=True, exist_ok=True)
+    path = hooks / name
+    path.write_text("#!/bin/sh\nset -e\n" + body + "\n")
+    path.chmod(0o755 if executable else 0o644)
+    return path
+
+
+def make_django_project(tmp_path: Path) -> tuple[Path, Path]:
+    """A `django-admin startproject mysite .` project, made with warp's own env."""
+    project, home = make_project(tmp_path, "Django\n")
+    first = warp("build", cwd=project, home=home)
+    assert "Collecting Django static files" not in first.stderr
+    warp("exec", "django-admin", "startproject", "mysite", ".", cwd=project, home=home)
+    assert (project / "manage.py").is_file()
+    return project, home
+
+
+# ---------------------------------------------------------------- Django static files
+
+
+def test_django_static_files_go_to_the_env_when_settings_name_no_static_root(tmp_path):
+    project, home = make_django_project(tmp_path)
+    before = tree(project)
+
+    result = warp("build", cwd=project, home=home)
+
+    assert " -----> Collecting Django static files" in result.stderr
+    collected = env_of(home) / ".warp" / "static"
+    assert (collected / "admin" / "css" / "base.css").is_file()
+    assert f"-> {collected} (warp's directory; the project sets no STATIC_ROOT)" in result.stderr
+    # build never writes into the source tree (bytecode caches aside)
+    assert tree(project) == before
+    assert not any(part in ("static", "staticfiles", "admin") for path in tree(project) for part in Path(path).parts)
+    assert record(env_of(home))["static_root"] == str(collected)
+
+
+def test_django_static_files_go_to_the_projects_static_root(tmp_path):
+    project, home = make_django_project(tmp_path)
+    public = tmp_path / "public"
+    settings = project / "mysite" / "settings.py"
+    settings.write_text(settings.read_text() + f"\nSTATIC_ROOT = {str(public)!r}\n")
+
+    result = warp("build", cwd=project, home=home)
+
+    assert " -----> Collecting Django static files" in result.stderr
+    assert (public / "admin" / "css" / "base.css").is_file()
+    assert f"-> {public}\n" in result.stderr
+    assert "warp's directory" not in result.stderr
+    assert not (env_of(home) / ".warp" / "static").exists()
+    assert record(env_of(home))["static_root"] == str(public)
+
+
+# ---------------------------------------------------------------- skipping and repeating installs
+
+
+def test_unchanged_inputs_skip_the_installer_and_changes_or_force_run_it(tmp_path):
+    project, home = make_project(tmp_path, "six\n")
+    env = env_of(home)
+    first = warp("build", cwd=project, home=home)
+    assert " -----> Installing dependencies with uv (requirements.txt)" in first.stderr
+    assert "six" in installed(env)
+
+    # Taken away behind warp's back: only a real install would bring it back.
+    uninstall(env, "six")
+    second = warp("build", cwd=project, home=home)
+    assert " -----> Dependencies unchanged, skipping install (use --force to reinstall)" in second.stderr
+    assert "Installing dependencies" not in second.stderr
+    assert "six" not in installed(env)
+    assert record(env)["skipped_install"] is True
+
+    (project / "requirements.txt").write_text("six\niniconfig\n")
+    third = warp("build", cwd=project, home=home)
+    assert " -----> Installing dependencies with uv (requirements.txt)" in third.stderr
+    assert "Dependencies unchanged" not in third.stderr
+    assert {"six", "iniconfig"} <= set(installed(env))
+
+    uninstall(env, "iniconfig")
+    forced = warp("build", "--force", cwd=project, home=home)
+    assert " -----> Installing dependencies with uv (requirements.txt)" in forced.stderr
+    assert "Dependencies unchanged" not in forced.stderr
+    assert "iniconfig" in installed(env)
+    assert record(env)["state"] == "ok"
+
+
+# ---------------------------------------------------------------- failures
+
+
+def test_unknown_requirement_fails_cleanly_and_the_next_build_repairs(tmp_path):
+    project, home = make_project(tmp_path, "six\n")
+    env = env_of(home)
+    warp("build", cwd=project, home=home)
+    assert record(env)["state"] == "ok"
+
+    (project / "requirements.txt").write_text(f"six\n{MISSING_PACKAGE}==1.0\n")
+    failed = warp("build", cwd=project, home=home, check=False)
+
+    assert_clean_failure(failed, 1)
+    assert MISSING_PACKAGE in failed.stderr
+    assert "error: Installing dependencies with uv (requirements.txt) failed (exit code" in failed.stderr
+    assert "       fix the requirement named above and run `warp build` again" in failed.stderr
+    assert "Build of env project finished" not in failed.stderr
+    assert record(env).get("state") != "ok"
+
+    # Back to the inputs of the last success: the failed build must not let it count as done.
+    (project / "requirements.txt").write_text("six\n")
+    uninstall(env, "six")
+    repaired = warp("build", cwd=project, home=home)
+    assert "Dependencies unchanged" not in repaired.stderr
+    assert " -----> Installing dependencies with uv (requirements.txt)" in repaired.stderr
+    assert "six" in installed(env)
+    assert record(env)["state"] == "ok"
+
+
+def test_first_build_with_unknown_requirement_records_no_success(tmp_path):
+    project, home = make_project(tmp_path, f"{MISSING_PACKAGE}==1.0\n")
+    failed = warp("build", cwd=project, home=home, check=False)
+    assert_clean_failure(failed, 1)
+    assert MISSING_PACKAGE in failed.stderr
+    assert record(env_of(home)).get("state") != "ok"
+
+    (project / "requirements.txt").write_text("six\n")
+    fixed = warp("build", cwd=project, home=home)
+    assert " -----> Build of env project finished" in fixed.stderr
+    assert "six" in installed(env_of(home))
+
+
+# ---------------------------------------------------------------- WARP_PIP_PACKAGES
+
+
+def test_warp_pip_packages_installs_every_file_it_names(tmp_path):
+    # requirements.txt would fail: WARP_PIP_PACKAGES must replace it, not add to it.
+    project, home = make_project(tmp_path, f"{MISSING_PACKAGE}==1.0\n")
+    (project / "req-one.txt").write_text("six\n")
+    (project / "req-two.txt").write_text("iniconfig\n")
+
+    result = warp("build", cwd=project, home=home, env={"WARP_PIP_PACKAGES": "req-one.txt req-two.txt"})
+
+    assert " -----> Installing dependencies with uv (req-one.txt, req-two.txt)" in result.stderr
+    assert {"six", "iniconfig"} <= set(installed(env_of(home)))
+
+
+def test_warp_pip_packages_naming_a_missing_file_is_a_usage_error(tmp_path):
+    project, home = make_project(tmp_path)
+    (project / "req-one.txt").write_text("six\n")
+
+    result = warp("build", cwd=project, home=home, check=False, env={"WARP_PIP_PACKAGES": "req-one.txt missing-reqs.txt"})
+
+    assert_clean_failure(result, 2)
+    assert f"error: requirements file missing-reqs.txt does not exist in {project}" in result.stderr
+    assert "       fix WARP_PIP_PACKAGES or create the file" in result.stderr
+    assert "six" not in installed(env_of(home))
+
+
+# ---------------------------------------------------------------- installers
+
+
+def test_installer_pip_installs_with_the_envs_own_pip(tmp_path):
+    project, home = make_project(tmp_path, "six\n")
+    env = env_of(home)
+
+    result = warp("build", "--installer", "pip", cwd=project, home=home)
+
+    # uv-created envs are seeded, so pip is there to be used
+    assert (env / "bin" / "pip").exists()
+    assert " -----> Installing dependencies with pip (requirements.txt)" in result.stderr
+    packages = installed(env)
+    assert packages["six"] == "pip"
+    assert packages["gunicorn"] == "pip"
+    assert record(env)["installer"] == "pip"
+
+
+# ---------------------------------------------------------------- action hooks
+
+
+def test_pre_build_and_build_hooks_run_in_order_with_the_project_environment(tmp_path):
+    project, home = make_project(tmp_path, "six\n")
+    (project / ".warp").mkdir()
+    (project / ".warp" / "environment").write_text("SOME_VAR=from-the-environment-file\n")
+    probe = 'python -c "import six" 2>/dev/null && echo six-installed || echo six-missing'
+    write_hook(project, "pre-build", f'echo "pre-build $SOME_VAR $({probe})" >> hooks.log')
+    write_hook(project, "build", f'echo "build $SOME_VAR $({probe})" >> hooks.log')
+
+    result = warp("build", cwd=project, home=home)
+
+    assert (project / "hooks.log").read_text().splitlines() == [
+        "pre-build from-the-environment-file six-missing",
+        "build from-the-environment-file six-installed",
+    ]
+    lines = result.stderr.splitlines()
+    order = [" -----> Running pre-build hook", " -----> Installing dependencies with uv (requirements.txt)", " -----> Running build hook"]
+    assert [lines.index(line) for line in order] == sorted(lines.index(line) for line in order)
+
+
+def test_non_executable_hook_is_a_warning_and_the_build_goes_on(tmp_path):
+    project, home = make_project(tmp_path, "six\n")
+    write_hook(project, "pre-build", "touch pre-build-ran", executable=False)
+
+    result = warp("build", cwd=project, home=home)
+
+    assert "warning: hook .warp/action_hooks/pre-build is not executable and was skipped (chmod +x it to run it)" in result.stderr.splitlines()
+    assert not (project / "pre-build-ran").exists()
+    assert " -----> Build of env project finished" in result.stderr
+    assert "six" in installed(env_of(home))
+
+
+def test_failing_hook_fails_the_build_naming_it(tmp_path):
+    project, home = make_project(tmp_path, "six\n")
+    hook = write_hook(project, "build", "echo about to fail\nexit 3")
+
+    result = warp("build", cwd=project, home=home, check=False)
+
+    assert_clean_failure(result, 1)
+    assert "error: Running build hook failed (exit code 3)" in result.stderr
+    assert f"       fix {hook} and run the command again" in result.stderr
+    assert "about to fail" in result.stdout + result.stderr
+    assert "Build of env project finished" not in result.stderr
+    assert record(env_of(home)).get("state") != "ok"
+
+
+def test_hook_symlink_out_of_the_project_is_refused(tmp_path):
+    project, home = make_project(tmp_path, "six\n")
+    outside = tmp_path / "outside.sh"
+    outside.write_text("#!/bin/sh\ntouch \"$WARP_SRC_ROOT/outside-ran\"\n")
+    outside.chmod(0o755)
+    hooks = project / ".warp" / "action_hooks"
+    hooks.mkdir(parents=True)
+    (hooks / "build").symlink_to(outside)
+
+    result = warp("build", cwd=project, home=home, check=False)
+
+    assert_clean_failure(result, 2)
+    assert "error: hook .warp/action_hooks/build is a symlink to a file outside the project" in result.stderr
+    assert "       hooks must live inside the project; copy the script into .warp/action_hooks/" in result.stderr
+    assert not (project / "outside-ran").exists()
+    assert "Installing dependencies" not in result.stderr
+
+
+# ---------------------------------------------------------------- mod_wsgi without apxs
+
+
+def test_mod_wsgi_without_apxs_says_which_package_to_install(tmp_path):
+    """apxs is looked up on PATH; this test gives warp a real PATH without it.
+
+    Only the edge is changed: PATH is a directory holding just `sh`, so neither
+    /usr/bin/apxs nor apxs2 can be found. Everything else (uv, the interpreter)
+    warp reaches by absolute path.
+    """
+    if os.environ.get("MOD_WSGI_APXS"):
+        pytest.skip("MOD_WSGI_APXS is set, which tells mod_wsgi where apxs is")
+    project, home = make_project(tmp_path)
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    (bin_dir / "sh").symlink_to("/bin/sh")
+
+    result = warp("build", "--server", "mod_wsgi", cwd=project, home=home, check=False, env={"PATH": str(bin_dir)})
+
+    assert_clean_failure(result, 1)
+    assert "error: mod_wsgi needs Apache's apxs tool to build, and it was not found" in result.stderr
+    assert "apache2-dev" in result.stderr
+    assert "httpd-devel" in result.stderr
+    assert "mod-wsgi" not in installed(env_of(home))
+    assert record(env_of(home)).get("state") != "ok"
