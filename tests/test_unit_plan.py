@@ -523,6 +523,7 @@ def start(server, target, *, flags=None, environ=None, project=None, machine=WOR
         app_environ=app_environ or {"PATH": "/usr/bin", "PORT": "1"},
         masked=frozenset({"SECRET"}),
         env_path=ENV,
+        runtime_dir=Path("/tmp/warp-0/0123456789ab"),
         hooks_dir=HOOKS,
         app=make_app(),
         project=project or make_project(),
@@ -637,7 +638,7 @@ def test_mod_wsgi_module():
     assert after(setup, "--application-type") == "module"
     assert after(setup, "--entry-point") == "wsgiapp"
     assert after(setup, "--callable-object") == "wsgi_app"
-    server_root = RUN / "mod_wsgi-8080"
+    server_root = Path("/tmp/warp-0/0123456789ab") / "mod_wsgi-8080"  # short: Apache puts its sockets there
     assert after(setup, "--server-root") == str(server_root)
     assert after(setup, "--host") == "127.0.0.1" and after(setup, "--port") == "8080"
     assert after(setup, "--processes") == "2" and after(setup, "--threads") == "5"

@@ -41,6 +41,8 @@ class Launch:
     target: Target
     env_path: Path
     run_dir: Path
+    #: A short per-user directory for sockets (Unix socket paths are limited to 107 bytes).
+    runtime_dir: Path
     hooks_dir: Path
     home: Path
     python_path: tuple[Path, ...]
@@ -181,7 +183,8 @@ class ModWsgi:
 
     def make_command(self, launch: Launch) -> ServerCommand:
         target = launch.target
-        server_root = launch.run_dir / f"mod_wsgi-{launch.port}"
+        # Apache's daemon sockets live in the server root, so it must have a short path.
+        server_root = launch.runtime_dir / f"mod_wsgi-{launch.port}"
         setup = [str(launch.bin / "mod_wsgi-express"), "setup-server"]
         if target.kind == "module":
             setup += [

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import errno
+import hashlib
+import tempfile
 import grp
 import os
 import pwd
@@ -50,6 +52,7 @@ def make_plan(ctx: Context, *, reload: bool = False) -> StartPlan:
         app_environ=ctx.app_environ(),
         masked=ctx.masked,
         env_path=ctx.env.path,
+        runtime_dir=find_runtime_dir(ctx.env.path, Path(tempfile.gettempdir()), os.geteuid()),
         hooks_dir=HOOKS_DIR,
         app=ctx.app,
         project=ctx.project,
@@ -58,6 +61,23 @@ def make_plan(ctx: Context, *, reload: bool = False) -> StartPlan:
         reload=reload,
     )
     return plan
+
+
+def find_runtime_dir(env_path: Path, tmp: Path, uid: int) -> Path:
+    """A short directory for this env's sockets: TMP/warp-UID/HASH (like mod_wsgi-express's own default)."""
+    return tmp / f"warp-{uid}" / hashlib.sha256(str(env_path).encode()).hexdigest()[:12]
+
+
+def ensure_runtime_dir(path: Path) -> None:
+    base = path.parent
+    base.mkdir(mode=0o755, exist_ok=True)
+    info = base.lstat()
+    if stat.S_ISLNK(info.st_mode) or info.st_uid != os.geteuid() or info.st_mode & 0o022:
+        raise EnvError(
+            f"{base} is not a private directory of this user (owner, mode or symlink)",
+            hint=f"remove {base}, or set TMPDIR to a directory of your own",
+        )
+    path.mkdir(mode=0o755, exist_ok=True)
 
 
 def find_apache_user(environ) -> tuple[str, str]:
@@ -160,6 +180,12 @@ def prepare(ctx: Context, plan: StartPlan, report: Report) -> None:
     """Everything before the server starts: hooks, checks, generated files."""
     if not ctx.env.read_record().get("state") == "ok":
         raise EnvError(f"env {ctx.env.name!r} has no successful build", hint="run `warp build` first")
+    if plan.server == "mod_wsgi":
+        user = next((arg for i, arg in enumerate(plan.prepare[0]) if i and plan.prepare[0][i - 1] == "--user"), None)
+        if user:
+            report(f" -----> Running as root: Apache will serve the app as user {user}")
+        check_apache(ctx, plan, user)
+        ensure_runtime_dir(Path(plan.argv[0]).parent.parent)
     if plan.server and servers.ADAPTERS[plan.server].packages[0] not in scan_installed(ctx.env):
         raise EnvError(
             f"{plan.server} is not installed in env {ctx.env.name!r}",
@@ -167,22 +193,11 @@ def prepare(ctx: Context, plan: StartPlan, report: Report) -> None:
         )
     run_lifecycle_hooks(ctx, plan.environ, report)
     check_port(plan.host, plan.port)
-    if plan.server == "mod_wsgi":
-        user = next((arg for i, arg in enumerate(plan.prepare[0]) if i and plan.prepare[0][i - 1] == "--user"), None)
-        if user:
-            report(f" -----> Running as root: Apache will serve the app as user {user}")
-        check_apache(ctx, plan, user)
     ctx.env.run_dir.mkdir(parents=True, exist_ok=True)
     for path, content in plan.files.items():
         path.write_text(content)
     for argv in plan.prepare:
         proc.run(argv, env=plan.environ, cwd=plan.cwd, step=f"Preparing {plan.server}")
-    if plan.server == "mod_wsgi" and ctx.machine.euid == 0:
-        # Apache's children run unprivileged; they must be able to read the generated server root.
-        for directory, _, files in os.walk(ctx.env.run_dir):
-            os.chmod(directory, 0o755)
-            for name in files:
-                os.chmod(os.path.join(directory, name), os.stat(os.path.join(directory, name)).st_mode | 0o444)
 
 
 def run_server(plan: StartPlan, report: Report) -> int:
