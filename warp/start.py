@@ -77,7 +77,9 @@ def ensure_runtime_dir(path: Path) -> None:
             f"{base} is not a private directory of this user (owner, mode or symlink)",
             hint=f"remove {base}, or set TMPDIR to a directory of your own",
         )
-    path.mkdir(mode=0o755, exist_ok=True)
+    path.mkdir(exist_ok=True)
+    # Apache's unprivileged children must reach the daemon sockets, whatever the umask.
+    os.chmod(path, 0o755)
 
 
 def find_apache_user(environ) -> tuple[str, str]:

@@ -1,0 +1,104 @@
+"""Build: cold `warp build` against venv + pip and uv venv + uv pip, then the no-op rebuild of each."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+from benchmarks.common import PYTHON, WARP, Section, Summary, clean_environ, make_tree, ratios, run, timed
+
+TOOLS = ("warp", "pip", "uv")
+LABELS = {"warp": "warp build", "pip": "venv + pip", "uv": "uv venv + uv pip"}
+VERSION_CODE = "import importlib.metadata as m; print(m.version('django'), m.version('gunicorn'))"
+
+
+def find_uv() -> str:
+    """The uv that ships with warp (its dependency), found from warp's interpreter."""
+    return run([PYTHON, "-c", "import uv; print(uv.find_uv_bin())"], cwd=Path.cwd(), env=clean_environ()).stdout.strip()
+
+
+def make_project(root: Path) -> tuple[Path, list[str]]:
+    """A Django site made as the tests make theirs: warp build, django-admin startproject, with gunicorn."""
+    src = root / "template"
+    src.mkdir()
+    (src / "requirements.txt").write_text("Django\ngunicorn\n")
+    env = clean_environ(WARP_HOME=str(root / "setup-home"))
+    run([*WARP, "build"], cwd=src, env=env)
+    run([*WARP, "exec", "django-admin", "startproject", "mysite", "."], cwd=src, env=env)
+    versions = run([*WARP, "exec", "python", "-c", VERSION_CODE], cwd=src, env=env).stdout.split()
+    return src, versions
+
+
+def plan(tool: str, src: Path, home: Path, uv: str):
+    """(environment, cold commands, no-op rebuild command) for one tool."""
+    if tool == "warp":
+        return clean_environ(WARP_HOME=str(home)), [[*WARP, "build"]], [[*WARP, "build"]]
+    if tool == "pip":
+        install = [src / ".venv/bin/pip", "install", "-r", "requirements.txt"]
+        return clean_environ(), [[PYTHON, "-m", "venv", ".venv"], install], [install]
+    install = [uv, "pip", "install", "-r", "requirements.txt"]
+    return clean_environ(), [[uv, "venv", "--python", PYTHON], install], [install]
+
+
+def one_run(tool: str, template: Path, root: Path, uv: str) -> tuple[float, float, Path]:
+    workdir = make_tree(tool, root)
+    src = workdir / "src"
+    shutil.copytree(template, src, ignore=shutil.ignore_patterns("__pycache__", ".venv"))
+    env, cold, noop = plan(tool, src, workdir / "home", uv)
+    return timed(cold, cwd=src, env=env), timed(noop, cwd=src, env=env), workdir
+
+
+def bench(runs: int, log) -> Section:
+    root = make_tree("warp-bench-build")
+    try:
+        uv = find_uv()
+        log(f"build: making the Django project in {root}")
+        template, (django, gunicorn) = make_project(root)
+        log("build: warm-up round (fills pip's and uv's caches; not counted)")
+        checks = {}
+        for tool in TOOLS:
+            *_, workdir = one_run(tool, template, root, uv)
+            env, _, noop = plan(tool, workdir / "src", workdir / "home", uv)
+            checks[tool] = run(noop[0], cwd=workdir / "src", env=env)
+            if tool == "pip":
+                pip_version = run([workdir / "src/.venv/bin/pip", "--version"], cwd=workdir, env=env).stdout.split(" from ")[0]
+            shutil.rmtree(workdir)
+        if "unchanged" not in checks["warp"].stderr:
+            log("build: warning: the second `warp build` did not report unchanged inputs")
+        times = {tool: ([], []) for tool in TOOLS}
+        for index in range(runs):
+            order = TOOLS[index % 3 :] + TOOLS[: index % 3]  # rotate, so no tool always runs first
+            for tool in order:
+                cold, noop, workdir = one_run(tool, template, root, uv)
+                shutil.rmtree(workdir)
+                times[tool][0].append(cold)
+                times[tool][1].append(noop)
+                log(f"build: run {index + 1}/{runs} {tool:4}  cold {cold:6.2f} s  no-op {noop:6.2f} s")
+    finally:
+        shutil.rmtree(root, ignore_errors=True)
+    section = Section(
+        title="Build",
+        intro=(
+            "The same Django project (`django-admin startproject`, requirements: Django, gunicorn), with the package "
+            "caches of pip and uv already warm. Cold: a new env from nothing (`warp build` with a fresh WARP_HOME; "
+            "`python -m venv .venv && .venv/bin/pip install -r requirements.txt`; "
+            "`uv venv && uv pip install -r requirements.txt`). No-op: the same install command again, nothing changed."
+        ),
+        headers=["", LABELS["warp"], LABELS["pip"], LABELS["uv"], "warp ÷ pip", "warp ÷ uv"],
+    )
+    for phase, name in ((0, "cold"), (1, "no-op rebuild")):
+        warp, pip, uvt = (times[tool][phase] for tool in TOOLS)
+        section.rows.append([
+            name, Summary.of(warp).seconds(), Summary.of(pip).seconds(), Summary.of(uvt).seconds(),
+            ratios(warp, pip).ratio(), ratios(warp, uvt).ratio(),
+        ])
+    section.notes = [
+        f"Median of {runs} runs, (min–max); ratios are taken run by run (the three tools run back to back, in rotating order).",
+        f"One interpreter for all: {PYTHON} (warp's own, as WARP_PYTHON is unset); uv is warp's dependency ({uv}).",
+        "warp's cold build does more than its peers: it also installs whitenoise (for static files under gunicorn), "
+        "seeds pip into the env (`uv venv --seed`), runs collectstatic through Django, and writes its build record.",
+        "`python -m venv` also seeds pip (ensurepip); `uv venv` seeds nothing.",
+        "warp's no-op rebuild still starts warp, fingerprints the inputs and reruns collectstatic; pip and uv re-resolve the requirements against the env.",
+    ]
+    section.versions = {"Django": django, "gunicorn (build project)": gunicorn, "pip (in the venv)": pip_version}
+    return section

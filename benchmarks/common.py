@@ -1,0 +1,219 @@
+"""Timing, statistics, processes, machine description and table rendering shared by the sections."""
+
+from __future__ import annotations
+
+import http.client
+import os
+import platform
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parent.parent
+#: The interpreter that runs warp, and so the one warp gives new envs when WARP_PYTHON is unset.
+PYTHON = sys.executable
+WARP = (PYTHON, "-m", "warp")
+
+
+class BenchError(Exception):
+    """A command the benchmark needs failed; the message carries its output."""
+
+
+# ---------------------------------------------------------------- statistics
+
+
+@dataclass(frozen=True)
+class Summary:
+    median: float
+    low: float
+    high: float
+
+    @classmethod
+    def of(cls, values: list[float]) -> Summary:
+        return cls(statistics.median(values), min(values), max(values))
+
+    def seconds(self) -> str:
+        if self.high < 1:
+            return f"{self.median * 1000:.0f} ms ({self.low * 1000:.0f}–{self.high * 1000:.0f})"
+        return f"{self.median:.2f} s ({self.low:.2f}–{self.high:.2f})"
+
+    def millis(self) -> str:
+        ms = [int(round(value * 1000)) for value in (self.median, self.low, self.high)]
+        return f"{ms[0]:+d} ms ({ms[1]:+d}–{ms[2]:+d})"
+
+    def ratio(self) -> str:
+        return f"{self.median:.2f}× ({self.low:.2f}–{self.high:.2f})"
+
+
+def ratios(numerators: list[float], denominators: list[float]) -> Summary:
+    """Ratios taken round by round, so each compares two runs made back to back."""
+    return Summary.of([a / b for a, b in zip(numerators, denominators)])
+
+
+# ---------------------------------------------------------------- results
+
+
+@dataclass
+class Section:
+    title: str
+    intro: str
+    headers: list[str]
+    rows: list[list[str]] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+    versions: dict[str, str] = field(default_factory=dict)
+
+    def text(self) -> str:
+        widths = [max(len(str(row[i])) for row in [self.headers, *self.rows]) for i in range(len(self.headers))]
+        line = lambda row: "  ".join(f"{cell:<{w}}" for cell, w in zip(row, widths)).rstrip()  # noqa: E731
+        out = [self.title, "=" * len(self.title), line(self.headers), line(["-" * w for w in widths])]
+        out += [line(row) for row in self.rows]
+        out += [""] + [f"* {note}" for note in self.notes]
+        return "\n".join(out) + "\n"
+
+    def markdown(self) -> str:
+        out = [f"## {self.title}", "", self.intro, "", "| " + " | ".join(self.headers) + " |"]
+        out.append("|" + "|".join("---" for _ in self.headers) + "|")
+        out += ["| " + " | ".join(row) + " |" for row in self.rows]
+        out += [""] + [f"- {note}" for note in self.notes]
+        return "\n".join(out) + "\n"
+
+
+# ---------------------------------------------------------------- commands
+
+
+def clean_environ(**extra: str) -> dict[str, str]:
+    """os.environ without anything that would steer warp, pip or uv to another env."""
+    drop = ("VIRTUAL_ENV", "PORT", "WEB_CONCURRENCY", "PYTHONPATH", "PIP_REQUIRE_VIRTUALENV")
+    environ = {k: v for k, v in os.environ.items() if not k.startswith("WARP_") and k not in drop}
+    environ["PYTHONUNBUFFERED"] = "1"
+    environ.update(extra)
+    return environ
+
+
+def run(argv, *, cwd: Path, env: dict[str, str], timeout: float = 1800) -> subprocess.CompletedProcess:
+    result = subprocess.run(list(map(str, argv)), cwd=cwd, env=env, capture_output=True, text=True, timeout=timeout)
+    if result.returncode != 0:
+        raise BenchError(f"`{' '.join(map(str, argv))}` exited {result.returncode}\n{result.stdout}{result.stderr}")
+    return result
+
+
+def timed(commands, *, cwd: Path, env: dict[str, str]) -> float:
+    """Wall time of running ``commands`` one after the other."""
+    started = time.perf_counter()
+    for argv in commands:
+        run(argv, cwd=cwd, env=env)
+    return time.perf_counter() - started
+
+
+def make_tree(name: str, parent: str | Path = "/tmp") -> Path:
+    """A fresh directory (under /tmp by default) that other users may read (Apache runs as www-data)."""
+    path = Path(parent, f"{name}-{os.getpid()}-{time.monotonic_ns()}")
+    path.mkdir(mode=0o755)
+    os.chmod(path, 0o755)
+    return path
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def first_200(port: int, proc: subprocess.Popen, *, timeout: float = 60, every: float = 0.01) -> None:
+    """Poll GET / every ``every`` seconds until it answers 200."""
+    deadline = time.perf_counter() + timeout
+    while time.perf_counter() < deadline:
+        if proc.poll() is not None:
+            raise BenchError(f"exited {proc.returncode} before answering")
+        conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+        try:
+            conn.request("GET", "/")
+            if conn.getresponse().status == 200:
+                return
+        except OSError:
+            pass
+        finally:
+            conn.close()
+        time.sleep(every)
+    raise BenchError(f"no 200 on port {port} within {timeout:g}s")
+
+
+def descendants(pid: int) -> set[int]:
+    children: dict[int, list[int]] = {}
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                stat = (entry / "stat").read_text()
+            except OSError:
+                continue
+            children.setdefault(int(stat[stat.rfind(")") + 2 :].split()[1]), []).append(int(entry.name))
+    found, pending = set(), [pid]
+    while pending:
+        for child in children.get(pending.pop(), []):
+            if child not in found:
+                found.add(child)
+                pending.append(child)
+    return found
+
+
+def _alive(pid: int) -> bool:
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return False
+    return stat[stat.rfind(")") + 2] != "Z"
+
+
+def stop(proc: subprocess.Popen, sig: int = signal.SIGTERM, timeout: float = 20) -> None:
+    """Stop a server started with start_new_session=True, and every process below it."""
+    tree = descendants(proc.pid) | {proc.pid}
+    try:
+        os.killpg(proc.pid, sig)
+    except ProcessLookupError:
+        pass
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline and (proc.poll() is None or any(_alive(p) for p in tree - {proc.pid})):
+        time.sleep(0.05)
+    for pid in [proc.pid, *tree]:
+        if _alive(pid):
+            try:
+                os.kill(pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+    proc.wait()
+
+
+# ---------------------------------------------------------------- machine
+
+
+def _first_line(argv) -> str:
+    try:
+        out = subprocess.run(argv, capture_output=True, text=True, timeout=30)
+    except OSError:
+        return "not found"
+    return ((out.stdout or out.stderr).strip().splitlines() or ["?"])[0]
+
+
+def machine() -> dict[str, str]:
+    from warp import __version__
+    from warp.venv import find_uv
+
+    cpu = next((line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines() if line.startswith("model name")), platform.processor())
+    meminfo = dict(line.split(":", 1) for line in Path("/proc/meminfo").read_text().splitlines())
+    os_name = platform.platform()
+    if Path("/etc/os-release").exists():
+        release = dict(line.split("=", 1) for line in Path("/etc/os-release").read_text().splitlines() if "=" in line)
+        os_name = f"{release.get('PRETTY_NAME', '').strip(chr(34))}, Linux {platform.release()}"
+    return {
+        "CPUs": f"{os.cpu_count()} ({len(os.sched_getaffinity(0))} usable), {cpu}",
+        "Memory": f"{int(meminfo['MemTotal'].split()[0]) / 1024 / 1024:.1f} GiB",
+        "OS": os_name,
+        "Python (warp and build section)": f"{platform.python_version()} ({PYTHON})",
+        "warp": __version__,
+        "uv": _first_line([find_uv() or "uv", "--version"]),
+    }
