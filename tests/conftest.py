@@ -123,19 +123,23 @@ def _prepare_shared() -> None:
         os.chmod(SHARED, 0o755)
 
 
-def build_app(name: str, server: str) -> BuiltApp:
-    """The sample app ``name`` with ``server`` installed: built once per test run."""
+def build_app(name: str, server: str, copy_as: str | None = None) -> BuiltApp:
+    """The sample app ``name`` with ``server`` installed: built once per test run.
+
+    ``copy_as`` gives a private copy (with its own env) for tests that edit the source.
+    """
     _prepare_shared()
     home = SHARED / "home"
+    source_name, name = name, copy_as or name
     src = SHARED / "src" / name
     with file_lock(SHARED / "locks" / f"{name}.lock"):
         if not src.exists():
             src.parent.mkdir(parents=True, exist_ok=True)
             os.chmod(src.parent, 0o755)
-            if name == "django_site":
+            if source_name == "django_site":
                 _make_django_site(src, home)
             else:
-                shutil.copytree(APPS / name, src)
+                shutil.copytree(APPS / source_name, src)
         marker = SHARED / "built" / f"{name}-{server}"
         if not marker.exists():
             warp("build", "--server", server, cwd=src, home=home)

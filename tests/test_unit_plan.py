@@ -512,7 +512,7 @@ def with_static(target: Target, url: str = "/static/") -> Target:
 
 
 def start(server, target, *, flags=None, environ=None, project=None, machine=WORKSTATION, versions=None,
-          apache_user=None, reload=False, mode=None, app_environ=None):
+          apache_user=None, reload=False, mode=None, app_environ=None, listen_fd=None):
     return make_start_plan(
         mode=mode or Mode("wsgi", "from --app", target),
         target=target,
@@ -530,6 +530,7 @@ def start(server, target, *, flags=None, environ=None, project=None, machine=WOR
         versions=versions or {},
         apache_user=apache_user,
         reload=reload,
+        listen_fd=listen_fd,
     )
 
 
@@ -593,7 +594,7 @@ def test_gunicorn_paste():
 def test_gunicorn_wrapper_module(target, reload):
     plan = start("gunicorn", target, reload=reload)
     wrapper = RUN / "warp_wsgi.py"
-    assert plan.files == {wrapper: make_wrapper_source(target, reload)}
+    assert plan.files == {wrapper: make_wrapper_source(target, reload, signal_ready=reload)}
     assert plan.argv[-1] == "warp_wsgi:application"
     assert after(plan.argv, "--pythonpath").split(",") == [str(RUN), str(ROOT)]
     assert "--paste" not in plan.argv
@@ -821,3 +822,24 @@ def test_wrapper_source_compiles(target, autorefresh):
         assert f"autorefresh={autorefresh!r}" in source
     else:
         assert "whitenoise" not in source.lower()
+
+
+@pytest.mark.parametrize("server, expected", [("gunicorn", ("--bind", "fd://7")), ("uwsgi", ("--http-socket", "fd://7")), ("waitress", ("--fd", "7"))])
+def test_reload_hands_the_parents_socket_to_the_server(server, expected):
+    plan = start(server, MODULE, reload=True, listen_fd=7)
+    assert after(plan.argv, expected[0]) == expected[1]
+    assert "127.0.0.1:8080" not in " ".join(plan.argv)
+
+
+@pytest.mark.parametrize("server", ["gunicorn", "uwsgi"])
+def test_reload_loads_the_wrapper_that_signals_readiness(server):
+    plan = start(server, MODULE, reload=True)
+    wrapper = plan.files[RUN / "warp_wsgi.py"]
+    assert "WARP_READY_FD" in wrapper
+    compile(wrapper, "warp_wsgi.py", "exec")
+    assert any(arg.startswith("warp_wsgi") for arg in plan.argv)
+
+
+def test_reload_defaults_to_one_process_unless_asked():
+    assert after(start("gunicorn", MODULE, reload=True).argv, "--workers") == "1"
+    assert after(start("gunicorn", MODULE, reload=True, flags={"processes": "3"}).argv, "--workers") == "3"

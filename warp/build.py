@@ -108,7 +108,7 @@ def run_build(ctx: Context, report: Report, *, force: bool = False, wait: bool =
                     continue
                 _ensure_server(ctx, step, environ, report)
             elif step.kind == "collectstatic":
-                collected = _collectstatic(ctx, step, environ, report)
+                collected = _collectstatic(ctx, step.title, environ, report)
             timings[step.kind] = timings.get(step.kind, 0.0) + round(time.monotonic() - started, 3)
         finished = time.strftime("%Y-%m-%dT%H:%M:%S%z")
         new_record = {
@@ -141,11 +141,16 @@ def _ensure_server(ctx: Context, step, environ, report: Report) -> None:
              hint="see the installer's output above")
 
 
-def _collectstatic(ctx: Context, step, environ, report: Report) -> str | None:
-    report(f" -----> {step.title}")
+def run_collectstatic(ctx: Context, report: Report) -> str | None:
+    """Collect Django's static files again (after a static file changed under --reload)."""
+    return _collectstatic(ctx, "Collecting Django static files", ctx.app_environ(), report)
+
+
+def _collectstatic(ctx: Context, title: str, environ, report: Report) -> str | None:
+    report(f" -----> {title}")
     environ = {**environ, "WARP_STATIC_FALLBACK": str(ctx.env.static_root)}
     answer = proc.run_json(
-        (str(ctx.env.python),) + step.argv[1:],
+        (str(ctx.env.python), str(HOOKS_DIR / "django_collectstatic.py")),
         env=environ,
         cwd=ctx.app.home,
         step="collectstatic",

@@ -197,6 +197,7 @@ def start_options(function):
         click.option("--processes", help="Worker processes."),
         click.option("--threads", help="Threads per process."),
         click.option("--graceful-timeout", help="Seconds in-flight requests get on stop (default 30)."),
+        click.option("--reload", is_flag=True, default=None, help="Development mode: restart on every change."),
     ]
     for option in reversed(options):
         function = option(function)
@@ -214,7 +215,11 @@ def start_(dry_run: bool, **flags) -> None:
         _print_plan(ctx, plan)
         return
     start.prepare(ctx, plan, report)
+    if plan.host in ("0.0.0.0", "::"):
+        report(f" -----> Listening on all interfaces ({plan.host}); pass --host 127.0.0.1 to keep it local")
     report(f" -----> Starting {plan.server or plan.mode} on http://{plan.host}:{plan.port}/")
+    if ctx.settings["reload"].value:
+        sys.exit(start.run_reload(ctx, plan, report, lambda: _context(**flags)))
     sys.exit(start.run_server(plan, report))
 
 

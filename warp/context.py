@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Mapping
 
@@ -28,6 +28,8 @@ class Context:
     settings: Settings
     app: AppFacts
     machine: MachineFacts
+    #: Answers asked of the app's interpreter once per command (e.g. Django's settings).
+    cache: dict = field(default_factory=dict)
 
     def app_environ(self, django_settings: str | None = None) -> dict[str, str]:
         return make_app_environ(

@@ -343,11 +343,14 @@ def make_django_target(mode: Mode, answers: Mapping[str, object], fallback_stati
     )
 
 
-def find_concurrency(server: str, settings: Settings, machine: MachineFacts) -> tuple[int, int, str]:
-    """Processes and threads: flags > WARP_PROCESSES/WARP_THREADS > WEB_CONCURRENCY > a default from the machine."""
+def find_concurrency(server: str, settings: Settings, machine: MachineFacts, reload: bool = False) -> tuple[int, int, str]:
+    """Processes and threads: flags > WARP_PROCESSES/WARP_THREADS > WEB_CONCURRENCY > a default from the machine.
+
+    In --reload (development) mode the default is one process: restarts are quicker.
+    """
     cpus = max(1, math.ceil(machine.cpus))
     by_memory = max(1, (machine.memory_bytes or 1 << 40) // (256 << 20))
-    default_processes = {"waitress": 1}.get(server, max(1, min(cpus, by_memory)))
+    default_processes = 1 if reload or server == "waitress" else max(1, min(cpus, by_memory))
     default_threads = {"waitress": max(4, 4 * cpus), "mod_wsgi": 5}.get(server, 4)
     processes, threads = settings["processes"], settings["threads"]
     because = []
@@ -356,7 +359,12 @@ def find_concurrency(server: str, settings: Settings, machine: MachineFacts) -> 
     if server == "waitress" and p != 1:
         because.append("waitress runs one process; processes ignored")
         p = 1
-    because.append(f"processes from {processes.source}" if processes.value else f"processes: default for {cpus} usable CPU(s)")
+    if processes.value:
+        because.append(f"processes from {processes.source}")
+    elif reload and server != "waitress":
+        because.append("processes: one in --reload mode")
+    else:
+        because.append(f"processes: default for {cpus} usable CPU(s)")
     because.append(f"threads from {threads.source}" if threads.value else "threads: default")
     return p, t, "; ".join(because)
 
@@ -384,6 +392,8 @@ class StartPlan:
     prepare: tuple[tuple[str, ...], ...] = ()
     files: dict[Path, str] = field(default_factory=dict)
     masked: frozenset[str] = frozenset()
+    #: Where static files are served from (the reloader does not watch it).
+    static_root: Path | None = None
 
 
 def make_start_plan(
@@ -404,11 +414,13 @@ def make_start_plan(
     versions: Mapping[str, str],
     apache_user: tuple[str, str] | None,
     reload: bool = False,
+    listen_fd: int | None = None,
 ) -> StartPlan:
     host, host_because = find_host(settings, machine)
     port = settings["port"]
     decisions = [
         Decision("mode", mode.name, mode.because),
+        Decision("reload", "yes" if reload else "no", "--reload: warp restarts the server on changes" if reload else "production mode (pass --reload to develop)"),
         Decision("host", host, host_because),
         Decision("port", str(port.value), f"from {port.source}" if not port.is_default else "the default"),
     ]
@@ -428,7 +440,7 @@ def make_start_plan(
     decisions.append(Decision("application", target.spec, mode.because))
     if target.has_static:
         decisions.append(Decision("static files", f"{target.static_url} -> {target.static_root}", "from Django's STATIC_URL/STATIC_ROOT"))
-    processes, threads, concurrency_because = find_concurrency(server, settings, machine)
+    processes, threads, concurrency_because = find_concurrency(server, settings, machine, reload)
     decisions.append(Decision("processes x threads", f"{processes} x {threads}", concurrency_because))
     decisions.append(Decision("graceful timeout", f"{timeout:g}s", f"from {settings['graceful_timeout'].source}"))
     extra = project.server_args.get("", ()) + project.server_args.get(server, ())
@@ -454,11 +466,13 @@ def make_start_plan(
         apache_user=apache_user,
         extra_args=tuple(extra),
         reload=reload,
+        listen_fd=listen_fd,
     )
     command = servers.ADAPTERS[server].make_command(launch)
     return StartPlan(
         mode.name, server, host, port.value, command.argv, environ, app.home, command.stop, tuple(decisions),
         prepare=command.prepare, files=command.files, masked=masked,
+        static_root=target.static_root if target.has_static else None,
     )
 
 

@@ -87,14 +87,16 @@ def _die_with_parent() -> None:
         pass
 
 
-def spawn(argv: Sequence[str], *, env: Mapping[str, str], cwd: Path, new_session: bool = True) -> subprocess.Popen:
+def spawn(
+    argv: Sequence[str], *, env: Mapping[str, str], cwd: Path, new_session: bool = True, pass_fds: Sequence[int] = ()
+) -> subprocess.Popen:
     """Start a long-running child in its own session (so it has its own process group).
 
     The child is stopped (SIGTERM) if warp is killed without a chance to stop it.
     """
     try:
         return subprocess.Popen(
-            list(argv), env=dict(env), cwd=cwd, start_new_session=new_session,
+            list(argv), env=dict(env), cwd=cwd, start_new_session=new_session, pass_fds=tuple(pass_fds),
             preexec_fn=_die_with_parent if sys.platform.startswith("linux") else None,
         )
     except FileNotFoundError:

@@ -35,6 +35,8 @@ WARP_PIP_PACKAGES = "WARP_PIP_PACKAGES"
 WARP_PIP_NO_INDEX = "WARP_PIP_NO_INDEX"
 WARP_GRACEFUL_TIMEOUT = "WARP_GRACEFUL_TIMEOUT"
 WARP_APACHE_USER = "WARP_APACHE_USER"
+WARP_RELOAD = "WARP_RELOAD"
+MOD_WSGI_RELOAD_ON_CHANGES = "MOD_WSGI_RELOAD_ON_CHANGES"  # warpdrive's name
 
 SERVER_TYPES = ("auto", "mod_wsgi", "gunicorn", "uwsgi", "waitress")
 MODES = ("auto", "shell", "python", "django", "wsgi", "paste")
@@ -143,6 +145,7 @@ SPECS: tuple[Spec, ...] = (
     Spec("python", "--python", (WARP_PYTHON,), (), "python", None, _text, "python"),
     Spec("requirements", None, (WARP_PIP_PACKAGES,), (), "requirements", (), _words, "requirement files"),
     Spec("offline", "--offline", (WARP_PIP_NO_INDEX,), (), "offline", False, _flag, "offline install"),
+    Spec("reload", "--reload", (WARP_RELOAD, MOD_WSGI_RELOAD_ON_CHANGES), (), None, False, _flag, "reload"),
     Spec(
         "graceful_timeout", "--graceful-timeout", (WARP_GRACEFUL_TIMEOUT,), (), "graceful-timeout",
         DEFAULT_GRACEFUL_TIMEOUT, _positive_float, "graceful timeout",

@@ -17,24 +17,27 @@ from pathlib import Path
 from warp import proc, servers
 from warp.build import HOOKS_DIR
 from warp.context import Context, Report, scan_installed
-from warp.errors import EnvError, StepFailed, UsageError
+from warp.errors import EnvError, StepFailed, UsageError, WarpError
 from warp.plan import StartPlan, find_mode, find_server, make_django_target, make_start_plan
 
 APACHE_USERS = ("www-data", "apache", "daemon", "nobody")
 
 
-def make_plan(ctx: Context, *, reload: bool = False) -> StartPlan:
+def make_plan(ctx: Context, *, listen_fd: int | None = None) -> StartPlan:
+    reload = ctx.settings["reload"].value
     mode = find_mode(ctx.app, ctx.settings)
     installed = scan_installed(ctx.env)
     server, server_because = find_server(ctx.settings, ctx.project, installed, ctx.env.read_record().get("server"))
     if mode.name == "django":
-        answers = proc.run_json(
-            (str(ctx.env.python), str(HOOKS_DIR / "django_info.py")),
-            env=ctx.app_environ(),
-            cwd=ctx.app.home,
-            step="Reading Django settings",
-            hint="fix the Django settings error above",
-        )
+        answers = ctx.cache.get("django")
+        if answers is None:
+            answers = ctx.cache["django"] = proc.run_json(
+                (str(ctx.env.python), str(HOOKS_DIR / "django_info.py")),
+                env=ctx.app_environ(),
+                cwd=ctx.app.home,
+                step="Reading Django settings",
+                hint="fix the Django settings error above",
+            )
         record_root = ctx.env.read_record().get("static_root")
         target = make_django_target(mode, answers, Path(record_root) if record_root else ctx.env.static_root)
     else:
@@ -59,6 +62,7 @@ def make_plan(ctx: Context, *, reload: bool = False) -> StartPlan:
         versions=installed,
         apache_user=apache_user,
         reload=reload,
+        listen_fd=listen_fd,
     )
     return plan
 
@@ -141,19 +145,26 @@ def check_apache(ctx: Context, plan: StartPlan, user: str | None) -> None:
 
 
 def check_port(host: str, port: int) -> None:
+    bind_socket(host, port).close()
+
+
+def bind_socket(host: str, port: int) -> socket.socket:
+    """Bind host:port, or explain in one line why it cannot be done."""
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
-    with socket.socket(family, socket.SOCK_STREAM) as probe:
-        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        try:
-            probe.bind((host, port))
-        except OSError as exc:
-            if exc.errno == errno.EADDRINUSE:
-                raise UsageError(f"port {port} on {host} is already in use", hint="stop what is using it, or pass --port with a free port") from None
-            if exc.errno == errno.EACCES:
-                raise UsageError(f"port {port} needs root privileges", hint="use a port above 1023, e.g. --port 8080") from None
-            if exc.errno == errno.EADDRNOTAVAIL:
-                raise UsageError(f"host {host} is not an address of this machine", hint="use --host 127.0.0.1 or --host 0.0.0.0") from None
-            raise UsageError(f"cannot listen on {host}:{port}: {exc.strerror}", hint="pick another --host or --port") from None
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        sock.bind((host, port))
+        return sock
+    except OSError as exc:
+        sock.close()
+        if exc.errno == errno.EADDRINUSE:
+            raise UsageError(f"port {port} on {host} is already in use", hint="stop what is using it, or pass --port with a free port") from None
+        if exc.errno == errno.EACCES:
+            raise UsageError(f"port {port} needs root privileges", hint="use a port above 1023, e.g. --port 8080") from None
+        if exc.errno == errno.EADDRNOTAVAIL:
+            raise UsageError(f"host {host} is not an address of this machine", hint="use --host 127.0.0.1 or --host 0.0.0.0") from None
+        raise UsageError(f"cannot listen on {host}:{port}: {exc.strerror}", hint="pick another --host or --port") from None
 
 
 def run_lifecycle_hooks(ctx: Context, environ: dict[str, str], report: Report) -> None:
@@ -252,18 +263,22 @@ def supervise(plan: StartPlan, report: Report) -> int:
 def _graceful_stop(plan: StartPlan, pid: int) -> None:
     stop = plan.stop
     if stop.kind == "fifo":
-        try:
-            fd = os.open(stop.path, os.O_WRONLY | os.O_NONBLOCK)
-            try:
-                os.write(fd, stop.command.encode())
-            finally:
-                os.close(fd)
-            return
-        except OSError:
-            pass  # no FIFO yet (still starting): fall back to a signal
-        _signal_group(pid, signal.SIGINT)
+        if not _write_fifo(stop.path, stop.command):
+            _signal_group(pid, signal.SIGINT)  # no FIFO yet (still starting): stop it with a signal
         return
     _signal_group(pid, getattr(signal, stop.signal or "SIGTERM"))
+
+
+def _write_fifo(path: Path, command: str) -> bool:
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_NONBLOCK)
+    except OSError:
+        return False
+    try:
+        os.write(fd, command.encode())
+    finally:
+        os.close(fd)
+    return True
 
 
 def _signal_group(pid: int, sig: int) -> None:
@@ -275,3 +290,172 @@ def _signal_group(pid: int, sig: int) -> None:
 
 def _kill_group(pid: int) -> None:
     _signal_group(pid, signal.SIGKILL)
+
+
+# ---------------------------------------------------------------- --reload
+
+
+def run_reload(ctx: Context, plan: StartPlan, report: Report, reload_context) -> int:
+    """Development mode: watch the tree and restart (or reload) the server on change.
+
+    ``plan`` has been prepared already; ``reload_context`` re-reads the project
+    (after a change under .warp/ or to pyproject.toml).
+    """
+    from warp import build, supervise, watch
+
+    adapter = servers.ADAPTERS.get(plan.server) if plan.server else None
+    takes_socket = bool(adapter and adapter.takes_socket)
+    sock = None
+    ready_read, ready_write = os.pipe()
+    os.set_blocking(ready_read, False)
+    state = {"ctx": ctx, "plan": plan}
+    if takes_socket:
+        sock = bind_socket(plan.host, plan.port)
+        sock.listen(1024)
+        state["plan"] = _replan(ctx, sock.fileno())
+
+    fifos: dict[int, Path] = {}
+
+    def spawn():
+        _drain(ready_read)  # a byte left by an earlier child must not count for this one
+        current = state["plan"]
+        environ = {**current.environ, "WARP_READY_FD": str(ready_write)}
+        fds = (ready_write,) + ((sock.fileno(),) if sock else ())
+        argv = list(current.argv)
+        fifo = None
+        if current.stop.kind == "fifo":
+            # Each child gets its own control FIFO, so a stop meant for the old one never reaches the new one.
+            fifo = current.stop.path.with_name(f"{current.stop.path.name}.{len(fifos) + 1}")
+            argv[argv.index(str(current.stop.path))] = str(fifo)
+        child = proc.spawn(argv, env=environ, cwd=current.cwd, pass_fds=fds)
+        if fifo:
+            fifos[child.pid] = fifo
+        return child
+
+    def stop_child(child) -> None:
+        fifo = fifos.pop(child.pid, None)
+        if fifo is None or not _write_fifo(fifo, state["plan"].stop.command):
+            _signal_group(child.pid, signal.SIGTERM)
+        if fifo is not None:
+            fifo.unlink(missing_ok=True)
+
+    def wait_ready(child) -> bool:
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline and reloader.stop_requested is None:
+            if child.poll() is not None:
+                return False
+            if takes_socket:
+                try:
+                    if os.read(ready_read, 64):
+                        return True
+                except BlockingIOError:
+                    pass
+            elif _accepts(state["plan"].host, state["plan"].port):
+                return True
+            time.sleep(0.005)
+        return False
+
+    def prepare_reaction(reaction) -> bool:
+        current = state["ctx"]
+        try:
+            if reaction.kind == "install":
+                report(f" -----> {reaction.path} changed: building")
+                build.run_build(current, report)
+            elif reaction.kind == "static":
+                if current.app.manage_py and current.app.django_settings:
+                    build.run_collectstatic(current, report)
+                return False
+            elif reaction.kind == "config":
+                state["ctx"] = reload_context()
+                state["plan"] = _replan(state["ctx"], sock.fileno() if sock else None)
+                _write_files(state["ctx"], state["plan"])
+                for argv in state["plan"].prepare:
+                    proc.run(argv, env=state["plan"].environ, cwd=state["plan"].cwd, step=f"Preparing {plan.server}")
+            elif state["plan"].files:
+                _write_files(current, state["plan"])
+        except WarpError as exc:
+            report(f"warning: {exc.message}; the server keeps running the previous code")
+            return False
+        return True
+
+    reloader = supervise.Reloader(
+        supervise.Hooks(
+            spawn=spawn,
+            wait_ready=wait_ready,
+            prepare=prepare_reaction,
+            report=report,
+            reload_in_place=(lambda child: _reload_mod_wsgi(Path(state["plan"].argv[0]).parent / "handler.wsgi"))
+            if plan.server == "mod_wsgi" else None,
+            sequential=not takes_socket,
+            stop_child=stop_child,
+        ),
+        name=plan.server or plan.mode,
+    )
+    excluded = [ctx.env.path, *([Path(state["plan"].static_root)] if state["plan"].static_root else [])]
+    patterns = _reload_excludes(ctx)
+    accept = watch.make_filter(ctx.source, excluded=excluded, patterns=patterns)
+    with supervise.StopOnSignal(reloader) as stop:
+        report(f" -----> Watching {ctx.source} for changes (Ctrl-C to stop)")
+        try:
+            supervise.run_loop(
+                reloader,
+                watch.watch_changes(ctx.source, accept, stop),
+                lambda batch: watch.classify(ctx.source, batch, tuple(Path(p) for p in excluded), patterns),
+            )
+        finally:
+            reloader.shutdown(timeout=min(plan.stop.timeout, 10))
+            if sock:
+                sock.close()
+            os.close(ready_read)
+            os.close(ready_write)
+    if reloader.crashed and reloader.child is not None:
+        return reloader.child.poll() or 0
+    return 0
+
+
+def _drain(fd: int) -> None:
+    try:
+        while os.read(fd, 4096):
+            pass
+    except BlockingIOError:
+        pass
+
+
+def _replan(ctx: Context, listen_fd: int | None) -> StartPlan:
+    return make_plan(ctx, listen_fd=listen_fd)
+
+
+def _write_files(ctx: Context, plan: StartPlan) -> None:
+    ctx.env.run_dir.mkdir(parents=True, exist_ok=True)
+    for path, content in plan.files.items():
+        path.write_text(content)
+
+
+def _reload_excludes(ctx: Context) -> tuple[str, ...]:
+    value = ctx.project.tool.get("reload-exclude", [])
+    if isinstance(value, str):
+        value = [value]
+    if not isinstance(value, list) or not all(isinstance(item, str) for item in value):
+        raise UsageError("[tool.warp] reload-exclude must be a list of patterns", hint='write it as reload-exclude = ["media/", "*.log"]')
+    return tuple(value)
+
+
+def _accepts(host: str, port: int) -> bool:
+    target = "127.0.0.1" if host == "0.0.0.0" else ("::1" if host == "::" else host)
+    try:
+        with socket.create_connection((target, port), timeout=0.2):
+            return True
+    except OSError:
+        return False
+
+
+def _reload_mod_wsgi(handler: Path) -> bool:
+    """Touch the WSGI script mod_wsgi-express generated: its daemon processes restart on the next request.
+
+    This is mod_wsgi's own script reloading; Apache keeps its socket, so requests wait, none fail.
+    """
+    try:
+        os.utime(handler)
+    except OSError:
+        return False
+    return True

@@ -1,0 +1,107 @@
+"""`warp start --reload` end to end: edits served, no failed requests, crashes survived."""
+
+from __future__ import annotations
+
+import re
+import signal
+import threading
+import time
+
+import pytest
+
+from conftest import SERVERS, build_app, server_param
+
+pytestmark = pytest.mark.e2e
+
+
+def edit(path, pattern, replacement):
+    path.write_text(re.sub(pattern, replacement, path.read_text()))
+
+
+def wait_for_text(running, text, timeout=30):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            status, body = running.get("/", timeout=10)
+            if status == 200 and text in body:
+                return body
+        except OSError:
+            pass
+        time.sleep(0.02)
+    raise AssertionError(f"{text!r} was not served within {timeout}s\n{running.output()}")
+
+
+class Poller(threading.Thread):
+    """Requests / in a loop and counts the ones that fail."""
+
+    def __init__(self, running):
+        super().__init__(daemon=True)
+        self.running, self.ok, self.failed, self.done = running, 0, [], threading.Event()
+
+    def run(self):
+        while not self.done.is_set():
+            try:
+                status, _ = self.running.get("/", timeout=30)
+                if status == 200:
+                    self.ok += 1
+                else:
+                    self.failed.append(status)
+            except OSError as exc:
+                self.failed.append(repr(exc))
+            time.sleep(0.01)
+
+
+@pytest.mark.parametrize("server", [server_param(s) for s in SERVERS])
+def test_reload_serves_each_edit_and_survives_a_syntax_error(server, run_warp):
+    app = build_app("flask_wsgi", server, copy_as=f"reload_{server}")
+    source = app.src / "wsgi.py"
+    running = run_warp(app, "--server", server, "--reload")
+    running.wait_ready("/")
+    wait_for_text(running, "hello from flask")
+
+    poller = Poller(running)
+    poller.start()
+    for n in range(3):
+        time.sleep(0.3)
+        edit(source, r'f"[^"]* pid', f'f"edit {n} pid')
+        wait_for_text(running, f"edit {n} pid")
+    poller.done.set()
+    poller.join(timeout=40)
+    assert poller.failed == [], running.output()
+    assert poller.ok > 3
+    assert len(re.findall(r" -----> (Restarted|Reloaded) \S+", running.output())) >= 3
+
+    # Files the app writes itself do not restart it: the pid stays the same.
+    pid = re.search(r"pid (\d+)", wait_for_text(running, "edit 2")).group(1)
+    (app.src / "app.log").write_text("a log line\n")
+    (app.src / "db.sqlite3").write_bytes(b"SQLite format 3\0")
+    time.sleep(1.0)
+    assert f"pid {pid}" in running.get("/")[1]
+
+    # A syntax error does not end the session; the fix is served.
+    text = source.read_text()
+    source.write_text(text + "\ndef broken(:\n")
+    if server != "mod_wsgi":  # mod_wsgi answers 500 and keeps running
+        deadline = time.monotonic() + 30
+        while "save to restart" not in running.output() and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert "fix the error above and save to restart" in running.output()
+    source.write_text(text.replace("edit 2 pid", "fixed pid"))
+    wait_for_text(running, "fixed pid")
+    assert running.proc.poll() is None
+
+    assert running.stop(signal.SIGINT, timeout=30) == 0, running.output()
+    assert not running.leftovers(), running.output()
+    assert not running.is_listening()
+
+
+def test_reload_installs_changed_requirements_before_restarting(run_warp):
+    app = build_app("flask_wsgi", "gunicorn", copy_as="reload_requirements")
+    running = run_warp(app, "--reload")
+    running.wait_ready("/")
+    (app.src / "wsgi.py").write_text((app.src / "wsgi.py").read_text().replace("hello from flask", "six is {__import__('six').__version__}"))
+    (app.src / "requirements.txt").write_text("Flask\nsix\n")
+    wait_for_text(running, "six is 1.")
+    assert "requirements.txt changed: building" in running.output()
+    running.stop(signal.SIGTERM)
+    assert not running.leftovers()
