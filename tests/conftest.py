@@ -24,6 +24,8 @@ from pathlib import Path
 
 import pytest
 
+from warp.proc import find_descendants, is_running
+
 TESTS = Path(__file__).resolve().parent
 APPS = TESTS / "apps"
 SERVERS = ("gunicorn", "waitress", "uwsgi", "mod_wsgi")
@@ -166,35 +168,6 @@ def _make_django_site(src: Path, home: Path) -> None:
     ))
 
 
-def descendants(pid: int) -> set[int]:
-    """All live processes below ``pid``, from the process table."""
-    children: dict[int, list[int]] = {}
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
-        try:
-            stat = (entry / "stat").read_text()
-        except OSError:
-            continue
-        fields = stat[stat.rfind(")") + 2 :].split()
-        children.setdefault(int(fields[1]), []).append(int(entry.name))
-    found, pending = set(), [pid]
-    while pending:
-        for child in children.get(pending.pop(), []):
-            if child not in found:
-                found.add(child)
-                pending.append(child)
-    return found
-
-
-def is_alive(pid: int) -> bool:
-    try:
-        state = Path(f"/proc/{pid}/stat").read_text()
-    except OSError:
-        return False
-    return state[state.rfind(")") + 2] != "Z"
-
-
 class RunningWarp:
     """`warp start` as a real child process, with its log kept for failures."""
 
@@ -234,7 +207,7 @@ class RunningWarp:
                 time.sleep(0.05)
         else:
             raise AssertionError(f"no answer on port {self.port} within {timeout}s\n{self.output()}")
-        self.tree = descendants(self.proc.pid) | {self.proc.pid}
+        self.tree = find_descendants(self.proc.pid) | {self.proc.pid}
 
     def get(self, path: str, timeout: float = 30) -> tuple[int, str]:
         try:
@@ -248,7 +221,7 @@ class RunningWarp:
         return self.proc.wait(timeout=timeout)
 
     def leftovers(self) -> set[int]:
-        return {pid for pid in self.tree if is_alive(pid)}
+        return {pid for pid in self.tree if is_running(pid)}
 
     def is_listening(self) -> bool:
         with socket.socket() as sock:

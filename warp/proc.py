@@ -114,3 +114,57 @@ def exec_(argv: Sequence[str], *, env: Mapping[str, str], cwd: Path) -> None:
         raise StepFailed(f"command not found: {argv[0]}", hint="run `warp build` to install the server") from None
     except PermissionError:
         raise StepFailed(f"cannot execute {argv[0]}", hint="make it executable (chmod +x)") from None
+
+
+# ---------------------------------------------------------------- the process table (Linux /proc)
+
+
+def scan_process_table() -> dict[int, tuple[str, int, int]]:
+    """pid -> (state, parent pid, process group) for every process."""
+    table = {}
+    for entry in os.scandir("/proc"):
+        if not entry.name.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry.name}/stat") as handle:
+                stat = handle.read()
+        except OSError:
+            continue
+        fields = stat[stat.rfind(")") + 2 :].split()
+        table[int(entry.name)] = (fields[0], int(fields[1]), int(fields[2]))
+    return table
+
+
+def find_descendants(pid: int, table: dict[int, tuple[str, int, int]] | None = None) -> set[int]:
+    """Every process below ``pid``."""
+    children: dict[int, list[int]] = {}
+    for child, (_, parent, _) in (table or scan_process_table()).items():
+        children.setdefault(parent, []).append(child)
+    found, pending = set(), [pid]
+    while pending:
+        for child in children.get(pending.pop(), []):
+            if child not in found:
+                found.add(child)
+                pending.append(child)
+    return found
+
+
+def is_running(pid: int) -> bool:
+    """True for a live process (a zombie is not)."""
+    try:
+        with open(f"/proc/{pid}/stat") as handle:
+            stat = handle.read()
+    except OSError:
+        return False
+    return stat[stat.rfind(")") + 2] != "Z"
+
+
+def is_group_running(pgid: int) -> bool:
+    """True while any process of the group is alive (zombies do not count)."""
+    try:
+        os.killpg(pgid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return any(group == pgid and state != "Z" for state, _, group in scan_process_table().values())

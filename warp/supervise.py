@@ -15,6 +15,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Callable, Iterable, Protocol
 
+from warp import proc
 from warp.watch import Reaction
 
 #: Seconds a replaced child gets to finish before its process group is killed.
@@ -44,7 +45,7 @@ class Hooks:
     #: Ask a child to stop gracefully; default SIGTERM to its process group.
     stop_child: Callable[[Process], None] | None = None
     signal_group: Callable[[int, int], None] = lambda pid, sig: _signal_group(pid, sig)
-    group_alive: Callable[[int], bool] = lambda pid: is_group_alive(pid)
+    group_alive: Callable[[int], bool] = lambda pid: proc.is_group_running(pid)
     clock: Callable[[], float] = time.monotonic
 
 
@@ -170,32 +171,6 @@ class StopOnSignal:
     def __exit__(self, *exc) -> None:
         for sig, handler in self.previous.items():
             signal.signal(sig, handler)
-
-
-def is_group_alive(pgid: int) -> bool:
-    try:
-        os.killpg(pgid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return _has_live_member(pgid)
-
-
-def _has_live_member(pgid: int) -> bool:
-    """killpg(0) also succeeds for zombies; look for a member that is not one."""
-    for entry in os.scandir("/proc"):
-        if not entry.name.isdigit():
-            continue
-        try:
-            with open(f"/proc/{entry.name}/stat") as handle:
-                stat = handle.read()
-        except OSError:
-            continue
-        fields = stat[stat.rfind(")") + 2 :].split()
-        if int(fields[2]) == pgid and fields[0] != "Z":
-            return True
-    return False
 
 
 def _signal_group(pid: int, sig: int) -> None:
