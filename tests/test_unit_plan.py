@@ -15,6 +15,7 @@ from warp.machine import MachineFacts
 from warp.plan import (
     Installer,
     Mode,
+    find_dependency_inputs,
     find_concurrency,
     find_host,
     find_mode,
@@ -400,12 +401,14 @@ def test_build_manage_py_without_settings_has_no_collectstatic():
 
 
 def test_build_project_installed_editable():
-    project = make_project(dependency_files=("pyproject.toml", "setup.cfg"))
+    project = make_project(dependency_files=("pyproject.toml", "setup.cfg"), pyproject={"build-system": {"requires": ["setuptools"]}})
     plan = build(project=project, digests={"pyproject.toml": "p", "setup.cfg": "c"})
     install = plan.steps[0]
     assert (install.kind, install.title) == ("install", "Installing the project with uv (editable)")
     assert install.argv[-2:] == ("-e", ".")
-    assert {d.name: d.because for d in plan.decisions}["dependencies"] == "pyproject.toml is present and there is no requirements.txt"
+    assert {d.name: d.because for d in plan.decisions}["dependencies"] == (
+        "pyproject.toml declares a package (build-system) and there is no requirements.txt or lock file"
+    )
 
 
 def test_build_requirement_files_from_warp_pip_packages():
@@ -843,3 +846,57 @@ def test_reload_loads_the_wrapper_that_signals_readiness(server):
 def test_reload_defaults_to_one_process_unless_asked():
     assert after(start("gunicorn", MODULE, reload=True).argv, "--workers") == "1"
     assert after(start("gunicorn", MODULE, reload=True, flags={"processes": "3"}).argv, "--workers") == "3"
+
+
+# ---------------------------------------------------------------- dependency inputs (lock files)
+
+PACKAGE = {"build-system": {"requires": ["setuptools"]}, "project": {"dependencies": ["flask"]}}
+APP = {"project": {"dependencies": ["flask"]}}
+NO_PACKAGE_POETRY = {"build-system": {}, "tool": {"poetry": {"package-mode": False}}}
+
+INPUTS = [
+    # (files present, pyproject, WARP_PIP_PACKAGES, expected how, expected files)
+    (("requirements.txt", "uv.lock", "pyproject.toml"), APP, None, "requirements", ("requirements.txt",)),
+    (("uv.lock", "poetry.lock", "pyproject.toml"), APP, None, "uv.lock", ("uv.lock", "pyproject.toml")),
+    (("poetry.lock", "Pipfile.lock", "pyproject.toml"), APP, None, "poetry.lock", ("poetry.lock", "pyproject.toml")),
+    (("Pipfile.lock", "Pipfile"), {}, None, "Pipfile.lock", ("Pipfile.lock", "Pipfile")),
+    (("pyproject.toml",), APP, None, "pyproject", ("pyproject.toml",)),
+    (("pyproject.toml", "setup.cfg"), PACKAGE, None, "project", ("pyproject.toml", "setup.cfg")),
+    (("setup.py",), {}, None, "project", ("setup.py",)),
+    ((), {}, None, "none", ()),
+    (("requirements.txt", "uv.lock"), APP, "a.txt b.txt", "requirements", ("a.txt", "b.txt")),
+]
+
+
+@pytest.mark.parametrize("files, pyproject, named, how, expected", INPUTS)
+def test_dependency_inputs_in_order(files, pyproject, named, how, expected):
+    settings = make_settings(environ={"WARP_PIP_PACKAGES": named} if named else {})
+    got = find_dependency_inputs(make_project(dependency_files=files, pyproject=pyproject), settings)
+    assert got[:2] == (expected, how)
+
+
+def test_more_than_one_lock_says_which_and_why():
+    project = make_project(dependency_files=("uv.lock", "poetry.lock", "Pipfile.lock", "pyproject.toml"), pyproject=APP)
+    _, how, because = find_dependency_inputs(project, make_settings())
+    assert how == "uv.lock"
+    assert because == "uv.lock is present; also found poetry.lock, Pipfile.lock, but uv.lock comes first (uv.lock > poetry.lock > Pipfile.lock)"
+
+
+@pytest.mark.parametrize(
+    "how, pyproject, editable",
+    [("uv.lock", APP, False), ("poetry.lock", PACKAGE, True), ("poetry.lock", NO_PACKAGE_POETRY, False), ("Pipfile.lock", {}, False)],
+)
+def test_a_lock_is_read_then_installed_exactly(how, pyproject, editable):
+    files = (how, "pyproject.toml") if pyproject else (how,)
+    plan = build(project=make_project(dependency_files=files, pyproject=pyproject), digests={name: "x" for name in files})
+    lock, install = plan.steps[0], plan.steps[1]
+    assert (lock.kind, lock.packages[0]) == ("lock", how)
+    assert install.argv[-2 - 2 * editable :][:2] == ("-r", lock.packages[1])
+    assert (install.argv[-2:] == ("-e", ".")) is editable
+
+
+def test_the_lock_file_is_part_of_the_fingerprint():
+    project = make_project(dependency_files=("poetry.lock", "pyproject.toml"), pyproject=APP)
+    one = build(project=project, digests={"poetry.lock": "1", "pyproject.toml": "p"}).fingerprint
+    two = build(project=project, digests={"poetry.lock": "2", "pyproject.toml": "p"}).fingerprint
+    assert one != two

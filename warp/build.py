@@ -5,12 +5,13 @@ from __future__ import annotations
 import fcntl
 import os
 import shutil
+import sys
 import time
 from contextlib import contextmanager
 from pathlib import Path
 
 import warp
-from warp import __version__, proc
+from warp import __version__, locks, proc
 from warp.context import Context, Report, scan_digests, scan_installed
 from warp.errors import EnvError, StepFailed
 from warp.plan import BuildPlan, Installer, find_dependency_inputs, find_installer, make_build_plan
@@ -74,6 +75,7 @@ def make_plan(ctx: Context) -> tuple[BuildPlan, Installer]:
         installed=scan_installed(ctx.env),
         warp_version=__version__,
         hooks_dir=HOOKS_DIR,
+        locked_requirements=ctx.env.state / "requirements.locked.txt",
     )
     return plan, installer
 
@@ -97,6 +99,12 @@ def run_build(ctx: Context, report: Report, *, force: bool = False, wait: bool =
             if step.kind == "hook":
                 report(f" -----> {step.title}")
                 proc.run_hook(step.hook.path, env=environ, cwd=ctx.source, step=step.title)
+            elif step.kind == "lock":
+                if unchanged:
+                    continue
+                report(f" -----> {step.title}")
+                how, pinned = step.packages
+                Path(pinned).write_text("\n".join(read_lock(ctx, how, environ)) + "\n")
             elif step.kind == "install":
                 if unchanged:
                     report(" -----> Dependencies unchanged, skipping install (use --force to reinstall)")
@@ -126,6 +134,70 @@ def run_build(ctx: Context, report: Report, *, force: bool = False, wait: bool =
         ctx.env.update_meta(last_build=finished)
         report(f" -----> Build of env {ctx.env.name} finished")
         return new_record
+
+
+def run_wheels(ctx: Context, report: Report, dest: Path) -> int:
+    """Build a wheelhouse for the resolved inputs, the server and pip.
+
+    The project itself is not included: it is installed editable from its source.
+    Its build backend is added when the index has it (uv carries uv_build itself).
+    """
+    files, how, _ = find_dependency_inputs(ctx.project, ctx.settings)
+    environ = ctx.app_environ()
+    requirements: list[str] = []
+    if how == "requirements":
+        for name in files:
+            requirements += ["-r", name]
+    elif how == "project":
+        requirements.append(".")
+    elif how != "none":
+        lines = [line for line in read_lock(ctx, how, environ) if not line.startswith(("-e", "."))]
+        pinned = ctx.env.state / "wheels.requirements.txt"
+        pinned.write_text("\n".join(lines) + "\n")
+        requirements += ["-r", str(pinned)]
+    plan, _ = make_plan(ctx)
+    server = next(step.packages for step in plan.steps if step.kind == "server")
+    dest.mkdir(parents=True, exist_ok=True)
+    report(f" -----> Building wheels into {dest}")
+    pip_wheel = [str(ctx.env.python), "-m", "pip", "wheel", "--disable-pip-version-check", "--wheel-dir", str(dest)]
+    seed = ["pip", "setuptools", "wheel"]  # what a new env is seeded with (offline too)
+    proc.run(pip_wheel + requirements + list(server) + seed, env=environ, cwd=ctx.source, step="Building wheels",
+             hint="see pip's output above")
+    backend = ctx.project.pyproject.get("build-system", {}).get("requires")
+    if backend and how in ("project", "uv.lock", "poetry.lock"):
+        try:
+            proc.run(pip_wheel + list(backend), env=environ, cwd=ctx.source, step="Building wheels for the build backend")
+        except StepFailed:
+            report(f"warning: the build backend ({', '.join(backend)}) could not be fetched; an offline install of the project itself may need it")
+    count = len(list(dest.glob("*.whl")))
+    report(f" -----> {count} wheels in {dest}; build offline with WARP_PIP_NO_INDEX=1 warp build")
+    return count
+
+
+def read_lock(ctx: Context, how: str, environ) -> list[str]:
+    """The pinned requirement lines of the default group of a lock (or of [project] dependencies)."""
+    if how == "uv.lock":
+        offline = ctx.settings["offline"].value
+        uv = find_uv()
+        if not uv:
+            raise StepFailed("uv.lock needs uv to export it, and uv was not found", hint="reinstall warp-web (uv is one of its dependencies)")
+        text = proc.run(
+            # Online, --locked also checks that uv.lock matches pyproject.toml; that check needs the index.
+            [uv, "export", "--frozen" if offline else "--locked", "--no-dev", "--format", "requirements.txt",
+             "--no-hashes", "--no-header", "--no-annotate", "--quiet"] + (["--offline"] if offline else []),
+            env={**environ, "UV_PYTHON_DOWNLOADS": "never"}, cwd=ctx.source, step="Reading uv.lock",
+            hint="if uv.lock is out of date, run `uv lock` and build again",
+        )
+        return [line for line in text.splitlines() if line.strip() and not line.startswith("#")]
+    if how == "poetry.lock":
+        return locks.make_poetry_requirements((ctx.source / "poetry.lock").read_text())
+    if how == "Pipfile.lock":
+        text = proc.run(
+            [sys.executable, "-m", "micropipenv", "requirements", "--method", "pipenv", "--no-dev", "--no-indexes", "--no-comments", "--no-hashes"],
+            env=environ, cwd=ctx.source, step="Reading Pipfile.lock", hint="if Pipfile.lock is out of date, run `pipenv lock`",
+        )
+        return [line for line in text.splitlines() if line.strip()]
+    return [str(item) for item in ctx.project.pyproject.get("project", {}).get("dependencies", [])]
 
 
 def _ensure_server(ctx: Context, step, environ, report: Report) -> None:

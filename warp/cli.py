@@ -12,8 +12,9 @@ from pathlib import Path
 
 import click
 
-from warp import __version__, build, context, proc, shell, start, venv
+from warp import __version__, build, context, proc, pythons, shell, start, venv
 from warp.errors import EnvError, UsageError, WarpError
+from warp.plan import Decision
 from warp.settings import SERVER_TYPES, find_warp_home, read_environ
 
 _quiet = False
@@ -72,10 +73,13 @@ def activate(name: str | None, python: str | None, shell_name: str | None) -> No
         existing = venv.find_env_for_source(home, cwd)
         name = existing.name if existing else venv.make_env_name(cwd)
     env = venv.find_env(home, name)
+    flags = _flags(python=python)
     if env.exists():
         source = Path(env.read_meta().get("source") or cwd)
+        if python:
+            context.ensure_python(env, pythons.Request(python, "--python"), environ, source, report)
     else:
-        venv.create_env(env, python=venv.find_python(python or environ.get("WARP_PYTHON")), source=cwd)
+        venv.create_env(env, python=context.resolve_python(flags, environ, cwd).path, source=cwd)
         report(f" -----> Created env {env.name} ({env.path})")
         source = cwd
     old_bin = os.path.join(environ["VIRTUAL_ENV"], "bin") if environ.get("VIRTUAL_ENV") else ""
@@ -186,6 +190,15 @@ def build_(server, installer, force, offline, no_wait) -> None:
     build.run_build(ctx, report, force=force, wait=not no_wait)
 
 
+@cli.command()
+@click.option("--dest", type=click.Path(file_okay=False, path_type=Path), help="Directory for the wheels (default: .warp/wheelhouse).")
+@server_option
+def wheels(dest: Path | None, server: str | None) -> None:
+    """Build a wheelhouse for offline builds: the dependencies, the server, pip and the build backend."""
+    ctx = _context(server=server)
+    build.run_wheels(ctx, report, (dest or ctx.source / ".warp" / "wheelhouse").absolute())
+
+
 def start_options(function):
     options = [
         server_option,
@@ -235,9 +248,15 @@ def _print_plan(ctx: context.Context, plan) -> None:
     click.echo(f"project  {ctx.source}")
     click.echo(f"env      {ctx.env.name} ({ctx.env.path})")
     click.echo("")
-    width = max(len(d.name) for d in plan.decisions)
-    vwidth = max(len(d.value) for d in plan.decisions)
-    for decision in plan.decisions:
+    request = pythons.find_request(ctx.settings, ctx.project)
+    python = Decision(
+        "python", ctx.env.read_meta().get("python_version") or "?",
+        f"from {request.source} ({request.value})" if request else "the Python warp runs on (no --python, .python-version, runtime.txt or requires-python)",
+    )
+    decisions = [python, *build.make_plan(ctx)[0].decisions[:2], *plan.decisions]
+    width = max(len(d.name) for d in decisions)
+    vwidth = max(len(d.value) for d in decisions)
+    for decision in decisions:
         click.echo(f"{decision.name:{width}}  {decision.value:{vwidth}}  because {decision.because}")
     click.echo("")
     for argv in plan.prepare:

@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Mapping
 
-from warp import venv
+from warp import pythons, venv
 from warp.errors import EnvError, UsageError
 from warp.machine import MachineFacts, scan_machine
 from warp.plan import make_app_environ
@@ -47,13 +47,38 @@ class Context:
         return frozenset(key for key, _ in self.project.environment)
 
 
+def resolve_python(flags: Mapping[str, Any], environ: Mapping[str, str], source: Path) -> pythons.Interpreter:
+    """The interpreter the project at ``source`` asks for (see warp.pythons for the order)."""
+    project = scan_project(source)
+    settings = find_settings(flags, environ, project.warp_files, project.tool)
+    return pythons.find_python(pythons.find_request(settings, project), environ)
+
+
+def ensure_python(env: venv.Env, request: pythons.Request | None, environ: Mapping[str, str], source: Path, report: Report) -> None:
+    """Recreate the env when the project now asks for another Python than it has."""
+    if request is None:
+        return
+    have = env.read_meta().get("python_version") or ""
+    if pythons.is_path(request.value):
+        wanted = pythons.find_python(request, environ)
+        if wanted.version == have:
+            return
+    elif pythons.matches(have, request.value):
+        return
+    else:
+        wanted = pythons.find_python(request, environ)
+    report(f" -----> Python {pythons.normalize(request.value)} requested ({request.source}); env {env.name} has {have}: recreating it")
+    venv.remove_env(env)
+    venv.create_env(env, python=wanted.path, source=source)
+
+
 def select_env(
     environ: Mapping[str, str],
     cwd: Path,
     report: Report,
     *,
     name: str | None = None,
-    python: str | None = None,
+    flags: Mapping[str, Any] | None = None,
     create: bool = True,
 ) -> tuple[venv.Env, Path]:
     """Find the env for this command: named, active, recorded for cwd, or new."""
@@ -64,7 +89,7 @@ def select_env(
             return env, Path(env.read_meta().get("source") or cwd)
         if not create:
             raise EnvError(f"env {name!r} does not exist", hint="see `warp list`, or create it with `warp activate NAME`")
-        venv.create_env(env, python=venv.find_python(python), source=cwd)
+        venv.create_env(env, python=resolve_python(flags or {}, environ, cwd).path, source=cwd)
         report(f" -----> Created env {env.name} ({env.path})")
         return env, cwd
     active = environ.get("WARP_ENV_NAME", "").strip()
@@ -92,18 +117,20 @@ def select_env(
     while env.path.exists():
         env = venv.find_env(home, f"{base[:60]}-{suffix}")
         suffix += 1
-    venv.create_env(env, python=venv.find_python(python), source=cwd)
+    venv.create_env(env, python=resolve_python(flags or {}, environ, cwd).path, source=cwd)
     report(f" -----> Created env {env.name} for {cwd} (activate it with: eval \"$(warp activate)\")")
     return env, cwd
 
 
 def load_context(flags: Mapping[str, Any], environ: Mapping[str, str], cwd: Path, report: Report, *, create: bool = True) -> Context:
     environ = dict(environ)
-    env, source = select_env(environ, cwd, report, python=flags.get("python") or environ.get("WARP_PYTHON"), create=create)
+    env, source = select_env(environ, cwd, report, flags=flags, create=create)
     if not source.is_dir():
         raise EnvError(f"the source directory of env {env.name!r} is gone: {source}", hint=f"run `warp destroy {env.name} --yes`")
     project = scan_project(source)
     settings = find_settings(flags, environ, project.warp_files, project.tool)
+    if create:
+        ensure_python(env, pythons.find_request(settings, project), environ, source, report)
     app = scan_app(project.root, settings["home"].value)
     return Context(environ, find_warp_home(environ), env, project.root, project, settings, app, scan_machine(environ))
 

@@ -17,6 +17,7 @@ from typing import Mapping
 
 from warp import servers
 from warp.errors import NoAppFound, UsageError
+from warp.locks import LOCK_FILES, is_poetry_package
 from warp.machine import MachineFacts
 from warp.project import AppFacts, HookFile, ProjectFacts
 from warp.settings import Settings
@@ -89,18 +90,35 @@ def find_installer(settings: Settings, uv: str | None) -> tuple[str, str]:
 
 
 def find_dependency_inputs(project: ProjectFacts, settings: Settings) -> tuple[tuple[str, ...], str, str]:
-    """Which files feed the install: (files, how, because). how: requirements | project | none."""
+    """Which files feed the install: (files, how, because).
+
+    Order: WARP_PIP_PACKAGES > requirements.txt > uv.lock > poetry.lock >
+    Pipfile.lock > pyproject [project] dependencies > setup.py/setup.cfg.
+    how: requirements | uv.lock | poetry.lock | Pipfile.lock | pyproject | project | none.
+    """
     named = settings["requirements"]
     if named.value:
         return tuple(named.value), "requirements", f"listed in {named.source}"
+    locks = [name for name in LOCK_FILES if project.has(name)]
     if project.has("requirements.txt"):
-        return ("requirements.txt",), "requirements", "requirements.txt is present"
-    for marker in ("pyproject.toml", "setup.py"):
-        if project.has(marker):
-            names = ("pyproject.toml", "setup.py", "setup.cfg", "uv.lock", "poetry.lock", "Pipfile.lock")
-            files = tuple(name for name in names if project.has(name))
-            return files, "project", f"{marker} is present and there is no requirements.txt"
-    return (), "none", "no requirements.txt, pyproject.toml or setup.py"
+        also = f" (it comes before {', '.join(locks)})" if locks else ""
+        return ("requirements.txt",), "requirements", f"requirements.txt is present{also}"
+    if locks:
+        lock = locks[0]
+        files = (lock,) + tuple(name for name in ("pyproject.toml", "Pipfile") if project.has(name))
+        because = f"{lock} is present"
+        if len(locks) > 1:
+            because += f"; also found {', '.join(locks[1:])}, but {lock} comes first (uv.lock > poetry.lock > Pipfile.lock)"
+        return files, lock, because
+    if project.pyproject.get("project", {}).get("dependencies") is not None or "build-system" in project.pyproject:
+        if "build-system" in project.pyproject:
+            files = tuple(name for name in ("pyproject.toml", "setup.py", "setup.cfg") if project.has(name))
+            return files, "project", "pyproject.toml declares a package (build-system) and there is no requirements.txt or lock file"
+        return ("pyproject.toml",), "pyproject", "pyproject.toml lists [project] dependencies and there is no requirements.txt or lock file"
+    if project.has("setup.py") or project.has("setup.cfg"):
+        files = tuple(name for name in ("setup.py", "setup.cfg", "pyproject.toml") if project.has(name))
+        return files, "project", "setup.py/setup.cfg is present and there is no requirements.txt or lock file"
+    return (), "none", "no requirements.txt, lock file, pyproject.toml or setup.py"
 
 
 def find_server(
@@ -149,6 +167,7 @@ def make_build_plan(
     installed: Mapping[str, str],
     warp_version: str,
     hooks_dir: Path,
+    locked_requirements: Path = Path(".warp/requirements.locked.txt"),
 ) -> BuildPlan:
     decisions = []
     warnings = []
@@ -168,6 +187,12 @@ def make_build_plan(
         steps.append(BuildStep("install", f"Installing dependencies with {installer.name} ({', '.join(files)})", installer.make_argv(*args)))
     elif how == "project":
         steps.append(BuildStep("install", f"Installing the project with {installer.name} (editable)", installer.make_argv("-e", ".")))
+    elif how != "none":
+        # A lock (or [project] dependencies) becomes a pinned requirements file in the env, installed as is.
+        pinned = str(locked_requirements)
+        steps.append(BuildStep("lock", f"Reading {how} (default group, exact versions)", packages=(how, pinned)))
+        extra = ("-e", ".") if how == "poetry.lock" and is_poetry_package(project.pyproject) else ()
+        steps.append(BuildStep("install", f"Installing dependencies with {installer.name} ({how})", installer.make_argv("-r", pinned, *extra)))
 
     server, server_because = find_server(settings, project, installed)
     decisions.append(Decision("server", server, server_because))

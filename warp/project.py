@@ -25,6 +25,7 @@ DEPENDENCY_FILES = (
     "uv.lock",
     "poetry.lock",
     "Pipfile.lock",
+    "Pipfile",
     "pyproject.toml",
     "setup.py",
     "setup.cfg",
@@ -58,6 +59,11 @@ class ProjectFacts:
     hooks: dict[str, HookFile]
     server_args: dict[str, tuple[str, ...]]
     requirements_text: str = ""
+    #: The whole parsed pyproject.toml ({} when there is none).
+    pyproject: dict[str, Any] = field(default_factory=dict)
+    #: The first line of .python-version, and runtime.txt's content (Heroku's "python-3.12.1").
+    python_version_file: str | None = None
+    runtime_txt: str | None = None
 
     def has(self, name: str) -> bool:
         return name in self.dependency_files
@@ -86,11 +92,15 @@ def scan_project(root: Path) -> ProjectFacts:
     warp_dir = root / ".warp"
     dependency_files = tuple(name for name in DEPENDENCY_FILES if (root / name).is_file())
     warp_files = {name: _read(warp_dir / name) for name in WARP_FILES if (warp_dir / name).is_file()}
+    pyproject = _scan_pyproject(root / "pyproject.toml")
     return ProjectFacts(
         root=root,
         dependency_files=dependency_files,
         warp_files=warp_files,
-        tool=_scan_tool_table(root / "pyproject.toml"),
+        tool=_tool_table(pyproject),
+        pyproject=pyproject,
+        python_version_file=_first_line(root / ".python-version"),
+        runtime_txt=_first_line(root / "runtime.txt"),
         environment=scan_environment_file(warp_dir / "environment"),
         hooks=_scan_hooks(root, warp_dir / "action_hooks"),
         server_args=_scan_server_args(warp_dir / "server_args"),
@@ -157,13 +167,25 @@ def scan_environment_file(path: Path) -> tuple[tuple[str, str], ...]:
     return tuple(pairs)
 
 
-def _scan_tool_table(path: Path) -> dict[str, Any]:
+def _scan_pyproject(path: Path) -> dict[str, Any]:
     if not path.is_file():
         return {}
     try:
-        data = tomllib.loads(_read(path))
+        return tomllib.loads(_read(path))
     except tomllib.TOMLDecodeError as exc:
         raise UsageError(f"pyproject.toml is not valid TOML: {exc}", hint="fix pyproject.toml") from None
+
+
+def _first_line(path: Path) -> str | None:
+    if not path.is_file():
+        return None
+    for line in _read(path).splitlines():
+        if line.strip() and not line.strip().startswith("#"):
+            return line.strip()
+    return None
+
+
+def _tool_table(data: dict[str, Any]) -> dict[str, Any]:
     tool = data.get("tool", {})
     table = tool.get("warp", {}) if isinstance(tool, dict) else None
     if not isinstance(table, dict):

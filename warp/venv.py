@@ -140,30 +140,11 @@ def find_uv() -> str | None:
         return shutil.which("uv")
 
 
-def find_python(requested: str | None) -> str:
-    """Resolve --python / WARP_PYTHON to an interpreter path on this machine."""
-    if not requested:
-        return sys.executable
-    candidates = [requested] if "/" in requested else [requested, f"python{requested}"]
-    for candidate in candidates:
-        path = shutil.which(candidate)
-        if path:
-            return path
-    uv = find_uv()
-    if uv and "/" not in requested:
-        result = subprocess.run(
-            [uv, "python", "find", "--no-python-downloads", requested], capture_output=True, text=True
-        )
-        if result.returncode == 0 and result.stdout.strip():
-            return result.stdout.strip()
-    raise UsageError(
-        f"python {requested!r} was not found on this machine",
-        hint="pass --python with an installed interpreter, e.g. --python python3.11 or --python /usr/bin/python3",
-    )
-
-
 def create_env(env: Env, *, python: str, source: Path) -> None:
-    """Create the virtualenv and its metadata; a half-created env is removed."""
+    """Create the virtualenv (seeded with pip) and its metadata.
+
+    With WARP_PIP_NO_INDEX=1, pip is seeded from the project's .warp/wheelhouse.
+    """
     check_home_writable(env.path.parent.parent)
     if env.path.exists() and not env.meta_path.is_file() and any(env.path.iterdir()):
         raise EnvError(
@@ -174,6 +155,9 @@ def create_env(env: Env, *, python: str, source: Path) -> None:
     uv = find_uv()
     if uv:
         argv = [uv, "venv", "--quiet", "--seed", "--allow-existing", "--python", python, str(env.path)]
+        wheelhouse = source / ".warp" / "wheelhouse"
+        if os.environ.get("WARP_PIP_NO_INDEX", "").strip().lower() in ("1", "true", "yes", "on"):
+            argv += ["--no-index"] + (["--find-links", str(wheelhouse)] if wheelhouse.is_dir() else [])
         environ = {**os.environ, "UV_PYTHON_DOWNLOADS": "never", "VIRTUAL_ENV": ""}
     else:
         argv = [sys.executable, "-m", "virtualenv", "--quiet", "-p", python, str(env.path)]
