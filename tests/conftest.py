@@ -156,16 +156,6 @@ def _make_django_site(src: Path, home: Path) -> None:
     (src / "requirements.txt").write_text("Django\n")
     warp("build", cwd=src, home=home)
     warp("exec", "django-admin", "startproject", "mysite", ".", cwd=src, home=home)
-    views = src / "mysite" / "slow.py"
-    views.write_text(
-        "import time\nfrom django.http import HttpResponse\n\n\n"
-        "def slow(request):\n    time.sleep(3)\n    return HttpResponse('slow done')\n"
-    )
-    urls = src / "mysite" / "urls.py"
-    urls.write_text(urls.read_text().replace(
-        'path("admin/", admin.site.urls),',
-        'path("admin/", admin.site.urls),\n    path("slow", __import__("mysite.slow").slow.slow),',
-    ))
 
 
 class RunningWarp:
