@@ -6,8 +6,6 @@ import os
 import shlex
 import sys
 import traceback
-import urllib.error
-import urllib.request
 from pathlib import Path
 
 import click
@@ -309,6 +307,9 @@ def migrate() -> None:
 
 def _probe(name: str) -> None:
     def http_get(ctx: context.Context) -> None:
+        import urllib.error
+        import urllib.request
+
         host = ctx.settings["host"].value or "127.0.0.1"
         host = "127.0.0.1" if host == "0.0.0.0" else host
         url = f"http://{host}:{ctx.settings['port'].value}/"

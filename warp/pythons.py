@@ -16,9 +16,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Mapping
 
-from packaging.specifiers import InvalidSpecifier, SpecifierSet
-from packaging.version import Version
-
 from warp.errors import UsageError
 from warp.project import ProjectFacts
 from warp.settings import Settings
@@ -65,6 +62,9 @@ def is_path(value: str) -> bool:
 
 def matches(version: str, request: str) -> bool:
     """Does an interpreter version satisfy a version prefix or a specifier?"""
+    from packaging.specifiers import InvalidSpecifier, SpecifierSet
+    from packaging.version import Version
+
     wanted = normalize(request)
     if wanted and wanted[0] in "<>=!~":
         try:
@@ -76,6 +76,8 @@ def matches(version: str, request: str) -> bool:
 
 def choose(request: Request, interpreters: list[Interpreter], current: Interpreter) -> Interpreter:
     """The interpreter to use: the current one when it fits, else the newest that does."""
+    from packaging.version import Version
+
     wanted = normalize(request.value)
     if wanted and wanted[0] not in "<>=!~" and not re.fullmatch(r"\d+(\.\d+){0,2}", wanted):
         raise UsageError(
