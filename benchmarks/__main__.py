@@ -6,10 +6,10 @@ import argparse
 import sys
 import time
 
-from benchmarks import build, start
+from benchmarks import build, reload, start, throughput
 from benchmarks.common import REPO, BenchError, machine
 
-SECTIONS = {"build": build.bench, "start": start.bench}
+SECTIONS = {"build": build.bench, "start": start.bench, "reload": reload.bench, "throughput": throughput.bench}
 
 
 def log(message: str) -> None:

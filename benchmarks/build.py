@@ -1,14 +1,19 @@
-"""Build: cold `warp build` against venv + pip and uv venv + uv pip, then the no-op rebuild of each."""
+"""Build: cold `warp build` against venv + pip, uv venv + uv pip and warpdrive 0.34.0, then the no-op rebuild of each."""
 
 from __future__ import annotations
 
+import os
 import shutil
 from pathlib import Path
 
 from benchmarks.common import PYTHON, WARP, Section, Summary, clean_environ, make_tree, ratios, run, timed
 
-TOOLS = ("warp", "pip", "uv")
-LABELS = {"warp": "warp build", "pip": "venv + pip", "uv": "uv venv + uv pip"}
+TOOLS = ("warp", "pip", "uv", "warpdrive")
+LABELS = {"warp": "warp build", "pip": "venv + pip", "uv": "uv venv + uv pip", "warpdrive": "warpdrive build"}
+WARPDRIVE = "warpdrive==0.34.0"
+#: warpdrive's own workflow: `warpdrive activate NAME` makes (or enters) the env with virtualenv and pip-installs
+#: warpdrive into it; `warpdrive build` pip-installs the requirements and the server, then runs collectstatic.
+WARPDRIVE_BUILD = 'set -eo pipefail; eval "$(warpdrive activate bench --python={python})"; warpdrive build'
 VERSION_CODE = "import importlib.metadata as m; print(m.version('django'), m.version('gunicorn'))"
 
 
@@ -29,8 +34,23 @@ def make_project(root: Path) -> tuple[Path, list[str]]:
     return src, versions
 
 
-def plan(tool: str, src: Path, home: Path, uv: str):
+def install_warpdrive(root: Path) -> Path:
+    """warpdrive 0.34.0 and virtualenv (which it needs on PATH) in a venv of their own: its bin directory."""
+    tool = root / "warpdrive-tool"
+    env = clean_environ()
+    run([PYTHON, "-m", "venv", tool], cwd=root, env=env)
+    run([tool / "bin/pip", "install", "--disable-pip-version-check", "-q", WARPDRIVE, "virtualenv"], cwd=root, env=env)
+    return tool / "bin"
+
+
+def plan(tool: str, src: Path, home: Path, uv: str, warpdrive_bin: Path | None = None):
     """(environment, cold commands, no-op rebuild command) for one tool."""
+    if tool == "warpdrive":
+        # Server gunicorn, as warp chooses for this project (it is named in requirements.txt); warpdrive's default is mod_wsgi.
+        env = {k: v for k, v in clean_environ().items() if not k.startswith("WARPDRIVE")}
+        env.update(PATH=f"{warpdrive_bin}:{env.get('PATH', '')}", WARPDRIVE_VIRTUALENVS=str(home), WARPDRIVE_SERVER_TYPE="gunicorn")
+        build = ["bash", "-c", WARPDRIVE_BUILD.format(python=PYTHON)]
+        return env, [build], [build]
     if tool == "warp":
         return clean_environ(WARP_HOME=str(home)), [[*WARP, "build"]], [[*WARP, "build"]]
     if tool == "pip":
@@ -40,11 +60,13 @@ def plan(tool: str, src: Path, home: Path, uv: str):
     return clean_environ(), [[uv, "venv", "--python", PYTHON], install], [install]
 
 
-def one_run(tool: str, template: Path, root: Path, uv: str) -> tuple[float, float, Path]:
+def one_run(tool: str, template: Path, root: Path, uv: str, warpdrive_bin: Path | None = None) -> tuple[float, float, Path]:
     workdir = make_tree(tool, root)
     src = workdir / "src"
     shutil.copytree(template, src, ignore=shutil.ignore_patterns("__pycache__", ".venv"))
-    env, cold, noop = plan(tool, src, workdir / "home", uv)
+    if tool == "warpdrive":
+        (workdir / "home").mkdir()
+    env, cold, noop = plan(tool, src, workdir / "home", uv, warpdrive_bin)
     return timed(cold, cwd=src, env=env), timed(noop, cwd=src, env=env), workdir
 
 
@@ -54,11 +76,13 @@ def bench(runs: int, log) -> Section:
         uv = find_uv()
         log(f"build: making the Django project in {root}")
         template, (django, gunicorn) = make_project(root)
+        log(f"build: installing {WARPDRIVE} and virtualenv into a venv of their own")
+        warpdrive_bin = install_warpdrive(root)
         log("build: warm-up round (fills pip's and uv's caches; not counted)")
         checks = {}
         for tool in TOOLS:
-            *_, workdir = one_run(tool, template, root, uv)
-            env, _, noop = plan(tool, workdir / "src", workdir / "home", uv)
+            *_, workdir = one_run(tool, template, root, uv, warpdrive_bin)
+            env, _, noop = plan(tool, workdir / "src", workdir / "home", uv, warpdrive_bin)
             checks[tool] = run(noop[0], cwd=workdir / "src", env=env)
             if tool == "pip":
                 pip_version = run([workdir / "src/.venv/bin/pip", "--version"], cwd=workdir, env=env).stdout.split(" from ")[0]
@@ -67,13 +91,13 @@ def bench(runs: int, log) -> Section:
             log("build: warning: the second `warp build` did not report unchanged inputs")
         times = {tool: ([], []) for tool in TOOLS}
         for index in range(runs):
-            order = TOOLS[index % 3 :] + TOOLS[: index % 3]  # rotate, so no tool always runs first
+            order = TOOLS[index % len(TOOLS) :] + TOOLS[: index % len(TOOLS)]  # rotate, so no tool always runs first
             for tool in order:
-                cold, noop, workdir = one_run(tool, template, root, uv)
+                cold, noop, workdir = one_run(tool, template, root, uv, warpdrive_bin)
                 shutil.rmtree(workdir)
                 times[tool][0].append(cold)
                 times[tool][1].append(noop)
-                log(f"build: run {index + 1}/{runs} {tool:4}  cold {cold:6.2f} s  no-op {noop:6.2f} s")
+                log(f"build: run {index + 1}/{runs} {tool:9}  cold {cold:6.2f} s  no-op {noop:6.2f} s")
     finally:
         shutil.rmtree(root, ignore_errors=True)
     section = Section(
@@ -82,23 +106,29 @@ def bench(runs: int, log) -> Section:
             "The same Django project (`django-admin startproject`, requirements: Django, gunicorn), with the package "
             "caches of pip and uv already warm. Cold: a new env from nothing (`warp build` with a fresh WARP_HOME; "
             "`python -m venv .venv && .venv/bin/pip install -r requirements.txt`; "
-            "`uv venv && uv pip install -r requirements.txt`). No-op: the same install command again, nothing changed."
+            "`uv venv && uv pip install -r requirements.txt`; warpdrive 0.34.0's own workflow, "
+            "`eval \"$(warpdrive activate NAME)\" && warpdrive build`). No-op: the same install command again, nothing changed."
         ),
-        headers=["", LABELS["warp"], LABELS["pip"], LABELS["uv"], "warp ÷ pip", "warp ÷ uv"],
+        headers=["", LABELS["warp"], LABELS["pip"], LABELS["uv"], LABELS["warpdrive"], "warp ÷ pip", "warp ÷ uv", "warp ÷ warpdrive"],
     )
     for phase, name in ((0, "cold"), (1, "no-op rebuild")):
-        warp, pip, uvt = (times[tool][phase] for tool in TOOLS)
+        warp, pip, uvt, wd = (times[tool][phase] for tool in TOOLS)
         section.rows.append([
-            name, Summary.of(warp).seconds(), Summary.of(pip).seconds(), Summary.of(uvt).seconds(),
-            ratios(warp, pip).ratio(), ratios(warp, uvt).ratio(),
+            name, Summary.of(warp).seconds(), Summary.of(pip).seconds(), Summary.of(uvt).seconds(), Summary.of(wd).seconds(),
+            ratios(warp, pip).ratio(), ratios(warp, uvt).ratio(), ratios(warp, wd).ratio(),
         ])
     section.notes = [
-        f"Median of {runs} runs, (min–max); ratios are taken run by run (the three tools run back to back, in rotating order).",
+        f"Median of {runs} runs, (min–max); ratios are taken run by run (the four tools run back to back, in rotating order).",
         f"One interpreter for all: {PYTHON} (warp's own, as WARP_PYTHON is unset); uv is warp's dependency ({uv}).",
         "warp's cold build does more than its peers: it also installs whitenoise (for static files under gunicorn), "
         "seeds pip into the env (`uv venv --seed`), runs collectstatic through Django, and writes its build record.",
         "`python -m venv` also seeds pip (ensurepip); `uv venv` seeds nothing.",
         "warp's no-op rebuild still starts warp, fingerprints the inputs and reruns collectstatic; pip and uv re-resolve the requirements against the env.",
+        f"warpdrive: {WARPDRIVE} and virtualenv from the index in a venv of their own, on PATH; a fresh WARPDRIVE_VIRTUALENVS per run; "
+        f"`warpdrive activate bench --python={PYTHON}` (virtualenv, then `pip install {WARPDRIVE}` into the new env) and `warpdrive build` "
+        "(pip install -r with pip's cache, the server and WhiteNoise, then collectstatic) in one bash. Its server was set to gunicorn "
+        "(WARPDRIVE_SERVER_TYPE), the server warp chooses for this project, so both install the same packages; "
+        "warpdrive's default, mod_wsgi, would also compile or fetch mod_wsgi. Its no-op rebuild is the same command again.",
     ]
     section.versions = {"Django": django, "gunicorn (build project)": gunicorn, "pip (in the venv)": pip_version}
     return section

@@ -283,12 +283,12 @@ CONCURRENCY = [
     ("gunicorn", {}, {}, 8, 512 * MIB, (2, 4)),  # memory caps processes at one per 256 MiB
     ("gunicorn", {}, {}, 8, 100 * MIB, (1, 4)),
     ("gunicorn", {}, {}, 8, None, (8, 4)),  # unknown memory: no cap
-    ("uwsgi", {}, {}, 4, 16 * GIB, (4, 4)),
-    ("mod_wsgi", {}, {}, 4, 16 * GIB, (4, 5)),
-    ("waitress", {}, {}, 4, 16 * GIB, (1, 16)),
-    ("waitress", {}, {}, 1, 16 * GIB, (1, 4)),
-    ("waitress", {"processes": "3"}, {}, 4, 16 * GIB, (1, 16)),  # always one process
-    ("waitress", {}, {"WEB_CONCURRENCY": "5"}, 4, 16 * GIB, (1, 16)),
+    ("uwsgi", {}, {}, 4, 16 * GIB, (4, 2)),  # the throughput grid: uWSGI 2 threads
+    ("mod_wsgi", {}, {}, 4, 16 * GIB, (4, 4)),
+    ("waitress", {}, {}, 4, 16 * GIB, (1, 8)),  # one GIL-bound process: threads do not grow with CPUs
+    ("waitress", {}, {}, 1, 16 * GIB, (1, 8)),
+    ("waitress", {"processes": "3"}, {}, 4, 16 * GIB, (1, 8)),  # always one process
+    ("waitress", {}, {"WEB_CONCURRENCY": "5"}, 4, 16 * GIB, (1, 8)),
     ("gunicorn", {"processes": "3", "threads": "7"}, {}, 4, 16 * GIB, (3, 7)),
     ("gunicorn", {"processes": "12"}, {}, 1, 256 * MIB, (12, 4)),  # flags override the memory cap
     ("gunicorn", {}, {"WEB_CONCURRENCY": "6"}, 2, 16 * GIB, (6, 4)),
@@ -645,7 +645,7 @@ def test_mod_wsgi_module():
     server_root = Path("/tmp/warp-0/0123456789ab") / "mod_wsgi-8080"  # short: Apache puts its sockets there
     assert after(setup, "--server-root") == str(server_root)
     assert after(setup, "--host") == "127.0.0.1" and after(setup, "--port") == "8080"
-    assert after(setup, "--processes") == "2" and after(setup, "--threads") == "5"
+    assert after(setup, "--processes") == "2" and after(setup, "--threads") == "4"
     assert after(setup, "--working-directory") == str(ROOT)
     assert after(setup, "--python-path") == str(ROOT)
     assert "--log-to-terminal" in setup
@@ -738,11 +738,11 @@ def test_waitress_module():
     argv = plan.argv
     assert argv[:2] == (str(ENV / "bin/python"), str(HOOKS / "waitress_serve.py"))
     assert after(argv, "--listen") == "127.0.0.1:8080"
-    assert after(argv, "--threads") == "16"
+    assert after(argv, "--threads") == "8"
     assert after(argv, "--app") == "wsgiapp:wsgi_app"
     assert "--static-url" not in argv and "--autorefresh" not in argv and "--processes" not in argv
     assert plan.stop == Stop("exec", timeout=30.0)
-    assert {d.name: d.value for d in plan.decisions}["processes x threads"] == "1 x 16"
+    assert {d.name: d.value for d in plan.decisions}["processes x threads"] == "1 x 8"
 
 
 def test_waitress_script_paste_static_reload():

@@ -376,7 +376,9 @@ def find_concurrency(server: str, settings: Settings, machine: MachineFacts, rel
     cpus = max(1, math.ceil(machine.cpus))
     by_memory = max(1, (machine.memory_bytes or 1 << 40) // (256 << 20))
     default_processes = 1 if reload or server == "waitress" else max(1, min(cpus, by_memory))
-    default_threads = {"waitress": max(4, 4 * cpus), "mod_wsgi": 5}.get(server, 4)
+    # Threads per process, from the throughput grid in docs/benchmarks.md (2 CPUs, Django view):
+    # uWSGI 2 x 2 beat every other point by 12% or more; waitress is one GIL-bound process, 8 threads was best.
+    default_threads = {"uwsgi": 2, "waitress": 8}.get(server, 4)
     processes, threads = settings["processes"], settings["threads"]
     because = []
     p = processes.value if processes.value else default_processes

@@ -1,0 +1,417 @@
+"""Reload: edit to new response, `warp start --reload` against each server's own reloader and Django's runserver."""
+
+from __future__ import annotations
+
+import http.client
+import os
+import random
+import re
+import shutil
+import signal
+import statistics
+import subprocess
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from benchmarks.common import PYTHON, REPO, WARP, BenchError, Section, clean_environ, first_200, free_port, make_tree, run, stop
+from benchmarks.start import DISTRIBUTIONS, IS_ROOT, SERVERS, app_python
+
+#: Seconds between an edit being served and the next edit: random in this range (seeded, so runs repeat).
+#: A fixed gap would keep a reloader that polls once a second in step with the edits and hide its polling wait;
+#: people do not save in step with a poller.
+EDIT_GAP = (0.5, 1.5)
+GAPS = random.Random(20261121)
+#: How often the edit loop asks for the new marker, and how often the poller thread requests /.
+CHECK_EVERY = 0.005
+POLL_EVERY = 0.01
+#: Seconds between the first 200 and the first (uncounted) edit.
+SETTLE = 2.5
+#: An edit not served within this many seconds fails the configuration.
+EDIT_TIMEOUT = 20
+#: The view's f-string up to " pid", as in tests/test_reload_e2e.py.
+PATTERN = r'f"[^"]* pid'
+NATIVE_LABELS = {
+    "gunicorn": "gunicorn --reload",
+    "uwsgi": "uwsgi --py-autoreload 1",
+    "mod_wsgi": "mod_wsgi-express --reload-on-changes",
+    "waitress": "hupper -m waitress",
+}
+
+
+# ---------------------------------------------------------------- HTTP
+
+
+def get(port: int, timeout: float = 30) -> tuple[int, str]:
+    """GET / on a new connection; OSError when it cannot be made or answered."""
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=timeout)
+    try:
+        conn.request("GET", "/")
+        response = conn.getresponse()
+        return response.status, response.read().decode("utf-8", "replace")
+    except http.client.HTTPException as exc:  # e.g. RemoteDisconnected, BadStatusLine
+        raise OSError(repr(exc)) from None
+    finally:
+        conn.close()
+
+
+class Poller(threading.Thread):
+    """GET / every POLL_EVERY seconds until told to stop; counts the answers that are not a 200."""
+
+    def __init__(self, port: int) -> None:
+        super().__init__(daemon=True)
+        self.port, self.ok, self.failed, self.done = port, 0, [], threading.Event()
+
+    def run(self) -> None:
+        while not self.done.is_set():
+            try:
+                status, _ = get(self.port)
+                if status == 200:
+                    self.ok += 1
+                else:
+                    self.failed.append(f"HTTP {status}")
+            except OSError as exc:
+                self.failed.append(type(exc).__name__ if str(exc).startswith("[Errno") else str(exc))
+            time.sleep(POLL_EVERY)
+
+
+# ---------------------------------------------------------------- one configuration
+
+
+@dataclass
+class Result:
+    latencies: list[float] = field(default_factory=list)
+    ok: int = 0
+    failed: list[str] = field(default_factory=list)
+
+    @property
+    def requests(self) -> int:
+        return self.ok + len(self.failed)
+
+
+class Editor:
+    """Rewrites the view so / answers a new marker; every marker makes the file longer than the one before.
+
+    Python trusts a cached .pyc whose recorded source mtime (whole seconds) and size match the file;
+    two edits in the same second must not have the same size, or a restarted server could import the stale bytecode.
+    """
+
+    def __init__(self, source: Path) -> None:
+        self.source, self.count = source, 0
+        self.original = source.read_text()
+
+    def edit(self) -> str:
+        self.count += 1
+        marker = f"edit {self.count} " + "+" * self.count
+        text = re.sub(PATTERN, f'f"{marker} pid', self.source.read_text(), count=1)
+        self.source.write_text(text)
+        return marker
+
+    def restore(self) -> None:
+        self.source.write_text(self.original)
+
+
+def wait_for(port: int, marker: str, started: float, proc: subprocess.Popen) -> float:
+    """Seconds from ``started`` until GET / answers 200 with ``marker`` (checked every CHECK_EVERY s)."""
+    while True:
+        try:
+            status, body = get(port)
+            if status == 200 and marker in body:
+                return time.perf_counter() - started
+        except OSError:
+            pass
+        if proc.poll() is not None:
+            raise BenchError(f"exited {proc.returncode} while waiting for {marker!r}")
+        if time.perf_counter() - started > EDIT_TIMEOUT:
+            raise BenchError(f"{marker!r} was not served within {EDIT_TIMEOUT}s")
+        time.sleep(CHECK_EVERY)
+
+
+def measure(argv: list, port: int, editor: Editor, edits: int, *, cwd: Path, env: dict, log: Path, sig: int = signal.SIGTERM) -> Result:
+    """Start the command, make one uncounted edit, then ``edits`` timed edits while a poller counts failed requests."""
+    result = Result()
+    with open(log, "w") as out:
+        proc = subprocess.Popen([str(a) for a in argv], cwd=cwd, env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
+        poller = Poller(port)
+        try:
+            first_200(port, proc, timeout=120)
+            time.sleep(SETTLE)  # let the watcher take its first look at the tree (hupper learns the files from its worker once a second)
+            try:
+                wait_for(port, editor.edit(), time.perf_counter(), proc)  # warm-up edit, not counted
+            except BenchError as exc:
+                raise BenchError(f"uncounted first edit: {exc}") from None
+            poller.start()
+            for number in range(1, edits + 1):
+                time.sleep(GAPS.uniform(*EDIT_GAP))
+                marker = editor.edit()
+                try:
+                    result.latencies.append(wait_for(port, marker, time.perf_counter(), proc))
+                except BenchError as exc:
+                    raise BenchError(f"timed edit {number} of {edits}: {exc}") from None
+            time.sleep(EDIT_GAP[0])
+        except BenchError as exc:
+            raise BenchError(f"{exc}\n" + "\n".join(log.read_text(errors="replace").splitlines()[-15:])) from None
+        finally:
+            poller.done.set()
+            if poller.is_alive():
+                poller.join(timeout=60)
+            stop(proc, sig)
+            editor.restore()
+    result.ok, result.failed = poller.ok, poller.failed
+    return result
+
+
+# ---------------------------------------------------------------- statistics
+
+
+def p95(values: list[float]) -> float:
+    return statistics.quantiles(values, n=20, method="inclusive")[18]
+
+
+def seconds(value: float) -> str:
+    return f"{value * 1000:.0f} ms" if value < 1 else f"{value:.2f} s"
+
+
+def span(values: list[float]) -> str:
+    low, high = min(values), max(values)
+    if high < 1:
+        return f"{low * 1000:.0f}–{high * 1000:.0f} ms"
+    return f"{low:.2f}–{high:.2f} s"
+
+
+def failures(result: Result) -> str:
+    text = f"{len(result.failed)} / {result.requests}"
+    if result.failed:
+        kinds: dict[str, int] = {}
+        for kind in result.failed:
+            kinds[kind] = kinds.get(kind, 0) + 1
+        text += " (" + ", ".join(f"{n}× {kind}" for kind, n in sorted(kinds.items(), key=lambda item: -item[1])) + ")"
+    return text
+
+
+# ---------------------------------------------------------------- projects
+
+
+def build(src: Path, servers, env: dict, log) -> tuple[dict[str, str], Path | None]:
+    """`warp build --server S` for each server; (skipped server -> reason, the env's path)."""
+    skipped: dict[str, str] = {}
+    env_path = None
+    for server in servers:
+        log(f"reload: warp build --server {server} in {src.name}")
+        try:
+            run([*WARP, "build", "--server", server], cwd=src, env=env)
+        except BenchError as exc:
+            skipped[server] = "failed to build: " + " / ".join(str(exc).strip().splitlines()[-2:])
+            log(f"reload: skipping {server}: {skipped[server]}")
+            continue
+        env_path = env_path or Path(run([*WARP, "exec", "python", "-c", "import sys; print(sys.prefix)"], cwd=src, env=env).stdout.strip())
+    return skipped, env_path
+
+
+def compile_site_packages(env_path: Path, env: dict) -> None:
+    """Bytecode for the libraries, whatever PYTHONDONTWRITEBYTECODE says (Apache's user could not write it anyway)."""
+    code = "import compileall, site, sys; sys.exit(not all(compileall.compile_dir(p, quiet=1) for p in site.getsitepackages()))"
+    run([env_path / "bin/python", "-c", code], cwd=env_path, env=env, timeout=600)
+
+
+def make_django_site(src: Path, env: dict) -> None:
+    """A `django-admin startproject` site, made as tests/conftest.py makes it, whose / names its pid."""
+    src.mkdir(mode=0o755)
+    (src / "requirements.txt").write_text("Django\n")
+    run([*WARP, "build"], cwd=src, env=env)
+    run([*WARP, "exec", "django-admin", "startproject", "mysite", "."], cwd=src, env=env)
+    (src / "mysite" / "views.py").write_text(
+        "import os\n\nfrom django.http import HttpResponse\n\n\n"
+        "def index(request):\n    return HttpResponse(f\"hello from django pid {os.getpid()}\")\n"
+    )
+    urls = src / "mysite" / "urls.py"
+    text, found = re.subn(r"""(path\(["']admin/["'], admin\.site\.urls\),)""", r'\1\n    path("", __import__("mysite.views").views.index),', urls.read_text())
+    if not found:
+        raise BenchError(f"no admin route to add the view after in {urls}")
+    urls.write_text(text)
+
+
+def versions_in(env_path: Path, env: dict, names) -> dict[str, str]:
+    code = "import importlib.metadata as m, sys\nfor d in sys.argv[1:]:\n    try: print(d, m.version(d))\n    except m.PackageNotFoundError: pass"
+    out = run([env_path / "bin/python", "-c", code, *names], cwd=env_path, env=env).stdout
+    return dict(line.split() for line in out.splitlines())
+
+
+def probe(env_path: Path, env: dict, code: str) -> str:
+    result = subprocess.run([str(env_path / "bin/python"), "-c", code], env=env, capture_output=True, text=True, timeout=60)
+    return result.stdout.strip() if result.returncode == 0 else ""
+
+
+# ---------------------------------------------------------------- the section
+
+
+def native(server: str, env: Path, port: int, root: Path) -> list:
+    """Each server's own reloader, otherwise the command the start section types by hand."""
+    bin_, listen = env / "bin", f"127.0.0.1:{port}"
+    if server == "gunicorn":
+        return [bin_ / "gunicorn", "-b", listen, "--reload", "wsgi:application"]
+    if server == "waitress":
+        return [bin_ / "hupper", "-m", "waitress", "--listen", listen, "wsgi:application"]
+    if server == "uwsgi":
+        return [bin_ / "uwsgi", "--master", "--http-socket", listen, "--module", "wsgi:application", "--virtualenv", env, "--py-autoreload", "1"]
+    argv = [bin_ / "mod_wsgi-express", "start-server", "--reload-on-changes", "--host", "127.0.0.1", "--port", port,
+            "--application-type", "module", "--entry-point", "wsgi", "--server-root", root / f"mod_wsgi-{port}"]
+    return argv + (["--user", "www-data", "--group", "www-data"] if IS_ROOT else [])
+
+
+def bench(runs: int, log) -> Section:
+    root = make_tree("warp-bench-reload")
+    try:
+        return _bench(runs, log, root)
+    finally:
+        shutil.rmtree(root, ignore_errors=True)
+
+
+def _bench(runs: int, log, root: Path) -> Section:
+    edits = 10 if runs >= 5 else 5
+    src, site, home, logs = root / "flask_wsgi", root / "django_site", root / "home", root / "logs"
+    shutil.copytree(REPO / "tests/apps/flask_wsgi", src, ignore=shutil.ignore_patterns("__pycache__"))
+    logs.mkdir()
+    python = app_python()
+    warp_env = clean_environ(WARP_HOME=str(home), WARP_PYTHON=python)
+    skipped, env_path = build(src, SERVERS, warp_env, log)
+    if env_path is None:
+        raise BenchError("no server could be built:\n" + "\n".join(f"{k}: {v}" for k, v in skipped.items()))
+    hand_env = clean_environ(VIRTUAL_ENV=str(env_path), PATH=f"{env_path / 'bin'}:{os.environ.get('PATH', '')}")
+
+    notes: list[str] = []
+    hupper = None
+    if "waitress" not in skipped:
+        log("reload: pip install hupper into the app's env")
+        try:
+            run([env_path / "bin/python", "-m", "pip", "install", "--quiet", "hupper"], cwd=src, env=hand_env, timeout=300)
+            hupper = versions_in(env_path, hand_env, ["hupper"]).get("hupper")
+        except BenchError as exc:
+            notes.append("hupper did not install (" + " / ".join(str(exc).strip().splitlines()[-1:]) + "): waitress has no native reloader in this table.")
+    compile_site_packages(env_path, hand_env)
+
+    log("reload: making the Django site")
+    django_skip = None
+    try:
+        make_django_site(site, warp_env)
+        site_skipped, site_env = build(site, ["gunicorn"], warp_env, log)
+        if site_env is None:
+            raise BenchError(site_skipped["gunicorn"])
+        compile_site_packages(site_env, hand_env)
+        site_hand_env = clean_environ(VIRTUAL_ENV=str(site_env), PATH=f"{site_env / 'bin'}:{os.environ.get('PATH', '')}")
+    except BenchError as exc:
+        django_skip = str(exc).strip().splitlines()[0]
+        log(f"reload: skipping Django: {exc}")
+
+    rows: list[tuple[str, str, str]] = []  # (group, label, key)
+    plans: dict[str, tuple] = {}  # key -> (argv factory, editor, cwd, env, signal)
+    flask_editor = Editor(src / "wsgi.py")
+    for server in SERVERS:
+        if server in skipped:
+            continue
+        warp_key, native_key = f"warp-{server}", f"native-{server}"
+        plans[warp_key] = (lambda port, s=server: [*WARP, "start", "--server", s, "--reload", "--host", "127.0.0.1", "--port", port],
+                           flask_editor, src, warp_env, signal.SIGTERM)
+        if server != "waitress" or hupper:
+            plans[native_key] = (lambda port, s=server: native(s, env_path, port, root), flask_editor, src, hand_env,
+                                 signal.SIGINT if server == "uwsgi" else signal.SIGTERM)
+        rows += [(server, f"{server}: warp start --reload", warp_key), (server, f"{server}: {NATIVE_LABELS[server]}", native_key)]
+    if django_skip is None:
+        django_editor = Editor(site / "mysite" / "views.py")
+        plans["warp-django"] = (lambda port: [*WARP, "start", "--server", "gunicorn", "--reload", "--host", "127.0.0.1", "--port", port],
+                                django_editor, site, warp_env, signal.SIGTERM)
+        plans["native-django"] = (lambda port: [site_env / "bin/python", "manage.py", "runserver", f"127.0.0.1:{port}"],
+                                  django_editor, site, site_hand_env, signal.SIGTERM)
+        rows += [("django", "Django (gunicorn): warp start --reload", "warp-django"), ("django", "Django: manage.py runserver", "native-django")]
+
+    results: dict[str, Result] = {}
+    errors: dict[str, str] = {}
+    groups = list(dict.fromkeys(group for group, _, _ in rows))
+    for index, group in enumerate(groups):
+        keys = [key for g, _, key in rows if g == group and key in plans]
+        for key in keys if index % 2 == 0 else reversed(keys):  # alternate which goes first
+            factory, editor, cwd, env, sig = plans[key]
+            for attempt in (1, 2):
+                port = free_port()
+                try:
+                    results[key] = measure(factory(port), port, editor, edits, cwd=cwd, env=env, log=logs / f"{key}-{port}.log", sig=sig)
+                    break
+                except BenchError as exc:
+                    first, last = str(exc).splitlines()[0], str(exc).strip().splitlines()[-1][:300]
+                    log(f"reload: {key} failed (attempt {attempt}): {exc}")
+                    if attempt == 2:
+                        errors[key] = first
+                    else:
+                        notes.append(f"{key} failed once and was retried: {first}; last log line: {last}")
+            if key in results:
+                r = results[key]
+                log(f"reload: {key:15} median {statistics.median(r.latencies):.3f} s  max {max(r.latencies):.3f} s  failed {len(r.failed)}/{r.requests}")
+
+    section = Section(
+        title="Reload",
+        intro=(
+            "From rewriting the app's view so that `/` answers a new marker to the first GET `/` that returns it "
+            f"(asked every {CHECK_EVERY * 1000:.0f} ms), {edits} edits per configuration, after one uncounted edit, each "
+            f"{EDIT_GAP[0]:g}–{EDIT_GAP[1]:g} s (random, seeded) after the previous one was served: a reloader that polls once "
+            "a second is then measured with its polling wait, as people meet it. "
+            "Meanwhile a second client requests `/` every 10 ms and counts the requests that fail (connection errors, non-200). "
+            "The Flask app tests/apps/flask_wsgi under `warp start --server S --reload` against the server's own reloader in the same env; "
+            "a `django-admin startproject` site under `warp start --server gunicorn --reload` against `manage.py runserver`."
+        ),
+        headers=["configuration", "median", "p95", "min–max", "failed / requests", "native ÷ warp"],
+    )
+    for group, label, key in rows:
+        if key not in plans:
+            section.rows.append([label, "no native reloader" if group == "waitress" else "skipped", "", "", "", ""])
+            continue
+        if key in errors:
+            section.rows.append([label, "failed", "", "", errors[key][:120], ""])
+            continue
+        result = results[key]
+        ratio = ""
+        peer = f"warp-{group}"
+        if key.startswith("native-") and peer in results:
+            ratio = f"{statistics.median(result.latencies) / statistics.median(results[peer].latencies):.2f}×"
+        section.rows.append([label, seconds(statistics.median(result.latencies)), seconds(p95(result.latencies)), span(result.latencies), failures(result), ratio])
+    for server, reason in skipped.items():
+        notes.append(f"{server} skipped: {reason}")
+    if django_skip:
+        notes.append(f"Django skipped: {django_skip}")
+
+    engine = probe(env_path, hand_env, "from gunicorn import reloader; print('inotify' if reloader.has_inotify else 'poll')") if "gunicorn" not in skipped else ""
+    django_reloader = ""
+    if django_skip is None:
+        django_reloader = probe(site_env, site_hand_env, "from django.utils import autoreload; print(type(autoreload.get_reloader()).__name__)")
+    section.notes = [
+        f"{edits} edits per configuration; median, 95th percentile (interpolated) and range of the edits' latencies. "
+        "native ÷ warp divides the two medians of the same server, measured back to back in the same run (alternating which goes first).",
+        "failed / requests counts the second client's requests from the first timed edit to the last one served; "
+        "a request may wait while a server restarts, which is not a failure.",
+        f"App interpreter: {python}; warp itself runs on {PYTHON}. The libraries in each env are byte-compiled beforehand; "
+        "each edit makes the file longer, so a restarted server never trusts a stale .pyc of the view.",
+        "warp: watchfiles (inotify) with 50 ms of quiet before a batch; the new server gets warp's listening socket "
+        "(gunicorn, uWSGI, Waitress; 2 processes × 4 threads), so requests made while the old one stops and the new one imports the app wait in the backlog; "
+        "mod_wsgi: warp touches the generated handler.wsgi and the daemon processes reload on the next request.",
+        "Native: "
+        f"`gunicorn -b 127.0.0.1:P --reload wsgi:application` (reload engine `auto`, which here is {engine or '?'}: "
+        + ("the `inotify` package is installed" if engine == "inotify" else "gunicorn polls every second, as the `inotify` package is not installed")
+        + "; the arbiter keeps the socket and restarts its 1 sync worker); "
+        "`uwsgi --master --http-socket 127.0.0.1:P --module wsgi:application --virtualenv ENV --py-autoreload 1` (checks the loaded modules every second, then reloads); "
+        "`mod_wsgi-express start-server --reload-on-changes --application-type module --entry-point wsgi"
+        + (" --user www-data --group www-data" if IS_ROOT else "") + "` (the daemon checks its modules once a second); "
+        + (f"`hupper -m waitress --listen 127.0.0.1:P wsgi:application` (hupper {hupper}, installed with pip into the env; it restarts the whole process, which binds the port anew)."
+           if hupper else "Waitress has no reloader of its own."),
+        "Django: the site's own env (Django, gunicorn); `python manage.py runserver 127.0.0.1:P` uses "
+        + (f"Django's {django_reloader}" if django_reloader else "Django's autoreloader")
+        + (" (polls every second; pywatchman is not installed)" if django_reloader == "StatReloader" else "")
+        + " and restarts its child process, which binds the port anew.",
+    ]
+    section.notes += notes
+    versions = versions_in(env_path, hand_env, ["flask", *DISTRIBUTIONS.values()] + (["hupper"] if hupper else []))
+    section.versions = {f"{name} (reload app)": version for name, version in versions.items()}
+    section.versions["Python (reload app)"] = run([python, "--version"], cwd=src, env=hand_env).stdout.split()[-1]
+    section.versions["watchfiles (warp)"] = probe(Path(PYTHON).parent.parent, clean_environ(), "import watchfiles; print(watchfiles.__version__)") or "?"
+    if django_skip is None:
+        section.versions["Django (reload site)"] = versions_in(site_env, site_hand_env, ["django"]).get("django", "?")
+    return section
