@@ -5,14 +5,18 @@ from __future__ import annotations
 import http.client
 import os
 import platform
+import shutil
 import signal
 import socket
 import statistics
 import subprocess
 import sys
 import time
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
+
+from warp.proc import find_descendants, is_running
 
 REPO = Path(__file__).resolve().parent.parent
 #: The interpreter that runs warp, and so the one warp gives new envs when WARP_PYTHON is unset.
@@ -118,6 +122,16 @@ def make_tree(name: str, parent: str | Path = "/tmp") -> Path:
     return path
 
 
+@contextmanager
+def scratch_tree(name: str):
+    """make_tree, removed afterwards whatever happens."""
+    root = make_tree(name)
+    try:
+        yield root
+    finally:
+        shutil.rmtree(root, ignore_errors=True)
+
+
 def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
@@ -143,44 +157,18 @@ def first_200(port: int, proc: subprocess.Popen, *, timeout: float = 60, every: 
     raise BenchError(f"no 200 on port {port} within {timeout:g}s")
 
 
-def descendants(pid: int) -> set[int]:
-    children: dict[int, list[int]] = {}
-    for entry in Path("/proc").iterdir():
-        if entry.name.isdigit():
-            try:
-                stat = (entry / "stat").read_text()
-            except OSError:
-                continue
-            children.setdefault(int(stat[stat.rfind(")") + 2 :].split()[1]), []).append(int(entry.name))
-    found, pending = set(), [pid]
-    while pending:
-        for child in children.get(pending.pop(), []):
-            if child not in found:
-                found.add(child)
-                pending.append(child)
-    return found
-
-
-def _alive(pid: int) -> bool:
-    try:
-        stat = Path(f"/proc/{pid}/stat").read_text()
-    except OSError:
-        return False
-    return stat[stat.rfind(")") + 2] != "Z"
-
-
 def stop(proc: subprocess.Popen, sig: int = signal.SIGTERM, timeout: float = 20) -> None:
     """Stop a server started with start_new_session=True, and every process below it."""
-    tree = descendants(proc.pid) | {proc.pid}
+    tree = find_descendants(proc.pid) | {proc.pid}
     try:
         os.killpg(proc.pid, sig)
     except ProcessLookupError:
         pass
     deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline and (proc.poll() is None or any(_alive(p) for p in tree - {proc.pid})):
+    while time.monotonic() < deadline and (proc.poll() is None or any(is_running(p) for p in tree - {proc.pid})):
         time.sleep(0.05)
     for pid in [proc.pid, *tree]:
-        if _alive(pid):
+        if is_running(pid):
             try:
                 os.kill(pid, signal.SIGKILL)
             except ProcessLookupError:

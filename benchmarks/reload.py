@@ -15,7 +15,9 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from benchmarks.common import PYTHON, REPO, WARP, BenchError, Section, clean_environ, first_200, free_port, make_tree, run, stop
+from benchmarks.common import (
+    PYTHON, REPO, WARP, BenchError, Section, clean_environ, first_200, free_port, run, scratch_tree, stop,
+)
 from benchmarks.start import DISTRIBUTIONS, IS_ROOT, SERVERS, app_python
 
 #: Seconds between an edit being served and the next edit: random in this range (seeded, so runs repeat).
@@ -261,11 +263,8 @@ def native(server: str, env: Path, port: int, root: Path) -> list:
 
 
 def bench(runs: int, log) -> Section:
-    root = make_tree("warp-bench-reload")
-    try:
+    with scratch_tree("warp-bench-reload") as root:
         return _bench(runs, log, root)
-    finally:
-        shutil.rmtree(root, ignore_errors=True)
 
 
 def _bench(runs: int, log, root: Path) -> Section:

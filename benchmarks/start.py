@@ -10,7 +10,7 @@ import time
 from pathlib import Path
 
 from benchmarks.common import (
-    PYTHON, REPO, WARP, BenchError, Section, Summary, clean_environ, first_200, free_port, make_tree, ratios, run, stop,
+    PYTHON, REPO, WARP, BenchError, Section, Summary, clean_environ, first_200, free_port, scratch_tree, ratios, run, stop,
 )
 
 SERVERS = ("gunicorn", "waitress", "uwsgi", "mod_wsgi")
@@ -51,11 +51,8 @@ def time_start(argv: list, port: int, *, cwd: Path, env: dict, log: Path, sig: i
 
 
 def bench(runs: int, log) -> Section:
-    root = make_tree("warp-bench-start")
-    try:
+    with scratch_tree("warp-bench-start") as root:
         return _bench(runs, log, root)
-    finally:
-        shutil.rmtree(root, ignore_errors=True)
 
 
 def _bench(runs: int, log, root: Path) -> Section:

@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from benchmarks.common import (
-    REPO, WARP, BenchError, Section, Summary, clean_environ, first_200, free_port, make_tree, ratios, run, stop,
+    REPO, WARP, BenchError, Section, Summary, clean_environ, first_200, free_port, scratch_tree, ratios, run, stop,
 )
 from benchmarks.start import DISTRIBUTIONS, IS_ROOT, app_python
 
@@ -268,11 +268,8 @@ def bench(runs: int, log) -> Section:
     if not shutil.which("wrk"):
         raise BenchError("wrk is not installed (Debian: apt-get install wrk)")
     plan = QUICK if runs <= 3 else FULL
-    root = make_tree("warp-bench-throughput")
-    try:
+    with scratch_tree("warp-bench-throughput") as root:
         return _bench(plan, log, root)
-    finally:
-        shutil.rmtree(root, ignore_errors=True)
 
 
 def grid(server: str, plan: Plan) -> list[Config]:

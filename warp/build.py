@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import fcntl
+import importlib.util
 import os
 import shutil
 import sys
@@ -21,12 +22,10 @@ from warp.venv import Env, find_uv
 
 def find_hooks_dir() -> Path:
     """The hooks/ scripts: package warp.hooks when installed, ../hooks in a source checkout."""
-    try:
-        import warp.hooks
-
-        return Path(warp.hooks.__file__).resolve().parent
-    except ImportError:
-        return Path(warp.__file__).resolve().parent.parent / "hooks"
+    spec = importlib.util.find_spec("warp.hooks")
+    if spec is not None and spec.origin:
+        return Path(spec.origin).resolve().parent
+    return Path(warp.__file__).resolve().parent.parent / "hooks"
 
 
 HOOKS_DIR = find_hooks_dir()

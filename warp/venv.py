@@ -149,7 +149,7 @@ def create_env(env: Env, *, python: str, source: Path) -> None:
     if env.path.exists() and not env.meta_path.is_file() and any(env.path.iterdir()):
         raise EnvError(
             f"{env.path} exists but is not a warp env",
-            hint=f"move it away or choose another name (warp never deletes what it did not create)",
+            hint="move it away or choose another name (warp never deletes what it did not create)",
         )
     env.path.parent.mkdir(parents=True, exist_ok=True)
     uv = find_uv()
