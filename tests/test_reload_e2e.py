@@ -105,3 +105,45 @@ def test_reload_installs_changed_requirements_before_restarting(run_warp):
     assert "requirements.txt changed: building" in running.output()
     running.stop(signal.SIGTERM)
     assert not running.leftovers()
+
+
+def test_reload_restarts_an_app_py_that_binds_the_port_itself(run_warp):
+    """app.py listens on $PORT itself: warp stops it, starts it again and waits until the port accepts."""
+    app = build_app("app_py", "gunicorn", copy_as="reload_app_py")
+    source = app.src / "app.py"
+    running = run_warp(app, "--reload")
+    running.wait_ready("/")
+    wait_for_text(running, "hello from app.py")
+    edit(source, r"hello from app\.py[^\"]*", "hello again from app.py")
+    wait_for_text(running, "hello again from app.py")
+    assert re.search(r" -----> Restarted python in \d+\.\d\ds after a change to app\.py", running.output())
+    assert running.stop(signal.SIGTERM, timeout=30) == 0
+    assert not running.leftovers()
+    assert not running.is_listening()
+
+
+def test_reload_collects_an_edited_django_static_file_without_a_restart(run_warp):
+    from conftest import warp
+
+    app = build_app("django_site", "gunicorn", copy_as="reload_django")
+    settings = app.src / "mysite" / "settings.py"
+    if "STATICFILES_DIRS" not in settings.read_text():
+        settings.write_text(settings.read_text() + '\nSTATICFILES_DIRS = [BASE_DIR / "assets"]\n')
+        (app.src / "assets").mkdir()
+    css = app.src / "assets" / "site.css"
+    css.write_text("body { color: red; }\n")
+    warp("build", cwd=app.src, home=app.home)
+    running = run_warp(app, "--reload")
+    running.wait_ready("/static/site.css")
+    assert running.get("/static/site.css") == (200, "body { color: red; }\n")
+    restarts = running.output().count("Restarted")
+    new = "body { color: blue; background: white; }\n"  # longer: a stale Content-Length would cut it
+    css.write_text(new)
+    deadline = time.monotonic() + 30
+    while running.get("/static/site.css")[1] != new and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert running.get("/static/site.css") == (200, new), running.output()
+    assert "Collecting Django static files" in running.output()
+    assert running.output().count("Restarted") == restarts  # static files need no restart
+    running.stop()
+    assert not running.leftovers()
