@@ -10,17 +10,15 @@ import pytest
 
 from warp import servers
 from warp.errors import NoAppFound, UsageError
+from warp.frameworks import Mode, find_mode, make_django_target
 from warp.machine import MachineFacts
 from warp.plan import (
     Installer,
-    Mode,
     find_dependency_inputs,
     find_concurrency,
     find_host,
-    find_mode,
     find_server,
     make_build_plan,
-    make_django_target,
     make_start_plan,
 )
 from warp.project import AppFacts, HookFile, ProjectFacts

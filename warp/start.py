@@ -18,7 +18,8 @@ from warp import proc, servers
 from warp.build import HOOKS_DIR
 from warp.context import Context, Report, scan_installed
 from warp.errors import EnvError, StepFailed, UsageError, WarpError
-from warp.plan import StartPlan, find_mode, find_server, make_django_target, make_start_plan
+from warp.frameworks import find_mode, make_django_target
+from warp.plan import StartPlan, find_server, make_start_plan
 
 APACHE_USERS = ("www-data", "apache", "daemon", "nobody")
 

@@ -1,0 +1,140 @@
+"""What warp knows about the kinds of app it runs: entry-point detection, Django's answers.
+
+Pure: takes the facts of a scanned app home and the settings, never imports app code.
+Detection follows warpdrive's order; the first match wins.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Mapping
+
+from warp import servers
+from warp.errors import NoAppFound, UsageError
+from warp.project import AppFacts
+from warp.settings import Settings
+
+
+@dataclass(frozen=True)
+class Mode:
+    """The detected (or named) way to run the app, before asking the app anything."""
+
+    name: str  # shell | python | django | wsgi | paste
+    because: str
+    target: servers.Target | None = None
+
+
+def find_mode(app: AppFacts, settings: Settings) -> Mode:
+    """Entry point detection, warpdrive's order; first match wins."""
+    mode = settings["mode"]
+    named = settings["app"]
+    if named.value:
+        return _named_app(app, named.value, named.source, mode.value)
+    if mode.value != "auto":
+        return _forced_mode(app, mode.value, mode.source)
+    home = app.home
+    if app.app_sh_executable:
+        return Mode("shell", "app.sh is present and executable")
+    if app.app_py:
+        return Mode("python", "app.py is present")
+    if app.manage_py and app.django_settings:
+        return Mode("django", f"manage.py sets DJANGO_SETTINGS_MODULE={app.django_settings}")
+    if app.wsgi_py and app.wsgi_py_has_application:
+        return Mode("wsgi", "wsgi.py defines application", servers.Target("module", module="wsgi"))
+    if app.wsgi_package:
+        return Mode("wsgi", "package wsgi/ is present", servers.Target("module", module="wsgi"))
+    if app.paste_file:
+        return Mode("paste", f"{app.paste_file} is present", servers.Target("paste", ini=home / app.paste_file))
+    raise NoAppFound(
+        f"no application found in {home}",
+        hint="name it with --app module:callable (or a .wsgi/.py file, or a paste .ini), or --mode",
+        detail="\n".join(_looked_at(app)),
+    )
+
+
+def _looked_at(app: AppFacts) -> list[str]:
+    lines = ["looked for, in order:"]
+    lines.append("  app.sh        " + ("present but not executable (chmod +x app.sh)" if app.app_sh else "not found"))
+    lines.append("  app.py        not found")
+    lines.append(
+        "  manage.py     "
+        + ("present but does not set DJANGO_SETTINGS_MODULE" if app.manage_py else "not found")
+    )
+    lines.append("  wsgi.py       " + ("present but has no 'application'" if app.wsgi_py else "not found"))
+    lines.append("  wsgi/         not found")
+    lines.append("  paste.ini, production.ini  not found")
+    return lines
+
+
+def _named_app(app: AppFacts, value: str, source: str, mode: str) -> Mode:
+    because = f"from {source}"
+    if value.endswith(".ini"):
+        return Mode("paste", because, servers.Target("paste", ini=_in_home(app, value)))
+    script, _, script_callable = value.partition(":")
+    # "mysite.wsgi" is Django's module; it is a script only when such a file exists.
+    if "/" in script or script.endswith(".py") or (script.endswith(".wsgi") and script in app.files):
+        callable_ = script_callable
+        return Mode("wsgi", because, servers.Target("script", script=_in_home(app, script), callable=callable_ or "application"))
+    module, _, callable_ = value.partition(":")
+    if not re.fullmatch(r"[A-Za-z_][\w.]*", module) or (callable_ and not re.fullmatch(r"[A-Za-z_]\w*", callable_)):
+        raise UsageError(
+            (f"--app {value!r}" if source == "--app" else f"application {value!r} from {source}") + " is not module:callable",
+            hint="write it as package.module:callable, e.g. --app wsgiapp:wsgi_app, or give a .wsgi/.py/.ini file",
+        )
+    return Mode("django" if mode == "django" else "wsgi", because, servers.Target("module", module=module, callable=callable_ or "application"))
+
+
+def _forced_mode(app: AppFacts, mode: str, source: str) -> Mode:
+    because = f"from {source}"
+    home = app.home
+    if mode == "shell":
+        if not app.app_sh_executable:
+            raise UsageError("mode shell needs an executable app.sh", hint="create app.sh and chmod +x it")
+        return Mode("shell", because)
+    if mode == "python":
+        if not app.app_py:
+            raise UsageError("mode python needs app.py", hint="create app.py that listens on $PORT")
+        return Mode("python", because)
+    if mode == "django":
+        if not app.manage_py:
+            raise UsageError("mode django needs manage.py", hint="run warp from the Django project's directory or pass --home")
+        return Mode("django", because)
+    if mode == "wsgi":
+        if not (app.wsgi_py or app.wsgi_package):
+            raise UsageError("mode wsgi needs wsgi.py or a wsgi/ package", hint="or name the app with --app module:callable")
+        return Mode("wsgi", because, servers.Target("module", module="wsgi"))
+    if not app.paste_file:
+        raise UsageError("mode paste needs paste.ini or production.ini", hint="or name the file with --app FILE.ini")
+    return Mode("paste", because, servers.Target("paste", ini=home / app.paste_file))
+
+
+def _in_home(app: AppFacts, relative: str) -> Path:
+    path = Path(relative)
+    return path if path.is_absolute() else app.home / path
+
+
+def make_django_target(mode: Mode, answers: Mapping[str, object], fallback_static_root: Path) -> servers.Target:
+    """Turn the django_info hook's answer into a target."""
+    if mode.target is not None:
+        module, callable_ = mode.target.module, mode.target.callable
+    else:
+        dotted = str(answers.get("wsgi_application") or "")
+        module, _, callable_ = dotted.rpartition(".")
+        if not module:
+            raise UsageError(
+                "Django settings define no WSGI_APPLICATION",
+                hint="set WSGI_APPLICATION in settings, or pass --app module:callable",
+            )
+    static_url = answers.get("static_url")
+    static_root = answers.get("static_root")
+    if not static_url or str(static_url).startswith(("http://", "https://", "//")):
+        static_url = None
+    return servers.Target(
+        "module",
+        module=module,
+        callable=callable_,
+        static_url=str(static_url) if static_url else None,
+        static_root=Path(str(static_root)) if static_root else fallback_static_root,
+    )
