@@ -31,6 +31,16 @@ def wait_for_text(running, text, timeout=30):
     raise AssertionError(f"{text!r} was not served within {timeout}s\n{running.output()}")
 
 
+def wait_for_output(running, pattern, timeout=10):
+    """warp prints its reload line just after the new server is up; give it that moment."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if re.search(pattern, running.output()):
+            return
+        time.sleep(0.05)
+    raise AssertionError(f"{pattern!r} not in the output within {timeout}s\n{running.output()}")
+
+
 class Poller(threading.Thread):
     """Requests / in a loop and counts the ones that fail."""
 
@@ -69,7 +79,7 @@ def test_reload_serves_each_edit_and_survives_a_syntax_error(server, run_warp):
     poller.join(timeout=40)
     assert poller.failed == [], running.output()
     assert poller.ok > 3
-    assert len(re.findall(r" -----> (Restarted|Reloaded) \S+", running.output())) >= 3
+    wait_for_output(running, r"( -----> (Restarted|Reloaded) \S+[^\n]*\n(.*\n)*){3}")
 
     # Files the app writes itself do not restart it: the pid stays the same.
     pid = re.search(r"pid (\d+)", wait_for_text(running, "edit 2")).group(1)
@@ -116,7 +126,7 @@ def test_reload_restarts_an_app_py_that_binds_the_port_itself(run_warp):
     wait_for_text(running, "hello from app.py")
     edit(source, r"hello from app\.py[^\"]*", "hello again from app.py")
     wait_for_text(running, "hello again from app.py")
-    assert re.search(r" -----> Restarted python in \d+\.\d\ds after a change to app\.py", running.output())
+    wait_for_output(running, r" -----> Restarted python in \d+\.\d\ds after a change to app\.py")
     assert running.stop(signal.SIGTERM, timeout=30) == 0
     assert not running.leftovers()
     assert not running.is_listening()
