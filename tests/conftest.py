@@ -128,11 +128,13 @@ def _prepare_shared() -> None:
 def build_app(name: str, server: str, copy_as: str | None = None) -> BuiltApp:
     """The sample app ``name`` with ``server`` installed: built once per test run.
 
-    ``copy_as`` gives a private copy (with its own env) for tests that edit the source.
+    Each (app, server) has its own copy and env, so that no build ever runs on an
+    env another test is serving from. ``copy_as`` names a private copy for tests
+    that edit the source.
     """
     _prepare_shared()
     home = SHARED / "home"
-    source_name, name = name, copy_as or name
+    source_name, name = name, copy_as or f"{name}-{server}"
     src = SHARED / "src" / name
     with file_lock(SHARED / "locks" / f"{name}.lock"):
         if not src.exists():
@@ -142,7 +144,7 @@ def build_app(name: str, server: str, copy_as: str | None = None) -> BuiltApp:
                 _make_django_site(src, home)
             else:
                 shutil.copytree(APPS / source_name, src)
-        marker = SHARED / "built" / f"{name}-{server}"
+        marker = SHARED / "built" / name
         if not marker.exists():
             warp("build", "--server", server, cwd=src, home=home)
             marker.parent.mkdir(parents=True, exist_ok=True)
