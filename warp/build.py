@@ -12,10 +12,10 @@ from contextlib import contextmanager
 from pathlib import Path
 
 import warp
-from warp import __version__, locks, proc
+from warp import __version__, locks, proc, servers
 from warp.context import Context, Report, scan_digests, scan_installed
 from warp.errors import EnvError, StepFailed
-from warp.plan import BuildPlan, Installer, find_dependency_inputs, find_installer, make_build_plan
+from warp.plan import BuildPlan, Installer, find_dependency_inputs, find_installer, find_server, make_build_plan
 from warp.venv import Env, find_uv
 
 
@@ -154,8 +154,7 @@ def run_wheels(ctx: Context, report: Report, dest: Path) -> int:
         pinned = ctx.env.state / "wheels.requirements.txt"
         pinned.write_text("\n".join(lines) + "\n")
         requirements += ["-r", str(pinned)]
-    plan, _ = make_plan(ctx)
-    server = next(step.packages for step in plan.steps if step.kind == "server")
+    server = servers.ADAPTERS[find_server(ctx.settings, ctx.project, scan_installed(ctx.env))[0]].packages
     dest.mkdir(parents=True, exist_ok=True)
     report(f" -----> Building wheels into {dest}")
     pip_wheel = [str(ctx.env.python), "-m", "pip", "wheel", "--disable-pip-version-check", "--wheel-dir", str(dest)]

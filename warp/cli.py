@@ -77,7 +77,7 @@ def activate(name: str | None, python: str | None, shell_name: str | None) -> No
         if python:
             context.ensure_python(env, pythons.Request(python, "--python"), environ, source, report)
     else:
-        venv.create_env(env, python=context.resolve_python(flags, environ, cwd).path, source=cwd)
+        context.create_project_env(env, flags, environ, cwd)
         report(f" -----> Created env {env.name} ({env.path})")
         source = cwd
     old_bin = os.path.join(environ["VIRTUAL_ENV"], "bin") if environ.get("VIRTUAL_ENV") else ""

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import os
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -47,19 +48,25 @@ class Context:
         return frozenset(key for key, _ in self.project.environment)
 
 
-def resolve_python(flags: Mapping[str, Any], environ: Mapping[str, str], source: Path) -> pythons.Interpreter:
-    """The interpreter the project at ``source`` asks for (see warp.pythons for the order)."""
+def create_project_env(env: venv.Env, flags: Mapping[str, Any], environ: Mapping[str, str], source: Path) -> None:
+    """Create ``env`` for the project at ``source``, with the Python it asks for (see warp.pythons)."""
     project = scan_project(source)
     settings = find_settings(flags, environ, project.warp_files, project.tool)
-    return pythons.find_python(pythons.find_request(settings, project), environ)
+    python = pythons.find_python(pythons.find_request(settings, project), environ)
+    venv.create_env(env, python=python.path, source=source, offline=settings["offline"].value)
 
 
-def ensure_python(env: venv.Env, request: pythons.Request | None, environ: Mapping[str, str], source: Path, report: Report) -> None:
+def ensure_python(
+    env: venv.Env, request: pythons.Request | None, environ: Mapping[str, str], source: Path, report: Report, *, offline: bool = False
+) -> None:
     """Recreate the env when the project now asks for another Python than it has."""
     if request is None:
         return
-    have = env.read_meta().get("python_version") or ""
+    meta = env.read_meta()
+    have = meta.get("python_version") or ""
     if pythons.is_path(request.value):
+        if meta.get("python") and os.path.realpath(os.path.expanduser(request.value)) == os.path.realpath(meta["python"]):
+            return  # the interpreter the env was made from: no need to run it to learn its version
         wanted = pythons.find_python(request, environ)
         if wanted.version == have:
             return
@@ -69,7 +76,7 @@ def ensure_python(env: venv.Env, request: pythons.Request | None, environ: Mappi
         wanted = pythons.find_python(request, environ)
     report(f" -----> Python {pythons.normalize(request.value)} requested ({request.source}); env {env.name} has {have}: recreating it")
     venv.remove_env(env)
-    venv.create_env(env, python=wanted.path, source=source)
+    venv.create_env(env, python=wanted.path, source=source, offline=offline)
 
 
 def select_env(
@@ -89,7 +96,7 @@ def select_env(
             return env, Path(env.read_meta().get("source") or cwd)
         if not create:
             raise EnvError(f"env {name!r} does not exist", hint="see `warp list`, or create it with `warp activate NAME`")
-        venv.create_env(env, python=resolve_python(flags or {}, environ, cwd).path, source=cwd)
+        create_project_env(env, flags or {}, environ, cwd)
         report(f" -----> Created env {env.name} ({env.path})")
         return env, cwd
     active = environ.get("WARP_ENV_NAME", "").strip()
@@ -117,7 +124,7 @@ def select_env(
     while env.path.exists():
         env = venv.find_env(home, f"{base[:60]}-{suffix}")
         suffix += 1
-    venv.create_env(env, python=resolve_python(flags or {}, environ, cwd).path, source=cwd)
+    create_project_env(env, flags or {}, environ, cwd)
     report(f" -----> Created env {env.name} for {cwd} (activate it with: eval \"$(warp activate)\")")
     return env, cwd
 
@@ -130,7 +137,7 @@ def load_context(flags: Mapping[str, Any], environ: Mapping[str, str], cwd: Path
     project = scan_project(source)
     settings = find_settings(flags, environ, project.warp_files, project.tool)
     if create:
-        ensure_python(env, pythons.find_request(settings, project), environ, source, report)
+        ensure_python(env, pythons.find_request(settings, project), environ, source, report, offline=settings["offline"].value)
     app = scan_app(project.root, settings["home"].value)
     return Context(environ, find_warp_home(environ), env, project.root, project, settings, app, scan_machine(environ))
 

@@ -174,7 +174,7 @@ def make_build_plan(
     warnings = []
     steps = []
 
-    hook = _usable_hook(project, "pre-build", warnings)
+    hook = find_usable_hook(project, "pre-build", warnings)
     if hook:
         steps.append(BuildStep("hook", "Running pre-build hook", hook=hook))
 
@@ -200,7 +200,7 @@ def make_build_plan(
     adapter = servers.ADAPTERS[server]
     steps.append(BuildStep("server", f"Installing {server} if missing", installer.make_argv(), packages=adapter.packages))
 
-    hook = _usable_hook(project, "build", warnings)
+    hook = find_usable_hook(project, "build", warnings)
     if hook:
         steps.append(BuildStep("hook", "Running build hook", hook=hook))
 
@@ -228,7 +228,8 @@ def make_build_plan(
     return BuildPlan(tuple(steps), fingerprint, server, tuple(decisions), tuple(warnings))
 
 
-def _usable_hook(project: ProjectFacts, name: str, warnings: list[str]) -> HookFile | None:
+def find_usable_hook(project: ProjectFacts, name: str, warnings: list[str]) -> HookFile | None:
+    """The hook to run, None when there is none or it is not executable (a warning); a symlink out is refused."""
     hook = project.hooks.get(name)
     if hook is None:
         return None
@@ -299,6 +300,10 @@ class StartPlan:
     masked: frozenset[str] = frozenset()
     #: Where static files are served from (the reloader does not watch it).
     static_root: Path | None = None
+    #: (user, group) Apache serves as, when warp runs as root.
+    apache_user: tuple[str, str] | None = None
+    #: The directory the server generates its own files into (mod_wsgi-express's server root).
+    server_root: Path | None = None
 
 
 def make_start_plan(
@@ -378,6 +383,8 @@ def make_start_plan(
         mode.name, server, host, port.value, command.argv, environ, app.home, command.stop, tuple(decisions),
         prepare=command.prepare, files=command.files, masked=masked,
         static_root=target.static_root if target.has_static else None,
+        apache_user=apache_user,
+        server_root=command.server_root,
     )
 
 

@@ -116,6 +116,14 @@ def exec_(argv: Sequence[str], *, env: Mapping[str, str], cwd: Path) -> None:
         raise StepFailed(f"cannot execute {argv[0]}", hint="make it executable (chmod +x)") from None
 
 
+def signal_group(pgid: int, sig: int) -> None:
+    """Signal a process group that may already be gone."""
+    try:
+        os.killpg(pgid, sig)
+    except (ProcessLookupError, PermissionError):
+        pass
+
+
 # ---------------------------------------------------------------- the process table (Linux /proc)
 
 

@@ -89,6 +89,8 @@ class ServerCommand:
     prepare: tuple[tuple[str, ...], ...] = ()
     #: Files to write before starting: path -> content. Always inside the env.
     files: dict[Path, str] = field(default_factory=dict)
+    #: The directory the server generates its own files into (mod_wsgi-express's server root).
+    server_root: Path | None = None
 
 
 WRAPPER_MODULE = "warp_wsgi"
@@ -240,6 +242,7 @@ class ModWsgi:
             argv=(str(server_root / "apachectl"), "start", "-DFOREGROUND"),
             prepare=(tuple(setup),),
             stop=Stop("signal", signal="SIGWINCH", timeout=launch.graceful_timeout),
+            server_root=server_root,
         )
 
 

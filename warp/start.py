@@ -19,7 +19,7 @@ from warp.build import HOOKS_DIR
 from warp.context import Context, Report, scan_installed
 from warp.errors import EnvError, StepFailed, UsageError, WarpError
 from warp.frameworks import find_mode, make_django_target
-from warp.plan import StartPlan, find_server, make_start_plan
+from warp.plan import StartPlan, find_server, find_usable_hook, make_start_plan
 
 APACHE_USERS = ("www-data", "apache", "daemon", "nobody")
 
@@ -27,7 +27,7 @@ APACHE_USERS = ("www-data", "apache", "daemon", "nobody")
 def make_plan(ctx: Context, *, listen_fd: int | None = None) -> StartPlan:
     reload = ctx.settings["reload"].value
     mode = find_mode(ctx.app, ctx.settings)
-    installed = scan_installed(ctx.env)
+    installed = _installed(ctx)
     server, server_because = find_server(ctx.settings, ctx.project, installed, ctx.env.read_record().get("server"))
     if mode.name == "django":
         answers = ctx.cache.get("django")
@@ -66,6 +66,13 @@ def make_plan(ctx: Context, *, listen_fd: int | None = None) -> StartPlan:
         listen_fd=listen_fd,
     )
     return plan
+
+
+def _installed(ctx: Context) -> dict[str, str]:
+    """The env's distributions, read once per command."""
+    if "installed" not in ctx.cache:
+        ctx.cache["installed"] = scan_installed(ctx.env)
+    return ctx.cache["installed"]
 
 
 def find_runtime_dir(env_path: Path, tmp: Path, uid: int) -> Path:
@@ -125,7 +132,7 @@ def find_unreadable(paths: list[Path], user: str) -> list[Path]:
     return bad
 
 
-def check_apache(ctx: Context, plan: StartPlan, user: str | None) -> None:
+def check_apache(ctx: Context, user: str | None) -> None:
     if not any(Path(directory, name).exists() for directory in ("/usr/sbin", "/usr/local/sbin", "/usr/bin", "/opt/homebrew/bin", "/usr/local/bin") for name in ("apache2", "httpd")):
         raise StepFailed(
             "mod_wsgi needs the Apache web server binary (apache2 or httpd), and it was not found",
@@ -181,13 +188,12 @@ def run_lifecycle_hooks(ctx: Context, environ: dict[str, str], report: Report) -
 
 
 def _run_user_hook(ctx: Context, name: str, environ, report: Report) -> None:
-    hook = ctx.project.hooks[name]
-    if hook.escapes_project:
-        raise UsageError(f"hook .warp/action_hooks/{name} is a symlink to a file outside the project", hint="keep hooks inside the project")
-    if not hook.is_executable:
-        report(f"warning: hook .warp/action_hooks/{name} is not executable and was skipped (chmod +x it to run it)")
-        return
-    proc.run_hook(hook.path, env=environ, cwd=ctx.source, step=f"{name} hook")
+    warnings: list[str] = []
+    hook = find_usable_hook(ctx.project, name, warnings)
+    for warning in warnings:
+        report(f"warning: {warning}")
+    if hook is not None:
+        proc.run_hook(hook.path, env=environ, cwd=ctx.source, step=f"{name} hook")
 
 
 def prepare(ctx: Context, plan: StartPlan, report: Report) -> None:
@@ -195,21 +201,19 @@ def prepare(ctx: Context, plan: StartPlan, report: Report) -> None:
     if not ctx.env.read_record().get("state") == "ok":
         raise EnvError(f"env {ctx.env.name!r} has no successful build", hint="run `warp build` first")
     if plan.server == "mod_wsgi":
-        user = next((arg for i, arg in enumerate(plan.prepare[0]) if i and plan.prepare[0][i - 1] == "--user"), None)
+        user = plan.apache_user[0] if plan.apache_user else None
         if user:
             report(f" -----> Running as root: Apache will serve the app as user {user}")
-        check_apache(ctx, plan, user)
-        ensure_runtime_dir(Path(plan.argv[0]).parent.parent)
-    if plan.server and servers.ADAPTERS[plan.server].packages[0] not in scan_installed(ctx.env):
+        check_apache(ctx, user)
+        ensure_runtime_dir(plan.server_root.parent)
+    if plan.server and servers.ADAPTERS[plan.server].packages[0] not in _installed(ctx):
         raise EnvError(
             f"{plan.server} is not installed in env {ctx.env.name!r}",
             hint=f"run `warp build --server {plan.server}`",
         )
     run_lifecycle_hooks(ctx, plan.environ, report)
     check_port(plan.host, plan.port)
-    ctx.env.run_dir.mkdir(parents=True, exist_ok=True)
-    for path, content in plan.files.items():
-        path.write_text(content)
+    write_plan_files(ctx, plan)
     for argv in plan.prepare:
         proc.run(argv, env=plan.environ, cwd=plan.cwd, step=f"Preparing {plan.server}")
 
@@ -246,13 +250,13 @@ def supervise(plan: StartPlan, report: Report) -> int:
                     _graceful_stop(plan, child.pid)
                     deadline = time.monotonic() + plan.stop.timeout
                 elif flag.signals[-1] == signal.SIGINT:
-                    _kill_group(child.pid)  # a second Ctrl-C: stop now
+                    proc.signal_group(child.pid, signal.SIGKILL)  # a second Ctrl-C: stop now
             if deadline is not None and time.monotonic() > deadline:
                 report(f"warning: {plan.server} did not stop within {plan.stop.timeout:g}s; killing it")
-                _kill_group(child.pid)
+                proc.signal_group(child.pid, signal.SIGKILL)
                 deadline = float("inf")
             time.sleep(0.05)
-        _kill_group(child.pid)  # leftovers of the process group, if any
+        proc.signal_group(child.pid, signal.SIGKILL)  # leftovers of the process group, if any
         if deadline is not None and code in (0, -signal.SIGWINCH, -signal.SIGTERM):
             return 0
         return 128 - code if code < 0 else code
@@ -265,9 +269,9 @@ def _graceful_stop(plan: StartPlan, pid: int) -> None:
     stop = plan.stop
     if stop.kind == "fifo":
         if not _write_fifo(stop.path, stop.command):
-            _signal_group(pid, signal.SIGINT)  # no FIFO yet (still starting): stop it with a signal
+            proc.signal_group(pid, signal.SIGINT)  # no FIFO yet (still starting): stop it with a signal
         return
-    _signal_group(pid, getattr(signal, stop.signal or "SIGTERM"))
+    proc.signal_group(pid, getattr(signal, stop.signal or "SIGTERM"))
 
 
 def _write_fifo(path: Path, command: str) -> bool:
@@ -280,17 +284,6 @@ def _write_fifo(path: Path, command: str) -> bool:
     finally:
         os.close(fd)
     return True
-
-
-def _signal_group(pid: int, sig: int) -> None:
-    try:
-        os.killpg(pid, sig)
-    except ProcessLookupError:
-        pass
-
-
-def _kill_group(pid: int) -> None:
-    _signal_group(pid, signal.SIGKILL)
 
 
 # ---------------------------------------------------------------- --reload
@@ -336,7 +329,7 @@ def run_reload(ctx: Context, plan: StartPlan, report: Report, reload_context) ->
     def stop_child(child) -> None:
         fifo = fifos.pop(child.pid, None)
         if fifo is None or not _write_fifo(fifo, state["plan"].stop.command):
-            _signal_group(child.pid, signal.SIGTERM)
+            proc.signal_group(child.pid, signal.SIGTERM)
         if fifo is not None:
             fifo.unlink(missing_ok=True)
 
@@ -369,11 +362,11 @@ def run_reload(ctx: Context, plan: StartPlan, report: Report, reload_context) ->
             elif reaction.kind == "config":
                 state["ctx"] = reload_context()
                 state["plan"] = _replan(state["ctx"], sock.fileno() if sock else None)
-                _write_files(state["ctx"], state["plan"])
+                write_plan_files(state["ctx"], state["plan"])
                 for argv in state["plan"].prepare:
                     proc.run(argv, env=state["plan"].environ, cwd=state["plan"].cwd, step=f"Preparing {plan.server}")
             elif state["plan"].files:
-                _write_files(current, state["plan"])
+                write_plan_files(current, state["plan"])
         except WarpError as exc:
             report(f"warning: {exc.message}; the server keeps running the previous code")
             return False
@@ -385,7 +378,7 @@ def run_reload(ctx: Context, plan: StartPlan, report: Report, reload_context) ->
             wait_ready=wait_ready,
             prepare=prepare_reaction,
             report=report,
-            reload_in_place=(lambda child: _reload_mod_wsgi(Path(state["plan"].argv[0]).parent / "handler.wsgi"))
+            reload_in_place=(lambda child: _reload_mod_wsgi(state["plan"].server_root / "handler.wsgi"))
             if plan.server == "mod_wsgi" else None,
             sequential=not takes_socket,
             stop_child=stop_child,
@@ -426,7 +419,7 @@ def _replan(ctx: Context, listen_fd: int | None) -> StartPlan:
     return make_plan(ctx, listen_fd=listen_fd)
 
 
-def _write_files(ctx: Context, plan: StartPlan) -> None:
+def write_plan_files(ctx: Context, plan: StartPlan) -> None:
     ctx.env.run_dir.mkdir(parents=True, exist_ok=True)
     for path, content in plan.files.items():
         path.write_text(content)

@@ -8,7 +8,6 @@ Signal handlers only record the signal; the loop acts on it.
 
 from __future__ import annotations
 
-import os
 import signal
 import threading
 import time
@@ -44,8 +43,8 @@ class Hooks:
     sequential: bool = False
     #: Ask a child to stop gracefully; default SIGTERM to its process group.
     stop_child: Callable[[Process], None] | None = None
-    signal_group: Callable[[int, int], None] = lambda pid, sig: _signal_group(pid, sig)
-    group_alive: Callable[[int], bool] = lambda pid: proc.is_group_running(pid)
+    signal_group: Callable[[int, int], None] = proc.signal_group
+    group_alive: Callable[[int], bool] = proc.is_group_running
     clock: Callable[[], float] = time.monotonic
 
 
@@ -171,10 +170,3 @@ class StopOnSignal:
     def __exit__(self, *exc) -> None:
         for sig, handler in self.previous.items():
             signal.signal(sig, handler)
-
-
-def _signal_group(pid: int, sig: int) -> None:
-    try:
-        os.killpg(pid, sig)
-    except (ProcessLookupError, PermissionError):
-        pass

@@ -140,10 +140,10 @@ def find_uv() -> str | None:
         return shutil.which("uv")
 
 
-def create_env(env: Env, *, python: str, source: Path) -> None:
+def create_env(env: Env, *, python: str, source: Path, offline: bool = False) -> None:
     """Create the virtualenv (seeded with pip) and its metadata.
 
-    With WARP_PIP_NO_INDEX=1, pip is seeded from the project's .warp/wheelhouse.
+    Offline (--offline, WARP_PIP_NO_INDEX=1), pip is seeded from the project's .warp/wheelhouse.
     """
     check_home_writable(env.path.parent.parent)
     if env.path.exists() and not env.meta_path.is_file() and any(env.path.iterdir()):
@@ -156,7 +156,7 @@ def create_env(env: Env, *, python: str, source: Path) -> None:
     if uv:
         argv = [uv, "venv", "--quiet", "--seed", "--allow-existing", "--python", python, str(env.path)]
         wheelhouse = source / ".warp" / "wheelhouse"
-        if os.environ.get("WARP_PIP_NO_INDEX", "").strip().lower() in ("1", "true", "yes", "on"):
+        if offline:
             argv += ["--no-index"] + (["--find-links", str(wheelhouse)] if wheelhouse.is_dir() else [])
         environ = {**os.environ, "UV_PYTHON_DOWNLOADS": "never", "VIRTUAL_ENV": ""}
     else:
