@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import ast
 import dataclasses
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -838,6 +841,38 @@ def test_reload_loads_the_wrapper_that_signals_readiness(server):
     assert "WARP_READY_FD" in wrapper
     compile(wrapper, "warp_wsgi.py", "exec")
     assert any(arg.startswith("warp_wsgi") for arg in plan.argv)
+
+
+@pytest.mark.parametrize("body, byte", [("application = object()\n", b"1"), ("def broken(:\n", b"0"), ("import no_such_module_here\n", b"0")],
+                         ids=["loads", "syntax-error", "import-error"])
+def test_wrapper_tells_warp_whether_the_app_loaded(tmp_path, monkeypatch, body, byte):
+    (tmp_path / "someapp.py").write_text(body)
+    wrapper = tmp_path / "warp_wsgi_probe.py"
+    wrapper.write_text(make_wrapper_source(Target("module", module="someapp"), signal_ready=True))
+    read, write = os.pipe()
+    monkeypatch.setenv("WARP_READY_FD", str(write))
+    code = "import warp_wsgi_probe"
+    result = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, env={**os.environ, "PYTHONPATH": str(tmp_path)},
+                            pass_fds=(write,), capture_output=True, text=True)
+    os.close(write)
+    with os.fdopen(read, "rb") as pipe:
+        assert pipe.read() == byte
+    assert (result.returncode == 0) == (byte == b"1")
+    if byte == b"0":
+        assert "Traceback" in result.stderr  # the app's own error is still raised, not swallowed
+
+
+def test_mod_wsgi_reload_runs_embedded_with_the_signalling_wrapper():
+    plan = start("mod_wsgi", with_static(MODULE), reload=True)
+    setup = plan.prepare[0]
+    assert "--embedded-mode" in setup
+    assert after(setup, "--entry-point") == "warp_wsgi"
+    assert contains_run(setup, ["--python-path", str(RUN)])
+    wrapper = plan.files[RUN / "warp_wsgi.py"]
+    assert "WARP_READY_FD" in wrapper and "whitenoise" not in wrapper.lower()  # Apache serves the static files itself
+    assert "--url-alias" in setup
+    production = start("mod_wsgi", with_static(MODULE)).prepare[0]
+    assert "--embedded-mode" not in production and after(production, "--entry-point") == MODULE.module
 
 
 def test_reload_defaults_to_one_process_unless_asked():

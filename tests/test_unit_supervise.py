@@ -127,7 +127,16 @@ def test_reload_in_place_skips_the_restart():
     reloader = Reloader(world.hooks(reload_in_place=lambda child: reloaded.append(child.pid) or True), "mod_wsgi")
     run_loop(reloader, [{"wsgi.py"}], classify)
     assert reloaded == [100] and len(world.processes) == 1
-    assert world.reports == [" -----> Reloaded mod_wsgi after a change to wsgi.py"]
+    assert world.reports == [" -----> Restarted mod_wsgi in 0.25s after a change to wsgi.py"]
+
+
+def test_an_app_that_fails_to_load_in_place_is_reported_and_the_server_kept():
+    world = World()
+    world.wait_ready = lambda process: False  # the new children could not import the app
+    reloader = Reloader(world.hooks(reload_in_place=lambda child: True), "mod_wsgi")
+    run_loop(reloader, [{"wsgi.py"}, {"wsgi.py"}], classify)
+    assert len(world.processes) == 1 and not reloader.crashed and world.signals == []
+    assert world.reports == ["warning: the app did not load after the change to wsgi.py; fix the error above and save to retry"] * 2
 
 
 def test_a_stop_request_ends_the_loop_and_shutdown_stops_every_child():

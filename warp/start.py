@@ -299,6 +299,8 @@ def run_reload(ctx: Context, plan: StartPlan, report: Report, reload_context) ->
 
     adapter = servers.ADAPTERS.get(plan.server) if plan.server else None
     takes_socket = bool(adapter and adapter.takes_socket)
+    # Servers run through warp's wrapper (or Waitress's launcher) say on a pipe when the app has loaded.
+    signals_ready = takes_socket or plan.server == "mod_wsgi"
     sock = None
     ready_read, ready_write = os.pipe()
     os.set_blocking(ready_read, False)
@@ -334,20 +336,33 @@ def run_reload(ctx: Context, plan: StartPlan, report: Report, reload_context) ->
             fifo.unlink(missing_ok=True)
 
     def wait_ready(child) -> bool:
+        """True once the new code is up; False when the child died or the app failed to load (its error is shown)."""
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline and reloader.stop_requested is None:
             if child.poll() is not None:
                 return False
-            if takes_socket:
+            if signals_ready:
                 try:
-                    if os.read(ready_read, 64):
-                        return True
+                    news = os.read(ready_read, 64)
                 except BlockingIOError:
-                    pass
+                    news = b""
+                if b"1" in news:
+                    return True
+                if b"0" in news:
+                    return False
             elif _accepts(state["plan"].host, state["plan"].port):
                 return True
             time.sleep(0.005)
         return False
+
+    def restart_apache(child) -> bool:
+        """SIGHUP: Apache kills its children, rereads its configuration and starts new ones, keeping its socket."""
+        _drain(ready_read)
+        try:
+            os.kill(child.pid, signal.SIGHUP)
+        except ProcessLookupError:
+            return False
+        return True
 
     def prepare_reaction(reaction) -> bool:
         current = state["ctx"]
@@ -378,8 +393,7 @@ def run_reload(ctx: Context, plan: StartPlan, report: Report, reload_context) ->
             wait_ready=wait_ready,
             prepare=prepare_reaction,
             report=report,
-            reload_in_place=(lambda child: _reload_mod_wsgi(state["plan"].server_root / "handler.wsgi"))
-            if plan.server == "mod_wsgi" else None,
+            reload_in_place=restart_apache if plan.server == "mod_wsgi" else None,
             sequential=not takes_socket,
             stop_child=stop_child,
         ),
@@ -441,15 +455,3 @@ def _accepts(host: str, port: int) -> bool:
             return True
     except OSError:
         return False
-
-
-def _reload_mod_wsgi(handler: Path) -> bool:
-    """Touch the WSGI script mod_wsgi-express generated: its daemon processes restart on the next request.
-
-    This is mod_wsgi's own script reloading; Apache keeps its socket, so requests wait, none fail.
-    """
-    try:
-        os.utime(handler)
-    except OSError:
-        return False
-    return True

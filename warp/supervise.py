@@ -37,7 +37,7 @@ class Hooks:
     #: Handle a reaction that needs more than a restart (install, static, config); False = do not restart.
     prepare: Callable[[Reaction], bool]
     report: Callable[[str], None]
-    #: Restart the app inside a still-running server (mod_wsgi daemons); None = restart the child.
+    #: Restart the app inside a still-running server (Apache's own restart); None = replace the child.
     reload_in_place: Callable[[Process], bool] | None = None
     #: Wait for the old child to exit before starting the new one (servers that bind the port themselves).
     sequential: bool = False
@@ -89,13 +89,18 @@ class Reloader:
             return
         if self.hooks.reload_in_place and self.child is not None and not self.crashed and reaction.kind != "config":
             if self.hooks.reload_in_place(self.child):
-                self.hooks.report(f" -----> Reloaded {self.name} after a change to {reaction.path}")
+                self._report_ready(started, reaction)
                 return
         self.retire(self.child)
         self.start()
+        self._report_ready(started, reaction)
+
+    def _report_ready(self, started: float, reaction: Reaction) -> None:
         if self.hooks.wait_ready(self.child):
             elapsed = self.hooks.clock() - started
             self.hooks.report(f" -----> Restarted {self.name} in {elapsed:.2f}s after a change to {reaction.path}")
+        elif self.child.poll() is None and self.stop_requested is None:
+            self.hooks.report(f"warning: the app did not load after the change to {reaction.path}; fix the error above and save to retry")
 
     def retire(self, child: Process | None) -> None:
         """SIGTERM to the child's process group; SIGKILL after the grace period."""
