@@ -99,6 +99,31 @@ def clean_environ(**extra: str) -> dict[str, str]:
     return environ
 
 
+#: Wheels of the servers that compile from source, built once and kept between runs.
+WHEELHOUSE = Path.home() / ".cache" / "warp-benchmarks" / "wheels"
+COMPILED_SERVERS = ("uwsgi", "mod-wsgi")
+
+
+def with_server_wheels(environ: dict[str, str], python: str, log) -> dict[str, str]:
+    """``environ`` plus find-links to wheels of uWSGI and mod_wsgi built for ``python``.
+
+    uv and pip would otherwise compile them again in every section's fresh env (half a
+    minute each); none of the sections times that install.
+    """
+    tag = run([python, "-c", "import sys; print(f'cp{sys.version_info[0]}{sys.version_info[1]}')"], cwd=Path("/"), env=environ).stdout.strip()
+    house = WHEELHOUSE / tag
+    missing = [name for name in COMPILED_SERVERS if not list(house.glob(f"{name.replace('-', '_')}-*.whl"))]
+    if missing:
+        log(f"building wheels of {', '.join(missing)} for {python} into {house} (once)")
+        with scratch_tree("warp-bench-wheels") as tmp:
+            try:
+                run([sys.executable, "-m", "uv", "venv", "--seed", "--quiet", "--python", python, tmp / "venv"], cwd=tmp, env=environ)
+                run([tmp / "venv/bin/python", "-m", "pip", "wheel", "--quiet", "--no-deps", "--wheel-dir", house, *missing], cwd=tmp, env=environ)
+            except BenchError as exc:
+                log("could not build the server wheels; sections will compile them: " + str(exc).strip().splitlines()[-1][:200])
+    return {**environ, "UV_FIND_LINKS": str(house), "PIP_FIND_LINKS": str(house)}
+
+
 def run(argv, *, cwd: Path, env: dict[str, str], timeout: float = 1800) -> subprocess.CompletedProcess:
     result = subprocess.run(list(map(str, argv)), cwd=cwd, env=env, capture_output=True, text=True, timeout=timeout)
     if result.returncode != 0:

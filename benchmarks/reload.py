@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from benchmarks.common import (
-    PYTHON, REPO, WARP, BenchError, Section, clean_environ, first_200, free_port, run, scratch_tree, stop,
+    PYTHON, REPO, WARP, BenchError, Section, clean_environ, first_200, free_port, run, scratch_tree, stop, with_server_wheels,
 )
 from benchmarks.start import DISTRIBUTIONS, IS_ROOT, SERVERS, app_python
 
@@ -273,7 +273,7 @@ def _bench(runs: int, log, root: Path) -> Section:
     shutil.copytree(REPO / "tests/apps/flask_wsgi", src, ignore=shutil.ignore_patterns("__pycache__"))
     logs.mkdir()
     python = app_python()
-    warp_env = clean_environ(WARP_HOME=str(home), WARP_PYTHON=python)
+    warp_env = with_server_wheels(clean_environ(WARP_HOME=str(home), WARP_PYTHON=python), python, log)
     skipped, env_path = build(src, SERVERS, warp_env, log)
     if env_path is None:
         raise BenchError("no server could be built:\n" + "\n".join(f"{k}: {v}" for k, v in skipped.items()))

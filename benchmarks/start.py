@@ -11,6 +11,7 @@ from pathlib import Path
 
 from benchmarks.common import (
     PYTHON, REPO, WARP, BenchError, Section, Summary, clean_environ, first_200, free_port, scratch_tree, ratios, run, stop,
+    with_server_wheels,
 )
 
 SERVERS = ("gunicorn", "waitress", "uwsgi", "mod_wsgi")
@@ -60,7 +61,7 @@ def _bench(runs: int, log, root: Path) -> Section:
     shutil.copytree(REPO / "tests/apps/flask_wsgi", src, ignore=shutil.ignore_patterns("__pycache__"))
     logs.mkdir()
     python = app_python()
-    warp_env = clean_environ(WARP_HOME=str(home), WARP_PYTHON=python)
+    warp_env = with_server_wheels(clean_environ(WARP_HOME=str(home), WARP_PYTHON=python), python, log)
     skipped: dict[str, str] = {}
     env_path = None
     for server in SERVERS:

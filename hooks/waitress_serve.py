@@ -5,6 +5,11 @@ has accepted but not yet read. This launcher stops accepting on either
 signal, answers every connection already accepted (up to --graceful-timeout),
 then exits. It also adds WhiteNoise for static files and loads scripts and
 PasteDeploy files. Unknown --name=value options are waitress adjustments.
+
+Waitress is one process, so its threads share one GIL. With --processes N the
+launcher binds the socket once and forks N processes that each load the app
+and serve that socket (as gunicorn's arbiter does): a process that dies is
+replaced, and SIGTERM/SIGINT stop them all gracefully.
 """
 
 import argparse
@@ -12,6 +17,7 @@ import logging
 import os
 import runpy
 import signal
+import socket
 import sys
 import time
 from importlib import import_module
@@ -42,6 +48,7 @@ def main():
     parser.add_argument("--listen")
     parser.add_argument("--fd", type=int, help="serve on this inherited listening socket")
     parser.add_argument("--threads", type=int, default=4)
+    parser.add_argument("--processes", type=int, default=1)
     parser.add_argument("--app")
     parser.add_argument("--script")
     parser.add_argument("--callable", default="application")
@@ -58,29 +65,153 @@ def main():
             parser.error(f"waitress option {item!r} must be written --name=value")
         adjustments[key.replace("-", "_")] = value
 
+    logging.basicConfig(level=logging.INFO, format="%(levelname)s:%(name)s:%(message)s")
+    if args.fd is not None:
+        adjustments["sockets"] = [socket.socket(fileno=args.fd)]
+    elif args.processes > 1:
+        adjustments["sockets"] = [bind(args.listen, int(adjustments.pop("backlog", 1024)))]
+    else:
+        adjustments["listen"] = args.listen
+    if args.processes > 1:
+        sys.exit(Arbiter(args, adjustments).run())
+    serve_app(args, adjustments)
+
+
+def serve_app(args, adjustments, loaded=None):
+    """Load the app (its errors are shown as the app's) and serve until SIGTERM or SIGINT."""
     try:
         app = load_app(args)
     except Exception as exc:  # noqa: BLE001  (the app's import error is the app's)
+        tell_warp(b"0")
         fail_from_app("the application failed to load", exc)
-    if os.environ.get("WARP_READY_FD"):
-        try:
-            os.write(int(os.environ["WARP_READY_FD"]), b"1")
-        except OSError:
-            pass
+    tell_warp(b"1")
+    if loaded is not None:
+        loaded()
     if args.static_url and args.static_root:
         from whitenoise import WhiteNoise
 
         app = WhiteNoise(app, autorefresh=args.autorefresh)
         app.add_files(args.static_root, prefix=args.static_url)
-
-    logging.basicConfig(level=logging.INFO, format="%(levelname)s:%(name)s:%(message)s")
-    if args.fd is not None:
-        import socket
-
-        adjustments["sockets"] = [socket.socket(fileno=args.fd)]
-    else:
-        adjustments["listen"] = args.listen
     serve(app, args.threads, args.graceful_timeout, adjustments)
+
+
+def tell_warp(byte):
+    """Tell warp's reloader whether the app loaded (1) or not (0)."""
+    if os.environ.get("WARP_READY_FD"):
+        try:
+            os.write(int(os.environ["WARP_READY_FD"]), byte)
+        except OSError:
+            pass
+
+
+def bind(listen, backlog):
+    """A listening socket for HOST:PORT (IPv6 hosts in brackets), shared by every process."""
+    host, _, port = listen.rpartition(":")
+    host = host.strip("[]")
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    return socket.create_server((host, int(port)), family=family, backlog=backlog)
+
+
+def die_with_parent():
+    """SIGTERM this process if the arbiter dies, even by SIGKILL (Linux), so no orphan keeps the port."""
+    if sys.platform.startswith("linux"):
+        import ctypes
+
+        try:
+            ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+        except (OSError, AttributeError):
+            pass
+
+
+#: Exit code of a process whose app failed to load (fail_from_app): replacing it would fail the same way.
+APP_FAILED = 1
+
+
+class Arbiter:
+    """N waitress processes on one socket; replaces those that die, stops them all on SIGTERM/SIGINT."""
+
+    def __init__(self, args, adjustments):
+        self.args, self.adjustments = args, adjustments
+        self.children = {}  # pid -> slot
+        self.stopping = None
+        self.loaded_read, self.loaded_write = os.pipe()
+        os.set_blocking(self.loaded_read, False)
+
+    def run(self):
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            signal.signal(sig, self.stop)
+        # The first process loads the app alone: if the app is broken, its error is shown once.
+        first = self.spawn(0)
+        if not self.wait_loaded(first):
+            return APP_FAILED
+        for slot in range(1, self.args.processes):
+            self.spawn(slot)
+        code = 0
+        while self.children:
+            try:
+                pid, status = os.wait()
+            except ChildProcessError:
+                break
+            except InterruptedError:
+                continue
+            slot = self.children.pop(pid, None)
+            if slot is None or self.stopping is not None:
+                continue
+            code = os.waitstatus_to_exitcode(status)
+            if code == APP_FAILED:
+                sys.stderr.write(f"waitress process {pid} could not load the app; stopping\n")
+                self.stop(signal.SIGTERM, None)
+                continue
+            sys.stderr.write(f"waitress process {pid} exited with {code}; starting another\n")
+            time.sleep(0.1)
+            self.spawn(slot)
+        return code if code == APP_FAILED else 0
+
+    def wait_loaded(self, pid):
+        """True once the first process has loaded the app; False if it died first (its error is shown)."""
+        while self.stopping is None:
+            try:
+                if os.read(self.loaded_read, 1):
+                    return True
+            except BlockingIOError:
+                pass
+            done, status = os.waitpid(pid, os.WNOHANG)
+            if done:
+                self.children.pop(pid, None)
+                return False
+            time.sleep(0.01)
+        return True  # a stop came first; run() waits for the child to finish
+
+    def spawn(self, slot):
+        sys.stdout.flush()
+        sys.stderr.flush()
+        pid = os.fork()
+        if pid == 0:
+            try:
+                die_with_parent()
+                for sig in (signal.SIGTERM, signal.SIGINT):
+                    signal.signal(sig, signal.SIG_DFL)
+                serve_app(self.args, self.adjustments, loaded=lambda: os.write(self.loaded_write, b"1"))
+                os._exit(0)
+            except SystemExit as exc:
+                os._exit(exc.code if isinstance(exc.code, int) else 1)
+            except BaseException:  # noqa: BLE001  (a child must never return into the arbiter's loop)
+                import traceback
+
+                traceback.print_exc()
+                os._exit(1)
+        self.children[pid] = slot
+        return pid
+
+    def stop(self, signum, frame):
+        """Pass the signal on once: each process stops accepting and finishes what it has."""
+        if self.stopping is None:
+            self.stopping = signum
+            for pid in list(self.children):
+                try:
+                    os.kill(pid, signum)
+                except ProcessLookupError:
+                    pass
 
 
 def serve(app, threads, graceful_timeout, adjustments):

@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 
 from conftest import APPS, SERVERS, build_app, free_port, server_param, warp, why_server_unavailable
+from warp.proc import find_descendants
 
 pytestmark = pytest.mark.e2e
 
@@ -141,5 +142,36 @@ def test_killing_warp_leaves_no_orphaned_server(server, run_warp):
     deadline = time.monotonic() + 20
     while running.leftovers() and time.monotonic() < deadline:
         time.sleep(0.1)
+    assert not running.leftovers(), running.output()
+    assert not running.is_listening()
+
+
+def test_waitress_runs_several_processes_and_replaces_one_that_dies(run_warp):
+    """Waitress is one process; warp's launcher forks several on one socket, as gunicorn's arbiter does."""
+    import re
+    import time
+
+    app = build_app("flask_wsgi", "waitress")
+    running = run_warp(app, "--server", "waitress", "--processes", "2")
+    running.wait_ready("/")
+    pids = set()
+    deadline = time.monotonic() + 20
+    while len(pids) < 2 and time.monotonic() < deadline:
+        pids.add(int(re.search(r"pid (\d+)", running.get("/")[1]).group(1)))
+    assert len(pids) == 2, running.output()
+
+    victim = pids.pop()
+    os.kill(victim, signal.SIGKILL)
+    seen = set()
+    deadline = time.monotonic() + 20
+    while len(seen - pids) < 1 and time.monotonic() < deadline:
+        status, body = running.get("/")
+        assert status == 200
+        seen.add(int(re.search(r"pid (\d+)", body).group(1)))
+    assert victim not in seen and seen - pids, running.output()  # a new process took the dead one's place
+    assert f"waitress process {victim} exited with -9; starting another" in running.output()
+
+    running.tree = find_descendants(running.proc.pid) | {running.proc.pid}
+    assert running.stop(signal.SIGTERM, timeout=30) == 0, running.output()
     assert not running.leftovers(), running.output()
     assert not running.is_listening()

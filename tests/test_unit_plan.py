@@ -285,10 +285,10 @@ CONCURRENCY = [
     ("gunicorn", {}, {}, 8, None, (8, 4)),  # unknown memory: no cap
     ("uwsgi", {}, {}, 4, 16 * GIB, (4, 2)),  # the throughput grid: uWSGI 2 threads
     ("mod_wsgi", {}, {}, 4, 16 * GIB, (4, 4)),
-    ("waitress", {}, {}, 4, 16 * GIB, (1, 8)),  # one GIL-bound process: threads do not grow with CPUs
-    ("waitress", {}, {}, 1, 16 * GIB, (1, 8)),
-    ("waitress", {"processes": "3"}, {}, 4, 16 * GIB, (1, 8)),  # always one process
-    ("waitress", {}, {"WEB_CONCURRENCY": "5"}, 4, 16 * GIB, (1, 8)),
+    ("waitress", {}, {}, 4, 16 * GIB, (4, 4)),  # warp's launcher forks one waitress per CPU
+    ("waitress", {}, {}, 1, 16 * GIB, (1, 4)),
+    ("waitress", {"processes": "3"}, {}, 4, 16 * GIB, (3, 4)),
+    ("waitress", {}, {"WEB_CONCURRENCY": "5"}, 4, 16 * GIB, (5, 4)),
     ("gunicorn", {"processes": "3", "threads": "7"}, {}, 4, 16 * GIB, (3, 7)),
     ("gunicorn", {"processes": "12"}, {}, 1, 256 * MIB, (12, 4)),  # flags override the memory cap
     ("gunicorn", {}, {"WEB_CONCURRENCY": "6"}, 2, 16 * GIB, (6, 4)),
@@ -310,7 +310,7 @@ def test_find_concurrency(server, flags, environ, cpus, memory, expected):
         ("gunicorn", {}, {}, "processes: default for 4 usable CPU(s); threads: default"),
         ("gunicorn", {"processes": "3", "threads": "7"}, {}, "processes from --processes; threads from --threads"),
         ("gunicorn", {}, {"WEB_CONCURRENCY": "6"}, "processes from WEB_CONCURRENCY; threads: default"),
-        ("waitress", {"processes": "3"}, {}, "waitress runs one process; processes ignored; processes from --processes; threads: default"),
+        ("waitress", {"processes": "3"}, {}, "processes from --processes; threads: default"),
     ],
 )
 def test_find_concurrency_because(server, flags, environ, because):
@@ -738,11 +738,12 @@ def test_waitress_module():
     argv = plan.argv
     assert argv[:2] == (str(ENV / "bin/python"), str(HOOKS / "waitress_serve.py"))
     assert after(argv, "--listen") == "127.0.0.1:8080"
-    assert after(argv, "--threads") == "8"
+    assert after(argv, "--threads") == "4"
+    assert after(argv, "--processes") == "4"
     assert after(argv, "--app") == "wsgiapp:wsgi_app"
-    assert "--static-url" not in argv and "--autorefresh" not in argv and "--processes" not in argv
+    assert "--static-url" not in argv and "--autorefresh" not in argv
     assert plan.stop == Stop("exec", timeout=30.0)
-    assert {d.name: d.value for d in plan.decisions}["processes x threads"] == "1 x 8"
+    assert {d.name: d.value for d in plan.decisions}["processes x threads"] == "4 x 4"
 
 
 def test_waitress_script_paste_static_reload():

@@ -254,20 +254,17 @@ def find_concurrency(server: str, settings: Settings, machine: MachineFacts, rel
     """
     cpus = max(1, math.ceil(machine.cpus))
     by_memory = max(1, (machine.memory_bytes or 1 << 40) // (256 << 20))
-    default_processes = 1 if reload or server == "waitress" else max(1, min(cpus, by_memory))
+    default_processes = 1 if reload else max(1, min(cpus, by_memory))
     # Threads per process, from the throughput grid in docs/benchmarks.md (2 CPUs, Django view):
-    # uWSGI 2 x 2 beat every other point by 12% or more; waitress is one GIL-bound process, 8 threads was best.
-    default_threads = {"uwsgi": 2, "waitress": 8}.get(server, 4)
+    # uWSGI 2 x 2 beat every other point by 12% or more. Waitress runs as N processes through warp's launcher.
+    default_threads = {"uwsgi": 2}.get(server, 4)
     processes, threads = settings["processes"], settings["threads"]
     because = []
     p = processes.value if processes.value else default_processes
     t = threads.value if threads.value else default_threads
-    if server == "waitress" and p != 1:
-        because.append("waitress runs one process; processes ignored")
-        p = 1
     if processes.value:
         because.append(f"processes from {processes.source}")
-    elif reload and server != "waitress":
+    elif reload:
         because.append("processes: one in --reload mode")
     else:
         because.append(f"processes: default for {cpus} usable CPU(s)")

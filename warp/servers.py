@@ -337,6 +337,7 @@ class Waitress:
             str(launch.bin / "python"),
             str(launch.hooks_dir / "waitress_serve.py"),
             *(("--fd", str(launch.listen_fd)) if launch.listen_fd is not None else ("--listen", _host_port(launch.host, launch.port))),
+            "--processes", str(launch.processes),
             "--threads", str(launch.threads),
             "--graceful-timeout", _seconds(launch.graceful_timeout),
         ]
