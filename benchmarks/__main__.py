@@ -33,11 +33,11 @@ def render(sections, info: dict[str, str], command: str) -> str:
 
 def main() -> int:
     parser = argparse.ArgumentParser(prog="python -m benchmarks", description=__doc__)
-    parser.add_argument("--quick", action="store_true", help="3 runs per figure instead of 5")
+    parser.add_argument("--quick", action="store_true", help="2 runs per figure instead of 5, shorter load tests, a smaller grid")
     parser.add_argument("--only", choices=sorted(SECTIONS), help="run one section")
     parser.add_argument("--output", default=str(REPO / "docs" / "benchmarks.md"), help="markdown report (default: docs/benchmarks.md)")
     args = parser.parse_args()
-    runs = 3 if args.quick else 5
+    runs = 2 if args.quick else 5
     info = machine()
     sections = []
     try:

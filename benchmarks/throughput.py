@@ -1,8 +1,8 @@
 """Throughput: wrk against a Django hello view and a static file, for warp's default on each server,
 each server's own default started by hand, and a grid of processes × threads started with warp.
 
-``python -m benchmarks`` passes 5 runs and ``--quick`` 3; this section makes its own choice from that:
-3 rounds of ``wrk -d10s`` in a full run; with --quick, ``-d5s``, a smaller grid and one round.
+``python -m benchmarks`` passes 5 runs and ``--quick`` 2; this section makes its own choice from that:
+3 rounds of ``wrk -d8s`` in a full run; with --quick, ``-d4s``, a smaller grid and one round.
 """
 
 from __future__ import annotations
@@ -41,8 +41,8 @@ class Plan:
 
 
 # One process per server is its own default's shape (and GIL-bound); the grid looks at 1× and 2× the CPUs.
-FULL = Plan(rounds=3, duration=10, warmup=2, processes=(2, 4), threads=(2, 4, 8), waitress_threads=(2, 4, 8, 16))
-QUICK = Plan(rounds=1, duration=5, warmup=1, processes=(2,), threads=(2, 4), waitress_threads=(8,))
+FULL = Plan(rounds=3, duration=8, warmup=1, processes=(2, 4), threads=(2, 4, 8), waitress_threads=(4, 8))
+QUICK = Plan(rounds=1, duration=4, warmup=1, processes=(2,), threads=(2, 4), waitress_threads=(4,))
 
 #: How the proposed default was read off the grid (a full run on 2 CPUs, 2026-11-21), stated with the data.
 DERIVATION = [
@@ -274,8 +274,8 @@ def bench(runs: int, log) -> Section:
 
 
 def grid(server: str, plan: Plan) -> list[Config]:
-    if server == "waitress":
-        return [Config(server, "grid", 1, t) for t in plan.waitress_threads]
+    if server == "waitress":  # warp's launcher runs N waitress processes; 1 is waitress's own shape
+        return [Config(server, "grid", p, t) for p in (1, *plan.processes) for t in plan.waitress_threads]
     return [Config(server, "grid", p, t) for p in plan.processes for t in plan.threads]
 
 
@@ -433,7 +433,7 @@ def report(plan: Plan, results: Results, warp_default: dict[str, str], failures:
         "wrk runs on the same 2 CPUs as the server, so every figure includes the load generator's share of the machine.",
     ]
     if plan is QUICK:
-        note = "--quick: one round of 5 s runs and a reduced grid, for a quick check; the default is derived from a full run."
+        note = f"--quick: one round of {plan.duration} s runs and a reduced grid, for a quick check; the default is derived from a full run."
         section.notes.append(note)
     section.notes += failures
     section.versions = versions(env_path, src, hand_env)

@@ -78,9 +78,15 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
+#: Wheels of the servers that compile from source, built once per test run (see server_wheels).
+WHEELS = SHARED / "wheels"
+
+
 def warp_environ(home: Path, **extra: str) -> dict[str, str]:
     environ = {key: value for key, value in os.environ.items() if not key.startswith("WARP_") and key not in ("VIRTUAL_ENV", "PORT", "WEB_CONCURRENCY")}
     environ.update({"WARP_HOME": str(home), "WARP_PYTHON": TEST_PYTHON, "PYTHONUNBUFFERED": "1"})
+    if WHEELS.is_dir():
+        environ.update({"UV_FIND_LINKS": str(WHEELS), "PIP_FIND_LINKS": str(WHEELS)})
     environ.update(extra)
     return environ
 
@@ -146,10 +152,30 @@ def build_app(name: str, server: str, copy_as: str | None = None) -> BuiltApp:
                 shutil.copytree(APPS / source_name, src)
         marker = SHARED / "built" / name
         if not marker.exists():
+            server_wheels()
             warp("build", "--server", server, cwd=src, home=home)
             marker.parent.mkdir(parents=True, exist_ok=True)
             marker.touch()
     return BuiltApp(name, src, home, {server})
+
+
+def server_wheels() -> None:
+    """Build uWSGI and mod_wsgi into wheels once, so that each env installs them instead of compiling again.
+
+    uv keeps the wheels it builds, but it revalidates the sdist against the index and
+    rebuilds whenever the index answers "modified"; a local wheel is always preferred.
+    """
+    with file_lock(SHARED / "locks" / "wheels.lock"):
+        if (SHARED / "built" / "wheels").exists():
+            return
+        wanted = [name for name in ("uwsgi", "mod-wsgi") if why_server_unavailable(name.replace("-", "_")) is None]
+        venv = SHARED / "wheel-builder"
+        if wanted:
+            subprocess.run([sys.executable, "-m", "uv", "venv", "--seed", "--quiet", "--python", TEST_PYTHON, str(venv)], check=True)
+            subprocess.run([str(venv / "bin/python"), "-m", "pip", "wheel", "--quiet", "--no-deps", "--wheel-dir", str(WHEELS), *wanted], check=True)
+        WHEELS.mkdir(exist_ok=True)
+        (SHARED / "built").mkdir(exist_ok=True)
+        (SHARED / "built" / "wheels").touch()
 
 
 def _make_django_site(src: Path, home: Path) -> None:
