@@ -331,7 +331,8 @@ def _bench(runs: int, log, root: Path) -> Section:
         keys = [key for g, _, key in rows if g == group and key in plans]
         for key in keys if index % 2 == 0 else reversed(keys):  # alternate which goes first
             factory, editor, cwd, env, sig = plans[key]
-            for attempt in (1, 2):
+            attempts = 2 if runs >= 5 else 1  # --quick does not retry (uWSGI's own reloader can stall for good)
+            for attempt in range(1, attempts + 1):
                 port = free_port()
                 try:
                     results[key] = measure(factory(port), port, editor, edits, cwd=cwd, env=env, log=logs / f"{key}-{port}.log", sig=sig)
@@ -339,7 +340,7 @@ def _bench(runs: int, log, root: Path) -> Section:
                 except BenchError as exc:
                     first, last = str(exc).splitlines()[0], str(exc).strip().splitlines()[-1][:300]
                     log(f"reload: {key} failed (attempt {attempt}): {exc}")
-                    if attempt == 2:
+                    if attempt == attempts:
                         errors[key] = first
                     else:
                         notes.append(f"{key} failed once and was retried: {first}; last log line: {last}")

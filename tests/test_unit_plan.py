@@ -649,6 +649,7 @@ def test_mod_wsgi_module():
     assert after(setup, "--working-directory") == str(ROOT)
     assert after(setup, "--python-path") == str(ROOT)
     assert "--log-to-terminal" in setup
+    assert after(setup, "--initial-workers") == "1.0" and after(setup, "--maximum-spare-workers") == "1.0"  # no child retired under load
     assert "--url-alias" not in setup and "--user" not in setup and "--group" not in setup
     assert plan.argv == (str(server_root / "apachectl"), "start", "-DFOREGROUND")
     assert plan.stop == Stop("signal", signal="SIGWINCH", timeout=30.0)
@@ -874,6 +875,7 @@ def test_mod_wsgi_reload_runs_embedded_with_the_signalling_wrapper():
     assert "--url-alias" in setup
     production = start("mod_wsgi", with_static(MODULE)).prepare[0]
     assert "--embedded-mode" not in production and after(production, "--entry-point") == MODULE.module
+    assert "--initial-workers" not in setup  # embedded: Apache's children are the app's processes
 
 
 def test_reload_defaults_to_one_process_unless_asked():
