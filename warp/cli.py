@@ -277,10 +277,8 @@ force_option = click.option("--force", is_flag=True, help="Overwrite files that 
 
 
 def _render_and_write(render, *, platform: bool, flags: dict, out: Path | None, force: bool, listen: str = "80", into_source: bool = False):
-    """Plan as `warp start` would, render, write; print each path. Behind nginx here, the app stays on loopback."""
-    ctx = _context(create=False, **flags)
-    if not platform and ctx.settings["host"].is_default:
-        ctx = _context(create=False, **{**flags, "host": "127.0.0.1"})
+    """Plan as `warp start` would, render, write; print each path."""
+    ctx = deploy.keep_local(_context(create=False, **flags)) if not platform else _context(create=False, **flags)
     plan = deploy.make_plan(ctx, local=not platform)
     if plan.socket and not platform:
         report(f" -----> {plan.server} listens on unix:{plan.socket} ({plan.socket_protocol} protocol)")

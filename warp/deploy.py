@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import pwd
 import shlex
@@ -13,9 +14,18 @@ from warp import __version__, export, proc, start
 from warp.context import Context, Report, scan_digests
 from warp.errors import EnvError, StepFailed, UsageError
 from warp.plan import StartPlan, find_dependency_inputs
+from warp.settings import Settings, Value
 
 #: Engines tried in this order; each is used only when `ENGINE info` shows a working engine.
 ENGINES = ("docker", "podman", "buildah")
+
+
+def keep_local(ctx: Context) -> Context:
+    """On this machine the web server is in front: unless a host is set, the app listens on loopback only."""
+    if not ctx.settings["host"].is_default:
+        return ctx
+    values = {**ctx.settings, "host": Value("127.0.0.1", "the web server in front runs on this machine")}
+    return dataclasses.replace(ctx, settings=Settings(values))
 
 
 def make_plan(ctx: Context, *, local: bool) -> StartPlan:
