@@ -187,7 +187,7 @@ def render_supervisor(plan: StartPlan, dep: Deployment) -> list[File]:
         f"; {describe_stop(plan)}.",
         "stopsignal=TERM",
         f"stopwaitsecs={_stop_seconds(plan)}",
-        "; TERM to warp only; after stopwaitsecs, SIGKILL to the whole group (the server's workers too).",
+        "; TERM to warp only, which stops the server; SIGKILL to the whole process group after stopwaitsecs.",
         "stopasgroup=false",
         "killasgroup=true",
         "redirect_stderr=true",
