@@ -107,6 +107,15 @@ class Nginx:
     def access_log(self) -> str:
         return (self.root / "access.log").read_text() if (self.root / "access.log").exists() else ""
 
+    def wait_logged(self, text: str, timeout: float = 10) -> bool:
+        """nginx writes the access log line once the response is sent, a moment after the client has it."""
+        deadline = time.monotonic() + timeout
+        while text not in self.access_log():
+            if time.monotonic() > deadline:
+                return False
+            time.sleep(0.05)
+        return True
+
     def stop(self) -> None:
         if self.proc and self.proc.poll() is None:
             self.proc.send_signal(signal.SIGQUIT)  # nginx's graceful shutdown, to its master's PID
@@ -149,7 +158,7 @@ def check_served_by_nginx(port: int, app, nginx: Nginx, server_log: str) -> None
     assert status == 200
     assert css == collected_css(app)
     assert headers.get("Cache-Control") == "max-age=2592000", headers  # nginx's `expires 30d`
-    assert f"GET {CSS} HTTP/1.1\" 200" in nginx.access_log()
+    assert nginx.wait_logged(f"GET {CSS} HTTP/1.1\" 200"), nginx.access_log()
     assert CSS not in server_log, "the CSS request reached the app server"
     assert get(f"http://127.0.0.1:{port}/manage.py")[0] == 403
 

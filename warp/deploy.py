@@ -41,12 +41,6 @@ def make_plan(ctx: Context, *, local: bool) -> StartPlan:
 
 
 def make_deployment(ctx: Context, plan: StartPlan, *, platform: bool, listen: str = "80") -> export.Deployment:
-    files: tuple[str, ...] = ()
-    found, how, _ = find_dependency_inputs(ctx.project, ctx.settings)
-    if how == "requirements":
-        files = tuple(sorted(scan_digests(ctx.source, found)))
-    elif how not in ("none", "project"):
-        files = found  # a lock and its pyproject.toml/Pipfile
     return export.Deployment(
         name=ctx.env.name,
         source=ctx.source,
@@ -56,9 +50,26 @@ def make_deployment(ctx: Context, plan: StartPlan, *, platform: bool, listen: st
         python_version=ctx.env.read_meta().get("python_version") or f"{sys.version_info[0]}.{sys.version_info[1]}",
         warp_version=__version__,
         user=pwd.getpwuid(ctx.env.path.stat().st_uid).pw_name,
-        dependency_files=files,
+        dependency_files=find_layer_files(ctx),
         listen=listen,
     )
+
+
+def find_layer_files(ctx: Context) -> tuple[str, ...]:
+    """The files the image's dependency layer copies: requirements (and their includes) or Pipfile.lock.
+
+    Only those install without the project's source; a lock of a package installs it
+    editable, so such a project gets one build after the whole source is copied.
+    """
+    found, how, _ = find_dependency_inputs(ctx.project, ctx.settings)
+    if how == "requirements":
+        names = scan_digests(ctx.source, found)
+    elif how == "Pipfile.lock":
+        names = found
+    else:
+        return ()
+    inside = [name for name in names if not Path(name).is_absolute() and ".." not in Path(name).parts]
+    return tuple(sorted(inside)) if len(inside) == len(names) else ()
 
 
 def write_files(out: Path, files: list[export.File], force: bool, report: Report, elsewhere: str = "") -> list[Path]:
