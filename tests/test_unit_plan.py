@@ -515,7 +515,8 @@ def with_static(target: Target, url: str = "/static/") -> Target:
 
 
 def start(server, target, *, flags=None, environ=None, project=None, machine=WORKSTATION, versions=None,
-          apache_user=None, reload=False, mode=None, app_environ=None, listen_fd=None):
+          apache_user=None, reload=False, mode=None, app_environ=None, listen_fd=None, socket_owner=None,
+          default_socket=None):
     return make_start_plan(
         mode=mode or Mode("wsgi", "from --app", target),
         target=target,
@@ -534,6 +535,8 @@ def start(server, target, *, flags=None, environ=None, project=None, machine=WOR
         apache_user=apache_user,
         reload=reload,
         listen_fd=listen_fd,
+        socket_owner=socket_owner,
+        default_socket=default_socket,
     )
 
 
@@ -729,6 +732,54 @@ def test_uwsgi_fifo_per_port_and_extra_args():
     plan = start("uwsgi", MODULE, flags={"port": "9100"}, project=project)
     assert plan.stop.path == RUN / "uwsgi-9100.fifo" == Path(after(plan.argv, "--master-fifo"))
     assert contains_run(plan.argv, ["--harakiri", "30"])
+
+
+# Unix sockets (behind nginx)
+
+SOCK = "/run/warp/blog/uwsgi.sock"
+
+
+def test_uwsgi_on_a_socket_speaks_the_uwsgi_protocol_with_the_web_servers_group():
+    plan = start("uwsgi", MODULE, flags={"socket": SOCK}, socket_owner=("root", "www-data"))
+    assert "--http-socket" not in plan.argv
+    assert after(plan.argv, "--socket") == SOCK
+    assert "--chmod-socket=660" in plan.argv and after(plan.argv, "--chown-socket") == "root:www-data"
+    assert (plan.socket, plan.socket_protocol) == (Path(SOCK), "uwsgi")
+    assert {d.name: d.value for d in plan.decisions}["socket"] == SOCK
+
+
+def test_uwsgi_socket_without_root_is_open_to_the_web_servers_user():
+    argv = start("uwsgi", MODULE, environ={"WARP_SOCKET": SOCK}).argv
+    assert "--chmod-socket=666" in argv and "--chown-socket" not in argv
+
+
+def test_gunicorn_on_a_socket_speaks_http():
+    plan = start("gunicorn", MODULE, flags={"socket": SOCK})
+    assert after(plan.argv, "--bind") == f"unix:{SOCK}"
+    assert plan.socket_protocol == "http"
+
+
+def test_default_socket_only_for_uwsgi():
+    assert start("uwsgi", MODULE, default_socket=Path(SOCK)).socket == Path(SOCK)
+    assert start("gunicorn", MODULE, default_socket=Path(SOCK)).socket is None
+    assert after(start("gunicorn", MODULE, default_socket=Path(SOCK)).argv, "--bind") == "127.0.0.1:8080"
+
+
+@pytest.mark.parametrize("server", ["waitress", "mod_wsgi"])
+def test_servers_without_unix_sockets_refuse_one(server):
+    with pytest.raises(UsageError, match=f"{server} cannot listen on a Unix socket"):
+        start(server, MODULE, flags={"socket": SOCK})
+
+
+def test_socket_and_reload_do_not_mix():
+    with pytest.raises(UsageError, match="--reload serves on host:port"):
+        start("uwsgi", MODULE, flags={"socket": SOCK}, reload=True)
+
+
+@pytest.mark.parametrize("raw", ["relative.sock", "/" + "x" * 120])
+def test_socket_paths_must_be_absolute_and_short(raw):
+    with pytest.raises(UsageError, match="socket from --socket"):
+        make_settings({"socket": raw})
 
 
 # waitress

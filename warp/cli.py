@@ -10,7 +10,7 @@ from pathlib import Path
 
 import click
 
-from warp import __version__, build, context, proc, pythons, shell, start, venv
+from warp import __version__, build, context, deploy, export, proc, pythons, shell, start, venv
 from warp.errors import EnvError, UsageError, WarpError
 from warp.plan import Decision
 from warp.settings import SERVER_TYPES, find_warp_home, read_environ
@@ -205,6 +205,7 @@ def start_options(function):
         click.option("--mode", type=click.Choice(("auto", "shell", "python", "django", "wsgi", "paste"))),
         click.option("--host", help="Address to listen on (default 127.0.0.1; 0.0.0.0 in a container)."),
         click.option("--port", help="Port to listen on (default: $PORT or 8080)."),
+        click.option("--socket", help="Listen on this Unix socket instead (uWSGI: uwsgi protocol; gunicorn: HTTP)."),
         click.option("--processes", help="Worker processes."),
         click.option("--threads", help="Threads per process."),
         click.option("--graceful-timeout", help="Seconds in-flight requests get on stop (default 30)."),
@@ -228,7 +229,8 @@ def start_(dry_run: bool, **flags) -> None:
     start.prepare(ctx, plan, report)
     if plan.host in ("0.0.0.0", "::"):
         report(f" -----> Listening on all interfaces ({plan.host}); pass --host 127.0.0.1 to keep it local")
-    report(f" -----> Starting {plan.server or plan.mode} on http://{plan.host}:{plan.port}/")
+    where = f"unix:{plan.socket} ({plan.socket_protocol} protocol)" if plan.socket else f"http://{plan.host}:{plan.port}/"
+    report(f" -----> Starting {plan.server or plan.mode} on {where}")
     if ctx.settings["reload"].value:
         sys.exit(start.run_reload(ctx, plan, report, lambda: _context(**flags)))
     sys.exit(start.run_server(plan, report))
@@ -267,6 +269,57 @@ def _print_plan(ctx: context.Context, plan) -> None:
             continue
         shown = "******** (from .warp/environment)" if key in plan.masked else shlex.quote(plan.environ[key])
         click.echo(f"  {key}={shown}")
+
+
+# ---------------------------------------------------------------- beyond one machine
+
+force_option = click.option("--force", is_flag=True, help="Overwrite files that exist with other content.")
+
+
+def _render_and_write(render, *, platform: bool, flags: dict, out: Path | None, force: bool, listen: str = "80", into_source: bool = False):
+    """Plan as `warp start` would, render, write; print each path."""
+    ctx = deploy.keep_local(_context(create=False, **flags)) if not platform else _context(create=False, **flags)
+    plan = deploy.make_plan(ctx, local=not platform)
+    if plan.socket and not platform:
+        report(f" -----> {plan.server} listens on unix:{plan.socket} ({plan.socket_protocol} protocol)")
+    files = render(plan, deploy.make_deployment(ctx, plan, platform=platform, listen=listen))
+    out = ctx.source if into_source else (out or ctx.env.state / "export").absolute()
+    for path in deploy.write_files(out, files, force, report, elsewhere="" if into_source else "--out DIR"):
+        click.echo(str(path))
+    return ctx, plan
+
+
+@cli.command(name="export")
+@click.argument("target")
+@click.option("--out", type=click.Path(file_okay=False, path_type=Path), help="Directory to write to (default: the env's .warp/export).")
+@click.option("--listen", default="80", show_default=True, help="nginx: the port or address:port nginx listens on.")
+@force_option
+@start_options
+def export_(target: str, out: Path | None, listen: str, force: bool, **flags) -> None:
+    """Write TARGET's configuration from the plan `warp start` runs: systemd, supervisor, nginx, procfile, kubernetes."""
+    if target not in export.TARGETS:
+        raise UsageError(f"unknown export target {target!r}", hint=f"choose one of: {', '.join(export.TARGETS)}")
+    render, platform = export.TARGETS[target]
+    _render_and_write(render, platform=platform, flags=flags, out=out, force=force, listen=listen)
+
+
+@cli.command()
+@click.argument("name", required=False)
+@force_option
+@start_options
+def image(name: str | None, force: bool, **flags) -> None:
+    """Write a Containerfile for the app and build image NAME with docker, podman or buildah."""
+    ctx, plan = _render_and_write(export.render_containerfile, platform=True, flags=flags, out=None, force=force, into_source=True)
+    tag = name if name and ":" in name else f"{name}:latest" if name else export.find_image_name(ctx.env.name)
+    deploy.run_image(ctx, ctx.source / "Containerfile", tag, plan.port, report)
+
+
+@cli.command()
+@force_option
+@start_options
+def s2i(force: bool, **flags) -> None:
+    """Write OpenShift Source-to-Image scripts (.s2i/bin/assemble, run, usage) that call warp."""
+    _render_and_write(export.render_s2i, platform=True, flags=flags, out=None, force=force, into_source=True)
 
 
 # ---------------------------------------------------------------- lifecycle hooks

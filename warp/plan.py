@@ -281,6 +281,28 @@ def find_host(settings: Settings, machine: MachineFacts) -> tuple[str, str]:
     return "127.0.0.1", "the default on a workstation (pass --host 0.0.0.0 to listen on all interfaces)"
 
 
+def find_socket(settings: Settings, server: str | None, reload: bool, default: Path | None = None) -> tuple[Path | None, str]:
+    """The Unix socket to listen on instead of host:port: (path or None, because).
+
+    ``default`` is the socket an nginx export puts uWSGI on when none is set:
+    nginx's uwsgi_pass then speaks uWSGI's own protocol over it.
+    """
+    chosen = settings["socket"]
+    protocol = servers.ADAPTERS[server].unix_protocol if server in servers.ADAPTERS else None
+    if chosen.value:
+        if protocol is None:
+            raise UsageError(
+                f"{server or 'this mode'} cannot listen on a Unix socket (socket from {chosen.source})",
+                hint="use --server uwsgi or --server gunicorn, or leave out the socket to listen on host:port",
+            )
+        if reload:
+            raise UsageError("--reload serves on host:port, not on a Unix socket", hint="leave out the socket in --reload mode")
+        return Path(chosen.value), f"from {chosen.source}; {protocol} protocol"
+    if default is not None and protocol == "uwsgi" and not reload:
+        return default, "nginx talks to uWSGI over a Unix socket (uwsgi_pass); pass --socket to choose the path"
+    return None, ""
+
+
 @dataclass(frozen=True)
 class StartPlan:
     mode: str
@@ -295,12 +317,16 @@ class StartPlan:
     prepare: tuple[tuple[str, ...], ...] = ()
     files: dict[Path, str] = field(default_factory=dict)
     masked: frozenset[str] = frozenset()
-    #: Where static files are served from (the reloader does not watch it).
+    #: Where static files are served from (the reloader does not watch it), and at which URL.
     static_root: Path | None = None
+    static_url: str | None = None
     #: (user, group) Apache serves as, when warp runs as root.
     apache_user: tuple[str, str] | None = None
     #: The directory the server generates its own files into (mod_wsgi-express's server root).
     server_root: Path | None = None
+    #: The Unix socket the server listens on instead of host:port, and the protocol spoken there.
+    socket: Path | None = None
+    socket_protocol: str | None = None
 
 
 def make_start_plan(
@@ -322,6 +348,8 @@ def make_start_plan(
     apache_user: tuple[str, str] | None,
     reload: bool = False,
     listen_fd: int | None = None,
+    socket_owner: tuple[str, str] | None = None,
+    default_socket: Path | None = None,
 ) -> StartPlan:
     host, host_because = find_host(settings, machine)
     port = settings["port"]
@@ -344,6 +372,9 @@ def make_start_plan(
 
     assert target is not None
     decisions.append(Decision("server", server, server_because))
+    socket, socket_because = find_socket(settings, server, reload, default_socket)
+    if socket:
+        decisions.append(Decision("socket", str(socket), socket_because))
     decisions.append(Decision("application", target.spec, mode.because))
     if target.has_static:
         decisions.append(Decision("static files", f"{target.static_url} -> {target.static_root}", "from Django's STATIC_URL/STATIC_ROOT"))
@@ -374,14 +405,19 @@ def make_start_plan(
         extra_args=tuple(extra),
         reload=reload,
         listen_fd=listen_fd,
+        socket=socket,
+        socket_owner=socket_owner if socket else None,
     )
     command = servers.ADAPTERS[server].make_command(launch)
     return StartPlan(
         mode.name, server, host, port.value, command.argv, environ, app.home, command.stop, tuple(decisions),
         prepare=command.prepare, files=command.files, masked=masked,
         static_root=target.static_root if target.has_static else None,
+        static_url=target.static_url if target.has_static else None,
         apache_user=apache_user,
         server_root=command.server_root,
+        socket=socket,
+        socket_protocol=servers.ADAPTERS[server].unix_protocol if socket else None,
     )
 
 

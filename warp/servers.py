@@ -58,6 +58,10 @@ class Launch:
     reload: bool = False
     #: A listening socket inherited from warp (--reload), instead of host:port.
     listen_fd: int | None = None
+    #: A Unix socket to listen on instead of host:port (behind nginx).
+    socket: Path | None = None
+    #: (user, group) to own the Unix socket, so the web server's workers may connect; None: mode 666.
+    socket_owner: tuple[str, str] | None = None
 
     @property
     def bin(self) -> Path:
@@ -172,6 +176,8 @@ def is_at_least(version: str | None, minimum: tuple[int, ...]) -> bool:
 class Gunicorn:
     name = "gunicorn"
     takes_socket = True
+    #: The protocol spoken on a Unix socket (None: cannot listen on one).
+    unix_protocol = "http"
     packages = ("gunicorn", "whitenoise")
     executable = "gunicorn"
 
@@ -211,6 +217,7 @@ class Gunicorn:
 class ModWsgi:
     name = "mod_wsgi"
     takes_socket = False
+    unix_protocol = None
     packages = ("mod-wsgi",)
     executable = "mod_wsgi-express"
 
@@ -279,6 +286,8 @@ class ModWsgi:
 class Uwsgi:
     name = "uwsgi"
     takes_socket = True
+    #: nginx's uwsgi_pass speaks the binary uwsgi protocol: leaner than HTTP between the two.
+    unix_protocol = "uwsgi"
     packages = ("uwsgi",)
     executable = "uwsgi"
 
@@ -288,7 +297,7 @@ class Uwsgi:
         argv = [
             str(launch.bin / "uwsgi"),
             "--master",
-            "--http-socket", _bind(launch),
+            *_uwsgi_listen(launch),
             "--processes", str(launch.processes),
             "--threads", str(launch.threads),
             "--enable-threads",
@@ -333,6 +342,7 @@ class Uwsgi:
 class Waitress:
     name = "waitress"
     takes_socket = True
+    unix_protocol = None
     packages = ("waitress", "whitenoise")
     executable = "waitress-serve"
 
@@ -366,9 +376,21 @@ ADAPTERS = {adapter.name: adapter for adapter in (ModWsgi(), Gunicorn(), Uwsgi()
 SERVER_PACKAGES = {"mod_wsgi": ("mod-wsgi", "mod_wsgi"), "gunicorn": ("gunicorn",), "uwsgi": ("uwsgi", "pyuwsgi"), "waitress": ("waitress",)}
 
 
+def _uwsgi_listen(launch: Launch) -> list[str]:
+    """HTTP on host:port, or the uwsgi protocol on a Unix socket that the web server's workers may open."""
+    if launch.socket is None or launch.listen_fd is not None:
+        return ["--http-socket", _bind(launch)]
+    if launch.socket_owner:
+        return ["--socket", str(launch.socket), "--chmod-socket=660", "--chown-socket", ":".join(launch.socket_owner)]
+    # Not root: warp cannot give the socket to the web server's group; 666 is as open as a loopback port.
+    return ["--socket", str(launch.socket), "--chmod-socket=666"]
+
+
 def _bind(launch: Launch) -> str:
     if launch.listen_fd is not None:
         return f"fd://{launch.listen_fd}"
+    if launch.socket is not None:
+        return f"unix:{launch.socket}"
     return _host_port(launch.host, launch.port)
 
 

@@ -25,6 +25,7 @@ WARP_APP = "WARP_APP"
 WARP_APP_MODE = "WARP_APP_MODE"
 WARP_HTTP_HOST = "WARP_HTTP_HOST"
 WARP_HTTP_PORT = "WARP_HTTP_PORT"
+WARP_SOCKET = "WARP_SOCKET"
 PORT = "PORT"
 WARP_PROCESSES = "WARP_PROCESSES"
 WARP_THREADS = "WARP_THREADS"
@@ -87,6 +88,16 @@ def _port(raw: str) -> int:
     return port
 
 
+def _socket_path(raw: str) -> str:
+    """An absolute path that fits a Unix socket address (107 bytes on Linux)."""
+    text = str(raw).strip()
+    if not text.startswith("/"):
+        raise ValueError(f"socket {raw!r} is not an absolute path")
+    if len(text.encode()) > 100:
+        raise ValueError(f"socket path {raw!r} is longer than a Unix socket address allows (100 bytes)")
+    return text
+
+
 def _positive_int(raw: str) -> int:
     text = str(raw).strip()
     if not (text.isascii() and text.isdecimal()) or int(text) < 1:
@@ -139,6 +150,7 @@ SPECS: tuple[Spec, ...] = (
     Spec("mode", "--mode", (WARP_APP_MODE,), ("mode",), "mode", "auto", _choice(MODES), "mode"),
     Spec("host", "--host", (WARP_HTTP_HOST,), (), "host", None, _text, "host"),
     Spec("port", "--port", (WARP_HTTP_PORT, PORT), (), "port", DEFAULT_PORT, _port, "port"),
+    Spec("socket", "--socket", (WARP_SOCKET,), (), "socket", None, _socket_path, "socket"),
     Spec("processes", "--processes", (WARP_PROCESSES, WEB_CONCURRENCY), (), "processes", None, _positive_int, "processes"),
     Spec("threads", "--threads", (WARP_THREADS,), (), "threads", None, _positive_int, "threads"),
     Spec("installer", "--installer", (WARP_INSTALLER,), (), "installer", "uv", _choice(INSTALLERS), "installer"),

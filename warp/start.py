@@ -22,9 +22,11 @@ from warp.frameworks import find_mode, make_django_target
 from warp.plan import StartPlan, find_server, find_usable_hook, make_start_plan
 
 APACHE_USERS = ("www-data", "apache", "daemon", "nobody")
+#: The groups nginx's workers run as (Debian, RHEL, Arch), first found wins.
+WEB_GROUPS = ("www-data", "nginx", "http")
 
 
-def make_plan(ctx: Context, *, listen_fd: int | None = None) -> StartPlan:
+def make_plan(ctx: Context, *, listen_fd: int | None = None, default_socket: Path | None = None) -> StartPlan:
     reload = ctx.settings["reload"].value
     mode = find_mode(ctx.app, ctx.settings)
     installed = _installed(ctx)
@@ -64,8 +66,23 @@ def make_plan(ctx: Context, *, listen_fd: int | None = None) -> StartPlan:
         apache_user=apache_user,
         reload=reload,
         listen_fd=listen_fd,
+        socket_owner=find_socket_owner(ctx.machine.euid),
+        default_socket=default_socket,
     )
     return plan
+
+
+def find_socket_owner(euid: int) -> tuple[str, str] | None:
+    """As root, a Unix socket goes to the web server's group (mode 660); otherwise None (mode 666)."""
+    if euid != 0:
+        return None
+    for name in WEB_GROUPS:
+        try:
+            grp.getgrnam(name)
+        except KeyError:
+            continue
+        return pwd.getpwuid(euid).pw_name, name
+    return None
 
 
 def _installed(ctx: Context) -> dict[str, str]:
@@ -152,6 +169,17 @@ def check_apache(ctx: Context, user: str | None) -> None:
         )
 
 
+def ensure_socket_dir(path: Path) -> None:
+    """The socket's directory exists and the web server may pass through it; the socket is not in use."""
+    try:
+        path.parent.mkdir(mode=0o755, parents=True, exist_ok=True)
+    except OSError as exc:
+        raise UsageError(f"cannot create {path.parent} for the socket: {exc.strerror}", hint="pass --socket with a path in a directory you can write") from None
+    with socket.socket(socket.AF_UNIX) as probe:
+        if probe.connect_ex(str(path)) == 0:
+            raise UsageError(f"socket {path} is already in use", hint="stop what is listening on it, or pass another --socket")
+
+
 def check_port(host: str, port: int) -> None:
     bind_socket(host, port).close()
 
@@ -206,16 +234,23 @@ def prepare(ctx: Context, plan: StartPlan, report: Report) -> None:
             report(f" -----> Running as root: Apache will serve the app as user {user}")
         check_apache(ctx, user)
         ensure_runtime_dir(plan.server_root.parent)
+    check_server_installed(ctx, plan)
+    run_lifecycle_hooks(ctx, plan.environ, report)
+    if plan.socket:
+        ensure_socket_dir(plan.socket)
+    else:
+        check_port(plan.host, plan.port)
+    write_plan_files(ctx, plan)
+    for argv in plan.prepare:
+        proc.run(argv, env=plan.environ, cwd=plan.cwd, step=f"Preparing {plan.server}")
+
+
+def check_server_installed(ctx: Context, plan: StartPlan) -> None:
     if plan.server and servers.ADAPTERS[plan.server].packages[0] not in _installed(ctx):
         raise EnvError(
             f"{plan.server} is not installed in env {ctx.env.name!r}",
             hint=f"run `warp build --server {plan.server}`",
         )
-    run_lifecycle_hooks(ctx, plan.environ, report)
-    check_port(plan.host, plan.port)
-    write_plan_files(ctx, plan)
-    for argv in plan.prepare:
-        proc.run(argv, env=plan.environ, cwd=plan.cwd, step=f"Preparing {plan.server}")
 
 
 def run_server(plan: StartPlan, report: Report) -> int:
