@@ -148,12 +148,17 @@ def list_() -> None:
 
 @cli.command(name="env")
 @shell_option
-def env_(shell_name: str | None) -> None:
-    """Print the app environment as shell exports."""
+@click.option("--show-secrets", is_flag=True, help="Include the values from .warp/environment.")
+def env_(shell_name: str | None, show_secrets: bool) -> None:
+    """Print the app environment as shell exports (without .warp/environment's values unless --show-secrets)."""
     ctx = _context()
     environ = ctx.app_environ()
     changed = {key: value for key, value in environ.items() if ctx.environ.get(key) != value}
-    sys.stdout.write(shell.make_exports(_shell_name(shell_name), changed) + "\n")
+    hidden = sorted(key for key in changed if key in ctx.masked and not show_secrets)
+    if hidden:
+        report(f"warning: not printed, from .warp/environment: {', '.join(hidden)} (pass --show-secrets to include them)")
+    shown = {key: value for key, value in changed.items() if key not in hidden}
+    sys.stdout.write(shell.make_exports(_shell_name(shell_name), shown) + "\n")
 
 
 @cli.command(name="exec", context_settings={"ignore_unknown_options": True, "allow_interspersed_args": False})
@@ -222,6 +227,8 @@ def start_(dry_run: bool, **flags) -> None:
     """Start the app under a production server."""
     ctx = _context(**flags)
     plan = start.make_plan(ctx)
+    for warning in plan.warnings:
+        report(f"warning: {warning}")
     if dry_run:
         _print_plan(ctx, plan)
         return
@@ -239,7 +246,10 @@ def start_(dry_run: bool, **flags) -> None:
 def plan_(**flags) -> None:
     """Print every decision `warp start` would make, why, and the exact command."""
     ctx = _context(**flags)
-    _print_plan(ctx, start.make_plan(ctx))
+    plan = start.make_plan(ctx)
+    for warning in plan.warnings:
+        report(f"warning: {warning}")
+    _print_plan(ctx, plan)
 
 
 def _print_plan(ctx: context.Context, plan) -> None:
@@ -346,6 +356,8 @@ def verify() -> None:
 
 
 def main() -> None:
+    # Nothing warp creates (env files, WARP_HOME, generated server files) may be world-writable, whatever the umask.
+    os.umask(os.umask(0o022) | 0o002)
     try:
         cli.main(standalone_mode=False, prog_name="warp")
     except WarpError as exc:

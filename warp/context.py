@@ -163,7 +163,10 @@ def scan_digests(root: Path, files: tuple[str, ...]) -> dict[str, str]:
         path = (root / name)
         if not path.is_file():
             raise UsageError(f"requirements file {name} does not exist in {root}", hint="fix WARP_PIP_PACKAGES or create the file")
-        data = path.read_bytes()
+        try:
+            data = path.read_bytes()
+        except OSError as exc:
+            raise UsageError(f"cannot read requirements file {name} ({exc.strerror})", hint=f"make {path} readable, or fix WARP_PIP_PACKAGES") from None
         digests[name] = hashlib.sha256(data).hexdigest()
         for line in data.decode("utf-8", "replace").splitlines():
             match = re.match(r"\s*(?:-r|-c|--requirement|--constraint)[\s=]+(\S+)", line)

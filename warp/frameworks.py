@@ -54,6 +54,20 @@ def find_mode(app: AppFacts, settings: Settings) -> Mode:
     )
 
 
+def find_shadowed(app: AppFacts, settings: Settings, mode: Mode) -> list[str]:
+    """Other entry points that detection passed over: the choice is then ambiguous, and warp says which it took."""
+    if settings["app"].value or settings["mode"].value != "auto":
+        return []
+    found = [
+        ("shell", "app.sh", app.app_sh_executable),
+        ("python", "app.py", app.app_py),
+        ("django", "manage.py", bool(app.manage_py and app.django_settings)),
+        ("wsgi", "wsgi.py", app.wsgi_py and app.wsgi_py_has_application),
+        ("paste", app.paste_file or "paste.ini", bool(app.paste_file)),
+    ]
+    return [name for kind, name, present in found if present and kind != mode.name]
+
+
 def _looked_at(app: AppFacts) -> list[str]:
     lines = ["looked for, in order:"]
     lines.append("  app.sh        " + ("present but not executable (chmod +x app.sh)" if app.app_sh else "not found"))

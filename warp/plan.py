@@ -304,6 +304,9 @@ class StartPlan:
     apache_user: tuple[str, str] | None = None
     #: The directory the server generates its own files into (mod_wsgi-express's server root).
     server_root: Path | None = None
+    #: What is served (module or script): warp imports it in the env before the server starts.
+    target: servers.Target | None = None
+    warnings: tuple[str, ...] = ()
 
 
 def make_start_plan(
@@ -385,6 +388,7 @@ def make_start_plan(
         static_root=target.static_root if target.has_static else None,
         apache_user=apache_user,
         server_root=command.server_root,
+        target=target,
     )
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -45,10 +46,25 @@ def run(
     if result.returncode != 0:
         raise StepFailed(
             f"{step} failed (exit code {result.returncode})",
-            hint=hint or "fix the problem shown above and run the command again",
+            hint=(is_unreachable(result.stdout or "") and UNREACHABLE_HINT) or hint or "fix the problem shown above and run the command again",
             detail=(result.stdout or "") if capture else "",
         )
     return result.stdout or ""
+
+
+UNREACHABLE_HINT = (
+    "the package index could not be reached: check the network and PIP_INDEX_URL / UV_INDEX_URL, "
+    "or build offline from a wheelhouse (`warp wheels`, then `warp build --offline`)"
+)
+_UNREACHABLE = re.compile(
+    r"Connection refused|Failed to establish a new connection|Name or service not known|"
+    r"Temporary failure in name resolution|Network is unreachable|No route to host|tcp connect error"
+)
+
+
+def is_unreachable(output: str) -> bool:
+    """The installer's output says the index could not be reached (pip and uv word it differently)."""
+    return bool(_UNREACHABLE.search(output))
 
 
 def run_json(argv: Sequence[str], *, env: Mapping[str, str], cwd: Path, step: str, hint: str = "") -> dict:
@@ -61,6 +77,7 @@ def run_json(argv: Sequence[str], *, env: Mapping[str, str], cwd: Path, step: st
             f"{step} failed (exit code {result.returncode})",
             hint=hint or "fix the problem shown above and run the command again",
             detail=result.stderr.strip(),
+            returncode=result.returncode,
         )
     try:
         return json.loads(result.stdout.strip().splitlines()[-1])

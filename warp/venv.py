@@ -151,7 +151,7 @@ def create_env(env: Env, *, python: str, source: Path, offline: bool = False) ->
             f"{env.path} exists but is not a warp env",
             hint="move it away or choose another name (warp never deletes what it did not create)",
         )
-    env.path.parent.mkdir(parents=True, exist_ok=True)
+    ensure_home(env.path.parent.parent)
     uv = find_uv()
     if uv:
         argv = [uv, "venv", "--quiet", "--seed", "--allow-existing", "--python", python, str(env.path)]
@@ -189,7 +189,22 @@ def remove_env(env: Env) -> None:
     shutil.rmtree(env.path)
 
 
+def ensure_home(home: Path) -> None:
+    """Create WARP_HOME private (0700) when warp creates it; one that exists keeps the mode its owner chose.
+
+    (Apache's unprivileged user must read an env when mod_wsgi runs as root: such a WARP_HOME is made
+    world-readable by its owner, and `warp start` names any file that user cannot read.)
+    """
+    if not home.exists():
+        home.parent.mkdir(parents=True, exist_ok=True)
+        home.mkdir(mode=0o700, exist_ok=True)
+        os.chmod(home, 0o700)
+    (home / "envs").mkdir(exist_ok=True)
+
+
 def check_home_writable(home: Path) -> None:
+    if home.exists() and not home.is_dir():
+        raise EnvError(f"WARP_HOME {home} is not a directory", hint="set WARP_HOME to a directory, e.g. export WARP_HOME=~/.warp")
     probe = home
     while not probe.exists():
         probe = probe.parent
