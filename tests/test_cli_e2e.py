@@ -115,25 +115,6 @@ def test_destroy_removes_the_env(tmp_path):
     assert (tmp_path / "project").is_dir()  # the source tree is the user's
 
 
-def test_destroy_refuses_the_active_env(tmp_path):
-    home = tmp_path / "home"
-    env = make_env(home, tmp_path / "project", "busy")
-
-    result = cli("destroy", "busy", "--yes", cwd=tmp_path, home=home, env={"WARP_ENV_NAME": "busy"})
-
-    assert_error(result, 2, "error: env 'busy' is active in this shell", '       run `eval "$(warp deactivate)"` first')
-    assert (env / "bin" / "python").exists()
-
-
-def test_destroy_of_a_missing_env(tmp_path):
-    home = tmp_path / "home"
-    make_env(home, tmp_path / "project", "present")
-
-    result = cli("destroy", "absent", "--yes", cwd=tmp_path, home=home)
-
-    assert_error(result, 1, "error: env 'absent' does not exist", "       see `warp list` for the envs there are")
-
-
 @pytest.mark.parametrize("name", ["../x", "../../x", "/etc", "a/b", "..", "."])
 def test_destroy_refuses_names_that_leave_the_envs_directory(tmp_path, name):
     home = tmp_path / "home"
@@ -150,31 +131,6 @@ def test_destroy_refuses_names_that_leave_the_envs_directory(tmp_path, name):
         assert (decoy / "precious.txt").read_text() == "user data"
     assert (home / "envs" / "keep" / "bin" / "python").exists()
     assert Path("/etc/passwd").exists()
-
-
-def test_destroy_refuses_an_env_that_is_a_symlink_out_of_warp_home(tmp_path):
-    home = tmp_path / "home"
-    make_env(home, tmp_path / "project", "keep")
-    outside = tmp_path / "outside"
-    make_fake_env(outside)
-    (home / "envs" / "escape").symlink_to(outside)
-
-    result = cli("destroy", "escape", "--yes", cwd=tmp_path, home=home)
-
-    assert (outside / "precious.txt").read_text() == "user data"
-    assert result.returncode in (1, 2), result.stderr
-    assert "Traceback" not in result.stderr
-    assert "error: " in result.stderr
-
-
-def test_destroy_without_yes_and_without_a_terminal_is_refused(tmp_path):
-    home = tmp_path / "home"
-    env = make_env(home, tmp_path / "project", "asked")
-
-    result = cli("destroy", "asked", cwd=tmp_path, home=home)
-
-    assert_error(result, 2, "error: refusing to delete env 'asked' without confirmation", "       run `warp destroy asked --yes`")
-    assert (env / "bin" / "python").exists()
 
 
 def run_in_terminal(argv: list[str], *, cwd: Path, env: dict, answer: str, timeout: float = 60) -> tuple[int, str]:
@@ -421,7 +377,6 @@ def test_corrupt_metadata_of_the_directorys_own_env_is_an_error(tmp_path):
     assert_error(result, 1, f"error: metadata of env 'project' is unreadable ({meta})")
 
 
-@pytest.mark.skipif(os.geteuid() == 0, reason="root may write to a chmod 500 directory, so WARP_HOME cannot be made unwritable")
 def test_unwritable_warp_home(tmp_path):
     home = tmp_path / "home"
     home.mkdir()
@@ -438,16 +393,3 @@ def test_unwritable_warp_home(tmp_path):
     )
     assert list(home.iterdir()) == []
 
-
-def test_malformed_environment_file_names_the_line(tmp_path):
-    project = tmp_path / "project"
-    (project / ".warp").mkdir(parents=True)
-    (project / ".warp" / "environment").write_text("GOOD=1\n# a comment\n\nSECRET-KEY=hunter2\n")
-
-    result = cli("env", cwd=project, home=tmp_path / "home")
-
-    assert_error(
-        result, 2, "error: .warp/environment line 4: expected KEY=VALUE",
-        "       fix that line; keys are letters, digits and _, and do not start with a digit",
-    )
-    assert "hunter2" not in result.stdout + result.stderr

@@ -85,27 +85,6 @@ def test_sigterm_lets_in_flight_request_finish(server, run_warp):
     assert not running.is_listening()
 
 
-def test_port_in_use_is_a_clear_error(run_warp):
-    import socket
-    import subprocess
-    import sys
-
-    from conftest import warp_environ
-
-    app = build_app("flask_wsgi", "gunicorn")
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        sock.listen()
-        port = sock.getsockname()[1]
-        result = subprocess.run(
-            [sys.executable, "-m", "warp", "start", "--host", "127.0.0.1", "--port", str(port)],
-            cwd=app.src, env=warp_environ(app.home), capture_output=True, text=True, timeout=60,
-        )
-    assert result.returncode == 2
-    assert f"error: port {port} on 127.0.0.1 is already in use" in result.stderr
-    assert "Traceback" not in result.stderr
-
-
 @pytest.mark.skipif(os.geteuid() != 0, reason="Apache's refusal to run as root only applies when the tests run as root")
 @pytest.mark.skipif(why_server_unavailable("mod_wsgi") is not None, reason="Apache is not installed")
 def test_mod_wsgi_as_root_with_unreadable_python_names_the_fix(tmp_path):
