@@ -213,10 +213,16 @@ def test_exec_runs_in_the_env(blog):
 
 
 def test_env_prints_exports_that_a_shell_can_eval(blog):
+    """Values from .warp/environment are secrets: printed only with --show-secrets, and then eval'd exactly."""
     project, home, env = blog
 
-    result = cli("env", cwd=project, home=home)
+    hidden = cli("env", cwd=project, home=home)
 
+    assert hidden.returncode == 0, hidden.stderr
+    assert "not-shown-in-plans" not in hidden.stdout + hidden.stderr
+    assert "My personal" not in hidden.stdout
+    assert "warning: not printed, from .warp/environment: BLOG_TITLE, SECRET_KEY (pass --show-secrets to include them)" in hidden.stderr.splitlines()
+    result = cli("env", "--show-secrets", cwd=project, home=home)
     assert result.returncode == 0, result.stderr
     lines = result.stdout.splitlines()
     for line in (
@@ -227,9 +233,10 @@ def test_env_prints_exports_that_a_shell_can_eval(blog):
         "export SECRET_KEY=not-shown-in-plans;",
     ):
         assert line in lines, result.stdout
+        assert line in hidden.stdout.splitlines() or "BLOG_TITLE" in line or "SECRET_KEY" in line
     assert any(line.startswith(f"export PATH={env}/bin:") for line in lines)
 
-    script = f'eval "$({shlex.join(WARP)} env)" && printf "%s|%s|%s\\n" "$VIRTUAL_ENV" "$BLOG_TITLE" "$(command -v python)"'
+    script = f'eval "$({shlex.join(WARP)} env --show-secrets)" && printf "%s|%s|%s\\n" "$VIRTUAL_ENV" "$BLOG_TITLE" "$(command -v python)"'
     shell = subprocess.run(["bash", "-c", script], cwd=project, env=warp_environ(home), stdin=subprocess.DEVNULL, capture_output=True, text=True)
     assert shell.stdout.strip() == f"{env}|My personal|{env}/bin/python", shell.stderr
 

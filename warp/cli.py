@@ -367,7 +367,10 @@ def main() -> None:
         if exc.hint:
             click.echo(f"       {exc.hint}", err=True)
         sys.exit(exc.exit_code)
-    except click.exceptions.Abort:
+    except click.exceptions.Abort as exc:
+        if isinstance(exc.__cause__, KeyboardInterrupt):  # click turns Ctrl-C into Abort
+            click.echo("error: interrupted", err=True)
+            sys.exit(130)
         click.echo("error: aborted", err=True)
         sys.exit(1)
     except click.ClickException as exc:
