@@ -109,13 +109,18 @@ def test_interrupted_build_records_no_success_and_the_next_build_completes(tmp_p
     assert warp("exec", "python", "-c", "import six", cwd=project, home=home).returncode == 0
 
 
-def test_two_builds_of_one_env_never_interleave(tmp_path):
+def start_slow_rebuild(tmp_path: Path, seconds: int) -> tuple[Path, Path, Path, subprocess.Popen]:
+    """A built project, then a second build whose hook sleeps ``seconds``: (project, home, hook log, the build)."""
     project, home = make_project(tmp_path)
     warp("build", cwd=project, home=home)
     log = project / "hook.log"
     log.unlink()
-    (project / ".warp" / "slow").write_text("3")
-    first = spawn_warp(project, home, "build")
+    (project / ".warp" / "slow").write_text(str(seconds))
+    return project, home, log, spawn_warp(project, home, "build")
+
+
+def test_two_builds_of_one_env_never_interleave(tmp_path):
+    project, home, log, first = start_slow_rebuild(tmp_path, 3)
     try:
         wait_for_line(log, 1)
         refused = warp("build", "--no-wait", cwd=project, home=home, check=False)
@@ -136,12 +141,7 @@ def test_two_builds_of_one_env_never_interleave(tmp_path):
 
 
 def test_start_waits_for_a_running_build(tmp_path):
-    project, home = make_project(tmp_path)
-    warp("build", cwd=project, home=home)
-    log = project / "hook.log"
-    log.unlink()
-    (project / ".warp" / "slow").write_text("3")
-    build = spawn_warp(project, home, "build")
+    project, home, log, build = start_slow_rebuild(tmp_path, 3)
     running = None
     try:
         wait_for_line(log, 1)
