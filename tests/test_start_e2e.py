@@ -60,7 +60,6 @@ def test_serves_app_py_and_app_sh(app_name, expected, run_warp):
     assert not running.leftovers()
 
 
-@pytest.mark.parametrize("server", [server_param(s) for s in SERVERS])
 def test_sigterm_lets_in_flight_request_finish(server, run_warp):
     """SIGTERM, as Kubernetes/systemd send it, is a graceful stop on every server."""
     app = build_app("flask_wsgi", server)
