@@ -382,21 +382,3 @@ def test_corrupt_metadata_of_the_directorys_own_env_is_an_error(tmp_path):
 
     assert not (home / "envs" / "project-2").exists()
     assert_error(result, 1, f"error: metadata of env 'project' is unreadable ({meta})")
-
-
-def test_unwritable_warp_home(tmp_path):
-    home = tmp_path / "home"
-    home.mkdir()
-    project = tmp_path / "project"
-    project.mkdir()
-    home.chmod(0o500)
-    try:
-        result = cli("exec", "true", cwd=project, home=home)
-    finally:
-        home.chmod(0o700)
-    assert_error(
-        result, 1, f"error: WARP_HOME {home} is not writable",
-        "       set WARP_HOME to a directory you can write to, e.g. export WARP_HOME=~/.warp",
-    )
-    assert list(home.iterdir()) == []
-
