@@ -106,7 +106,7 @@ def check_env_name(name: str) -> str:
 
 def make_env_name(directory: Path) -> str:
     """The default env name: the source directory's name made safe."""
-    name = _UNSAFE.sub("-", directory.name).strip("-._")[:64].strip("-._")
+    name = re.sub(r"\.{2,}", ".", _UNSAFE.sub("-", directory.name)).strip("-._")[:64].strip("-._")  # ".." is refused
     return name or "app"
 
 
