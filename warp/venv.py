@@ -164,6 +164,7 @@ def create_env(env: Env, *, python: str, source: Path, offline: bool = False) ->
         environ = dict(os.environ)
     try:
         proc.run(argv, env=environ, cwd=source, step=f"Creating env {env.name}")
+        drop_world_write(env)
         version = subprocess.run(
             [str(env.python), "-c", "import sys; print('%d.%d.%d' % sys.version_info[:3]); print(sys._base_executable)"],
             capture_output=True, text=True, check=True,
@@ -183,6 +184,17 @@ def create_env(env: Env, *, python: str, source: Path, offline: bool = False) ->
     except BaseException:
         shutil.rmtree(env.path, ignore_errors=True)
         raise
+
+
+def drop_world_write(env: Env) -> None:
+    """uv creates the env's .lock mode 0666 whatever the umask (so other users may lock it); warp's envs are not shared."""
+    lock = env.path / ".lock"
+    try:
+        mode = lock.lstat().st_mode
+    except FileNotFoundError:
+        return
+    if mode & 0o002 and not os.path.islink(lock):
+        os.chmod(lock, mode & 0o7775)
 
 
 def remove_env(env: Env) -> None:
