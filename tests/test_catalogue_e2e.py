@@ -202,6 +202,10 @@ def unreadable_requirements(world: World) -> None:
         secret.chmod(0)
 
 
+def unreadable_environment_file(world: World) -> None:
+    world.write(".warp/environment", f"SECRET={SECRET}\n", mode=0o600 if IS_ROOT else 0)  # root's file, read by nobody
+
+
 def django_settings_error(world: World) -> None:
     world.write("requirements.txt", "Django\n")
     world.write(
@@ -280,6 +284,8 @@ CASES = [
     # project files
     Case("environment-file-bad-line", ("env",), 2, ".warp/environment line 3: expected KEY=VALUE", ("source", "envs"),
          setup=files(_DOT_warp__environment=f"GOOD=1\n# comment\nSECRET-KEY={SECRET}\n"), never=(SECRET,)),
+    Case("environment-file-unreadable", ("activate",), 2, "cannot read", ("source", "envs"), setup=unreadable_environment_file,
+         as_user=True, also=(".warp/environment (Permission denied)",), never=(SECRET,)),
     Case("tool-warp-not-a-table", ("plan",), 2, "[tool.warp] in pyproject.toml is not a table", ("source", "envs"),
          setup=files(pyproject_DOT_toml="tool.warp = 3\n")),
     Case("tool-warp-bad-value", ("plan",), 2, "port from [tool.warp] port: port 'x' is not a number", ("source",),
