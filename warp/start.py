@@ -67,10 +67,10 @@ def make_plan(ctx: Context, *, listen_fd: int | None = None) -> StartPlan:
         reload=reload,
         listen_fd=listen_fd,
     )
-    shadowed = find_shadowed(ctx.app, ctx.settings, mode)
+    used, shadowed = find_shadowed(ctx.app, ctx.settings, mode)
     if shadowed:
         warning = (
-            f"more than one entry point in {ctx.app.home}: using {mode.because.split(' ')[0]} ({mode.name} mode), "
+            f"more than one entry point in {ctx.app.home}: using {used} ({mode.name} mode), "
             f"not {', '.join(shadowed)}; pass --mode or --app to choose"
         )
         plan = dataclasses.replace(plan, warnings=(warning,))
