@@ -69,9 +69,12 @@ def is_unreachable(output: str) -> bool:
 
 def run_json(argv: Sequence[str], *, env: Mapping[str, str], cwd: Path, step: str, hint: str = "") -> dict:
     """Run a hooks/ script in the app's interpreter and read its one JSON object."""
-    result = subprocess.run(
-        list(argv), env=dict(env), cwd=cwd, stdin=subprocess.DEVNULL, capture_output=True, text=True, errors="replace"
-    )
+    try:
+        result = subprocess.run(
+            list(argv), env=dict(env), cwd=cwd, stdin=subprocess.DEVNULL, capture_output=True, text=True, errors="replace"
+        )
+    except OSError as exc:  # the env's python is gone or broken (its base interpreter was removed, say)
+        raise StepFailed(f"{step}: cannot run {argv[0]} ({exc.strerror})", hint="rebuild the env: warp destroy NAME --yes && warp build") from None
     if result.returncode != 0:
         raise StepFailed(
             f"{step} failed (exit code {result.returncode})",

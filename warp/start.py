@@ -232,9 +232,11 @@ def prepare(ctx: Context, plan: StartPlan, report: Report) -> None:
 
 def wait_for_build(env, report: Report) -> None:
     """A start during a build waits for it: the env is half-installed until the build's lock is released."""
-    if not env.lock_path.exists():
+    try:
+        handle = open(env.lock_path)
+    except OSError:  # no build ever ran here (or its lock is not ours to read): nothing to wait for
         return
-    with open(env.lock_path) as handle:
+    with handle:
         try:
             fcntl.flock(handle, fcntl.LOCK_SH | fcntl.LOCK_NB)
         except BlockingIOError:
