@@ -291,6 +291,8 @@ CASES = [
     Case("host-not-on-this-machine", ("start", "--host", "192.0.2.1", "--port", "{port}"), 2, "host 192.0.2.1 is not an address of this machine",
          ("source", "env"), world="served"),
     Case("processes-zero", ("plan", "--processes", "0"), 2, "'0' is not a positive whole number", ("source", "env"), world="served"),
+    Case("graceful-timeout-not-finite", ("plan",), 2, "graceful timeout from WARP_GRACEFUL_TIMEOUT: 'nan' is not a number of seconds",
+         ("source", "env"), env={"WARP_GRACEFUL_TIMEOUT": "nan"}, world="served"),
     Case("graceful-timeout-negative", ("plan", "--graceful-timeout", "-1"), 2, "'-1' must be more than 0 seconds", ("source", "env"), world="served"),
     # project files
     Case("environment-file-bad-line", ("env",), 2, ".warp/environment line 3: expected KEY=VALUE", ("source", "envs"),

@@ -6,6 +6,7 @@ remembers where it came from so that ``warp plan`` can say why.
 
 from __future__ import annotations
 
+import math
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -99,6 +100,8 @@ def _positive_float(raw: str) -> float:
         value = float(str(raw).strip())
     except ValueError:
         raise ValueError(f"{raw!r} is not a number of seconds") from None
+    if not math.isfinite(value):  # float() takes "nan" and "inf"; no server does
+        raise ValueError(f"{raw!r} is not a number of seconds")
     if value <= 0:
         raise ValueError(f"{raw!r} must be more than 0 seconds")
     return value
