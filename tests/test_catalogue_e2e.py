@@ -115,8 +115,10 @@ def hold_port(world: World) -> None:
 
 
 def hook(name: str, body: str, mode: int = 0o755) -> Callable[[World], None]:
+    """An action hook running ``body`` with /bin/sh; an empty body makes a script with no #! line at all."""
+
     def setup(world: World) -> None:
-        world.write(f".warp/action_hooks/{name}", f"#!/bin/sh\n{body}\n", mode)
+        world.write(f".warp/action_hooks/{name}", f"#!/bin/sh\n{body}\n" if body else "echo no interpreter line\n", mode)
         world.write("requirements.txt", "")
 
     return setup
@@ -339,6 +341,9 @@ CASES = [
     # build inputs
     Case("pip-packages-file-missing", ("build",), 2, "requirements file missing.txt does not exist", ("source", "unbuilt"),
          env={"WARP_PIP_PACKAGES": "missing.txt"}),
+    Case("requirements-include-missing", ("build",), 2, "requirements file ../elsewhere.txt does not exist", ("source", "unbuilt"),
+         setup=files(requirements_DOT_txt="six\n-r ../elsewhere.txt\n"), also=("(named by a -r/-c line of requirements.txt)",
+                                                                             "       fix requirements.txt")),
     Case("requirements-file-unreadable", ("build",), 2, "cannot read requirements file secret-reqs.txt", ("source", "unbuilt"),
          setup=unreadable_requirements, as_user=True),
     Case("unresolvable-requirement", ("build",), 1, "Installing dependencies with uv (requirements.txt) failed", ("source", "unbuilt"),
@@ -349,6 +354,8 @@ CASES = [
     # hooks
     Case("hook-not-executable", ("build",), 0, "hook .warp/action_hooks/pre-build is not executable and was skipped", ("source",),
          setup=hook("pre-build", "touch pre-build-ran", mode=0o644)),
+    Case("hook-without-shebang", ("build",), 1, "cannot execute", ("source", "unbuilt"), setup=hook("pre-build", "", mode=0o755),
+         also=("it is not a program", "start the script with a #! line, e.g. #!/bin/sh")),
     Case("hook-fails", ("build",), 1, "Running build hook failed (exit code 3)", ("source", "unbuilt"),
          setup=hook("build", "echo about to fail; exit 3"), also=("about to fail",)),
     Case("hook-symlink-out-of-project", ("build",), 2, "hook .warp/action_hooks/build is a symlink to a file outside the project", ("source", "unbuilt"),

@@ -155,14 +155,17 @@ def scan_installed(env: venv.Env) -> dict[str, str]:
 def scan_digests(root: Path, files: tuple[str, ...]) -> dict[str, str]:
     """Content hashes of dependency files, following requirements' -r/-c includes."""
     digests: dict[str, str] = {}
-    pending = list(files)
+    pending = [(name, "") for name in files]
     while pending:
-        name = pending.pop()
+        name, named_by = pending.pop()
         if name in digests:
             continue
         path = (root / name)
         if not path.is_file():
-            raise UsageError(f"requirements file {name} does not exist in {root}", hint="fix WARP_PIP_PACKAGES or create the file")
+            raise UsageError(
+                f"requirements file {name} does not exist in {root}" + (f" (named by a -r/-c line of {named_by})" if named_by else ""),
+                hint=f"fix {named_by}" if named_by else "fix WARP_PIP_PACKAGES or create the file",
+            )
         try:
             data = path.read_bytes()
         except OSError as exc:
@@ -171,5 +174,6 @@ def scan_digests(root: Path, files: tuple[str, ...]) -> dict[str, str]:
         for line in data.decode("utf-8", "replace").splitlines():
             match = re.match(r"\s*(?:-r|-c|--requirement|--constraint)[\s=]+(\S+)", line)
             if match:
-                pending.append(str((path.parent / match.group(1)).relative_to(root)) if not Path(match.group(1)).is_absolute() else match.group(1))
+                included = match.group(1) if Path(match.group(1)).is_absolute() else str((path.parent / match.group(1)).relative_to(root))
+                pending.append((included, name))
     return digests

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 import json
 import os
 import re
@@ -39,10 +40,8 @@ def run(
             text=True,
             errors="replace",
         )
-    except FileNotFoundError:
-        raise StepFailed(f"{step}: command not found: {argv[0]}", hint=hint or "check that it is installed") from None
-    except PermissionError:
-        raise StepFailed(f"{step}: cannot execute {argv[0]}", hint=hint or "make it executable (chmod +x)") from None
+    except OSError as exc:
+        raise cannot_start(exc, argv, f"{step}: ", hint or "check that it is installed") from None
     if result.returncode != 0:
         raise StepFailed(
             f"{step} failed (exit code {result.returncode})",
@@ -74,7 +73,7 @@ def run_json(argv: Sequence[str], *, env: Mapping[str, str], cwd: Path, step: st
             list(argv), env=dict(env), cwd=cwd, stdin=subprocess.DEVNULL, capture_output=True, text=True, errors="replace"
         )
     except OSError as exc:  # the env's python is gone or broken (its base interpreter was removed, say)
-        raise StepFailed(f"{step}: cannot run {argv[0]} ({exc.strerror})", hint="rebuild the env: warp destroy NAME --yes && warp build") from None
+        raise cannot_start(exc, argv, f"{step}: ", "rebuild the env: `warp destroy NAME --yes`, then `warp build`") from None
     if result.returncode != 0:
         raise StepFailed(
             f"{step} failed (exit code {result.returncode})",
@@ -119,8 +118,8 @@ def spawn(
             list(argv), env=dict(env), cwd=cwd, start_new_session=new_session, pass_fds=tuple(pass_fds),
             preexec_fn=_die_with_parent if sys.platform.startswith("linux") else None,
         )
-    except FileNotFoundError:
-        raise StepFailed(f"command not found: {argv[0]}", hint="run `warp build` to install the server") from None
+    except OSError as exc:
+        raise cannot_start(exc, argv, "", "run `warp build` to install the server") from None
 
 
 def exec_(argv: Sequence[str], *, env: Mapping[str, str], cwd: Path) -> None:
@@ -130,10 +129,19 @@ def exec_(argv: Sequence[str], *, env: Mapping[str, str], cwd: Path) -> None:
     os.chdir(cwd)
     try:
         os.execvpe(argv[0], list(argv), dict(env))
-    except FileNotFoundError:
-        raise StepFailed(f"command not found: {argv[0]}", hint="run `warp build` to install the server") from None
-    except PermissionError:
-        raise StepFailed(f"cannot execute {argv[0]}", hint="make it executable (chmod +x)") from None
+    except OSError as exc:
+        raise cannot_start(exc, argv, "", "run `warp build` to install the server") from None
+
+
+def cannot_start(exc: OSError, argv: Sequence[str], prefix: str, missing_hint: str) -> StepFailed:
+    """Why a command did not even start, said so that the user can act on it."""
+    if isinstance(exc, FileNotFoundError):
+        return StepFailed(f"{prefix}command not found: {argv[0]}", hint=missing_hint)
+    if exc.errno == errno.ENOEXEC:  # an executable script without a #! line
+        return StepFailed(f"{prefix}cannot execute {argv[0]}: it is not a program", hint="start the script with a #! line, e.g. #!/bin/sh")
+    if isinstance(exc, PermissionError):
+        return StepFailed(f"{prefix}cannot execute {argv[0]}", hint="make it executable (chmod +x)")
+    return StepFailed(f"{prefix}cannot run {argv[0]} ({exc.strerror})", hint="check the command and its interpreter")
 
 
 def signal_group(pgid: int, sig: int) -> None:
