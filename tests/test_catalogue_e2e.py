@@ -241,6 +241,8 @@ class Case:
     also: tuple[str, ...] = ()
     never: tuple[str, ...] = ()
     as_user: bool = False
+    #: A command that runs warp in a state the test cannot set up from outside (a deleted cwd).
+    wrap: tuple[str, ...] = ()
     #: Returns why the row cannot be tried on this machine, or None.
     needs: Callable[[], str | None] = lambda: None
 
@@ -330,6 +332,10 @@ CASES = [
     # env state
     Case("env-metadata-corrupt", ("exec", "true"), 1, "metadata of env 'project' is unreadable", ("source", "envs"),
          setup=corrupt(".warp/env.json", "\0garbage{{"), env={"WARP_ENV_NAME": "project"}, also=("warp destroy project --yes",)),
+    Case("env-metadata-wrong-types", ("exec", "true"), 1, "metadata of env 'project' is corrupt", ("source", "envs"),
+         setup=corrupt(".warp/env.json", '{"source": 5, "python_version": [3]}'), env={"WARP_ENV_NAME": "project"}),
+    Case("current-directory-deleted", ("plan",), 2, "the current directory no longer exists", ("source", "envs"),
+         wrap=("sh", "-c", 'mkdir gone && cd gone && rmdir ../gone && exec "$@"', "sh")),
     Case("build-record-corrupt", START, 1, "env 'project' has no successful build", ("source", "envs", "env"),
          setup=lambda w: (wsgi_project(w), corrupt(".warp/build.json", "{not json")(w)), also=("run `warp build` first",)),
     Case("active-env-deleted", ("exec", "true"), 1, "the active env 'gone' no longer exists", ("source", "envs"), setup=active("gone")),
@@ -417,7 +423,7 @@ def command(case: Case, world: World) -> list[str]:
         argv = [sys.executable, "-m", "warp", *args]
     if case.as_user and IS_ROOT:
         argv = AS_NOBODY + argv
-    return argv
+    return [*case.wrap, *argv]
 
 
 def run_case(case: Case, world: World) -> subprocess.CompletedProcess:

@@ -30,7 +30,15 @@ def _flags(**values) -> dict:
 
 
 def _context(create: bool = True, **flags) -> context.Context:
-    return context.load_context(_flags(**flags), read_environ(), Path.cwd(), report, create=create)
+    return context.load_context(_flags(**flags), read_environ(), _cwd(), report, create=create)
+
+
+def _cwd() -> Path:
+    """The current directory; one deleted under the shell is the user's to fix, not a crash."""
+    try:
+        return Path.cwd()
+    except FileNotFoundError:
+        raise UsageError("the current directory no longer exists", hint="cd to the project's directory again") from None
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -65,7 +73,7 @@ def _path_without(path: str, *remove: str) -> list[str]:
 def activate(name: str | None, python: str | None, shell_name: str | None) -> None:
     """Create (if needed) and select an env; print shell code for eval."""
     environ = read_environ()
-    cwd = Path.cwd()
+    cwd = _cwd()
     home = find_warp_home(environ)
     if name is None:
         existing = venv.find_env_for_source(home, cwd)
@@ -166,7 +174,7 @@ def env_(shell_name: str | None, show_secrets: bool) -> None:
 def exec_(command: tuple[str, ...]) -> None:
     """Run COMMAND in the app environment."""
     ctx = _context()
-    proc.exec_(command, env=ctx.app_environ(), cwd=Path.cwd())
+    proc.exec_(command, env=ctx.app_environ(), cwd=_cwd())
 
 
 @cli.command(name="shell")

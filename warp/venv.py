@@ -68,7 +68,10 @@ class Env:
         return self.python.exists() and self.meta_path.is_file()
 
     def read_meta(self) -> dict:
-        return _read_json(self.meta_path, f"metadata of env {self.name!r}", self.name)
+        meta = _read_json(self.meta_path, f"metadata of env {self.name!r}", self.name)
+        if any(not isinstance(meta.get(key) or "", str) for key in _META_TEXT):
+            raise EnvError(f"metadata of env {self.name!r} is corrupt ({self.meta_path})", hint=_FIX.format(name=self.name))
+        return meta
 
     def read_record(self) -> dict:
         """The last build record, or {} when there is none or it is unreadable."""
@@ -227,8 +230,13 @@ def check_home_writable(home: Path) -> None:
         )
 
 
+#: Fields of env.json that are text (or absent): anything else there is damage, reported like unreadable JSON.
+_META_TEXT = ("name", "source", "python", "python_version", "created", "last_build")
+_FIX = "destroy and recreate the env: warp destroy {name} --yes && warp build"
+
+
 def _read_json(path: Path, what: str, name: str) -> dict:
-    fix = f"destroy and recreate the env: warp destroy {name} --yes && warp build"
+    fix = _FIX.format(name=name)
     try:
         data = json.loads(path.read_text())
     except FileNotFoundError:
