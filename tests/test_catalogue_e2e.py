@@ -321,6 +321,11 @@ CASES = [
     Case("env-name-nul", ("activate", "a\0b"), 2, "invalid env name 'a\\\\x00b'", ("source", "envs")),
     Case("env-name-newline", ("activate", "a\nexport X=1"), 2, "invalid env name 'a\\\\nexport X=1'", ("source", "envs")),
     # destroy
+    Case("env-name-taken-by-a-file", ("activate", "taken"), 1, "exists but is not a warp env", ("source", "envs"),
+         setup=lambda w: (w.home.joinpath("envs").mkdir(parents=True), w.home.joinpath("envs", "taken").write_text("mine"))),
+    Case("env-name-is-a-symlink-out", ("activate", "outside"), 1, "exists but is not a warp env", ("source", "envs"),
+         setup=lambda w: (w.home.joinpath("envs").mkdir(parents=True), w.project.joinpath("elsewhere").mkdir(),
+                          w.home.joinpath("envs", "outside").symlink_to(w.project / "elsewhere"))),
     Case("destroy-active-env", ("destroy", "project", "--yes"), 2, "env 'project' is active in this shell", ("source", "envs", "env"),
          setup=with_env(active("project"))),
     Case("destroy-missing-env", ("destroy", "absent", "--yes"), 1, "env 'absent' does not exist", ("source", "envs"), setup=with_env()),

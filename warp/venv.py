@@ -149,7 +149,8 @@ def create_env(env: Env, *, python: str, source: Path, offline: bool = False) ->
     Offline (--offline, WARP_PIP_NO_INDEX=1), pip is seeded from the project's .warp/wheelhouse.
     """
     check_home_writable(env.path.parent.parent)
-    if env.path.exists() and not env.meta_path.is_file() and any(env.path.iterdir()):
+    is_other = env.path.is_symlink() or (env.path.exists() and not env.path.is_dir())  # a symlink would lead out of WARP_HOME
+    if is_other or (env.path.is_dir() and not env.meta_path.is_file() and any(env.path.iterdir())):
         raise EnvError(
             f"{env.path} exists but is not a warp env",
             hint="move it away or choose another name (warp never deletes what it did not create)",
