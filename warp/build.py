@@ -14,7 +14,7 @@ from pathlib import Path
 import warp
 from warp import __version__, locks, proc, servers
 from warp.context import Context, Report, scan_digests, scan_installed
-from warp.errors import EnvError, StepFailed
+from warp.errors import EnvError, StepFailed, UsageError
 from warp.plan import BuildPlan, Installer, find_dependency_inputs, find_installer, find_server, make_build_plan
 from warp.venv import Env, drop_world_write, find_uv
 
@@ -203,7 +203,11 @@ def read_lock(ctx: Context, how: str, environ) -> list[str]:
             env=environ, cwd=ctx.source, step="Reading Pipfile.lock", hint="if Pipfile.lock is out of date, run `pipenv lock`",
         )
         return [line for line in text.splitlines() if line.strip()]
-    return [str(item) for item in ctx.project.pyproject.get("project", {}).get("dependencies", [])]
+    dependencies = ctx.project.pyproject.get("project", {}).get("dependencies", [])
+    if not isinstance(dependencies, list) or not all(isinstance(item, str) for item in dependencies):
+        raise UsageError("[project] dependencies in pyproject.toml is not a list of requirements",
+                         hint='write it as dependencies = ["flask>=3", "gunicorn"]')
+    return dependencies
 
 
 def _ensure_server(ctx: Context, step, environ, report: Report) -> None:

@@ -211,6 +211,11 @@ def _resolve(spec: Spec, flags, environ, warp_files, tool) -> Value:
     if not candidates:
         return Value(spec.default, "default")
     raw, source = candidates[0]
+    if not _is_scalar(raw) and not (spec.parse is _words and isinstance(raw, list) and all(map(_is_scalar, raw))):
+        raise UsageError(
+            f"{spec.what} from {source} must be a string or a number, not {type(raw).__name__} {raw!r}",
+            hint=f"correct {source}" + (f" or pass {spec.flag}" if spec.flag else ""),
+        )
     if isinstance(raw, bool) and spec.parse is not _flag:
         raw = str(raw)
     try:
@@ -220,6 +225,11 @@ def _resolve(spec: Spec, flags, environ, warp_files, tool) -> Value:
             f"{spec.what} from {source}: {exc}",
             hint=f"correct {source}" + (f" or pass {spec.flag}" if spec.flag and source != spec.flag else ""),
         ) from None
+
+
+def _is_scalar(raw: Any) -> bool:
+    """What a setting may be given as in [tool.warp] (TOML also has arrays, tables and dates)."""
+    return isinstance(raw, (str, int, float, bool))
 
 
 def find_warp_home(environ: Mapping[str, str]) -> Path:
