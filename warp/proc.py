@@ -81,14 +81,26 @@ def run_json(argv: Sequence[str], *, env: Mapping[str, str], cwd: Path, step: st
             detail=result.stderr.strip(),
             returncode=result.returncode,
         )
-    try:
-        return json.loads(result.stdout.strip().splitlines()[-1])
-    except (ValueError, IndexError):
+    answer = find_json_answer(result.stdout)
+    if answer is None:
         raise StepFailed(
             f"{step} printed no result",
             hint="this is a bug in warp; please report it with the output above",
             detail=(result.stdout + result.stderr).strip(),
-        ) from None
+        )
+    return answer
+
+
+def find_json_answer(stdout: str) -> dict | None:
+    """The hook's one JSON object: the last line that is one (the app may print around it, even at exit)."""
+    for line in reversed(stdout.splitlines()):
+        try:
+            answer = json.loads(line)
+        except ValueError:
+            continue
+        if isinstance(answer, dict):
+            return answer
+    return None
 
 
 def run_hook(path: Path, *, env: Mapping[str, str], cwd: Path, step: str) -> None:
