@@ -157,3 +157,24 @@ def test_start_waits_for_a_running_build(tmp_path):
         kill_group(build)
         if running:
             running.close()
+
+
+def test_a_build_killed_while_creating_the_env_is_taken_up_by_the_next(tmp_path):
+    project, home = make_project(tmp_path)
+    marker = home / "envs" / "project" / ".warp" / "creating"
+    build = spawn_warp(project, home, "build")
+    try:
+        deadline = time.monotonic() + 60
+        while not marker.exists() and time.monotonic() < deadline:
+            time.sleep(0.002)
+        os.killpg(build.pid, signal.SIGKILL)  # warp and the installer creating the virtualenv
+        build.wait(timeout=30)
+    finally:
+        kill_group(build)
+    assert marker.exists() and not (marker.parent / "env.json").exists()
+
+    again = warp("build", cwd=project, home=home)
+    assert f" -----> Created env project for {project}" in again.stderr  # the same name, not project-2
+    assert sorted(p.name for p in (home / "envs").iterdir()) == ["project"]
+    assert not marker.exists()
+    assert record(home)["state"] == "ok"

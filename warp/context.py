@@ -121,7 +121,7 @@ def select_env(
     if env.path.is_dir() and env.meta_path.exists():
         env.read_meta()  # unreadable metadata of this directory's env: report it, do not start a second env
     suffix = 2
-    while env.path.exists():
+    while env.path.exists() and not env.is_half_created():  # a creation that was killed is taken up again
         env = venv.find_env(home, f"{base[:60]}-{suffix}")
         suffix += 1
     create_project_env(env, flags or {}, environ, cwd)

@@ -7,6 +7,7 @@ generated run files).
 
 from __future__ import annotations
 
+import fcntl
 import json
 import os
 import re
@@ -14,6 +15,7 @@ import shutil
 import subprocess
 import sys
 import time
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -63,6 +65,15 @@ class Env:
     @property
     def lock_path(self) -> Path:
         return self.state / "build.lock"
+
+    @property
+    def creating_path(self) -> Path:
+        """Exists (and is locked) while warp creates the env; left behind only by a creation that was killed."""
+        return self.state / "creating"
+
+    def is_half_created(self) -> bool:
+        """Warp's own leftovers of a creation that never wrote the metadata: resumed, not refused."""
+        return not self.path.is_symlink() and self.creating_path.is_file() and not self.meta_path.is_file()
 
     def exists(self) -> bool:
         return self.python.exists() and self.meta_path.is_file()
@@ -150,12 +161,38 @@ def create_env(env: Env, *, python: str, source: Path, offline: bool = False) ->
     """
     check_home_writable(env.path.parent.parent)
     is_other = env.path.is_symlink() or (env.path.exists() and not env.path.is_dir())  # a symlink would lead out of WARP_HOME
-    if is_other or (env.path.is_dir() and not env.meta_path.is_file() and any(env.path.iterdir())):
+    if is_other or (env.path.is_dir() and not env.meta_path.is_file() and not env.is_half_created() and any(env.path.iterdir())):
         raise EnvError(
             f"{env.path} exists but is not a warp env",
             hint="move it away or choose another name (warp never deletes what it did not create)",
         )
     ensure_home(env.path.parent.parent)
+    with claim_creation(env):
+        if not env.meta_path.is_file():  # else another warp created it while this one waited
+            _create(env, python=python, source=source, offline=offline)
+
+
+@contextmanager
+def claim_creation(env: Env):
+    """Hold the env's creation marker: another warp creating the same env is waited for, and what a killed
+    creation left behind is cleared (it is warp's: the marker says so)."""
+    env.state.mkdir(parents=True, exist_ok=True)
+    with open(env.creating_path, "a+") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        if not env.meta_path.is_file():
+            leftovers = [child for child in env.path.iterdir() if child != env.state]
+            for child in leftovers + [child for child in env.state.iterdir() if child != env.creating_path]:
+                if child.is_dir() and not child.is_symlink():
+                    shutil.rmtree(child)
+                else:
+                    child.unlink()
+        yield
+    if env.meta_path.is_file():
+        env.creating_path.unlink(missing_ok=True)
+
+
+def _create(env: Env, *, python: str, source: Path, offline: bool) -> None:
+    """The virtualenv itself, then the metadata that makes it an env (written last: its absence means unfinished)."""
     uv = find_uv()
     if uv:
         argv = [uv, "venv", "--quiet", "--seed", "--allow-existing", "--python", python, str(env.path)]
