@@ -6,10 +6,12 @@ import argparse
 import sys
 import time
 
-from benchmarks import build, reload, start, throughput
+from benchmarks import build, reload, soak, start, throughput
 from benchmarks.common import REPO, BenchError, machine
 
-SECTIONS = {"build": build.bench, "start": start.bench, "reload": reload.bench, "throughput": throughput.bench}
+SECTIONS = {"build": build.bench, "start": start.bench, "reload": reload.bench, "throughput": throughput.bench, "soak": soak.bench}
+#: Sections a plain `python -m benchmarks` runs; the soak (five minutes, its own report) only with --only soak.
+DEFAULT = ("build", "start", "reload", "throughput")
 
 
 def log(message: str) -> None:
@@ -35,13 +37,14 @@ def main() -> int:
     parser = argparse.ArgumentParser(prog="python -m benchmarks", description=__doc__)
     parser.add_argument("--quick", action="store_true", help="2 runs per figure instead of 5, shorter load tests, a smaller grid")
     parser.add_argument("--only", choices=sorted(SECTIONS), help="run one section")
-    parser.add_argument("--output", default=str(REPO / "docs" / "benchmarks.md"), help="markdown report (default: docs/benchmarks.md)")
+    parser.add_argument("--output", help="markdown report (default: docs/benchmarks.md; docs/soak.md for --only soak)")
     args = parser.parse_args()
+    args.output = args.output or str(soak.OUTPUT if args.only == "soak" else REPO / "docs" / "benchmarks.md")
     runs = 2 if args.quick else 5
     info = machine()
     sections = []
     try:
-        for name in [args.only] if args.only else list(SECTIONS):
+        for name in [args.only] if args.only else DEFAULT:
             sections.append(SECTIONS[name](runs, log))
             print(sections[-1].text(), flush=True)
     except BenchError as exc:

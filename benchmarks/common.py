@@ -147,6 +147,14 @@ def make_tree(name: str, parent: str | Path = "/tmp") -> Path:
     return path
 
 
+def make_home(root: Path) -> Path:
+    """A WARP_HOME that Apache's user may read (warp itself would create it 0700)."""
+    home = root / "home"
+    home.mkdir(mode=0o755, exist_ok=True)
+    os.chmod(home, 0o755)
+    return home
+
+
 @contextmanager
 def scratch_tree(name: str):
     """make_tree, removed afterwards whatever happens."""

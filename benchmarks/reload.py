@@ -16,7 +16,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from benchmarks.common import (
-    PYTHON, REPO, WARP, BenchError, Section, clean_environ, first_200, free_port, run, scratch_tree, stop, with_server_wheels,
+    PYTHON, REPO, WARP, BenchError, Section, clean_environ, first_200, free_port, make_home, run, scratch_tree, stop,
+    with_server_wheels,
 )
 from benchmarks.start import DISTRIBUTIONS, IS_ROOT, SERVERS, app_python
 
@@ -269,7 +270,7 @@ def bench(runs: int, log) -> Section:
 
 def _bench(runs: int, log, root: Path) -> Section:
     edits = 10 if runs >= 5 else 5
-    src, site, home, logs = root / "flask_wsgi", root / "django_site", root / "home", root / "logs"
+    src, site, home, logs = root / "flask_wsgi", root / "django_site", make_home(root), root / "logs"
     shutil.copytree(REPO / "tests/apps/flask_wsgi", src, ignore=shutil.ignore_patterns("__pycache__"))
     logs.mkdir()
     python = app_python()

@@ -10,7 +10,7 @@ import time
 from pathlib import Path
 
 from benchmarks.common import (
-    PYTHON, REPO, WARP, BenchError, Section, Summary, clean_environ, first_200, free_port, scratch_tree, ratios, run, stop,
+    PYTHON, REPO, WARP, BenchError, Section, Summary, clean_environ, first_200, free_port, make_home, scratch_tree, ratios, run, stop,
     with_server_wheels,
 )
 
@@ -57,7 +57,7 @@ def bench(runs: int, log) -> Section:
 
 
 def _bench(runs: int, log, root: Path) -> Section:
-    src, home, logs = root / "flask_wsgi", root / "home", root / "logs"
+    src, home, logs = root / "flask_wsgi", make_home(root), root / "logs"
     shutil.copytree(REPO / "tests/apps/flask_wsgi", src, ignore=shutil.ignore_patterns("__pycache__"))
     logs.mkdir()
     python = app_python()

@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from benchmarks.common import (
-    REPO, WARP, BenchError, Section, Summary, clean_environ, first_200, free_port, scratch_tree, ratios, run, stop,
+    REPO, WARP, BenchError, Section, Summary, clean_environ, first_200, free_port, make_home, scratch_tree, ratios, run, stop,
     with_server_wheels,
 )
 from benchmarks.start import DISTRIBUTIONS, IS_ROOT, app_python
@@ -171,7 +171,7 @@ def make_project(root: Path, log) -> tuple[Path, dict[str, str], Path]:
     src.mkdir(mode=0o755)
     # Every server in one env: the first one named is the build's server; `warp start --server S` picks the others.
     (src / "requirements.txt").write_text("Django\ngunicorn\nwhitenoise\nuWSGI\nmod-wsgi\nwaitress\n")
-    warp_env = with_server_wheels(clean_environ(WARP_HOME=str(root / "home"), WARP_PYTHON=app_python()), app_python(), log)
+    warp_env = with_server_wheels(clean_environ(WARP_HOME=str(make_home(root)), WARP_PYTHON=app_python()), app_python(), log)
     log(f"throughput: warp build of a Django project with all four servers, in {src}")
     run([*WARP, "build"], cwd=src, env=warp_env)
     run([*WARP, "exec", "django-admin", "startproject", "mysite", "."], cwd=src, env=warp_env)

@@ -126,9 +126,11 @@ class BuiltApp:
 
 
 def _prepare_shared() -> None:
-    if not SHARED.exists():
-        SHARED.mkdir(mode=0o755, exist_ok=True)
-        os.chmod(SHARED, 0o755)
+    """SHARED and its WARP_HOME, world-readable: warp would create WARP_HOME 0700, and Apache's user must read the envs."""
+    for path in (SHARED, SHARED / "home"):
+        if not path.exists():
+            path.mkdir(mode=0o755, exist_ok=True)
+            os.chmod(path, 0o755)
 
 
 def build_app(name: str, server: str, copy_as: str | None = None) -> BuiltApp:

@@ -6,7 +6,6 @@ import os
 import shutil
 import signal
 import sys
-import threading
 from pathlib import Path
 
 import pytest
@@ -59,52 +58,6 @@ def test_serves_app_py_and_app_sh(app_name, expected, run_warp):
     assert expected in body
     running.stop()
     assert not running.leftovers()
-
-
-@pytest.mark.parametrize("server", [server_param(s) for s in SERVERS])
-def test_sigterm_lets_in_flight_request_finish(server, run_warp):
-    """SIGTERM, as Kubernetes/systemd send it, is a graceful stop on every server."""
-    app = build_app("flask_wsgi", server)
-    running = run_warp(app, "--server", server, "--graceful-timeout", "15", env={"SLOW_SECONDS": "2"})
-    running.wait_ready("/")
-    result = {}
-
-    def slow_request():
-        result["response"] = running.get("/slow")
-
-    thread = threading.Thread(target=slow_request)
-    thread.start()
-    # Wait until the request is inside the app, then ask for a stop.
-    import time
-
-    time.sleep(0.7)
-    code = running.stop(signal.SIGTERM, timeout=30)
-    thread.join(timeout=30)
-    assert result.get("response") == (200, "slow done"), running.output()
-    assert code == 0, running.output()
-    assert not running.leftovers(), running.output()
-    assert not running.is_listening()
-
-
-def test_port_in_use_is_a_clear_error(run_warp):
-    import socket
-    import subprocess
-    import sys
-
-    from conftest import warp_environ
-
-    app = build_app("flask_wsgi", "gunicorn")
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        sock.listen()
-        port = sock.getsockname()[1]
-        result = subprocess.run(
-            [sys.executable, "-m", "warp", "start", "--host", "127.0.0.1", "--port", str(port)],
-            cwd=app.src, env=warp_environ(app.home), capture_output=True, text=True, timeout=60,
-        )
-    assert result.returncode == 2
-    assert f"error: port {port} on 127.0.0.1 is already in use" in result.stderr
-    assert "Traceback" not in result.stderr
 
 
 @pytest.mark.skipif(os.geteuid() != 0, reason="Apache's refusal to run as root only applies when the tests run as root")

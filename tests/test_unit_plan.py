@@ -986,3 +986,33 @@ def test_the_lock_file_is_part_of_the_fingerprint():
     one = build(project=project, digests={"poetry.lock": "1", "pyproject.toml": "p"}).fingerprint
     two = build(project=project, digests={"poetry.lock": "2", "pyproject.toml": "p"}).fingerprint
     assert one != two
+
+
+# ---------------------------------------------------------------- ambiguous entry points
+
+
+@pytest.mark.parametrize(
+    "markers, expected",
+    [
+        ({"wsgi_py": True, "wsgi_py_has_application": True}, ("wsgi.py", [])),
+        ({"app_py": True, "wsgi_py": True, "wsgi_py_has_application": True}, ("app.py", ["wsgi.py"])),
+        ({"manage_py": True, "django_settings": "s", "wsgi_package": True, "paste_file": "paste.ini"}, ("manage.py", ["wsgi/", "paste.ini"])),
+        ({"wsgi_package": True, "paste_file": "production.ini"}, ("wsgi/", ["production.ini"])),
+    ],
+)
+def test_find_shadowed_names_the_entry_point_used_and_those_passed_over(markers, expected):
+    from warp.frameworks import find_mode, find_shadowed
+    from warp.project import AppFacts
+
+    app = AppFacts(home=ROOT, **markers)
+    settings = make_settings({}, {})
+    assert find_shadowed(app, settings, find_mode(app, settings)) == expected
+
+
+def test_a_named_app_or_mode_is_never_ambiguous():
+    from warp.frameworks import find_mode, find_shadowed
+    from warp.project import AppFacts
+
+    app = AppFacts(home=ROOT, app_py=True, wsgi_py=True, wsgi_py_has_application=True)
+    settings = make_settings({"mode": "wsgi"}, {})
+    assert find_shadowed(app, settings, find_mode(app, settings)) == ("", [])

@@ -14,9 +14,9 @@ from pathlib import Path
 import warp
 from warp import __version__, locks, proc, servers
 from warp.context import Context, Report, scan_digests, scan_installed
-from warp.errors import EnvError, StepFailed
+from warp.errors import EnvError, StepFailed, UsageError
 from warp.plan import BuildPlan, Installer, find_dependency_inputs, find_installer, find_server, make_build_plan
-from warp.venv import Env, find_uv
+from warp.venv import Env, drop_world_write, find_uv
 
 
 
@@ -81,58 +81,66 @@ def make_plan(ctx: Context) -> tuple[BuildPlan, Installer]:
 
 def run_build(ctx: Context, report: Report, *, force: bool = False, wait: bool = True) -> dict:
     with hold_build_lock(ctx.env, report, wait=wait):
-        plan, installer = make_plan(ctx)
-        for warning in plan.warnings:
-            report(f"warning: {warning}")
-        record = ctx.env.read_record()
-        unchanged = not force and record.get("state") == "ok" and record.get("fingerprint") == plan.fingerprint
-        if not unchanged:
-            ctx.env.clear_record()
-        environ = ctx.app_environ()
-        if installer.name == "uv":
-            environ.setdefault("UV_PYTHON_DOWNLOADS", "never")
-        timings: dict[str, float] = {}
-        collected = None
-        for step in plan.steps:
-            started = time.monotonic()
-            if step.kind == "hook":
-                report(f" -----> {step.title}")
-                proc.run_hook(step.hook.path, env=environ, cwd=ctx.source, step=step.title)
-            elif step.kind == "lock":
-                if unchanged:
-                    continue
-                report(f" -----> {step.title}")
-                how, pinned = step.packages
-                Path(pinned).write_text("\n".join(read_lock(ctx, how, environ)) + "\n")
-            elif step.kind == "install":
-                if unchanged:
-                    report(" -----> Dependencies unchanged, skipping install (use --force to reinstall)")
-                    continue
-                report(f" -----> {step.title}")
-                proc.run(step.argv, env=environ, cwd=ctx.source, step=step.title, hint="fix the requirement named above and run `warp build` again")
-            elif step.kind == "server":
-                if unchanged:
-                    continue
-                _ensure_server(ctx, step, environ, report)
-            elif step.kind == "collectstatic":
-                collected = _collectstatic(ctx, step.title, environ, report)
-            timings[step.kind] = timings.get(step.kind, 0.0) + round(time.monotonic() - started, 3)
-        finished = time.strftime("%Y-%m-%dT%H:%M:%S%z")
-        new_record = {
-            "state": "ok",
-            "fingerprint": plan.fingerprint,
-            "server": plan.server,
-            "installer": installer.name,
-            "python": ctx.env.read_meta().get("python_version"),
-            "static_root": collected,
-            "timings": timings,
-            "finished": finished,
-            "skipped_install": unchanged,
-        }
-        ctx.env.write_record(new_record)
-        ctx.env.update_meta(last_build=finished)
-        report(f" -----> Build of env {ctx.env.name} finished")
-        return new_record
+        try:
+            return _run_steps(ctx, report, force=force)
+        finally:
+            drop_world_write(ctx.env)
+
+
+def _run_steps(ctx: Context, report: Report, *, force: bool) -> dict:
+    """The build proper, under the env's lock: hooks, installs, collectstatic, then the record."""
+    plan, installer = make_plan(ctx)
+    for warning in plan.warnings:
+        report(f"warning: {warning}")
+    record = ctx.env.read_record()
+    unchanged = not force and record.get("state") == "ok" and record.get("fingerprint") == plan.fingerprint
+    if not unchanged:
+        ctx.env.clear_record()
+    environ = ctx.app_environ()
+    if installer.name == "uv":
+        environ.setdefault("UV_PYTHON_DOWNLOADS", "never")
+    timings: dict[str, float] = {}
+    collected = None
+    for step in plan.steps:
+        started = time.monotonic()
+        if step.kind == "hook":
+            report(f" -----> {step.title}")
+            proc.run_hook(step.hook.path, env=environ, cwd=ctx.source, step=step.title)
+        elif step.kind == "lock":
+            if unchanged:
+                continue
+            report(f" -----> {step.title}")
+            how, pinned = step.packages
+            Path(pinned).write_text("\n".join(read_lock(ctx, how, environ)) + "\n")
+        elif step.kind == "install":
+            if unchanged:
+                report(" -----> Dependencies unchanged, skipping install (use --force to reinstall)")
+                continue
+            report(f" -----> {step.title}")
+            proc.run(step.argv, env=environ, cwd=ctx.source, step=step.title, hint="fix the requirement named above and run `warp build` again")
+        elif step.kind == "server":
+            if unchanged:
+                continue
+            _ensure_server(ctx, step, environ, report)
+        elif step.kind == "collectstatic":
+            collected = _collectstatic(ctx, step.title, environ, report)
+        timings[step.kind] = timings.get(step.kind, 0.0) + round(time.monotonic() - started, 3)
+    finished = time.strftime("%Y-%m-%dT%H:%M:%S%z")
+    new_record = {
+        "state": "ok",
+        "fingerprint": plan.fingerprint,
+        "server": plan.server,
+        "installer": installer.name,
+        "python": ctx.env.read_meta().get("python_version"),
+        "static_root": collected,
+        "timings": timings,
+        "finished": finished,
+        "skipped_install": unchanged,
+    }
+    ctx.env.write_record(new_record)
+    ctx.env.update_meta(last_build=finished)
+    report(f" -----> Build of env {ctx.env.name} finished")
+    return new_record
 
 
 def run_wheels(ctx: Context, report: Report, dest: Path) -> int:
@@ -195,7 +203,11 @@ def read_lock(ctx: Context, how: str, environ) -> list[str]:
             env=environ, cwd=ctx.source, step="Reading Pipfile.lock", hint="if Pipfile.lock is out of date, run `pipenv lock`",
         )
         return [line for line in text.splitlines() if line.strip()]
-    return [str(item) for item in ctx.project.pyproject.get("project", {}).get("dependencies", [])]
+    dependencies = ctx.project.pyproject.get("project", {}).get("dependencies", [])
+    if not isinstance(dependencies, list) or not all(isinstance(item, str) for item in dependencies):
+        raise UsageError("[project] dependencies in pyproject.toml is not a list of requirements",
+                         hint='write it as dependencies = ["flask>=3", "gunicorn"]')
+    return dependencies
 
 
 def _ensure_server(ctx: Context, step, environ, report: Report) -> None:

@@ -30,7 +30,15 @@ def _flags(**values) -> dict:
 
 
 def _context(create: bool = True, **flags) -> context.Context:
-    return context.load_context(_flags(**flags), read_environ(), Path.cwd(), report, create=create)
+    return context.load_context(_flags(**flags), read_environ(), _cwd(), report, create=create)
+
+
+def _cwd() -> Path:
+    """The current directory; one deleted under the shell is the user's to fix, not a crash."""
+    try:
+        return Path.cwd()
+    except FileNotFoundError:
+        raise UsageError("the current directory no longer exists", hint="cd to the project's directory again") from None
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -65,7 +73,7 @@ def _path_without(path: str, *remove: str) -> list[str]:
 def activate(name: str | None, python: str | None, shell_name: str | None) -> None:
     """Create (if needed) and select an env; print shell code for eval."""
     environ = read_environ()
-    cwd = Path.cwd()
+    cwd = _cwd()
     home = find_warp_home(environ)
     if name is None:
         existing = venv.find_env_for_source(home, cwd)
@@ -148,12 +156,17 @@ def list_() -> None:
 
 @cli.command(name="env")
 @shell_option
-def env_(shell_name: str | None) -> None:
-    """Print the app environment as shell exports."""
+@click.option("--show-secrets", is_flag=True, help="Include the values from .warp/environment.")
+def env_(shell_name: str | None, show_secrets: bool) -> None:
+    """Print the app environment as shell exports (without .warp/environment's values unless --show-secrets)."""
     ctx = _context()
     environ = ctx.app_environ()
     changed = {key: value for key, value in environ.items() if ctx.environ.get(key) != value}
-    sys.stdout.write(shell.make_exports(_shell_name(shell_name), changed) + "\n")
+    hidden = sorted(key for key in changed if key in ctx.masked and not show_secrets)
+    if hidden:
+        report(f"warning: not printed, from .warp/environment: {', '.join(hidden)} (pass --show-secrets to include them)")
+    shown = {key: value for key, value in changed.items() if key not in hidden}
+    sys.stdout.write(shell.make_exports(_shell_name(shell_name), shown) + "\n")
 
 
 @cli.command(name="exec", context_settings={"ignore_unknown_options": True, "allow_interspersed_args": False})
@@ -161,7 +174,7 @@ def env_(shell_name: str | None) -> None:
 def exec_(command: tuple[str, ...]) -> None:
     """Run COMMAND in the app environment."""
     ctx = _context()
-    proc.exec_(command, env=ctx.app_environ(), cwd=Path.cwd())
+    proc.exec_(command, env=ctx.app_environ(), cwd=_cwd())
 
 
 @cli.command(name="shell")
@@ -223,6 +236,8 @@ def start_(dry_run: bool, **flags) -> None:
     """Start the app under a production server."""
     ctx = _context(**flags)
     plan = start.make_plan(ctx)
+    for warning in plan.warnings:
+        report(f"warning: {warning}")
     if dry_run:
         _print_plan(ctx, plan)
         return
@@ -241,7 +256,10 @@ def start_(dry_run: bool, **flags) -> None:
 def plan_(**flags) -> None:
     """Print every decision `warp start` would make, why, and the exact command."""
     ctx = _context(**flags)
-    _print_plan(ctx, start.make_plan(ctx))
+    plan = start.make_plan(ctx)
+    for warning in plan.warnings:
+        report(f"warning: {warning}")
+    _print_plan(ctx, plan)
 
 
 def _print_plan(ctx: context.Context, plan) -> None:
@@ -399,6 +417,8 @@ def verify() -> None:
 
 
 def main() -> None:
+    # Nothing warp creates (env files, WARP_HOME, generated server files) may be world-writable, whatever the umask.
+    os.umask(os.umask(0o022) | 0o002)
     try:
         cli.main(standalone_mode=False, prog_name="warp")
     except WarpError as exc:
@@ -408,7 +428,10 @@ def main() -> None:
         if exc.hint:
             click.echo(f"       {exc.hint}", err=True)
         sys.exit(exc.exit_code)
-    except click.exceptions.Abort:
+    except click.exceptions.Abort as exc:
+        if isinstance(exc.__cause__, KeyboardInterrupt):  # click turns Ctrl-C into Abort
+            click.echo("error: interrupted", err=True)
+            sys.exit(130)
         click.echo("error: aborted", err=True)
         sys.exit(1)
     except click.ClickException as exc:

@@ -121,7 +121,7 @@ def select_env(
     if env.path.is_dir() and env.meta_path.exists():
         env.read_meta()  # unreadable metadata of this directory's env: report it, do not start a second env
     suffix = 2
-    while env.path.exists():
+    while env.path.exists() and not env.is_half_created():  # a creation that was killed is taken up again
         env = venv.find_env(home, f"{base[:60]}-{suffix}")
         suffix += 1
     create_project_env(env, flags or {}, environ, cwd)
@@ -155,18 +155,25 @@ def scan_installed(env: venv.Env) -> dict[str, str]:
 def scan_digests(root: Path, files: tuple[str, ...]) -> dict[str, str]:
     """Content hashes of dependency files, following requirements' -r/-c includes."""
     digests: dict[str, str] = {}
-    pending = list(files)
+    pending = [(name, "") for name in files]
     while pending:
-        name = pending.pop()
+        name, named_by = pending.pop()
         if name in digests:
             continue
         path = (root / name)
         if not path.is_file():
-            raise UsageError(f"requirements file {name} does not exist in {root}", hint="fix WARP_PIP_PACKAGES or create the file")
-        data = path.read_bytes()
+            raise UsageError(
+                f"requirements file {name} does not exist in {root}" + (f" (named by a -r/-c line of {named_by})" if named_by else ""),
+                hint=f"fix {named_by}" if named_by else "fix WARP_PIP_PACKAGES or create the file",
+            )
+        try:
+            data = path.read_bytes()
+        except OSError as exc:
+            raise UsageError(f"cannot read requirements file {name} ({exc.strerror})", hint=f"make {path} readable, or fix WARP_PIP_PACKAGES") from None
         digests[name] = hashlib.sha256(data).hexdigest()
         for line in data.decode("utf-8", "replace").splitlines():
             match = re.match(r"\s*(?:-r|-c|--requirement|--constraint)[\s=]+(\S+)", line)
             if match:
-                pending.append(str((path.parent / match.group(1)).relative_to(root)) if not Path(match.group(1)).is_absolute() else match.group(1))
+                included = match.group(1) if Path(match.group(1)).is_absolute() else str((path.parent / match.group(1)).relative_to(root))
+                pending.append((included, name))
     return digests

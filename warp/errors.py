@@ -31,6 +31,11 @@ class StepFailed(WarpError):
 
     exit_code = 1
 
+    def __init__(self, message: str, hint: str = "", detail: str = "", returncode: int | None = None) -> None:
+        super().__init__(message, hint, detail)
+        #: The failed command's own exit code, when it ran.
+        self.returncode = returncode
+
 
 class EnvError(WarpError):
     """An environment is missing, broken, or cannot be used."""

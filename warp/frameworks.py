@@ -54,6 +54,26 @@ def find_mode(app: AppFacts, settings: Settings) -> Mode:
     )
 
 
+def find_shadowed(app: AppFacts, settings: Settings, mode: Mode) -> tuple[str, list[str]]:
+    """The entry point detection took and the others it passed over (then the choice was ambiguous, and warp says so)."""
+    if settings["app"].value or settings["mode"].value != "auto":
+        return "", []
+    found = [
+        (kind, name)
+        for kind, name, present in (
+            ("shell", "app.sh", app.app_sh_executable),
+            ("python", "app.py", app.app_py),
+            ("django", "manage.py", bool(app.manage_py and app.django_settings)),
+            ("wsgi", "wsgi.py", app.wsgi_py and app.wsgi_py_has_application),
+            ("wsgi", "wsgi/", app.wsgi_package and not (app.wsgi_py and app.wsgi_py_has_application)),
+            ("paste", app.paste_file or "", bool(app.paste_file)),
+        )
+        if present
+    ]
+    used = next((name for kind, name in found if kind == mode.name), "")
+    return used, [name for kind, name in found if kind != mode.name]
+
+
 def _looked_at(app: AppFacts) -> list[str]:
     lines = ["looked for, in order:"]
     lines.append("  app.sh        " + ("present but not executable (chmod +x app.sh)" if app.app_sh else "not found"))

@@ -327,6 +327,9 @@ class StartPlan:
     #: The Unix socket the server listens on instead of host:port, and the protocol spoken there.
     socket: Path | None = None
     socket_protocol: str | None = None
+    #: What is served (module or script): warp imports it in the env before the server starts.
+    target: servers.Target | None = None
+    warnings: tuple[str, ...] = ()
 
 
 def make_start_plan(
@@ -418,6 +421,7 @@ def make_start_plan(
         server_root=command.server_root,
         socket=socket,
         socket_protocol=servers.ADAPTERS[server].unix_protocol if socket else None,
+        target=target,
     )
 
 

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import errno
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -38,38 +40,67 @@ def run(
             text=True,
             errors="replace",
         )
-    except FileNotFoundError:
-        raise StepFailed(f"{step}: command not found: {argv[0]}", hint=hint or "check that it is installed") from None
-    except PermissionError:
-        raise StepFailed(f"{step}: cannot execute {argv[0]}", hint=hint or "make it executable (chmod +x)") from None
+    except OSError as exc:
+        raise cannot_start(exc, argv, f"{step}: ", hint or "check that it is installed") from None
     if result.returncode != 0:
         raise StepFailed(
             f"{step} failed (exit code {result.returncode})",
-            hint=hint or "fix the problem shown above and run the command again",
+            hint=(is_unreachable(result.stdout or "") and UNREACHABLE_HINT) or hint or "fix the problem shown above and run the command again",
             detail=(result.stdout or "") if capture else "",
         )
     return result.stdout or ""
 
 
+UNREACHABLE_HINT = (
+    "the package index could not be reached: check the network and PIP_INDEX_URL / UV_INDEX_URL, "
+    "or build offline from a wheelhouse (`warp wheels`, then `warp build --offline`)"
+)
+_UNREACHABLE = re.compile(
+    r"Connection refused|Failed to establish a new connection|Name or service not known|"
+    r"Temporary failure in name resolution|Network is unreachable|No route to host|tcp connect error"
+)
+
+
+def is_unreachable(output: str) -> bool:
+    """The installer's output says the index could not be reached (pip and uv word it differently)."""
+    return bool(_UNREACHABLE.search(output))
+
+
 def run_json(argv: Sequence[str], *, env: Mapping[str, str], cwd: Path, step: str, hint: str = "") -> dict:
     """Run a hooks/ script in the app's interpreter and read its one JSON object."""
-    result = subprocess.run(
-        list(argv), env=dict(env), cwd=cwd, stdin=subprocess.DEVNULL, capture_output=True, text=True, errors="replace"
-    )
+    try:
+        result = subprocess.run(
+            list(argv), env=dict(env), cwd=cwd, stdin=subprocess.DEVNULL, capture_output=True, text=True, errors="replace"
+        )
+    except OSError as exc:  # the env's python is gone or broken (its base interpreter was removed, say)
+        raise cannot_start(exc, argv, f"{step}: ", "rebuild the env: `warp destroy NAME --yes`, then `warp build`") from None
     if result.returncode != 0:
         raise StepFailed(
             f"{step} failed (exit code {result.returncode})",
             hint=hint or "fix the problem shown above and run the command again",
             detail=result.stderr.strip(),
+            returncode=result.returncode,
         )
-    try:
-        return json.loads(result.stdout.strip().splitlines()[-1])
-    except (ValueError, IndexError):
+    answer = find_json_answer(result.stdout)
+    if answer is None:
         raise StepFailed(
             f"{step} printed no result",
             hint="this is a bug in warp; please report it with the output above",
             detail=(result.stdout + result.stderr).strip(),
-        ) from None
+        )
+    return answer
+
+
+def find_json_answer(stdout: str) -> dict | None:
+    """The hook's one JSON object: the last line that is one (the app may print around it, even at exit)."""
+    for line in reversed(stdout.splitlines()):
+        try:
+            answer = json.loads(line)
+        except ValueError:
+            continue
+        if isinstance(answer, dict):
+            return answer
+    return None
 
 
 def run_hook(path: Path, *, env: Mapping[str, str], cwd: Path, step: str) -> None:
@@ -99,8 +130,8 @@ def spawn(
             list(argv), env=dict(env), cwd=cwd, start_new_session=new_session, pass_fds=tuple(pass_fds),
             preexec_fn=_die_with_parent if sys.platform.startswith("linux") else None,
         )
-    except FileNotFoundError:
-        raise StepFailed(f"command not found: {argv[0]}", hint="run `warp build` to install the server") from None
+    except OSError as exc:
+        raise cannot_start(exc, argv, "", "run `warp build` to install the server") from None
 
 
 def exec_(argv: Sequence[str], *, env: Mapping[str, str], cwd: Path) -> None:
@@ -110,10 +141,19 @@ def exec_(argv: Sequence[str], *, env: Mapping[str, str], cwd: Path) -> None:
     os.chdir(cwd)
     try:
         os.execvpe(argv[0], list(argv), dict(env))
-    except FileNotFoundError:
-        raise StepFailed(f"command not found: {argv[0]}", hint="run `warp build` to install the server") from None
-    except PermissionError:
-        raise StepFailed(f"cannot execute {argv[0]}", hint="make it executable (chmod +x)") from None
+    except OSError as exc:
+        raise cannot_start(exc, argv, "", "run `warp build` to install the server") from None
+
+
+def cannot_start(exc: OSError, argv: Sequence[str], prefix: str, missing_hint: str) -> StepFailed:
+    """Why a command did not even start, said so that the user can act on it."""
+    if isinstance(exc, FileNotFoundError):
+        return StepFailed(f"{prefix}command not found: {argv[0]}", hint=missing_hint)
+    if exc.errno == errno.ENOEXEC:  # an executable script without a #! line
+        return StepFailed(f"{prefix}cannot execute {argv[0]}: it is not a program", hint="start the script with a #! line, e.g. #!/bin/sh")
+    if isinstance(exc, PermissionError):
+        return StepFailed(f"{prefix}cannot execute {argv[0]}", hint="make it executable (chmod +x)")
+    return StepFailed(f"{prefix}cannot run {argv[0]} ({exc.strerror})", hint="check the command and its interpreter")
 
 
 def signal_group(pgid: int, sig: int) -> None:

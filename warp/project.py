@@ -230,4 +230,8 @@ def _split_args(path: Path) -> tuple[str, ...]:
 
 
 def _read(path: Path) -> str:
-    return path.read_text(encoding="utf-8", errors="replace")
+    """A small project file as text; one warp cannot read is the user's to fix, not a crash."""
+    try:
+        return path.read_text(encoding="utf-8", errors="replace")
+    except OSError as exc:
+        raise UsageError(f"cannot read {path} ({exc.strerror})", hint="make it readable by the user running warp") from None

@@ -6,6 +6,7 @@ remembers where it came from so that ``warp plan`` can say why.
 
 from __future__ import annotations
 
+import math
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -110,6 +111,8 @@ def _positive_float(raw: str) -> float:
         value = float(str(raw).strip())
     except ValueError:
         raise ValueError(f"{raw!r} is not a number of seconds") from None
+    if not math.isfinite(value):  # float() takes "nan" and "inf"; no server does
+        raise ValueError(f"{raw!r} is not a number of seconds")
     if value <= 0:
         raise ValueError(f"{raw!r} must be more than 0 seconds")
     return value
@@ -220,6 +223,11 @@ def _resolve(spec: Spec, flags, environ, warp_files, tool) -> Value:
     if not candidates:
         return Value(spec.default, "default")
     raw, source = candidates[0]
+    if not _is_scalar(raw) and not (spec.parse is _words and isinstance(raw, list) and all(map(_is_scalar, raw))):
+        raise UsageError(
+            f"{spec.what} from {source} must be a string or a number, not {type(raw).__name__} {raw!r}",
+            hint=f"correct {source}" + (f" or pass {spec.flag}" if spec.flag else ""),
+        )
     if isinstance(raw, bool) and spec.parse is not _flag:
         raw = str(raw)
     try:
@@ -229,6 +237,11 @@ def _resolve(spec: Spec, flags, environ, warp_files, tool) -> Value:
             f"{spec.what} from {source}: {exc}",
             hint=f"correct {source}" + (f" or pass {spec.flag}" if spec.flag and source != spec.flag else ""),
         ) from None
+
+
+def _is_scalar(raw: Any) -> bool:
+    """What a setting may be given as in [tool.warp] (TOML also has arrays, tables and dates)."""
+    return isinstance(raw, (str, int, float, bool))
 
 
 def find_warp_home(environ: Mapping[str, str]) -> Path:

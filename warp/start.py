@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import dataclasses
 import errno
+import fcntl
 import hashlib
 import tempfile
 import grp
@@ -18,7 +20,7 @@ from warp import proc, servers
 from warp.build import HOOKS_DIR
 from warp.context import Context, Report, scan_installed
 from warp.errors import EnvError, StepFailed, UsageError, WarpError
-from warp.frameworks import find_mode, make_django_target
+from warp.frameworks import find_mode, find_shadowed, make_django_target
 from warp.plan import StartPlan, find_server, find_usable_hook, make_start_plan
 
 APACHE_USERS = ("www-data", "apache", "daemon", "nobody")
@@ -69,6 +71,13 @@ def make_plan(ctx: Context, *, listen_fd: int | None = None, default_socket: Pat
         socket_owner=find_socket_owner(ctx.machine.euid),
         default_socket=default_socket,
     )
+    used, shadowed = find_shadowed(ctx.app, ctx.settings, mode)
+    if shadowed:
+        warning = (
+            f"more than one entry point in {ctx.app.home}: using {used} ({mode.name} mode), "
+            f"not {', '.join(shadowed)}; pass --mode or --app to choose"
+        )
+        plan = dataclasses.replace(plan, warnings=(warning,))
     return plan
 
 
@@ -226,6 +235,7 @@ def _run_user_hook(ctx: Context, name: str, environ, report: Report) -> None:
 
 def prepare(ctx: Context, plan: StartPlan, report: Report) -> None:
     """Everything before the server starts: hooks, checks, generated files."""
+    wait_for_build(ctx.env, report)
     if not ctx.env.read_record().get("state") == "ok":
         raise EnvError(f"env {ctx.env.name!r} has no successful build", hint="run `warp build` first")
     if plan.server == "mod_wsgi":
@@ -240,6 +250,8 @@ def prepare(ctx: Context, plan: StartPlan, report: Report) -> None:
         ensure_socket_dir(plan.socket)
     else:
         check_port(plan.host, plan.port)
+    if not ctx.settings["reload"].value:  # under --reload an import error is shown and the next save retries
+        check_app_imports(ctx, plan)
     write_plan_files(ctx, plan)
     for argv in plan.prepare:
         proc.run(argv, env=plan.environ, cwd=plan.cwd, step=f"Preparing {plan.server}")
@@ -251,6 +263,41 @@ def check_server_installed(ctx: Context, plan: StartPlan) -> None:
             f"{plan.server} is not installed in env {ctx.env.name!r}",
             hint=f"run `warp build --server {plan.server}`",
         )
+
+
+def wait_for_build(env, report: Report) -> None:
+    """A start during a build waits for it: the env is half-installed until the build's lock is released."""
+    try:
+        handle = open(env.lock_path)
+    except OSError:  # no build ever ran here (or its lock is not ours to read): nothing to wait for
+        return
+    with handle:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_SH | fcntl.LOCK_NB)
+        except BlockingIOError:
+            report(f" -----> Waiting for the build of env {env.name} to finish")
+            fcntl.flock(handle, fcntl.LOCK_SH)
+
+
+def check_app_imports(ctx: Context, plan: StartPlan) -> None:
+    """Import the WSGI app in the env first, so an app that cannot load is shown as the app's error, not the server's."""
+    target = plan.target
+    if plan.mode != "wsgi" or target is None or target.kind not in ("module", "script"):
+        return
+    where = target.module if target.kind == "module" else str(target.script)
+    try:
+        proc.run_json(
+            (str(ctx.env.python), str(HOOKS_DIR / "wsgi_check.py"), target.kind, str(where), target.callable),
+            env=plan.environ, cwd=plan.cwd, step="Importing the application",
+            hint="fix the error in the application (its traceback is above) and start again",
+        )
+    except StepFailed as exc:
+        if exc.returncode in (2, 3):
+            raise UsageError(exc.detail.strip().splitlines()[-1], hint=APP_HINT) from None
+        raise
+
+
+APP_HINT = "name the application with --app module:callable (or a .wsgi/.py file) relative to the application home"
 
 
 def run_server(plan: StartPlan, report: Report) -> int:

@@ -7,6 +7,7 @@ generated run files).
 
 from __future__ import annotations
 
+import fcntl
 import json
 import os
 import re
@@ -14,6 +15,7 @@ import shutil
 import subprocess
 import sys
 import time
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -64,11 +66,23 @@ class Env:
     def lock_path(self) -> Path:
         return self.state / "build.lock"
 
+    @property
+    def creating_path(self) -> Path:
+        """Exists (and is locked) while warp creates the env; left behind only by a creation that was killed."""
+        return self.state / "creating"
+
+    def is_half_created(self) -> bool:
+        """Warp's own leftovers of a creation that never wrote the metadata: resumed, not refused."""
+        return not self.path.is_symlink() and self.creating_path.is_file() and not self.meta_path.is_file()
+
     def exists(self) -> bool:
         return self.python.exists() and self.meta_path.is_file()
 
     def read_meta(self) -> dict:
-        return _read_json(self.meta_path, f"metadata of env {self.name!r}", self.name)
+        meta = _read_json(self.meta_path, f"metadata of env {self.name!r}", self.name)
+        if any(not isinstance(meta.get(key) or "", str) for key in _META_TEXT):
+            raise EnvError(f"metadata of env {self.name!r} is corrupt ({self.meta_path})", hint=_FIX.format(name=self.name))
+        return meta
 
     def read_record(self) -> dict:
         """The last build record, or {} when there is none or it is unreadable."""
@@ -106,7 +120,7 @@ def check_env_name(name: str) -> str:
 
 def make_env_name(directory: Path) -> str:
     """The default env name: the source directory's name made safe."""
-    name = _UNSAFE.sub("-", directory.name).strip("-._")[:64].strip("-._")
+    name = re.sub(r"\.{2,}", ".", _UNSAFE.sub("-", directory.name)).strip("-._")[:64].strip("-._")  # ".." is refused
     return name or "app"
 
 
@@ -146,12 +160,39 @@ def create_env(env: Env, *, python: str, source: Path, offline: bool = False) ->
     Offline (--offline, WARP_PIP_NO_INDEX=1), pip is seeded from the project's .warp/wheelhouse.
     """
     check_home_writable(env.path.parent.parent)
-    if env.path.exists() and not env.meta_path.is_file() and any(env.path.iterdir()):
+    is_other = env.path.is_symlink() or (env.path.exists() and not env.path.is_dir())  # a symlink would lead out of WARP_HOME
+    if is_other or (env.path.is_dir() and not env.meta_path.is_file() and not env.is_half_created() and any(env.path.iterdir())):
         raise EnvError(
             f"{env.path} exists but is not a warp env",
             hint="move it away or choose another name (warp never deletes what it did not create)",
         )
-    env.path.parent.mkdir(parents=True, exist_ok=True)
+    ensure_home(env.path.parent.parent)
+    with claim_creation(env):
+        if not env.meta_path.is_file():  # else another warp created it while this one waited
+            _create(env, python=python, source=source, offline=offline)
+
+
+@contextmanager
+def claim_creation(env: Env):
+    """Hold the env's creation marker: another warp creating the same env is waited for, and what a killed
+    creation left behind is cleared (it is warp's: the marker says so)."""
+    env.state.mkdir(parents=True, exist_ok=True)
+    with open(env.creating_path, "a+") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        if not env.meta_path.is_file():
+            leftovers = [child for child in env.path.iterdir() if child != env.state]
+            for child in leftovers + [child for child in env.state.iterdir() if child != env.creating_path]:
+                if child.is_dir() and not child.is_symlink():
+                    shutil.rmtree(child)
+                else:
+                    child.unlink()
+        yield
+    if env.meta_path.is_file():
+        env.creating_path.unlink(missing_ok=True)
+
+
+def _create(env: Env, *, python: str, source: Path, offline: bool) -> None:
+    """The virtualenv itself, then the metadata that makes it an env (written last: its absence means unfinished)."""
     uv = find_uv()
     if uv:
         argv = [uv, "venv", "--quiet", "--seed", "--allow-existing", "--python", python, str(env.path)]
@@ -164,6 +205,7 @@ def create_env(env: Env, *, python: str, source: Path, offline: bool = False) ->
         environ = dict(os.environ)
     try:
         proc.run(argv, env=environ, cwd=source, step=f"Creating env {env.name}")
+        drop_world_write(env)
         version = subprocess.run(
             [str(env.python), "-c", "import sys; print('%d.%d.%d' % sys.version_info[:3]); print(sys._base_executable)"],
             capture_output=True, text=True, check=True,
@@ -185,11 +227,37 @@ def create_env(env: Env, *, python: str, source: Path, offline: bool = False) ->
         raise
 
 
+def drop_world_write(env: Env) -> None:
+    """uv creates the env's .lock mode 0666 whatever the umask (so other users may lock it); warp's envs are not shared."""
+    lock = env.path / ".lock"
+    try:
+        mode = lock.lstat().st_mode
+    except FileNotFoundError:
+        return
+    if mode & 0o002 and not os.path.islink(lock):
+        os.chmod(lock, mode & 0o7775)
+
+
 def remove_env(env: Env) -> None:
     shutil.rmtree(env.path)
 
 
+def ensure_home(home: Path) -> None:
+    """Create WARP_HOME private (0700) when warp creates it; one that exists keeps the mode its owner chose.
+
+    (Apache's unprivileged user must read an env when mod_wsgi runs as root: such a WARP_HOME is made
+    world-readable by its owner, and `warp start` names any file that user cannot read.)
+    """
+    if not home.exists():
+        home.parent.mkdir(parents=True, exist_ok=True)
+        home.mkdir(mode=0o700, exist_ok=True)
+        os.chmod(home, 0o700)
+    (home / "envs").mkdir(exist_ok=True)
+
+
 def check_home_writable(home: Path) -> None:
+    if home.exists() and not home.is_dir():
+        raise EnvError(f"WARP_HOME {home} is not a directory", hint="set WARP_HOME to a directory, e.g. export WARP_HOME=~/.warp")
     probe = home
     while not probe.exists():
         probe = probe.parent
@@ -200,8 +268,13 @@ def check_home_writable(home: Path) -> None:
         )
 
 
+#: Fields of env.json that are text (or absent): anything else there is damage, reported like unreadable JSON.
+_META_TEXT = ("name", "source", "python", "python_version", "created", "last_build")
+_FIX = "destroy and recreate the env: warp destroy {name} --yes && warp build"
+
+
 def _read_json(path: Path, what: str, name: str) -> dict:
-    fix = f"destroy and recreate the env: warp destroy {name} --yes && warp build"
+    fix = _FIX.format(name=name)
     try:
         data = json.loads(path.read_text())
     except FileNotFoundError:

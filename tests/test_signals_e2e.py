@@ -1,0 +1,116 @@
+"""Signals and processes: `warp start` on each server, stopped under load, or losing its server.
+
+Stops are judged on the process table (nothing of warp's tree left, not even a
+zombie) and on the port (nothing listening), never on wall-clock limits.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import threading
+import time
+import urllib.error
+import urllib.request
+
+import pytest
+
+from conftest import SERVERS, build_app, server_param
+from warp.proc import find_descendants, scan_process_table
+
+pytestmark = pytest.mark.e2e
+
+#: Servers warp execs (their own SIGTERM is graceful); warp supervises the others.
+EXECED = ("gunicorn", "waitress")
+
+
+def left_in_table(tree: set[int], wait: float = 10) -> dict[int, str]:
+    """Processes of ``tree`` still in the process table (a zombie counts), after up to ``wait`` seconds to go."""
+    deadline = time.monotonic() + wait
+    while True:
+        table = scan_process_table()
+        left = {pid: table[pid][0] for pid in tree if pid in table}
+        if not left or time.monotonic() > deadline:
+            return left
+        time.sleep(0.1)
+
+
+class Load:
+    """Threads that GET / in a loop, counting answers by status, until told to stop."""
+
+    def __init__(self, url: str, threads: int = 8) -> None:
+        self.url = url
+        self.statuses: dict[object, int] = {}
+        self.done = threading.Event()
+        self.lock = threading.Lock()
+        self.threads = [threading.Thread(target=self.hammer) for _ in range(threads)]
+        for thread in self.threads:
+            thread.start()
+
+    def hammer(self) -> None:
+        while not self.done.is_set():
+            try:
+                with urllib.request.urlopen(self.url, timeout=30) as response:
+                    outcome: object = response.status
+            except urllib.error.HTTPError as exc:
+                outcome = exc.code
+            except OSError:
+                outcome = "refused"  # the listener is closed once the stop begins
+                time.sleep(0.01)
+            with self.lock:
+                self.statuses[outcome] = self.statuses.get(outcome, 0) + 1
+
+    def stop(self) -> dict[object, int]:
+        self.done.set()
+        for thread in self.threads:
+            thread.join(timeout=60)
+        return self.statuses
+
+
+@pytest.mark.parametrize("how", ["sigterm", "ctrl-c"])
+@pytest.mark.parametrize("server", [server_param(s) for s in SERVERS])
+def test_stop_under_load_is_graceful_and_leaves_nothing(server, how, run_warp):
+    """SIGTERM (Kubernetes, systemd) and Ctrl-C (SIGINT to the whole foreground group) while requests run."""
+    app = build_app("flask_wsgi", server)
+    running = run_warp(app, "--server", server, "--graceful-timeout", "15", env={"SLOW_SECONDS": "2"})
+    running.wait_ready("/")
+    load = Load(running.url("/"))
+    slow = {}
+    thread = threading.Thread(target=lambda: slow.setdefault("response", running.get("/slow")))
+    thread.start()
+    time.sleep(0.7)  # the slow request is inside the app
+    tree = find_descendants(running.proc.pid) | {running.proc.pid}
+    if how == "sigterm":
+        running.proc.send_signal(signal.SIGTERM)
+    else:
+        os.killpg(running.proc.pid, signal.SIGINT)
+    code = running.proc.wait(timeout=60)
+    thread.join(timeout=30)
+    statuses = load.stop()
+
+    assert slow.get("response") == (200, "slow done"), running.output()
+    assert statuses.get(200, 0) > 0
+    assert not [status for status in statuses if status not in (200, "refused")], (statuses, running.output())
+    assert code == 0, running.output()
+    assert left_in_table(tree) == {}, running.output()
+    assert not running.is_listening()
+
+
+@pytest.mark.parametrize("server", [server_param(s) for s in SERVERS])
+def test_a_server_that_dies_makes_warp_exit_with_its_code(server, run_warp):
+    """The server's main process is killed (the OOM killer, say): warp ends with the server's code, leaving nothing."""
+    app = build_app("flask_wsgi", server)
+    running = run_warp(app, "--server", server)
+    running.wait_ready("/")
+    tree = find_descendants(running.proc.pid) | {running.proc.pid}
+    if server in EXECED:
+        main = running.proc.pid  # warp exec'd the server: its process is the server's
+    else:
+        table = scan_process_table()
+        main = next(pid for pid in tree if table.get(pid, ("", 0, 0))[1] == running.proc.pid)
+    os.kill(main, signal.SIGKILL)
+    code = running.proc.wait(timeout=60)
+
+    assert code == (-signal.SIGKILL if server in EXECED else 128 + signal.SIGKILL), running.output()
+    assert left_in_table(tree, wait=30) == {}, running.output()
+    assert not running.is_listening()
