@@ -128,3 +128,26 @@ def test_waitress_runs_several_processes_and_replaces_one_that_dies(run_warp):
     assert running.stop(signal.SIGTERM, timeout=30) == 0, running.output()
     assert not running.leftovers(), running.output()
     assert not running.is_listening()
+
+
+def test_the_app_is_imported_again_only_when_its_code_changed(tmp_path, run_warp):
+    """The import check before the server runs once per version of the code: a later edit is still caught."""
+    app = build_app("flask_wsgi", "gunicorn", copy_as="import_check")
+    stamp = app.home / "envs" / app.name / ".warp" / "run" / "app-check.json"
+    stamp.unlink(missing_ok=True)
+    running = run_warp(app, "--server", "gunicorn")
+    running.wait_ready("/")
+    assert running.stop() == 0
+    recorded = stamp.read_text()
+
+    running = run_warp(app, "--server", "gunicorn")  # same code: the check is skipped, the record stays
+    running.wait_ready("/")
+    assert running.stop() == 0
+    assert stamp.read_text() == recorded
+
+    source = app.src / "wsgi.py"
+    source.write_text(source.read_text() + "\ndef broken(:\n")
+    result = warp("start", "--server", "gunicorn", "--host", "127.0.0.1", "--port", str(free_port()), cwd=app.src, home=app.home, check=False)
+    assert result.returncode == 1, result.stderr
+    assert "--- traceback from the application (not from warp) ---" in result.stderr
+    assert "SyntaxError" in result.stderr

@@ -6,6 +6,7 @@ import dataclasses
 import errno
 import fcntl
 import hashlib
+import json
 import tempfile
 import grp
 import os
@@ -285,6 +286,10 @@ def check_app_imports(ctx: Context, plan: StartPlan) -> None:
     if plan.mode != "wsgi" or target is None or target.kind not in ("module", "script"):
         return
     where = target.module if target.kind == "module" else str(target.script)
+    stamp = ctx.env.run_dir / "app-check.json"
+    fingerprint = app_fingerprint(ctx, plan, (target.kind, str(where), target.callable))
+    if _read_json(stamp) == fingerprint:
+        return  # the same code, env and environment imported fine last time: start at once
     try:
         proc.run_json(
             (str(ctx.env.python), str(HOOKS_DIR / "wsgi_check.py"), target.kind, str(where), target.callable),
@@ -295,6 +300,45 @@ def check_app_imports(ctx: Context, plan: StartPlan) -> None:
         if exc.returncode in (2, 3):
             raise UsageError(exc.detail.strip().splitlines()[-1], hint=APP_HINT) from None
         raise
+    try:
+        stamp.parent.mkdir(parents=True, exist_ok=True)
+        stamp.write_text(json.dumps(fingerprint))
+    except OSError:
+        pass  # only a shortcut for the next start
+
+
+#: Directories never part of the app's own source.
+NOT_SOURCE = frozenset({".git", ".hg", "node_modules", "__pycache__", ".venv", "venv", ".tox", ".nox", ".mypy_cache", ".pytest_cache"})
+
+
+def app_fingerprint(ctx: Context, plan: StartPlan, target: tuple[str, ...]) -> dict:
+    """What an import of the app depends on that warp can see cheaply: the target, the build, the
+    environment given to the app, and the name, size and mtime of every .py file in the project."""
+    files = []
+    skip = {Path(os.path.realpath(ctx.env.path))}
+    for top, dirs, names in os.walk(ctx.source):
+        dirs[:] = [d for d in dirs if d not in NOT_SOURCE and Path(os.path.realpath(os.path.join(top, d))) not in skip]
+        for name in names:
+            if name.endswith(".py"):
+                path = os.path.join(top, name)
+                try:
+                    info = os.stat(path)
+                except OSError:
+                    continue
+                files.append([os.path.relpath(path, ctx.source), info.st_size, info.st_mtime_ns])
+    files.sort()
+    where_it_listens = ("PORT", "WARP_HTTP_PORT", "WARP_HTTP_HOST")  # not something an app's import depends on
+    environ = hashlib.sha256(json.dumps(sorted(i for i in plan.environ.items() if i[0] not in where_it_listens)).encode()).hexdigest()
+    record = ctx.env.read_record()
+    return {"target": list(target), "build": [record.get("finished"), record.get("fingerprint")], "environ": environ,
+            "files": hashlib.sha256(json.dumps(files).encode()).hexdigest()}
+
+
+def _read_json(path: Path):
+    try:
+        return json.loads(path.read_text())
+    except (OSError, ValueError):
+        return None
 
 
 APP_HINT = "name the application with --app module:callable (or a .wsgi/.py file) relative to the application home"
