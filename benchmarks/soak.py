@@ -68,17 +68,15 @@ def read_cmdline(pid: int) -> str:
 
 
 def find_workers(root: int) -> list[int]:
-    """The processes that run the app: mod_wsgi's daemon processes, else the leaves below the master.
-
-    Waitress is one process with threads: it has none.
-    """
+    """The processes that run the app: mod_wsgi's daemon processes, else the leaves below the master
+    (gunicorn's workers, uWSGI's workers, the Waitress processes warp's launcher forks). Never the root."""
     table = scan_process_table()
     tree = find_descendants(root, table)
     daemons = [pid for pid in tree if "(wsgi:" in read_cmdline(pid)]
     if daemons:
         return sorted(daemons)
     parents = {table[pid][1] for pid in tree if pid in table}
-    return sorted(pid for pid in tree if pid not in parents)
+    return sorted(pid for pid in tree if pid not in parents and pid != root)
 
 
 def is_listening(port: int) -> bool:
@@ -106,12 +104,12 @@ def soak_one(server: str, src: Path, environ: dict, logs: Path, seconds: int, lo
             wrk(port, 5)  # warm-up: every worker has imported the app and served
             tree = find_descendants(proc.pid) | {proc.pid}
             rss_before, workers = read_rss(tree), find_workers(proc.pid)
-            killed = {"what": "none (one process, no worker to kill)" if server == "waitress" else "none (--no-kill)"}
+            killed = {"what": "none (--no-kill)" if not kill else "none (no worker process found)"}
 
             def kill_one() -> None:
                 time.sleep(seconds / 3)
                 victims = find_workers(proc.pid)
-                if kill and victims and server != "waitress":
+                if kill and victims:
                     os.kill(victims[0], signal.SIGKILL)
                     killed["what"] = f"1 of {len(victims)} at {seconds / 3:.0f} s"
 
@@ -188,9 +186,9 @@ def make_section(results: list[Soak], skipped: dict[str, str], seconds: int) -> 
         "responses were 200; a killed worker's in-flight requests also show up as read errors.",
         "RSS is the sum of VmRSS over warp's process tree (shared pages counted once per process), measured after the "
         "warm-up and again one second after wrk ends (the killed worker's replacement included).",
-        "The worker killed: a gunicorn worker, a uWSGI worker, a mod_wsgi daemon process (`(wsgi:…)`); the server's "
-        "master (gunicorn, uWSGI) or Apache (mod_wsgi) starts a replacement.",
-        "waitress runs one process with threads: there is no worker process to kill, so its row is a plain soak.",
+        "The worker killed: a gunicorn worker, a uWSGI worker, a mod_wsgi daemon process (`(wsgi:…)`), one of the Waitress "
+        "processes warp's launcher forks; the server's master (gunicorn, uWSGI), Apache (mod_wsgi) or warp's launcher "
+        "(Waitress) starts a replacement.",
     ]
     section.notes += [f"{server} skipped: {why}" for server, why in skipped.items()]
     return section

@@ -653,6 +653,7 @@ def test_mod_wsgi_module():
     assert after(setup, "--python-path") == str(ROOT)
     assert "--log-to-terminal" in setup
     assert after(setup, "--initial-workers") == "1.0" and after(setup, "--maximum-spare-workers") == "1.0"  # no child retired under load
+    assert after(setup, "--server-mpm") == "worker"  # a thread per connection: no keep-alive connection closed under load
     assert "--url-alias" not in setup and "--user" not in setup and "--group" not in setup
     assert plan.argv == (str(server_root / "apachectl"), "start", "-DFOREGROUND")
     assert plan.stop == Stop("signal", signal="SIGWINCH", timeout=30.0)

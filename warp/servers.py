@@ -265,10 +265,11 @@ class ModWsgi:
         for path in python_path:
             setup += ["--python-path", str(path)]
         if not launch.reload:
-            # Start every Apache child at once and never retire one for being idle: a child that is
-            # retired or over its connection limit closes its keep-alive connections, which clients
-            # see as reset requests (a few to a few hundred per 45,000 in docs/benchmarks.md).
-            setup += ["--initial-workers", "1.0", "--maximum-spare-workers", "1.0"]
+            # The worker MPM, every Apache child started at once and none retired for being idle: the event
+            # MPM closes keep-alive connections when a child is over its connection limit, and a retired child
+            # closes its own; clients see both as reset requests (docs/benchmarks.md). Apache only proxies to
+            # the daemon processes here, so a thread per connection costs little.
+            setup += ["--server-mpm", "worker", "--initial-workers", "1.0", "--maximum-spare-workers", "1.0"]
         if target.has_static:
             setup += ["--url-alias", target.static_url.rstrip("/") or "/", str(target.static_root)]
         if launch.apache_user:
