@@ -393,8 +393,8 @@ def _bench(runs: int, log, root: Path) -> Section:
         "each edit makes the file longer, so a restarted server never trusts a stale .pyc of the view.",
         "warp: watchfiles (inotify) with 50 ms of quiet before a batch; the new server gets warp's listening socket "
         "(gunicorn, uWSGI, Waitress; 2 processes × 4 threads), so requests made while the old one stops and the new one imports the app wait in the backlog; "
-        "mod_wsgi: the app runs in Apache's children (embedded mode, 1 process × 4 threads) and warp sends Apache a SIGHUP, "
-        "which keeps the listening socket and starts new children at once; they tell warp through a pipe when the app is imported.",
+        "mod_wsgi: the app runs in Apache's children (embedded mode, 1 process × 4 threads); warp kills those children and sends Apache "
+        "a SIGHUP, which keeps the listening socket and starts new children at once; they tell warp through a pipe when the app is imported.",
         "Native: "
         f"`gunicorn -b 127.0.0.1:P --reload wsgi:application` (reload engine `auto`, which here is {engine or '?'}: "
         + ("the `inotify` package is installed" if engine == "inotify" else "gunicorn polls every second, as the `inotify` package is not installed")

@@ -47,19 +47,18 @@ QUICK = Plan(rounds=1, duration=4, warmup=1, processes=(2,), threads=(2, 4), wai
 #: How the proposed default was read off the grid (a full run on 2 CPUs, 2026-11-21), stated with the data.
 DERIVATION = [
     "Rule: among grid points with a median p99 under 50 ms, take the highest median req/s; a point within 5% of it "
-    "with fewer processes wins (less memory).",
-    "gunicorn: 4 × 2 has the highest median but p99 75 ms; of the rest 2 × 4 is best (2 × 8 within 2%, 2 × 2 bimodal: "
-    "some rounds half the rate). Default: processes = CPUs, threads = 4 (as today).",
-    "uWSGI: 2 × 2 is best by 12% or more; threads beyond 2 and processes beyond the CPUs only add contention for a "
-    "CPU-bound view. Default: processes = CPUs, threads = 2 (today 4).",
-    "mod_wsgi: flat (every point but 4 × 8 within 7% of the best, inside the noise); 4 × 4 is best by a hair, 2 × 4 within 1% with "
-    "half the processes. Default: processes = CPUs, threads = 4 (today 5; the 2 × 5 default measured the same).",
-    "waitress: one GIL-bound process, so threads do not scale with CPUs; 8 is best (4 within 4%, 16 past 50 ms p99). "
-    "Default: threads = 8 whatever the CPU count (today max(4, 4 × CPUs)).",
-    "Processes stay capped by memory (256 MiB each) as today. Not reachable by choosing processes × threads on this "
-    "machine: 1.4× gunicorn's sync worker (no point with p99 under 50 ms is above 1.34×), 1.4× waitress's own 4 "
-    "threads (one process either way), and zero socket errors on mod_wsgi (Apache closes a handful of keep-alive "
-    "connections in every configuration, 0–13 per ~45,000 requests).",
+    "with fewer processes wins (less memory). warp's default formula: processes = usable CPUs (capped at one per "
+    "256 MiB of memory); threads: uWSGI 2, gunicorn, mod_wsgi and Waitress 4.",
+    "uWSGI: 2 × 2 was the best point by 12% or more in every full run (threads past 2 and processes past the CPUs only "
+    "add contention for a CPU-bound view); warp's default is that point.",
+    "mod_wsgi: flat: every point with 2 processes lands within the run-to-run noise of the best (2 × 4 measured "
+    "1.06× the best point in one full run and 0.91× in the next); 4 threads keeps requests that wait on I/O moving.",
+    "gunicorn and Waitress: several processes on one listening socket share wrk's 50 persistent connections unevenly. "
+    "Counted from gunicorn's access log (`%(p)s`) over five 8 s runs of 2 × 4: four runs split 19,000/16,000 and ran "
+    "at 4,200/s; one split 1,400/10,000 and ran at 1,240/s. The same happens to Waitress's processes, and to "
+    "gunicorn's own sync worker from run to run on a loaded machine, so these two rows swing between rounds and "
+    "the bar's 1.4× is met in some rounds and not in others. 2 sync gunicorn workers were steady (1.3–1.55× the "
+    "1-worker default, p99 about 20 ms) but answer only 2 requests at a time, so warp keeps gthread.",
 ]
 
 OWN_DEFAULTS = {  # what each server runs when given no concurrency options

@@ -482,8 +482,20 @@ def run_reload(ctx: Context, plan: StartPlan, report: Report, reload_context) ->
         return False
 
     def restart_apache(child) -> bool:
-        """SIGHUP: Apache kills its children, rereads its configuration and starts new ones, keeping its socket."""
+        """SIGHUP: Apache rereads its configuration and starts new children, keeping its socket.
+
+        Apache would first signal its children and wait for them in growing naps (16, 64, 256 ms...);
+        one that takes 80 ms to finalize Python costs the whole 256 ms. They are being discarded
+        anyway, so warp kills them first and Apache finds them gone at its first look.
+        """
         _drain(ready_read)
+        table = proc.scan_process_table()
+        for pid, (_, parent, _) in table.items():
+            if parent == child.pid:
+                try:
+                    os.kill(pid, signal.SIGKILL)
+                except ProcessLookupError:
+                    pass
         try:
             os.kill(child.pid, signal.SIGHUP)
         except ProcessLookupError:
