@@ -101,7 +101,10 @@ def test_eval_runs_nothing_and_values_round_trip(tmp_path_factory, name, directo
     }
     for shell, child in children.items():
         active, after = read_shell(shell, child)
-        assert {key: active.get(key) for key in [*values, *file_vars, "PATH"]} == {**values, **file_vars, "PATH": path}, shell
+        expected_path = path
+        if shell == "fish":  # fish turns an empty PATH entry (a WARP_HOME with "::") into "." by design
+            expected_path = ":".join(part or "." for part in path.split(":"))
+        assert {key: active.get(key) for key in [*values, *file_vars, "PATH"]} == {**values, **file_vars, "PATH": expected_path}, shell
         assert not any(key in after for key in ACTIVATION_KEYS), shell
         assert after["PATH"] == "/usr/bin:/bin", shell
         assert list(sandbox.iterdir()) == [], f"{shell} ran a command: {list(sandbox.iterdir())}"
