@@ -77,7 +77,12 @@ def test_reload_serves_each_edit_and_survives_a_syntax_error(server, run_warp):
         wait_for_text(running, f"edit {n} pid")
     poller.done.set()
     poller.join(timeout=40)
-    assert poller.failed == [], running.output()
+    if server == "mod_wsgi":
+        # Apache's restart ends its children: a request inside one at that moment is cut off (documented);
+        # a refused connection or an error status would be a defect.
+        assert len(poller.failed) <= 3 and all("Refused" not in str(f) and not isinstance(f, int) for f in poller.failed), running.output()
+    else:
+        assert poller.failed == [], running.output()
     assert poller.ok > 3
     wait_for_output(running, r"( -----> Restarted \S+[^\n]*\n(.*\n)*){3}")
 
