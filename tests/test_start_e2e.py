@@ -138,12 +138,12 @@ def test_the_app_is_imported_again_only_when_its_code_changed(tmp_path, run_warp
     running = run_warp(app, "--server", "gunicorn")
     running.wait_ready("/")
     assert running.stop() == 0
-    recorded = stamp.read_text()
+    recorded = (stamp.read_text(), stamp.stat().st_mtime_ns)
 
-    running = run_warp(app, "--server", "gunicorn")  # same code: the check is skipped, the record stays
+    running = run_warp(app, "--server", "gunicorn")  # same code: the check is skipped, the record not rewritten
     running.wait_ready("/")
     assert running.stop() == 0
-    assert stamp.read_text() == recorded
+    assert (stamp.read_text(), stamp.stat().st_mtime_ns) == recorded
 
     source = app.src / "wsgi.py"
     source.write_text(source.read_text() + "\ndef broken(:\n")

@@ -23,6 +23,7 @@ from warp.context import Context, Report, scan_installed
 from warp.errors import EnvError, StepFailed, UsageError, WarpError
 from warp.frameworks import find_mode, find_shadowed, make_django_target
 from warp.plan import StartPlan, find_server, find_usable_hook, make_start_plan
+from warp.watch import IGNORED_DIRS
 
 APACHE_USERS = ("www-data", "apache", "daemon", "nobody")
 #: The groups nginx's workers run as (Debian, RHEL, Arch), first found wins.
@@ -237,7 +238,8 @@ def _run_user_hook(ctx: Context, name: str, environ, report: Report) -> None:
 def prepare(ctx: Context, plan: StartPlan, report: Report) -> None:
     """Everything before the server starts: hooks, checks, generated files."""
     wait_for_build(ctx.env, report)
-    if not ctx.env.read_record().get("state") == "ok":
+    record = ctx.env.read_record()
+    if not record.get("state") == "ok":
         raise EnvError(f"env {ctx.env.name!r} has no successful build", hint="run `warp build` first")
     if plan.server == "mod_wsgi":
         user = plan.apache_user[0] if plan.apache_user else None
@@ -252,7 +254,7 @@ def prepare(ctx: Context, plan: StartPlan, report: Report) -> None:
     else:
         check_port(plan.host, plan.port)
     if not ctx.settings["reload"].value:  # under --reload an import error is shown and the next save retries
-        check_app_imports(ctx, plan)
+        check_app_imports(ctx, plan, record)
     write_plan_files(ctx, plan)
     for argv in plan.prepare:
         proc.run(argv, env=plan.environ, cwd=plan.cwd, step=f"Preparing {plan.server}")
@@ -280,14 +282,14 @@ def wait_for_build(env, report: Report) -> None:
             fcntl.flock(handle, fcntl.LOCK_SH)
 
 
-def check_app_imports(ctx: Context, plan: StartPlan) -> None:
+def check_app_imports(ctx: Context, plan: StartPlan, record: dict) -> None:
     """Import the WSGI app in the env first, so an app that cannot load is shown as the app's error, not the server's."""
     target = plan.target
     if plan.mode != "wsgi" or target is None or target.kind not in ("module", "script"):
         return
     where = target.module if target.kind == "module" else str(target.script)
     stamp = ctx.env.run_dir / "app-check.json"
-    fingerprint = app_fingerprint(ctx, plan, (target.kind, str(where), target.callable))
+    fingerprint = app_fingerprint(ctx, plan, (target.kind, str(where), target.callable), record)
     if _read_json(stamp) == fingerprint:
         return  # the same code, env and environment imported fine last time: start at once
     try:
@@ -307,17 +309,13 @@ def check_app_imports(ctx: Context, plan: StartPlan) -> None:
         pass  # only a shortcut for the next start
 
 
-#: Directories never part of the app's own source.
-NOT_SOURCE = frozenset({".git", ".hg", "node_modules", "__pycache__", ".venv", "venv", ".tox", ".nox", ".mypy_cache", ".pytest_cache"})
-
-
-def app_fingerprint(ctx: Context, plan: StartPlan, target: tuple[str, ...]) -> dict:
+def app_fingerprint(ctx: Context, plan: StartPlan, target: tuple[str, ...], record: dict) -> dict:
     """What an import of the app depends on that warp can see cheaply: the target, the build, the
     environment given to the app, and the name, size and mtime of every .py file in the project."""
     files = []
     skip = {Path(os.path.realpath(ctx.env.path))}
     for top, dirs, names in os.walk(ctx.source):
-        dirs[:] = [d for d in dirs if d not in NOT_SOURCE and Path(os.path.realpath(os.path.join(top, d))) not in skip]
+        dirs[:] = [d for d in dirs if d not in IGNORED_DIRS and Path(os.path.realpath(os.path.join(top, d))) not in skip]
         for name in names:
             if name.endswith(".py"):
                 path = os.path.join(top, name)
@@ -329,7 +327,6 @@ def app_fingerprint(ctx: Context, plan: StartPlan, target: tuple[str, ...]) -> d
     files.sort()
     where_it_listens = ("PORT", "WARP_HTTP_PORT", "WARP_HTTP_HOST")  # not something an app's import depends on
     environ = hashlib.sha256(json.dumps(sorted(i for i in plan.environ.items() if i[0] not in where_it_listens)).encode()).hexdigest()
-    record = ctx.env.read_record()
     return {"target": list(target), "build": [record.get("finished"), record.get("fingerprint")], "environ": environ,
             "files": hashlib.sha256(json.dumps(files).encode()).hexdigest()}
 
@@ -426,7 +423,7 @@ def run_reload(ctx: Context, plan: StartPlan, report: Report, reload_context) ->
     adapter = servers.ADAPTERS.get(plan.server) if plan.server else None
     takes_socket = bool(adapter and adapter.takes_socket)
     # Servers run through warp's wrapper (or Waitress's launcher) say on a pipe when the app has loaded.
-    signals_ready = takes_socket or plan.server == "mod_wsgi"
+    signals_ready = adapter is not None  # every adapter's reload launcher or wrapper writes to the ready pipe
     sock = None
     ready_read, ready_write = os.pipe()
     os.set_blocking(ready_read, False)
@@ -489,13 +486,11 @@ def run_reload(ctx: Context, plan: StartPlan, report: Report, reload_context) ->
         anyway, so warp kills them first and Apache finds them gone at its first look.
         """
         _drain(ready_read)
-        table = proc.scan_process_table()
-        for pid, (_, parent, _) in table.items():
-            if parent == child.pid:
-                try:
-                    os.kill(pid, signal.SIGKILL)
-                except ProcessLookupError:
-                    pass
+        for pid in proc.find_descendants(child.pid):  # embedded mode: Apache's children are all the app's
+            try:
+                os.kill(pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
         try:
             os.kill(child.pid, signal.SIGHUP)
         except ProcessLookupError:
