@@ -7,9 +7,12 @@ then exits. It also adds WhiteNoise for static files and loads scripts and
 PasteDeploy files. Unknown --name=value options are waitress adjustments.
 
 Waitress is one process, so its threads share one GIL. With --processes N the
-launcher binds the socket once and forks N processes that each load the app
-and serve that socket (as gunicorn's arbiter does): a process that dies is
-replaced, and SIGTERM/SIGINT stop them all gracefully.
+launcher forks N processes that each load the app (as gunicorn's arbiter
+does): a process that dies is replaced, and SIGTERM/SIGINT stop them all
+gracefully. Each process listens on a socket of its own bound with
+SO_REUSEPORT, so the kernel spreads new connections evenly between them; on
+one shared socket, a process that wakes first takes most of a client's
+keep-alive connections and the others idle. An inherited --fd is shared.
 """
 
 import argparse
@@ -68,9 +71,7 @@ def main():
     logging.basicConfig(level=logging.INFO, format="%(levelname)s:%(name)s:%(message)s")
     if args.fd is not None:
         adjustments["sockets"] = [socket.socket(fileno=args.fd)]
-    elif args.processes > 1:
-        adjustments["sockets"] = [bind(args.listen, int(adjustments.pop("backlog", 1024)))]
-    else:
+    elif args.processes == 1:
         adjustments["listen"] = args.listen
     if args.processes > 1:
         sys.exit(Arbiter(args, adjustments).run())
@@ -105,11 +106,15 @@ def tell_warp(byte):
 
 
 def bind(listen, backlog):
-    """A listening socket for HOST:PORT (IPv6 hosts in brackets), shared by every process."""
+    """This process's own listening socket for HOST:PORT (IPv6 hosts in brackets), one of a SO_REUSEPORT group."""
     host, _, port = listen.rpartition(":")
     host = host.strip("[]")
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
-    return socket.create_server((host, int(port)), family=family, backlog=backlog)
+    try:
+        return socket.create_server((host, int(port)), family=family, backlog=backlog, reuse_port=True)
+    except OSError as exc:
+        sys.stderr.write(f"error: cannot listen on {listen}: {exc.strerror}\n")
+        sys.exit(APP_FAILED)  # the arbiter stops rather than retrying a port it cannot have
 
 
 def die_with_parent():
@@ -191,7 +196,10 @@ class Arbiter:
                 die_with_parent()
                 for sig in (signal.SIGTERM, signal.SIGINT):
                     signal.signal(sig, signal.SIG_DFL)
-                serve_app(self.args, self.adjustments, loaded=lambda: os.write(self.loaded_write, b"1"))
+                adjustments = dict(self.adjustments)
+                if "sockets" not in adjustments:
+                    adjustments["sockets"] = [bind(self.args.listen, int(adjustments.pop("backlog", 1024)))]
+                serve_app(self.args, adjustments, loaded=lambda: os.write(self.loaded_write, b"1"))
                 os._exit(0)
             except SystemExit as exc:
                 os._exit(exc.code if isinstance(exc.code, int) else 1)

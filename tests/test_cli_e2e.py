@@ -333,6 +333,8 @@ def test_plan_explains_every_decision_and_masks_secrets(blog):
     ]
     if gunicorn_version(env) >= (25, 1):
         command.append("--no-control-socket")
+    if gunicorn_version(env) >= (24,):
+        command.append("--reuse-port")
     command += ["--pythonpath", f"{project},{home_dir}", "wsgiapp:wsgi_app"]
     assert f"command: {shlex.join(command)}" in lines
     assert "stop:    exec, then kill after 30s" in lines

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import http.client
 import os
+import re
 import shutil
 import signal
 import sys
+from collections import Counter
 from pathlib import Path
 
 import pytest
@@ -100,8 +103,7 @@ def test_killing_warp_leaves_no_orphaned_server(server, run_warp):
 
 
 def test_waitress_runs_several_processes_and_replaces_one_that_dies(run_warp):
-    """Waitress is one process; warp's launcher forks several on one socket, as gunicorn's arbiter does."""
-    import re
+    """Waitress is one process; warp's launcher forks several, as gunicorn's arbiter does."""
     import time
 
     app = build_app("flask_wsgi", "waitress")
@@ -114,7 +116,14 @@ def test_waitress_runs_several_processes_and_replaces_one_that_dies(run_warp):
     assert len(pids) == 2, running.output()
 
     victim = pids.pop()
+    victims_socket = {inode for inode, pid in listening_sockets(running.port).items() if pid == victim}
+    assert victims_socket, running.output()
     os.kill(victim, signal.SIGKILL)
+    # Each process has its own listening socket: a connection that reaches the victim's queue before the kernel
+    # has closed it is reset (as with any SO_REUSEPORT server); from then on, the others take every connection.
+    deadline = time.monotonic() + 10
+    while victims_socket & set(listening_sockets(running.port)) and time.monotonic() < deadline:
+        time.sleep(0.005)
     seen = set()
     deadline = time.monotonic() + 20
     while len(seen - pids) < 1 and time.monotonic() < deadline:
@@ -128,6 +137,48 @@ def test_waitress_runs_several_processes_and_replaces_one_that_dies(run_warp):
     assert running.stop(signal.SIGTERM, timeout=30) == 0, running.output()
     assert not running.leftovers(), running.output()
     assert not running.is_listening()
+
+
+def listening_sockets(port: int) -> dict[str, int | None]:
+    """Each socket that listens on 127.0.0.1:port ('socket:[inode]'), with the process that holds it (from /proc)."""
+    owners: dict[str, int | None] = {}
+    for line in Path("/proc/net/tcp").read_text().splitlines()[1:]:
+        fields = line.split()
+        local, state, inode = fields[1], fields[3], fields[9]
+        if state == "0A" and int(local.split(":")[1], 16) == port:
+            owners[f"socket:[{inode}]"] = None
+    for fd in Path("/proc").glob("[0-9]*/fd/*"):
+        try:
+            target = os.readlink(fd)
+        except OSError:
+            continue
+        if target in owners:
+            owners[target] = int(fd.parts[2])
+    return owners
+
+
+@pytest.mark.parametrize("server", ["gunicorn", "waitress"])
+def test_each_process_listens_on_its_own_socket(server, run_warp):
+    """On one shared socket the process that wakes first takes most keep-alive connections; with a SO_REUSEPORT
+    socket per process the kernel spreads them (docs/benchmarks.md)."""
+    app = build_app("flask_wsgi", server)
+    running = run_warp(app, "--server", server, "--processes", "2")
+    running.wait_ready("/")
+    owners = list(listening_sockets(running.port).values())
+    workers = find_descendants(running.proc.pid)
+    assert len(owners) == 2 and set(owners) <= workers and len(set(owners)) == 2, (owners, workers, running.output())
+
+    connections = [http.client.HTTPConnection("127.0.0.1", running.port, timeout=10) for _ in range(40)]
+    for connection in connections:
+        connection.connect()
+    served = Counter()
+    for _ in range(2):  # each connection is kept alive and stays with the process that accepted it
+        for connection in connections:
+            connection.request("GET", "/")
+            served[int(re.search(r"pid (\d+)", connection.getresponse().read().decode()).group(1))] += 1
+    for connection in connections:
+        connection.close()
+    assert set(served) == set(owners) and min(served.values()) >= 10, (served, running.output())
 
 
 def test_the_app_is_imported_again_only_when_its_code_changed(tmp_path, run_warp):

@@ -617,6 +617,22 @@ def test_gunicorn_control_socket_flag_only_from_25_1(version, expected):
     assert ("--no-control-socket" in start("gunicorn", MODULE, versions=versions).argv) is expected
 
 
+@pytest.mark.parametrize(
+    "case, kwargs, expected",
+    [
+        ("several workers on a port", {"flags": {"processes": "2"}}, True),
+        ("gunicorn 23 shares one socket anyway", {"flags": {"processes": "2"}, "versions": {"gunicorn": "23.0.0"}}, False),
+        ("one worker", {"flags": {"processes": "1"}}, False),
+        ("a Unix socket", {"flags": {"processes": "2", "socket": "/run/blog/app.sock"}}, False),
+        ("a socket inherited from warp", {"flags": {"processes": "2"}, "listen_fd": 3}, False),
+    ],
+)
+def test_gunicorn_reuse_port_gives_each_worker_its_own_socket(case, kwargs, expected):
+    """From gunicorn 24, --reuse-port makes a SO_REUSEPORT socket per worker, so the kernel balances connections."""
+    kwargs.setdefault("versions", {"gunicorn": "24.0.0"})
+    assert ("--reuse-port" in start("gunicorn", MODULE, **kwargs).argv) is expected, case
+
+
 def test_gunicorn_prerelease_before_25_1_has_no_control_socket_flag():
     assert "--no-control-socket" not in start("gunicorn", MODULE, versions={"gunicorn": "25.0rc1"}).argv
 

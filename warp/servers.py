@@ -196,6 +196,12 @@ class Gunicorn:
             argv += ["--worker-class", "gthread"]
         if is_at_least(launch.versions.get("gunicorn"), (25, 1)):
             argv.append("--no-control-socket")
+        on_port = launch.listen_fd is None and launch.socket is None
+        if launch.processes > 1 and on_port and is_at_least(launch.versions.get("gunicorn"), (24,)):
+            # From 24.0 each worker listens on a SO_REUSEPORT socket of its own, so the kernel spreads connections
+            # evenly; on one shared socket a worker that wakes first takes most keep-alive connections while the
+            # others idle (docs/benchmarks.md). warp's own bind check still refuses a port that is in use.
+            argv.append("--reuse-port")
         files = {}
         python_path = list(launch.python_path)
         if target.kind == "paste" and not target.has_static:
