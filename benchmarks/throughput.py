@@ -2,7 +2,8 @@
 each server's own default started by hand, and a grid of processes × threads started with warp.
 
 ``python -m benchmarks`` passes 5 runs and ``--quick`` 2; this section makes its own choice from that:
-3 rounds of ``wrk -d8s`` in a full run; with --quick, ``-d4s``, a smaller grid and one round.
+3 rounds of ``wrk -d8s`` in a full run; with --quick, ``-d3s``, a smaller grid and one round, where the grid point
+with warp's default shape is the warp-default run itself.
 """
 
 from __future__ import annotations
@@ -38,11 +39,13 @@ class Plan:
     processes: tuple[int, ...]
     threads: tuple[int, ...]
     waitress_threads: tuple[int, ...]
+    #: The grid point with warp's default shape takes its figures from the warp-default run instead of a run of its own.
+    reuse_default: bool = False
 
 
 # One process per server is its own default's shape (and GIL-bound); the grid looks at 1× and 2× the CPUs.
 FULL = Plan(rounds=3, duration=8, warmup=1, processes=(2, 4), threads=(2, 4, 8), waitress_threads=(4, 8))
-QUICK = Plan(rounds=1, duration=4, warmup=1, processes=(2,), threads=(2, 4), waitress_threads=(4,))
+QUICK = Plan(rounds=1, duration=3, warmup=1, processes=(2,), threads=(2, 4), waitress_threads=(4,), reuse_default=True)
 
 #: How the proposed default was read off the grid (a full run on 2 CPUs, 2026-11-21), stated with the data.
 DERIVATION = [
@@ -327,12 +330,15 @@ def _bench(plan: Plan, log, root: Path) -> Section:
     results = Results()
     for index in range(plan.rounds):
         for server in SERVERS:
-            configs = [Config(server, "own"), Config(server, "warp"), *grid(server, plan)]
+            twin = next((c for c in grid(server, plan) if plan.reuse_default and c.label == warp_default[server]), None)
+            configs = [c for c in (Config(server, "own"), Config(server, "warp"), *grid(server, plan)) if c != twin]
             shift = index % len(configs)
             for config in configs[shift:] + configs[:shift]:  # rotate, so no configuration always runs first
                 targets = ("django", "static") if config.kind != "grid" else ("django",)
                 for target, result in measured(config, targets).items():
                     results.add(config, target, result)
+                    if config.kind == "warp" and twin and target == "django":
+                        results.add(twin, target, result)
                 shown = "  ".join(f"{t} {r.rps:8,.0f}/s p99 {r.p99 * 1000:7.1f} ms err {r.socket_errors:5} non-2xx {r.non2xx}"
                                   for t, r in ((t, results.get(config, t)[-1]) for t in targets))
                 log(f"throughput: round {index + 1}/{plan.rounds} {server:8} {config.label:12} {shown}")
@@ -436,7 +442,8 @@ def report(plan: Plan, results: Results, warp_default: dict[str, str], failures:
         "wrk runs on the same 2 CPUs as the server, so every figure includes the load generator's share of the machine.",
     ]
     if plan is QUICK:
-        note = f"--quick: one round of {plan.duration} s runs and a reduced grid, for a quick check; the default is derived from a full run."
+        note = (f"--quick: one round of {plan.duration} s runs and a reduced grid whose point with warp's default shape is the warp-default "
+                "run itself, for a quick check; the default is derived from a full run.")
         section.notes.append(note)
     section.notes += failures
     section.versions = versions(env_path, src, hand_env)
