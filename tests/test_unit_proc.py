@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import errno
+import os
+import sys
+from pathlib import Path
 
 import pytest
 
-from warp.proc import cannot_start, find_json_answer, is_unreachable
+from warp.proc import cannot_start, find_json_answer, is_unreachable, spawn
 
 
 @pytest.mark.parametrize(
@@ -48,3 +51,15 @@ def test_cannot_start_says_why(exc, message, hint):
 )
 def test_is_unreachable_tells_network_failures_from_missing_packages(output, unreachable):
     assert is_unreachable(output) == unreachable
+
+
+def test_spawn_gives_the_server_its_own_group_in_warps_session(tmp_path):
+    """Its own group, so warp's stop reaches all of it; warp's session, so on Linux it is not a scheduling autogroup
+    of its own (which would give all its processes together one share of the CPUs)."""
+    child = spawn([sys.executable, "-c", "import time; time.sleep(30)"], env=dict(os.environ), cwd=Path(tmp_path))
+    try:
+        assert os.getpgid(child.pid) == child.pid
+        assert os.getsid(child.pid) == os.getsid(0)
+    finally:
+        child.kill()
+        child.wait()

@@ -118,18 +118,25 @@ def _die_with_parent() -> None:
         pass
 
 
-def spawn(
-    argv: Sequence[str], *, env: Mapping[str, str], cwd: Path, new_session: bool = True, pass_fds: Sequence[int] = ()
-) -> subprocess.Popen:
-    """Start a long-running child in its own session (so it has its own process group).
+def _own_group() -> None:
+    """In the child: a process group of its own; on Linux, also die with warp."""
+    os.setpgid(0, 0)
+    if sys.platform.startswith("linux"):
+        _die_with_parent()
 
+
+def spawn(argv: Sequence[str], *, env: Mapping[str, str], cwd: Path, pass_fds: Sequence[int] = ()) -> subprocess.Popen:
+    """Start a long-running child in a process group of its own, in warp's session.
+
+    Its own group: warp's stop reaches every process of the server, and the terminal's Ctrl-C reaches warp alone,
+    which stops the server gracefully. warp's session: on Linux a new session is also a new scheduling autogroup,
+    whose processes together get one share of the CPUs against every other session's; a server with several
+    processes would then get about one CPU whenever anything else in the caller's session is busy. In warp's
+    session it is scheduled process by process, as a server warp execs is.
     The child is stopped (SIGTERM) if warp is killed without a chance to stop it.
     """
     try:
-        return subprocess.Popen(
-            list(argv), env=dict(env), cwd=cwd, start_new_session=new_session, pass_fds=tuple(pass_fds),
-            preexec_fn=_die_with_parent if sys.platform.startswith("linux") else None,
-        )
+        return subprocess.Popen(list(argv), env=dict(env), cwd=cwd, pass_fds=tuple(pass_fds), preexec_fn=_own_group)
     except OSError as exc:
         raise cannot_start(exc, argv, "", "run `warp build` to install the server") from None
 
