@@ -190,8 +190,19 @@ def first_200(port: int, proc: subprocess.Popen, *, timeout: float = 60, every: 
     raise BenchError(f"no 200 on port {port} within {timeout:g}s")
 
 
+def start_server(argv, **kwargs) -> subprocess.Popen:
+    """Start a server (or warp) in a process group of its own, for stop(), but in this session, where wrk runs.
+
+    On Linux each session is a scheduling autogroup (sched_autogroup_enabled): in a session of its own, all of a
+    server's processes together would get one share of the CPUs against wrk's session, about one CPU of two, which
+    caps every configuration with more than one process. In one session, wrk and the server are scheduled process
+    by process, the nearest a shared machine comes to a server whose load comes from elsewhere.
+    """
+    return subprocess.Popen([str(a) for a in argv], preexec_fn=os.setpgrp, **kwargs)
+
+
 def stop(proc: subprocess.Popen, sig: int = signal.SIGTERM, timeout: float = 20) -> None:
-    """Stop a server started with start_new_session=True, and every process below it."""
+    """Stop a server started with start_server(), and every process below it."""
     tree = find_descendants(proc.pid) | {proc.pid}
     try:
         os.killpg(proc.pid, sig)

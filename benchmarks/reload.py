@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from benchmarks.common import (
-    PYTHON, REPO, WARP, BenchError, Section, clean_environ, first_200, free_port, make_home, run, scratch_tree, stop,
+    PYTHON, REPO, WARP, BenchError, Section, clean_environ, first_200, free_port, make_home, run, scratch_tree, start_server, stop,
     with_server_wheels,
 )
 from benchmarks.start import DISTRIBUTIONS, IS_ROOT, SERVERS, app_python
@@ -140,7 +140,7 @@ def measure(argv: list, port: int, editor: Editor, edits: int, *, cwd: Path, env
     """Start the command, make one uncounted edit, then ``edits`` timed edits while a poller counts failed requests."""
     result = Result()
     with open(log, "w") as out:
-        proc = subprocess.Popen([str(a) for a in argv], cwd=cwd, env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
+        proc = start_server(argv, cwd=cwd, env=env, stdout=out, stderr=subprocess.STDOUT)
         poller = Poller(port)
         try:
             first_200(port, proc, timeout=120)

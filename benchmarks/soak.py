@@ -20,7 +20,9 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from benchmarks.common import REPO, WARP, BenchError, Section, clean_environ, first_200, free_port, make_home, run, scratch_tree, stop
+from benchmarks.common import (
+    REPO, WARP, BenchError, Section, clean_environ, first_200, free_port, make_home, run, scratch_tree, start_server, stop,
+)
 from benchmarks.start import SERVERS, app_python
 from benchmarks.throughput import Wrk, parse_wrk
 from warp.proc import find_descendants, is_running, scan_process_table
@@ -98,7 +100,7 @@ def soak_one(server: str, src: Path, environ: dict, logs: Path, seconds: int, lo
     port = free_port()
     argv = [*WARP, "start", "--server", server, "--host", "127.0.0.1", "--port", str(port)]
     with open(logs / f"{server}.log", "w") as out:
-        proc = subprocess.Popen(argv, cwd=src, env=environ, stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
+        proc = start_server(argv, cwd=src, env=environ, stdout=out, stderr=subprocess.STDOUT)
         try:
             first_200(port, proc)
             wrk(port, 5)  # warm-up: every worker has imported the app and served

@@ -10,7 +10,7 @@ import time
 from pathlib import Path
 
 from benchmarks.common import (
-    PYTHON, REPO, WARP, BenchError, Section, Summary, clean_environ, first_200, free_port, make_home, scratch_tree, ratios, run, stop,
+    PYTHON, REPO, WARP, BenchError, Section, Summary, clean_environ, first_200, free_port, make_home, scratch_tree, ratios, run, start_server, stop,
     with_server_wheels,
 )
 
@@ -41,7 +41,7 @@ def by_hand(server: str, env: Path, port: int, root: Path) -> list:
 def time_start(argv: list, port: int, *, cwd: Path, env: dict, log: Path, sig: int = signal.SIGTERM) -> float:
     with open(log, "w") as out:
         started = time.perf_counter()
-        proc = subprocess.Popen([str(a) for a in argv], cwd=cwd, env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
+        proc = start_server(argv, cwd=cwd, env=env, stdout=out, stderr=subprocess.STDOUT)
         try:
             first_200(port, proc)
             return time.perf_counter() - started

@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from benchmarks.common import (
-    REPO, WARP, BenchError, Section, Summary, clean_environ, first_200, free_port, make_home, scratch_tree, ratios, run, stop,
+    REPO, WARP, BenchError, Section, Summary, clean_environ, first_200, free_port, make_home, scratch_tree, ratios, run, start_server, stop,
     with_server_wheels,
 )
 from benchmarks.start import DISTRIBUTIONS, IS_ROOT, app_python
@@ -304,7 +304,7 @@ def _bench(plan: Plan, log, root: Path) -> Section:
             env = warp_env
         path = logs / f"{config.server}-{config.kind}-{config.processes}x{config.threads}-{port}.log"
         with open(path, "w") as out:
-            proc = subprocess.Popen([str(a) for a in argv], cwd=src, env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
+            proc = start_server(argv, cwd=src, env=env, stdout=out, stderr=subprocess.STDOUT)
             try:
                 try:
                     first_200(port, proc)
