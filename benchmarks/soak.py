@@ -185,7 +185,8 @@ def make_section(results: list[Soak], skipped: dict[str, str], seconds: int) -> 
     section.notes = [
         "non-2xx counts HTTP responses with another status; socket errors are wrk's connect/read/write/timeout counts. "
         "uWSGI's --http-socket closes every connection after its response, which wrk counts as read errors although the "
-        "responses were 200; a killed worker's in-flight requests also show up as read errors.",
+        "responses were 200; a killed worker's in-flight requests also show up as read errors, and so, on gunicorn and "
+        "Waitress, whose processes each listen on a socket of their own, do the connections waiting in its queue.",
         "RSS is the sum of VmRSS over warp's process tree (shared pages counted once per process), measured after the "
         "warm-up and again one second after wrk ends (the killed worker's replacement included).",
         "The worker killed: a gunicorn worker, a uWSGI worker, a mod_wsgi daemon process (`(wsgi:…)`), one of the Waitress "

@@ -47,21 +47,29 @@ class Plan:
 FULL = Plan(rounds=3, duration=8, warmup=1, processes=(2, 4), threads=(2, 4, 8), waitress_threads=(4, 8))
 QUICK = Plan(rounds=1, duration=3, warmup=1, processes=(2,), threads=(2, 4), waitress_threads=(4,), reuse_default=True)
 
-#: How the proposed default was read off the grid (a full run on 2 CPUs, 2026-11-21), stated with the data.
+#: How the default was read off the grid (full runs on 2 CPUs, 2026-11-22), stated with the data.
 DERIVATION = [
     "Rule: among grid points with a median p99 under 50 ms, take the highest median req/s; a point within 5% of it "
-    "with fewer processes wins (less memory). warp's default formula: processes = usable CPUs (capped at one per "
-    "256 MiB of memory); threads: uWSGI 2, gunicorn, mod_wsgi and Waitress 4.",
-    "uWSGI: 2 × 2 was the best point by 12% or more in every full run (threads past 2 and processes past the CPUs only "
-    "add contention for a CPU-bound view); warp's default is that point.",
-    "mod_wsgi: flat: every point with 2 processes lands within the run-to-run noise of the best (2 × 4 measured "
-    "1.06× the best point in one full run and 0.91× in the next); 4 threads keeps requests that wait on I/O moving.",
-    "gunicorn and Waitress: several processes on one listening socket share wrk's 50 persistent connections unevenly. "
-    "Counted from gunicorn's access log (`%(p)s`) over five 8 s runs of 2 × 4: four runs split 19,000/16,000 and ran "
-    "at 4,200/s; one split 1,400/10,000 and ran at 1,240/s. The same happens to Waitress's processes, and to "
-    "gunicorn's own sync worker from run to run on a loaded machine, so these two rows swing between rounds and "
-    "the bar's 1.4× is met in some rounds and not in others. 2 sync gunicorn workers were steady (1.3–1.55× the "
-    "1-worker default, p99 about 20 ms) but answer only 2 requests at a time, so warp keeps gthread.",
+    "with fewer processes (then fewer threads) wins, as it uses less memory. warp's default formula: processes = "
+    "usable CPUs (capped at one per 256 MiB of memory); threads: uWSGI 2, gunicorn, mod_wsgi and Waitress 4.",
+    "Processes: one per usable CPU. Twice the CPUs was better nowhere: on mod_wsgi 4 × 2 and 2 × 4 tie (2 × 4 "
+    "measured 1.01× and 0.97× the best point in two full runs), uWSGI's 4-process points measured 0.57–0.73× the "
+    "best, and gunicorn's and Waitress's p99 rose past 50 ms (gunicorn 4 × 4: 118 and 151 ms; Waitress 4 × 4: 431 and"
+    " 492 ms). Fewer processes use less memory.",
+    "Threads: the hello view only uses the CPU, so threads past 2 add contention and nothing else. uWSGI 2 × 2 led "
+    "its 2 × 4 by 8% or more in every full run, so warp gives uWSGI 2. On gunicorn, mod_wsgi and Waitress, 2, 4 and 8"
+    " threads landed within 11% of each other, in different orders from run to run; warp gives them 4, which keeps "
+    "requests moving while a real view waits on its database.",
+    "Even connections: gunicorn's workers (`--reuse-port`, gunicorn ≥ 24) and warp's Waitress processes each listen "
+    "on a SO_REUSEPORT socket of their own, so the kernel spreads wrk's 50 keep-alive connections evenly. On one "
+    "shared socket, `ss` counted splits of 49/1, 41/9 and 50/0 between two gunicorn workers, and a 50/0 split served "
+    "1,760/s against 5,500–5,800/s for the others; with a socket each, splits ran 21/29 to 29/21 at 6,000–6,800/s. "
+    "Before this, gunicorn's and Waitress's rows swung from 0.5× to 3× their own defaults between rounds.",
+    "Sessions: every server here starts in the benchmark's session, where wrk runs, and warp keeps the servers it "
+    "supervises (mod_wsgi, uWSGI) in its own session. Linux makes each session a scheduling autogroup, so a server in"
+    " a session of its own got one share of the CPUs against wrk's: about one CPU, whatever its process count. That "
+    "held gunicorn 2 × 4 to 1.37× its own default in an earlier full run; run from one session, 1.61× and 1.66× in "
+    "the two runs since.",
 ]
 
 OWN_DEFAULTS = {  # what each server runs when given no concurrency options
@@ -390,7 +398,13 @@ def report(plan: Plan, results: Results, warp_default: dict[str, str], failures:
             f"errors or non-2xx responses at {CONNECTIONS} connections "
             "(Django hello view). uWSGI's socket read errors are not counted: they are its closed connections (see the notes)."
         ),
-        headers=["server", "warp default", "best grid point", "the rule's pick", "warp ÷ best", "warp ÷ own default", "p99", "errors", "bar met"],
+        headers=["server", "warp default", "best grid point", "the rule's pick", "warp's shape ÷ best", "warp ÷ own default", "p99", "errors", "bar met"],
+    )
+    bar_part.intro += (
+        " warp's shape ÷ best compares two grid points measured alike (the point with warp's default processes × threads, "
+        "and the best one); the warp-default runs, made with the static file as well, give the ratio to the own default, "
+        "the p99 and the errors. Two runs of one configuration differ by up to 15% on this machine (compare each "
+        "server's warp-default row with its grid point of the same shape)."
     )
     for server in SERVERS:
         points = [c for c in grid(server, plan) if results.get(c, "django")]
@@ -404,18 +418,19 @@ def report(plan: Plan, results: Results, warp_default: dict[str, str], failures:
             share = ratios([r.rps for r in got], best_runs).ratio() if config != best else "best"
             grid_part.rows.append([server, config.label, rps(got), p99(got), errors(got), non2xx(got), share])
         warp, own = results.get(Config(server, "warp"), "django"), results.get(Config(server, "own"), "django")
-        to_best = ratios([r.rps for r in warp], best_runs)
+        # warp's shape as a grid point, measured as the best point was; the warp-default runs if the grid lacks it.
+        shape = next((c for c in points if c.label == warp_default[server]), None)
+        to_best = ratios([r.rps for r in (results.get(shape, "django") if shape else warp)], best_runs)
         to_own = ratios([r.rps for r in warp], [r.rps for r in own])
         worst_p99 = max(r.p99 for r in warp)
         clean = all(real_errors(server, r) == 0 and r.non2xx == 0 for r in warp)
-        # When warp's default is the best point's configuration, both rows measure the same thing and their ratio is noise.
-        near_best = warp_default[server] == best.label or to_best.median >= 0.95
+        near_best = shape == best or to_best.median >= 0.95
         met = near_best and to_own.median >= 1.4 and worst_p99 < 0.05 and clean
         why = [name for name, ok in (("< 95% of best", near_best), ("< 1.4× own", to_own.median >= 1.4),
                                      ("p99 ≥ 50 ms", worst_p99 < 0.05), ("errors", clean)) if not ok]
         pick = rule_pick(points, medians, {c: statistics.median(r.p99 for r in results.get(c, "django")) for c in points})
-        same = " (same configuration)" if warp_default[server] == best.label else ""
-        bar_part.rows.append([server, warp_default[server], f"{best.label} ({medians[best]:,.0f}/s)", pick.label if pick else "none", to_best.ratio() + same,
+        bar_part.rows.append([server, warp_default[server], f"{best.label} ({medians[best]:,.0f}/s)", pick.label if pick else "none",
+                              "the best point" if shape == best else to_best.ratio(),
                               to_own.ratio(), p99(warp), errors(warp) + non2xx_suffix(warp),
                               "yes" if met else "no: " + ", ".join(why)])
     bar_part.notes = list(DERIVATION)
