@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import http.client
 import re
 import signal
 import threading
@@ -25,7 +26,7 @@ def wait_for_text(running, text, timeout=30):
             status, body = running.get("/", timeout=10)
             if status == 200 and text in body:
                 return body
-        except OSError:
+        except (OSError, http.client.HTTPException):  # waiting only; a response cut off by the restart is retried
             pass
         time.sleep(0.02)
     raise AssertionError(f"{text!r} was not served within {timeout}s\n{running.output()}")
