@@ -7,7 +7,7 @@ import sys
 import time
 
 from benchmarks import build, reload, soak, start, throughput
-from benchmarks.common import REPO, BenchError, machine
+from benchmarks.common import FULL_RUNS, QUICK_RUNS, REPO, BenchError, machine
 
 SECTIONS = {"build": build.bench, "start": start.bench, "reload": reload.bench, "throughput": throughput.bench, "soak": soak.bench}
 #: Sections a plain `python -m benchmarks` runs; the soak (five minutes, its own report) only with --only soak.
@@ -40,7 +40,7 @@ def main() -> int:
     parser.add_argument("--output", help="markdown report (default: docs/benchmarks.md; docs/soak.md for --only soak)")
     args = parser.parse_args()
     args.output = args.output or str(soak.OUTPUT if args.only == "soak" else REPO / "docs" / "benchmarks.md")
-    runs = 2 if args.quick else 5
+    runs = QUICK_RUNS if args.quick else FULL_RUNS
     info = machine()
     sections = []
     try:

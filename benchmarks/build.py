@@ -5,7 +5,7 @@ from __future__ import annotations
 import shutil
 from pathlib import Path
 
-from benchmarks.common import PYTHON, WARP, BenchError, Section, Summary, clean_environ, make_tree, ratios, run, timed
+from benchmarks.common import PYTHON, WARP, BenchError, Section, Summary, clean_environ, is_quick, make_tree, ratios, run, timed
 
 TOOLS = ("warp", "pip", "uv", "warpdrive")
 LABELS = {"warp": "warp build", "pip": "venv + pip", "uv": "uv venv + uv pip", "warpdrive": "warpdrive build"}
@@ -88,7 +88,7 @@ def bench(runs: int, log) -> Section:
                 pip_version = run([workdir / "src/.venv/bin/pip", "--version"], cwd=workdir, env=clean_environ()).stdout.split(" from ")[0]
             shutil.rmtree(workdir)
         # --quick: one timed run; a full run: `runs` of them.
-        rounds = runs if runs >= 5 else 1
+        rounds = 1 if is_quick(runs) else runs
         times = {tool: ([], []) for tool in TOOLS}
         for index in range(rounds):
             order = TOOLS[index % len(TOOLS) :] + TOOLS[: index % len(TOOLS)]  # rotate, so no tool always runs first

@@ -190,6 +190,14 @@ def first_200(port: int, proc: subprocess.Popen, *, timeout: float = 60, every: 
     raise BenchError(f"no 200 on port {port} within {timeout:g}s")
 
 
+#: Runs per figure: a full run, and --quick (each section reads its own plan off this number with is_quick).
+FULL_RUNS, QUICK_RUNS = 5, 2
+
+
+def is_quick(runs: int) -> bool:
+    return runs < FULL_RUNS
+
+
 def start_server(argv, **kwargs) -> subprocess.Popen:
     """Start a server (or warp) in a process group of its own, for stop(), but in this session, where wrk runs.
 

@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from benchmarks.common import (
-    PYTHON, REPO, WARP, BenchError, Section, clean_environ, first_200, free_port, make_home, run, scratch_tree, start_server, stop,
+    PYTHON, REPO, WARP, BenchError, Section, clean_environ, first_200, free_port, is_quick, make_home, run, scratch_tree, start_server, stop,
     with_server_wheels,
 )
 from benchmarks.start import DISTRIBUTIONS, IS_ROOT, SERVERS, app_python
@@ -274,7 +274,7 @@ def bench(runs: int, log) -> Section:
 
 
 def _bench(runs: int, log, root: Path) -> Section:
-    quick = runs < 5
+    quick = is_quick(runs)
     edits, edit_timeout = (3, QUICK_EDIT_TIMEOUT) if quick else (10, EDIT_TIMEOUT)
     src, site, home, logs = root / "flask_wsgi", root / "django_site", make_home(root), root / "logs"
     shutil.copytree(REPO / "tests/apps/flask_wsgi", src, ignore=shutil.ignore_patterns("__pycache__"))
@@ -338,7 +338,7 @@ def _bench(runs: int, log, root: Path) -> Section:
         keys = [key for g, _, key in rows if g == group and key in plans]
         for key in keys if index % 2 == 0 else reversed(keys):  # alternate which goes first
             factory, editor, cwd, env, sig = plans[key]
-            attempts = 2 if runs >= 5 else 1  # --quick does not retry (uWSGI's own reloader can stall for good)
+            attempts = 1 if quick else 2  # --quick does not retry (uWSGI's own reloader can stall for good)
             for attempt in range(1, attempts + 1):
                 port = free_port()
                 try:

@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from benchmarks.common import (
-    REPO, WARP, BenchError, Section, Summary, clean_environ, first_200, free_port, make_home, scratch_tree, ratios, run, start_server, stop,
+    REPO, WARP, BenchError, Section, Summary, clean_environ, first_200, free_port, is_quick, make_home, scratch_tree, ratios, run, start_server, stop,
     with_server_wheels,
 )
 from benchmarks.start import DISTRIBUTIONS, IS_ROOT, app_python
@@ -278,7 +278,7 @@ class ThroughputSection(Section):
 def bench(runs: int, log) -> Section:
     if not shutil.which("wrk"):
         raise BenchError("wrk is not installed (Debian: apt-get install wrk)")
-    plan = QUICK if runs <= 3 else FULL
+    plan = QUICK if is_quick(runs) else FULL
     with scratch_tree("warp-bench-throughput") as root:
         return _bench(plan, log, root)
 
@@ -287,6 +287,11 @@ def grid(server: str, plan: Plan) -> list[Config]:
     if server == "waitress":  # warp's launcher runs N waitress processes; 1 is waitress's own shape
         return [Config(server, "grid", p, t) for p in (1, *plan.processes) for t in plan.waitress_threads]
     return [Config(server, "grid", p, t) for p in plan.processes for t in plan.threads]
+
+
+def default_point(points: list[Config], shape: str) -> Config | None:
+    """The grid point with warp's default processes × threads, if the grid has it."""
+    return next((c for c in points if c.label == shape), None)
 
 
 def _bench(plan: Plan, log, root: Path) -> Section:
@@ -338,7 +343,7 @@ def _bench(plan: Plan, log, root: Path) -> Section:
     results = Results()
     for index in range(plan.rounds):
         for server in SERVERS:
-            twin = next((c for c in grid(server, plan) if plan.reuse_default and c.label == warp_default[server]), None)
+            twin = default_point(grid(server, plan), warp_default[server]) if plan.reuse_default else None
             configs = [c for c in (Config(server, "own"), Config(server, "warp"), *grid(server, plan)) if c != twin]
             shift = index % len(configs)
             for config in configs[shift:] + configs[:shift]:  # rotate, so no configuration always runs first
@@ -419,7 +424,7 @@ def report(plan: Plan, results: Results, warp_default: dict[str, str], failures:
             grid_part.rows.append([server, config.label, rps(got), p99(got), errors(got), non2xx(got), share])
         warp, own = results.get(Config(server, "warp"), "django"), results.get(Config(server, "own"), "django")
         # warp's shape as a grid point, measured as the best point was; the warp-default runs if the grid lacks it.
-        shape = next((c for c in points if c.label == warp_default[server]), None)
+        shape = default_point(points, warp_default[server])
         to_best = ratios([r.rps for r in (results.get(shape, "django") if shape else warp)], best_runs)
         to_own = ratios([r.rps for r in warp], [r.rps for r in own])
         worst_p99 = max(r.p99 for r in warp)

@@ -8,6 +8,7 @@ import re
 import shutil
 import signal
 import sys
+import time
 from collections import Counter
 from pathlib import Path
 
@@ -87,8 +88,6 @@ def test_mod_wsgi_as_root_with_unreadable_python_names_the_fix(tmp_path):
 @pytest.mark.parametrize("server", [server_param(s) for s in ("uwsgi", "mod_wsgi")])
 def test_killing_warp_leaves_no_orphaned_server(server, run_warp):
     """Where warp supervises the server, the server goes when warp is SIGKILLed."""
-    import time
-
     app = build_app("flask_wsgi", server)
     running = run_warp(app, "--server", server)
     running.wait_ready("/")
@@ -104,8 +103,6 @@ def test_killing_warp_leaves_no_orphaned_server(server, run_warp):
 
 def test_waitress_runs_several_processes_and_replaces_one_that_dies(run_warp):
     """Waitress is one process; warp's launcher forks several, as gunicorn's arbiter does."""
-    import time
-
     app = build_app("flask_wsgi", "waitress")
     running = run_warp(app, "--server", "waitress", "--processes", "2")
     running.wait_ready("/")

@@ -108,21 +108,16 @@ def run_hook(path: Path, *, env: Mapping[str, str], cwd: Path, step: str) -> Non
     run([str(path)], env=env, cwd=cwd, step=step, capture=False, hint=f"fix {path} and run the command again")
 
 
-def _die_with_parent() -> None:
-    """In the child: get SIGTERM if warp itself dies (Linux), so no server is orphaned."""
-    try:
-        import ctypes
-
-        ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
-    except (OSError, AttributeError):
-        pass
-
-
 def _own_group() -> None:
-    """In the child: a process group of its own; on Linux, also die with warp."""
+    """In the child: a process group of its own; on Linux, SIGTERM if warp itself dies, so no server is orphaned."""
     os.setpgid(0, 0)
     if sys.platform.startswith("linux"):
-        _die_with_parent()
+        try:
+            import ctypes
+
+            ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+        except (OSError, AttributeError):
+            pass
 
 
 def spawn(argv: Sequence[str], *, env: Mapping[str, str], cwd: Path, pass_fds: Sequence[int] = ()) -> subprocess.Popen:
