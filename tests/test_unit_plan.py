@@ -515,7 +515,7 @@ def with_static(target: Target, url: str = "/static/") -> Target:
 
 
 def start(server, target, *, flags=None, environ=None, project=None, machine=WORKSTATION, versions=None,
-          apache_user=None, reload=False, mode=None, app_environ=None, listen_fd=None, socket_owner=None,
+          run_user=None, reload=False, mode=None, app_environ=None, listen_fd=None, socket_owner=None,
           default_socket=None):
     return make_start_plan(
         mode=mode or Mode("wsgi", "from --app", target),
@@ -532,7 +532,7 @@ def start(server, target, *, flags=None, environ=None, project=None, machine=WOR
         app=make_app(),
         project=project or make_project(),
         versions=versions or {},
-        apache_user=apache_user,
+        run_user=run_user,
         reload=reload,
         listen_fd=listen_fd,
         socket_owner=socket_owner,
@@ -556,7 +556,7 @@ def test_start_plan_common_fields():
 
 def test_start_plan_shell_and_python_modes():
     shell = start("gunicorn", None, mode=Mode("shell", "app.sh is present and executable"))
-    assert (shell.argv, shell.server, shell.cwd, shell.stop) == ((str(ROOT / "app.sh"),), None, ROOT, Stop("exec", timeout=30.0))
+    assert (shell.argv, shell.server, shell.cwd, shell.stop) == ((str(ROOT / "app.sh"),), None, ROOT, Stop("signal", signal="SIGTERM", timeout=30))
     python = start("gunicorn", None, mode=Mode("python", "app.py is present"), flags={"port": "5000"})
     assert python.argv == (str(ENV / "bin/python"), "app.py")
     assert python.server is None and python.environ["PORT"] == "5000"
@@ -638,9 +638,22 @@ def test_gunicorn_prerelease_before_25_1_has_no_control_socket_flag():
 
 
 def test_gunicorn_ipv6_and_timeout():
-    argv = start("gunicorn", MODULE, flags={"host": "::1", "graceful_timeout": "12.5"}).argv
+    argv = start("gunicorn", MODULE, flags={"host": "::1", "graceful_timeout": "12"}).argv
     assert after(argv, "--bind") == "[::1]:8080"
-    assert after(argv, "--graceful-timeout") == "12.5"
+    assert after(argv, "--graceful-timeout") == "12"
+
+
+@pytest.mark.parametrize("server", list(servers.ADAPTERS))
+def test_fractional_graceful_timeout_is_rounded_up_for_every_server_and_said(server):
+    """gunicorn rejects --graceful-timeout 12.5 (`invalid int value`) and so would every export that repeats it."""
+    plan = start(server, MODULE, flags={"graceful_timeout": "12.5"})
+    words = list(plan.argv) + [word for argv in plan.prepare for word in argv]
+    assert "12.5" not in words
+    timeouts = [after(words, flag) for flag in ("--graceful-timeout", "--shutdown-timeout") if flag in words]
+    assert all(value == "13" for value in timeouts)
+    assert plan.stop.timeout == 13
+    decision = next(d for d in plan.decisions if d.name == "graceful timeout")
+    assert decision.value == "13s" and "12.5s rounded up to whole seconds" in decision.because
 
 
 def test_gunicorn_extra_server_args():
@@ -690,10 +703,10 @@ def test_mod_wsgi_static_url_alias(url, alias):
 
 
 def test_mod_wsgi_apache_user():
-    plan = start("mod_wsgi", MODULE, apache_user=("www-data", "www-data"))
+    plan = start("mod_wsgi", MODULE, run_user=("www-data", "www-data"))
     (setup,) = plan.prepare
     assert after(setup, "--user") == "www-data" and after(setup, "--group") == "www-data"
-    assert {d.name: d.value for d in plan.decisions}["apache user"] == "www-data"
+    assert {d.name: d.value for d in plan.decisions}["server user"] == "www-data"
 
 
 def test_mod_wsgi_script_and_paste():
@@ -705,11 +718,11 @@ def test_mod_wsgi_script_and_paste():
     assert after(setup, "--application-type") == "paste"
 
 
-@pytest.mark.parametrize("timeout, shutdown", [("60", "30"), ("12.5", "12.5"), ("30", "30")])
-def test_mod_wsgi_shutdown_timeout(timeout, shutdown):
+@pytest.mark.parametrize("timeout, shutdown, stop", [("60", "30", 60), ("12.5", "13", 13), ("30", "30", 30)])
+def test_mod_wsgi_shutdown_timeout(timeout, shutdown, stop):
     plan = start("mod_wsgi", MODULE, flags={"graceful_timeout": timeout})
     assert after(plan.prepare[0], "--shutdown-timeout") == shutdown
-    assert plan.stop.timeout == float(timeout)
+    assert plan.stop.timeout == stop
 
 
 # uwsgi
@@ -776,10 +789,11 @@ def test_gunicorn_on_a_socket_speaks_http():
     assert plan.socket_protocol == "http"
 
 
-def test_default_socket_only_for_uwsgi():
+def test_default_socket_behind_nginx_only_for_uwsgi():
+    assert servers.ADAPTERS["uwsgi"].default_socket("blog") == Path(SOCK)
+    assert [name for name, adapter in servers.ADAPTERS.items() if adapter.default_socket("blog")] == ["uwsgi"]
     assert start("uwsgi", MODULE, default_socket=Path(SOCK)).socket == Path(SOCK)
-    assert start("gunicorn", MODULE, default_socket=Path(SOCK)).socket is None
-    assert after(start("gunicorn", MODULE, default_socket=Path(SOCK)).argv, "--bind") == "127.0.0.1:8080"
+    assert after(start("gunicorn", MODULE).argv, "--bind") == "127.0.0.1:8080"
 
 
 @pytest.mark.parametrize("server", ["waitress", "mod_wsgi"])

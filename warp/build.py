@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import fcntl
 import importlib.util
-import os
-import shutil
 import sys
 import time
 from contextlib import contextmanager
@@ -13,6 +11,7 @@ from pathlib import Path
 
 import warp
 from warp import __version__, locks, proc, servers
+from warp.plan import find_servers_named
 from warp.context import Context, Report, scan_digests, scan_installed
 from warp.errors import EnvError, StepFailed, UsageError
 from warp.plan import BuildPlan, Installer, find_dependency_inputs, find_installer, find_server, make_build_plan
@@ -29,12 +28,6 @@ def find_hooks_dir() -> Path:
 
 
 HOOKS_DIR = find_hooks_dir()
-
-APXS_HINT = (
-    "install Apache's development files: apt-get install apache2-dev apache2-bin (Debian/Ubuntu), "
-    "dnf install httpd-devel (RHEL/Fedora), brew install httpd (macOS)"
-)
-
 
 @contextmanager
 def hold_build_lock(env: Env, report: Report, *, wait: bool = True):
@@ -75,6 +68,7 @@ def make_plan(ctx: Context) -> tuple[BuildPlan, Installer]:
         warp_version=__version__,
         hooks_dir=HOOKS_DIR,
         locked_requirements=ctx.env.state / "requirements.locked.txt",
+        record=ctx.env.read_record(),
     )
     return plan, installer
 
@@ -121,7 +115,7 @@ def _run_steps(ctx: Context, report: Report, *, force: bool) -> dict:
         elif step.kind == "server":
             if unchanged:
                 continue
-            _ensure_server(ctx, step, environ, report)
+            _ensure_server(ctx, step, environ, report, servers.ADAPTERS[plan.server])
         elif step.kind == "collectstatic":
             collected = _collectstatic(ctx, step.title, environ, report)
         timings[step.kind] = timings.get(step.kind, 0.0) + round(time.monotonic() - started, 3)
@@ -130,6 +124,8 @@ def _run_steps(ctx: Context, report: Report, *, force: bool) -> dict:
         "state": "ok",
         "fingerprint": plan.fingerprint,
         "server": plan.server,
+        # The server stays chosen for later builds and starts until these change (see plan.find_server).
+        "servers_named": find_servers_named(ctx.project.requirements_text),
         "installer": installer.name,
         "python": ctx.env.read_meta().get("python_version"),
         "static_root": collected,
@@ -162,7 +158,8 @@ def run_wheels(ctx: Context, report: Report, dest: Path) -> int:
         pinned = ctx.env.state / "wheels.requirements.txt"
         pinned.write_text("\n".join(lines) + "\n")
         requirements += ["-r", str(pinned)]
-    server = servers.ADAPTERS[find_server(ctx.settings, ctx.project, scan_installed(ctx.env))[0]].packages
+    installed = scan_installed(ctx.env)
+    server = servers.ADAPTERS[find_server(ctx.settings, ctx.project, installed, ctx.env.read_record())[0]].packages
     dest.mkdir(parents=True, exist_ok=True)
     report(f" -----> Building wheels into {dest}")
     pip_wheel = [str(ctx.env.python), "-m", "pip", "wheel", "--disable-pip-version-check", "--wheel-dir", str(dest)]
@@ -210,14 +207,14 @@ def read_lock(ctx: Context, how: str, environ) -> list[str]:
     return dependencies
 
 
-def _ensure_server(ctx: Context, step, environ, report: Report) -> None:
+def _ensure_server(ctx: Context, step, environ, report: Report, adapter: servers.Adapter) -> None:
     installed = scan_installed(ctx.env)
     missing = [package for package in step.packages if package not in installed]
     if not missing:
         report(f" -----> {', '.join(step.packages)} already installed")
         return
-    if "mod-wsgi" in missing and not (shutil.which("apxs") or shutil.which("apxs2") or os.environ.get("MOD_WSGI_APXS")):
-        raise StepFailed("mod_wsgi needs Apache's apxs tool to build, and it was not found", hint=APXS_HINT)
+    if adapter.packages[0] in missing:
+        adapter.check_build(environ)
     report(f" -----> Installing {', '.join(missing)}")
     proc.run(step.argv + tuple(missing), env=environ, cwd=ctx.source, step=f"Installing {', '.join(missing)}",
              hint="see the installer's output above")

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import click
 
-from warp import __version__, build, context, deploy, export, proc, pythons, shell, start, venv
+from warp import __version__, build, context, deploy, export, lifecycle, proc, pythons, servers, shell, start, venv
 from warp.errors import EnvError, UsageError, WarpError
 from warp.plan import Decision
 from warp.settings import SERVER_TYPES, find_warp_home, read_environ
@@ -218,7 +218,8 @@ def start_options(function):
         click.option("--mode", type=click.Choice(("auto", "shell", "python", "django", "wsgi", "paste"))),
         click.option("--host", help="Address to listen on (default 127.0.0.1; 0.0.0.0 in a container)."),
         click.option("--port", help="Port to listen on (default: $PORT or 8080)."),
-        click.option("--socket", help="Listen on this Unix socket instead (uWSGI: uwsgi protocol; gunicorn: HTTP)."),
+        click.option("--socket", help="Listen on this Unix socket instead ("
+                     + "; ".join(f"{a.name}: {a.unix_protocol}" for a in servers.ADAPTERS.values() if a.unix_protocol) + ")."),
         click.option("--processes", help="Worker processes."),
         click.option("--threads", help="Threads per process."),
         click.option("--graceful-timeout", help="Seconds in-flight requests get on stop (default 30)."),
@@ -241,14 +242,14 @@ def start_(dry_run: bool, **flags) -> None:
     if dry_run:
         _print_plan(ctx, plan)
         return
-    start.prepare(ctx, plan, report)
-    if plan.host in ("0.0.0.0", "::"):
+    held = start.prepare(ctx, plan, report)
+    if plan.host in ("0.0.0.0", "::") and not plan.socket:
         report(f" -----> Listening on all interfaces ({plan.host}); pass --host 127.0.0.1 to keep it local")
     where = f"unix:{plan.socket} ({plan.socket_protocol} protocol)" if plan.socket else f"http://{plan.host}:{plan.port}/"
     report(f" -----> Starting {plan.server or plan.mode} on {where}")
     if ctx.settings["reload"].value:
-        sys.exit(start.run_reload(ctx, plan, report, lambda: _context(**flags)))
-    sys.exit(start.run_server(plan, report))
+        sys.exit(start.run_reload(ctx, plan, held, report, lambda: _context(**flags)))
+    sys.exit(start.run_server(plan, held, report))
 
 
 @cli.command(name="plan")
@@ -348,7 +349,7 @@ def _run_named_hook(name: str, default=None) -> None:
     hook = ctx.project.hooks.get(name)
     if hook is not None:
         report(f" -----> Running {name} hook")
-        start._run_user_hook(ctx, name, ctx.app_environ(), report)
+        lifecycle.run_user_hook(ctx, name, ctx.app_environ(), report)
     elif default is not None:
         default(ctx)
     else:

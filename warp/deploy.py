@@ -29,13 +29,12 @@ def keep_local(ctx: Context) -> Context:
 
 
 def make_plan(ctx: Context, *, local: bool) -> StartPlan:
-    """The StartPlan of the built env. Behind nginx on this machine, uWSGI gets a Unix socket unless one is set."""
+    """The StartPlan of the built env. Behind nginx on this machine, a server gets its adapter's default socket, if any."""
     if ctx.settings["reload"].value:
         raise UsageError("--reload is a development mode and is not exported", hint="leave out --reload")
     if ctx.env.read_record().get("state") != "ok":
         raise EnvError(f"env {ctx.env.name!r} has no successful build", hint="run `warp build` first: exports describe a built env")
-    default_socket = Path("/run/warp") / ctx.env.name / "uwsgi.sock" if local else None
-    plan = start.make_plan(ctx, default_socket=default_socket)
+    plan = start.make_plan(ctx, local_socket=local)
     start.check_server_installed(ctx, plan)
     return plan
 

@@ -15,6 +15,7 @@ from pathlib import Path, PurePosixPath
 
 import yaml
 
+from warp import servers
 from warp.plan import StartPlan
 from warp.settings import Settings
 
@@ -27,9 +28,6 @@ STATIC_EXPIRES = "30d"
 #: The user and home of the container image, as in OpenShift's Python images (group 0 for random UIDs).
 IMAGE_UID = 1001
 IMAGE_HOME = PurePosixPath("/opt/app-root")
-#: System packages a server needs to build (first stage) and to run (final stage), Debian names.
-BUILD_PACKAGES = {"uwsgi": ("gcc", "libc6-dev"), "mod_wsgi": ("gcc", "libc6-dev", "apache2-dev")}
-RUN_PACKAGES = {"mod_wsgi": ("apache2-bin",)}
 #: Settings `warp start` re-reads from the project itself, so an export need not repeat them.
 PROJECT_SOURCES = (".warp/", "[tool.warp]")
 #: Settings carried into the exported `warp start`, when given on the command line or in the environment.
@@ -237,17 +235,8 @@ def render_nginx(plan: StartPlan, dep: Deployment) -> list[File]:
             "    }",
         ]
     lines += ["", "    location / {"]
-    if plan.socket_protocol == "uwsgi":
-        lines += ["        include uwsgi_params;", f"        uwsgi_pass {upstream};"]
-    else:
-        lines += [
-            f"        proxy_pass http://{upstream};",
-            "        proxy_set_header Host $http_host;",
-            "        proxy_set_header X-Real-IP $remote_addr;",
-            "        proxy_set_header X-Forwarded-For $proxy_add_x_forwarded_for;",
-            "        proxy_set_header X-Forwarded-Proto $scheme;",
-            "        proxy_redirect off;",
-        ]
+    adapter = plan.adapter or servers.Adapter()  # app.py and app.sh speak HTTP
+    lines += [f"        {line}" for line in adapter.proxy_directives(upstream)]
     lines += ["    }", "}"]
     return [File(f"{dep.name}.nginx.conf", "\n".join(lines) + "\n")]
 
@@ -344,7 +333,7 @@ def render_containerfile(plan: StartPlan, dep: Deployment) -> list[File]:
         "",
         "FROM docker.io/library/python:${PYTHON}-slim AS build",
     ]
-    lines += _apt_install(BUILD_PACKAGES.get(plan.server or "", ()))
+    lines += _apt_install(plan.adapter.image_build_packages if plan.adapter else ())
     lines += [
         f"ARG WARP=warp-web=={dep.warp_version}",
         'RUN python -m venv /opt/warp && /opt/warp/bin/pip install --no-cache-dir "$WARP"',
@@ -364,7 +353,7 @@ def render_containerfile(plan: StartPlan, dep: Deployment) -> list[File]:
         "",
         "FROM docker.io/library/python:${PYTHON}-slim",
     ]
-    lines += _apt_install(RUN_PACKAGES.get(plan.server or "", ()))
+    lines += _apt_install(plan.adapter.image_run_packages if plan.adapter else ())
     lines += [
         f"RUN useradd --uid {IMAGE_UID} --gid 0 --home-dir {IMAGE_HOME} --no-create-home app",
         f"COPY --from=build --chown={IMAGE_UID}:0 /opt/warp /opt/warp",

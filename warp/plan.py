@@ -6,6 +6,7 @@ is recorded with the reason for it, so that ``warp plan`` can explain it.
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 import math
@@ -123,20 +124,28 @@ def find_dependency_inputs(project: ProjectFacts, settings: Settings) -> tuple[t
 
 
 def find_server(
-    settings: Settings, project: ProjectFacts, installed: Mapping[str, str], built: str | None = None
+    settings: Settings, project: ProjectFacts, installed: Mapping[str, str], record: Mapping | None = None
 ) -> tuple[str, str]:
-    """Explicit choice > the last build's server (for start) > requirements > mod_wsgi installed > gunicorn."""
+    """The one server decision that build, start, plan, wheels and the exports share.
+
+    A server named by the user or the project (--server, WARP_SERVER_TYPE, .warp/server_type,
+    [tool.warp] server) > the last build's server, unless requirements.txt now names other
+    servers than it did then > a server named in requirements.txt > one installed that is
+    preferred when present (mod_wsgi, as warpdrive did) > the default.
+    """
     chosen = settings["server"]
     if chosen.value != "auto":
         return chosen.value, f"from {chosen.source}"
-    if built in servers.ADAPTERS:
-        return built, "the server of the last `warp build`"
     named = find_servers_named(project.requirements_text)
+    built = (record or {}).get("server")
+    if built in servers.ADAPTERS and (record or {}).get("servers_named", []) == named:
+        return built, "the server of the last `warp build` (pass --server to choose another)"
     if named:
         return named[0], "named in requirements.txt"
-    if "mod-wsgi" in installed:
-        return "mod_wsgi", "mod_wsgi is installed in the env"
-    return "gunicorn", "the default (pure Python, installs everywhere)"
+    for adapter in servers.ADAPTERS.values():
+        if adapter.preferred_when_installed and adapter.packages[0] in installed:
+            return adapter.name, f"{adapter.name} is installed in the env"
+    return servers.DEFAULT, "the default (pure Python, installs everywhere)"
 
 
 def find_servers_named(requirements: str) -> list[str]:
@@ -146,9 +155,9 @@ def find_servers_named(requirements: str) -> list[str]:
         if not match:
             continue
         name = match.group(1).lower().replace("_", "-")
-        for server, packages in servers.SERVER_PACKAGES.items():
-            if name in {package.replace("_", "-") for package in packages} and server not in found:
-                found.append(server)
+        for adapter in servers.ADAPTERS.values():
+            if name in {package.replace("_", "-") for package in adapter.requirement_names} and adapter.name not in found:
+                found.append(adapter.name)
     return found
 
 
@@ -169,6 +178,7 @@ def make_build_plan(
     warp_version: str,
     hooks_dir: Path,
     locked_requirements: Path = Path(".warp/requirements.locked.txt"),
+    record: Mapping | None = None,
 ) -> BuildPlan:
     decisions = []
     warnings = []
@@ -195,7 +205,7 @@ def make_build_plan(
         extra = ("-e", ".") if how == "poetry.lock" and is_poetry_package(project.pyproject) else ()
         steps.append(BuildStep("install", f"Installing dependencies with {installer.name} ({how})", installer.make_argv("-r", pinned, *extra)))
 
-    server, server_because = find_server(settings, project, installed)
+    server, server_because = find_server(settings, project, installed, record)
     decisions.append(Decision("server", server, server_because))
     adapter = servers.ADAPTERS[server]
     steps.append(BuildStep("server", f"Installing {server} if missing", installer.make_argv(), packages=adapter.packages))
@@ -255,9 +265,7 @@ def find_concurrency(server: str, settings: Settings, machine: MachineFacts, rel
     cpus = max(1, math.ceil(machine.cpus))
     by_memory = max(1, (machine.memory_bytes or 1 << 40) // (256 << 20))
     default_processes = 1 if reload else max(1, min(cpus, by_memory))
-    # Threads per process, from the throughput grid in docs/benchmarks.md (2 CPUs, Django view):
-    # uWSGI 2 x 2 beat every other point by 12% or more. Waitress runs as N processes through warp's launcher.
-    default_threads = {"uwsgi": 2}.get(server, 4)
+    default_threads = servers.ADAPTERS[server].default_threads
     processes, threads = settings["processes"], settings["threads"]
     because = []
     p = processes.value if processes.value else default_processes
@@ -284,23 +292,34 @@ def find_host(settings: Settings, machine: MachineFacts) -> tuple[str, str]:
 def find_socket(settings: Settings, server: str | None, reload: bool, default: Path | None = None) -> tuple[Path | None, str]:
     """The Unix socket to listen on instead of host:port: (path or None, because).
 
-    ``default`` is the socket an nginx export puts uWSGI on when none is set:
-    nginx's uwsgi_pass then speaks uWSGI's own protocol over it.
+    ``default`` is the adapter's socket behind nginx on this machine, when no socket is set.
     """
     chosen = settings["socket"]
-    protocol = servers.ADAPTERS[server].unix_protocol if server in servers.ADAPTERS else None
+    adapter = servers.find_adapter(server)
+    protocol = adapter.unix_protocol if adapter else None
     if chosen.value:
         if protocol is None:
+            able = " or ".join(f"--server {a.name}" for a in servers.ADAPTERS.values() if a.unix_protocol)
             raise UsageError(
                 f"{server or 'this mode'} cannot listen on a Unix socket (socket from {chosen.source})",
-                hint="use --server uwsgi or --server gunicorn, or leave out the socket to listen on host:port",
+                hint=f"use {able}, or leave out the socket to listen on host:port",
             )
         if reload:
             raise UsageError("--reload serves on host:port, not on a Unix socket", hint="leave out the socket in --reload mode")
         return Path(chosen.value), f"from {chosen.source}; {protocol} protocol"
-    if default is not None and protocol == "uwsgi" and not reload:
-        return default, "nginx talks to uWSGI over a Unix socket (uwsgi_pass); pass --socket to choose the path"
+    if default is not None and not reload:
+        return default, f"nginx talks to {server} over a Unix socket ({protocol} protocol); pass --socket to choose the path"
     return None, ""
+
+
+def find_graceful_timeout(settings: Settings) -> tuple[int, str]:
+    """Whole seconds, rounded up: gunicorn and mod_wsgi-express take nothing else, and the exports repeat it."""
+    value = settings["graceful_timeout"]
+    seconds = math.ceil(value.value)
+    because = f"from {value.source}"
+    if seconds != value.value:
+        because += f" ({value.value:g}s rounded up to whole seconds, which every server takes)"
+    return seconds, because
 
 
 @dataclass(frozen=True)
@@ -320,8 +339,8 @@ class StartPlan:
     #: Where static files are served from (the reloader does not watch it), and at which URL.
     static_root: Path | None = None
     static_url: str | None = None
-    #: (user, group) Apache serves as, when warp runs as root.
-    apache_user: tuple[str, str] | None = None
+    #: (user, group) the server switches to, when warp runs as root (Apache refuses root).
+    run_user: tuple[str, str] | None = None
     #: The directory the server generates its own files into (mod_wsgi-express's server root).
     server_root: Path | None = None
     #: The Unix socket the server listens on instead of host:port, and the protocol spoken there.
@@ -330,6 +349,16 @@ class StartPlan:
     #: What is served (module or script): warp imports it in the env before the server starts.
     target: servers.Target | None = None
     warnings: tuple[str, ...] = ()
+    #: What the adapter made the command from: --reload makes each child's command from it.
+    launch: servers.Launch | None = None
+
+    @property
+    def adapter(self) -> servers.Adapter | None:
+        return servers.find_adapter(self.server)
+
+    def make_command(self, **changes) -> servers.ServerCommand:
+        """The server's command for this plan with ``changes`` to its launch (a new child's generation, say)."""
+        return self.adapter.make_command(dataclasses.replace(self.launch, **changes))
 
 
 def make_start_plan(
@@ -348,7 +377,7 @@ def make_start_plan(
     app: AppFacts,
     project: ProjectFacts,
     versions: Mapping[str, str],
-    apache_user: tuple[str, str] | None,
+    run_user: tuple[str, str] | None = None,
     reload: bool = False,
     listen_fd: int | None = None,
     socket_owner: tuple[str, str] | None = None,
@@ -364,31 +393,32 @@ def make_start_plan(
     ]
     environ = dict(app_environ)
     environ.update({"PORT": str(port.value), "WARP_HTTP_PORT": str(port.value), "WARP_HTTP_HOST": host})
-    timeout = settings["graceful_timeout"].value
+    timeout, timeout_because = find_graceful_timeout(settings)
+    timeout_decision = Decision("graceful timeout", f"{timeout}s", timeout_because)
 
-    if mode.name == "shell":
-        return StartPlan("shell", None, host, port.value, (str(app.home / "app.sh"),), environ, app.home,
-                         servers.Stop("exec", timeout=timeout), tuple(decisions), masked=masked)
-    if mode.name == "python":
-        return StartPlan("python", None, host, port.value, (str(env_path / "bin" / "python"), "app.py"), environ,
-                         app.home, servers.Stop("exec", timeout=timeout), tuple(decisions), masked=masked)
+    if mode.name in ("shell", "python"):
+        # warp stays the parent until the app listens, so an app that exits first is reported; SIGTERM is passed on.
+        argv = (str(app.home / "app.sh"),) if mode.name == "shell" else (str(env_path / "bin" / "python"), "app.py")
+        return StartPlan(mode.name, None, host, port.value, argv, environ, app.home,
+                         servers.Stop("signal", signal="SIGTERM", timeout=timeout), (*decisions, timeout_decision), masked=masked)
 
     assert target is not None
+    adapter = servers.ADAPTERS[server]
     decisions.append(Decision("server", server, server_because))
     socket, socket_because = find_socket(settings, server, reload, default_socket)
     if socket:
         decisions.append(Decision("socket", str(socket), socket_because))
     decisions.append(Decision("application", target.spec, mode.because))
     if target.has_static:
-        decisions.append(Decision("static files", f"{target.static_url} -> {target.static_root}", "from Django's STATIC_URL/STATIC_ROOT"))
+        decisions.append(Decision("static files", f"{target.static_url} -> {target.static_root}", f"from Django's STATIC_URL/STATIC_ROOT; served by {adapter.static_server}"))
     processes, threads, concurrency_because = find_concurrency(server, settings, machine, reload)
     decisions.append(Decision("processes x threads", f"{processes} x {threads}", concurrency_because))
-    decisions.append(Decision("graceful timeout", f"{timeout:g}s", f"from {settings['graceful_timeout'].source}"))
+    decisions.append(timeout_decision)
     extra = project.server_args.get("", ()) + project.server_args.get(server, ())
     if extra:
         decisions.append(Decision("extra server args", shlex.join(extra), ".warp/server_args"))
-    if apache_user:
-        decisions.append(Decision("apache user", apache_user[0], "Apache refuses to run as root"))
+    if run_user:
+        decisions.append(Decision("server user", run_user[0], f"{server} refuses to run as root"))
     python_path = tuple(dict.fromkeys((project.root, app.home)))
     launch = servers.Launch(
         target=target,
@@ -404,24 +434,25 @@ def make_start_plan(
         threads=threads,
         graceful_timeout=timeout,
         versions=dict(versions),
-        apache_user=apache_user,
+        run_user=run_user,
         extra_args=tuple(extra),
         reload=reload,
         listen_fd=listen_fd,
         socket=socket,
         socket_owner=socket_owner if socket else None,
     )
-    command = servers.ADAPTERS[server].make_command(launch)
+    command = adapter.make_command(launch)
     return StartPlan(
         mode.name, server, host, port.value, command.argv, environ, app.home, command.stop, tuple(decisions),
         prepare=command.prepare, files=command.files, masked=masked,
         static_root=target.static_root if target.has_static else None,
         static_url=target.static_url if target.has_static else None,
-        apache_user=apache_user,
+        run_user=run_user,
         server_root=command.server_root,
         socket=socket,
-        socket_protocol=servers.ADAPTERS[server].unix_protocol if socket else None,
+        socket_protocol=adapter.unix_protocol if socket else None,
         target=target,
+        launch=launch,
     )
 
 

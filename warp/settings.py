@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Mapping
 
+from warp import servers
 from warp.errors import UsageError
 
 # Environment variable names, in one place.
@@ -40,7 +41,7 @@ WARP_APACHE_USER = "WARP_APACHE_USER"
 WARP_RELOAD = "WARP_RELOAD"
 MOD_WSGI_RELOAD_ON_CHANGES = "MOD_WSGI_RELOAD_ON_CHANGES"  # warpdrive's name
 
-SERVER_TYPES = ("auto", "mod_wsgi", "gunicorn", "uwsgi", "waitress")
+SERVER_TYPES = ("auto", *servers.ADAPTERS)
 MODES = ("auto", "shell", "python", "django", "wsgi", "paste")
 INSTALLERS = ("uv", "pip")
 
@@ -61,10 +62,8 @@ class Value:
 
 
 def _server_type(raw: str) -> str:
-    value = raw.strip().lower().replace("-", "_")
-    if value == "modwsgi":
-        value = "mod_wsgi"
-    if value not in SERVER_TYPES:
+    value = "auto" if raw.strip().lower() == "auto" else servers.normalize_name(raw)
+    if value is None:
         raise ValueError(f"unknown server type {raw!r}; choose one of {', '.join(SERVER_TYPES)}")
     return value
 

@@ -1,20 +1,28 @@
-"""The --reload loop: warp is the parent, the server a child restarted on change.
+"""Servers warp stays the parent of: production servers whose SIGTERM is not graceful, and --reload.
 
-The parent holds the listening socket (for servers that accept one), so
+In --reload the parent holds the listening socket (for servers that accept one), so
 requests made during a restart wait in the backlog instead of being refused.
 After a crash the loop waits for the next change instead of retrying (hupper).
-Signal handlers only record the signal; the loop acts on it.
+Signal handlers only record the signal; the loop acts on it. What differs
+between servers (their argv, how they stop, a reload in place) comes from the
+plan's adapter.
 """
 
 from __future__ import annotations
 
+import os
 import signal
+import socket
 import threading
 import time
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Callable, Iterable, Protocol
 
-from warp import proc
+from warp import checks, proc
+from warp.errors import StepFailed
+from warp.plan import StartPlan
+from warp.servers import Stop
 from warp.watch import Reaction
 
 #: Seconds a replaced child gets to finish before its process group is killed.
@@ -175,3 +183,176 @@ class StopOnSignal:
     def __exit__(self, *exc) -> None:
         for sig, handler in self.previous.items():
             signal.signal(sig, handler)
+
+
+# ---------------------------------------------------------------- stopping a server gracefully
+
+
+def graceful_stop(stop: Stop, pid: int) -> None:
+    """Ask the server in process group ``pid`` to stop as its adapter says: a FIFO command or a signal."""
+    if stop.kind == "fifo":
+        if not write_fifo(stop.path, stop.command):
+            proc.signal_group(pid, signal.SIGINT)  # no FIFO yet (still starting): stop it with a signal
+        return
+    proc.signal_group(pid, getattr(signal, stop.signal or "SIGTERM"))
+
+
+def write_fifo(path: Path, command: str) -> bool:
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_NONBLOCK)
+    except OSError:
+        return False
+    try:
+        os.write(fd, command.encode())
+    finally:
+        os.close(fd)
+    return True
+
+
+def exit_code(code: int) -> int:
+    """A child's return code as a shell shows it: 128+n for a signal n."""
+    return 128 - code if code < 0 else code
+
+
+# ---------------------------------------------------------------- production: warp as a small parent
+
+
+class _Flag:
+    def __init__(self) -> None:
+        self.signals: list[int] = []
+
+    def __call__(self, signum, frame) -> None:  # only records; acted on in the loop
+        self.signals.append(signum)
+
+
+def supervise(plan: StartPlan, report, *, started: Callable[[], None] = lambda: None, why_exited: Callable[[int], str] | None = None) -> int:
+    """Run the plan's server as a child, turn SIGTERM/SIGINT/SIGHUP into its graceful stop, return its exit code.
+
+    With ``why_exited``, a child that exits before its port accepts is an error whose message that gives.
+    """
+    flag = _Flag()
+    previous = {sig: signal.signal(sig, flag) for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP)}
+    try:
+        child = proc.spawn(plan.argv, env=plan.environ, cwd=plan.cwd)
+        started()
+        listening = why_exited is None
+        deadline = None
+        handled = 0
+        while True:
+            code = child.poll()
+            if code is not None:
+                break
+            if not listening:
+                listening = checks.accepts(plan.host, plan.port)
+            if len(flag.signals) > handled:
+                handled = len(flag.signals)
+                if deadline is None:
+                    graceful_stop(plan.stop, child.pid)
+                    deadline = time.monotonic() + plan.stop.timeout
+                elif flag.signals[-1] == signal.SIGINT:
+                    proc.signal_group(child.pid, signal.SIGKILL)  # a second Ctrl-C: stop now
+            if deadline is not None and time.monotonic() > deadline:
+                report(f"warning: {plan.server or plan.mode} did not stop within {plan.stop.timeout:g}s; killing it")
+                proc.signal_group(child.pid, signal.SIGKILL)
+                deadline = float("inf")
+            time.sleep(0.05)
+        proc.signal_group(child.pid, signal.SIGKILL)  # leftovers of the process group, if any
+        if not listening and deadline is None:
+            raise StepFailed(why_exited(code), hint=EARLY_EXIT_HINT, returncode=exit_code(code) or 1)
+        if deadline is not None and code in (0, -signal.SIGWINCH, -signal.SIGTERM):
+            return 0
+        return exit_code(code)
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+
+
+EARLY_EXIT_HINT = "the app must keep running and listen on $PORT; see its output above"
+
+
+# ---------------------------------------------------------------- --reload: the server's children
+
+
+class ServerChildren:
+    """Starts the plan's server as warp's child on warp's socket, stops it, and tells when its new code is up.
+
+    ``plan`` is replaced when the project is read again. Each child is made from the plan's launch
+    with a new generation, so per-child files (uWSGI's control FIFO) never collide.
+    """
+
+    def __init__(self, plan: StartPlan, sock: socket.socket | None) -> None:
+        self.plan = plan
+        self.sock = sock
+        self.ready_read, self.ready_write = os.pipe()
+        os.set_blocking(self.ready_read, False)
+        self.stops: dict[int, Stop] = {}
+        self.generation = 0
+        self.stop_requested: Callable[[], bool] = lambda: False
+
+    @property
+    def signals_ready(self) -> bool:
+        """Every adapter's wrapper or launcher writes to the ready pipe; app.py and app.sh only listen."""
+        return self.plan.launch is not None
+
+    def spawn(self):
+        self._drain()  # a byte left by an earlier child must not count for this one
+        self.generation += 1
+        if self.plan.launch is not None:
+            command = self.plan.make_command(generation=self.generation)
+            argv, stop = command.argv, command.stop
+        else:
+            argv, stop = self.plan.argv, self.plan.stop
+        environ = {**self.plan.environ, "WARP_READY_FD": str(self.ready_write)}
+        fds = (self.ready_write,) + ((self.sock.fileno(),) if self.sock else ())
+        child = proc.spawn(argv, env=environ, cwd=self.plan.cwd, pass_fds=fds)
+        self.stops[child.pid] = stop
+        return child
+
+    def stop_child(self, child) -> None:
+        stop = self.stops.pop(child.pid, self.plan.stop)
+        graceful_stop(stop, child.pid)
+        if stop.kind == "fifo":
+            stop.path.unlink(missing_ok=True)
+
+    def wait_ready(self, child) -> bool:
+        """True once the new code is up; False when the child died or the app failed to load (its error is shown)."""
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline and not self.stop_requested():
+            if child.poll() is not None:
+                return False
+            if self.signals_ready:
+                try:
+                    news = os.read(self.ready_read, 64)
+                except BlockingIOError:
+                    news = b""
+                if b"1" in news:
+                    return True
+                if b"0" in news:
+                    return False
+            elif checks.accepts(self.plan.host, self.plan.port):
+                return True
+            time.sleep(0.005)
+        return False
+
+    @property
+    def reload_in_place(self) -> Callable[[Process], bool] | None:
+        adapter = self.plan.adapter
+        if adapter is None or not adapter.reloads_in_place:
+            return None
+
+        def reload(child) -> bool:
+            self._drain()
+            return adapter.reload_in_place(child.pid)
+
+        return reload
+
+    def close(self) -> None:
+        os.close(self.ready_read)
+        os.close(self.ready_write)
+
+    def _drain(self) -> None:
+        try:
+            while os.read(self.ready_read, 4096):
+                pass
+        except BlockingIOError:
+            pass

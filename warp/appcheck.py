@@ -1,0 +1,73 @@
+"""Import the WSGI app once in its env before a server starts, so a broken app is shown as the app's error."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from pathlib import Path
+
+from warp import proc
+from warp.build import HOOKS_DIR
+from warp.context import Context
+from warp.errors import StepFailed, UsageError
+from warp.plan import StartPlan
+from warp.watch import IGNORED_DIRS
+
+APP_HINT = "name the application with --app module:callable (or a .wsgi/.py file) relative to the application home"
+
+
+def check_app_imports(ctx: Context, plan: StartPlan, record: dict) -> None:
+    """Import the app in the env, unless nothing it depends on changed since the last import that succeeded."""
+    target = plan.target
+    if plan.mode != "wsgi" or target is None or target.kind not in ("module", "script"):
+        return
+    where = target.module if target.kind == "module" else str(target.script)
+    stamp = ctx.env.run_dir / "app-check.json"
+    fingerprint = app_fingerprint(ctx, plan, (target.kind, str(where), target.callable), record)
+    if _read_json(stamp) == fingerprint:
+        return  # the same code, env and environment imported fine last time: start at once
+    try:
+        proc.run_json(
+            (str(ctx.env.python), str(HOOKS_DIR / "wsgi_check.py"), target.kind, str(where), target.callable),
+            env=plan.environ, cwd=plan.cwd, step="Importing the application",
+            hint="fix the error in the application (its traceback is above) and start again",
+        )
+    except StepFailed as exc:
+        if exc.returncode in (2, 3):
+            raise UsageError(exc.detail.strip().splitlines()[-1], hint=APP_HINT) from None
+        raise
+    try:
+        stamp.parent.mkdir(parents=True, exist_ok=True)
+        stamp.write_text(json.dumps(fingerprint))
+    except OSError:
+        pass  # only a shortcut for the next start
+
+
+def app_fingerprint(ctx: Context, plan: StartPlan, target: tuple[str, ...], record: dict) -> dict:
+    """What an import of the app depends on that warp can see cheaply: the target, the build, the
+    environment given to the app, and the name, size and mtime of every .py file in the project."""
+    files = []
+    skip = {Path(os.path.realpath(ctx.env.path))}
+    for top, dirs, names in os.walk(ctx.source):
+        dirs[:] = [d for d in dirs if d not in IGNORED_DIRS and Path(os.path.realpath(os.path.join(top, d))) not in skip]
+        for name in names:
+            if name.endswith(".py"):
+                path = os.path.join(top, name)
+                try:
+                    info = os.stat(path)
+                except OSError:
+                    continue
+                files.append([os.path.relpath(path, ctx.source), info.st_size, info.st_mtime_ns])
+    files.sort()
+    where_it_listens = ("PORT", "WARP_HTTP_PORT", "WARP_HTTP_HOST")  # not something an app's import depends on
+    environ = hashlib.sha256(json.dumps(sorted(i for i in plan.environ.items() if i[0] not in where_it_listens)).encode()).hexdigest()
+    return {"target": list(target), "build": [record.get("finished"), record.get("fingerprint")], "environ": environ,
+            "files": hashlib.sha256(json.dumps(files).encode()).hexdigest()}
+
+
+def _read_json(path: Path):
+    try:
+        return json.loads(path.read_text())
+    except (OSError, ValueError):
+        return None

@@ -1,0 +1,34 @@
+"""The server adapters and their registry: adding a server is one module and one line here."""
+
+from __future__ import annotations
+
+from warp.servers.base import Adapter, Launch, ServerCommand, Stop, Target, is_at_least
+from warp.servers.gunicorn import Gunicorn
+from warp.servers.mod_wsgi import ModWsgi
+from warp.servers.uwsgi import Uwsgi
+from warp.servers.waitress import Waitress
+from warp.servers.wrapper import WRAPPER_MODULE, make_wrapper_source
+
+#: name -> adapter, in the order `warp --help` lists them.
+ADAPTERS: dict[str, Adapter] = {adapter.name: adapter for adapter in (ModWsgi(), Gunicorn(), Uwsgi(), Waitress())}
+#: What `auto` falls back to: pure Python, installs everywhere.
+DEFAULT = "gunicorn"
+
+
+def find_adapter(name: str | None) -> Adapter | None:
+    return ADAPTERS.get(name) if name else None
+
+
+def normalize_name(raw: str) -> str | None:
+    """A server name as users write it (mod-wsgi, ModWSGI...) -> its registered name, None when unknown."""
+    value = raw.strip().lower().replace("-", "_")
+    for adapter in ADAPTERS.values():
+        if value == adapter.name or value in {alias.replace("-", "_") for alias in adapter.aliases}:
+            return adapter.name
+    return None
+
+
+__all__ = [
+    "ADAPTERS", "DEFAULT", "Adapter", "Launch", "ServerCommand", "Stop", "Target", "WRAPPER_MODULE",
+    "find_adapter", "is_at_least", "make_wrapper_source", "normalize_name",
+]

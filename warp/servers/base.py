@@ -1,0 +1,194 @@
+"""What every server adapter takes and gives, and the behaviour adapters share.
+
+An adapter is everything warp knows about one server: the packages it installs
+and what they need to compile, its argv for a resolved ``Launch``, how it takes
+a socket, how it stops and reloads, what serves static files, its threads
+default, and what the exports write for it. ``make_command`` is pure; the
+checks that look at the machine are separate methods, called before a build
+or a start.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Mapping
+
+
+@dataclass(frozen=True)
+class Target:
+    """What to serve. ``kind`` is module, script or paste."""
+
+    kind: str
+    module: str | None = None
+    callable: str = "application"
+    script: Path | None = None
+    ini: Path | None = None
+    static_url: str | None = None
+    static_root: Path | None = None
+
+    @property
+    def spec(self) -> str:
+        if self.kind == "module":
+            return f"{self.module}:{self.callable}"
+        return str(self.script if self.kind == "script" else self.ini)
+
+    @property
+    def has_static(self) -> bool:
+        return bool(self.static_url and self.static_root)
+
+    def without_static(self) -> "Target":
+        return Target(self.kind, self.module, self.callable, self.script, self.ini)
+
+
+@dataclass(frozen=True)
+class Launch:
+    """Everything an adapter needs, already resolved."""
+
+    target: Target
+    env_path: Path
+    run_dir: Path
+    #: A short per-user directory for sockets (Unix socket paths are limited to 107 bytes).
+    runtime_dir: Path
+    hooks_dir: Path
+    home: Path
+    python_path: tuple[Path, ...]
+    host: str
+    port: int
+    processes: int
+    threads: int
+    #: Whole seconds: gunicorn and mod_wsgi-express take nothing else.
+    graceful_timeout: int
+    versions: dict[str, str] = field(default_factory=dict)
+    #: (user, group) the server switches to when warp runs as root (Apache refuses root).
+    run_user: tuple[str, str] | None = None
+    extra_args: tuple[str, ...] = ()
+    reload: bool = False
+    #: A listening socket inherited from warp (--reload), instead of host:port.
+    listen_fd: int | None = None
+    #: A Unix socket to listen on instead of host:port (behind nginx).
+    socket: Path | None = None
+    #: (user, group) to own the Unix socket, so the web server's workers may connect; None: mode 666.
+    socket_owner: tuple[str, str] | None = None
+    #: Which child of a --reload session this is (0 in production): per-child control files differ.
+    generation: int = 0
+
+    @property
+    def bin(self) -> Path:
+        return self.env_path / "bin"
+
+
+@dataclass(frozen=True)
+class Stop:
+    """How warp stops the server gracefully.
+
+    ``exec``: warp execs the server, whose own SIGTERM is graceful.
+    ``signal``: warp stays the parent and sends ``signal`` (e.g. WINCH) instead.
+    ``fifo``: warp writes ``command`` to the server's control FIFO at ``path``.
+    After ``timeout`` seconds the process group gets SIGKILL.
+    """
+
+    kind: str
+    signal: str | None = None
+    path: Path | None = None
+    command: str | None = None
+    timeout: float = 30.0
+
+
+@dataclass(frozen=True)
+class ServerCommand:
+    argv: tuple[str, ...]
+    stop: Stop
+    #: Commands run to completion before ``argv`` (e.g. mod_wsgi's setup-server).
+    prepare: tuple[tuple[str, ...], ...] = ()
+    #: Files to write before starting: path -> content. Always inside the env.
+    files: dict[Path, str] = field(default_factory=dict)
+    #: The directory the server generates its own files into (mod_wsgi-express's server root).
+    server_root: Path | None = None
+
+
+class Adapter:
+    """The defaults: a pure-Python WSGI server that speaks HTTP on a port and stops on SIGTERM."""
+
+    name = ""
+    #: Other spellings users write for it (in --server, WARP_SERVER_TYPE, .warp/server_type).
+    aliases: tuple[str, ...] = ()
+    #: What `warp build` installs; the first is the server's own distribution.
+    packages: tuple[str, ...] = ()
+    #: Distribution names that, found in requirements.txt, select this server.
+    requirement_names: tuple[str, ...] = ()
+    #: Takes a listening socket inherited from warp (so --reload refuses no request).
+    takes_socket = True
+    #: The protocol it speaks on a Unix socket; None: it cannot listen on one.
+    unix_protocol: str | None = None
+    #: Threads per process by default (from the throughput grid in docs/benchmarks.md).
+    default_threads = 4
+    #: Chosen by `auto` when found installed in the env (warpdrive's preference for mod_wsgi).
+    preferred_when_installed = False
+    #: Debian packages an image needs to build it (first stage) and to run it (final stage).
+    image_build_packages: tuple[str, ...] = ()
+    image_run_packages: tuple[str, ...] = ()
+    #: Loads new code inside the running server (reload_in_place) instead of being replaced by a new child.
+    reloads_in_place = False
+    #: What serves Django's collected static files, for `warp plan`.
+    static_server = "WhiteNoise, in a wrapper module warp generates in the env"
+
+    def make_command(self, launch: Launch) -> ServerCommand:
+        raise NotImplementedError
+
+    def check_build(self, environ: Mapping[str, str]) -> None:
+        """Raise StepFailed, naming what to install, when the machine cannot build the server."""
+
+    def find_run_user(self, environ: Mapping[str, str], euid: int) -> tuple[str, str] | None:
+        """The (user, group) the server must switch to under this euid; None: it runs as warp does."""
+        return None
+
+    def check_start(self, plan, readable: list[Path], report) -> None:
+        """Machine checks before the server starts (binaries it runs, files its user must read)."""
+
+    def default_socket(self, env_name: str) -> Path | None:
+        """Where it listens behind nginx on the same machine when no socket is set; None: host and port."""
+        return None
+
+    def proxy_directives(self, upstream: str) -> list[str]:
+        """nginx's `location /` lines that pass a request to it."""
+        return [
+            f"proxy_pass http://{upstream};",
+            "proxy_set_header Host $http_host;",
+            "proxy_set_header X-Real-IP $remote_addr;",
+            "proxy_set_header X-Forwarded-For $proxy_add_x_forwarded_for;",
+            "proxy_set_header X-Forwarded-Proto $scheme;",
+            "proxy_redirect off;",
+        ]
+
+    def reload_in_place(self, pid: int) -> bool:
+        """Make the running server ``pid`` load the new code itself (when reloads_in_place); False: it is gone."""
+        raise NotImplementedError
+
+
+def is_at_least(version: str | None, minimum: tuple[int, ...]) -> bool:
+    if not version:
+        return False
+    parts = []
+    for piece in version.split("."):
+        digits = re.match(r"\d*", piece).group()
+        if not digits:
+            break
+        parts.append(int(digits))
+        if digits != piece:
+            break
+    return tuple(parts) >= minimum
+
+
+def bind_address(launch: Launch) -> str:
+    """gunicorn's --bind form, which uWSGI's --http-socket shares: fd://N, unix:PATH or host:port."""
+    if launch.listen_fd is not None:
+        return f"fd://{launch.listen_fd}"
+    if launch.socket is not None:
+        return f"unix:{launch.socket}"
+    return host_port(launch.host, launch.port)
+
+
+def host_port(host: str, port: int) -> str:
+    return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"

@@ -1,0 +1,51 @@
+"""gunicorn: execs, graceful on its own SIGTERM; WhiteNoise for static files."""
+
+from __future__ import annotations
+
+from warp.servers.base import Adapter, Launch, ServerCommand, Stop, bind_address, is_at_least
+from warp.servers.wrapper import WRAPPER_MODULE, make_wrapper_source
+
+
+class Gunicorn(Adapter):
+    name = "gunicorn"
+    packages = ("gunicorn", "whitenoise")
+    requirement_names = ("gunicorn",)
+    unix_protocol = "http"
+
+    def make_command(self, launch: Launch) -> ServerCommand:
+        target = launch.target
+        argv = [
+            str(launch.bin / "gunicorn"),
+            "--bind", bind_address(launch),
+            "--workers", str(launch.processes),
+            "--threads", str(launch.threads),
+            "--graceful-timeout", str(launch.graceful_timeout),
+            "--access-logfile", "-",
+            "--chdir", str(launch.home),
+        ]
+        if launch.threads > 1:
+            argv += ["--worker-class", "gthread"]
+        if is_at_least(launch.versions.get("gunicorn"), (25, 1)):
+            argv.append("--no-control-socket")  # otherwise one control socket is shared between instances
+        on_port = launch.listen_fd is None and launch.socket is None
+        if launch.processes > 1 and on_port and is_at_least(launch.versions.get("gunicorn"), (24,)):
+            # From 24.0 each worker listens on a SO_REUSEPORT socket of its own, so the kernel spreads connections
+            # evenly; on one shared socket a worker that wakes first takes most keep-alive connections while the
+            # others idle (docs/benchmarks.md). warp holds the port's lock, so no second warp shares the port.
+            argv.append("--reuse-port")
+        files = {}
+        python_path = list(launch.python_path)
+        if target.kind == "paste" and not target.has_static:
+            app_args = ["--paste", str(target.ini)]
+        elif target.kind == "module" and not target.has_static and not launch.reload:
+            app_args = [target.spec]
+        else:
+            files[launch.run_dir / f"{WRAPPER_MODULE}.py"] = make_wrapper_source(target, launch.reload, launch.reload)
+            python_path.insert(0, launch.run_dir)
+            app_args = [f"{WRAPPER_MODULE}:application"]
+        argv += ["--pythonpath", ",".join(str(path) for path in python_path)]
+        return ServerCommand(
+            argv=tuple(argv) + launch.extra_args + tuple(app_args),
+            stop=Stop("exec", timeout=launch.graceful_timeout),
+            files=files,
+        )
