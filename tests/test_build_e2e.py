@@ -154,6 +154,22 @@ def test_unchanged_inputs_skip_the_installer_and_changes_or_force_run_it(tmp_pat
     assert record(env)["state"] == "ok"
 
 
+def test_a_server_chosen_with_server_stays_chosen_for_build_plan_and_start(tmp_path):
+    project, home = make_project(tmp_path, "six\n")
+    env = env_of(home)
+    warp("build", "--server", "waitress", cwd=project, home=home)
+    again = warp("build", cwd=project, home=home)
+    assert "Dependencies unchanged, skipping install" in again.stderr
+    assert "Installing gunicorn" not in again.stderr and "gunicorn" not in installed(env)
+    assert record(env)["server"] == "waitress"
+    (project / "wsgi.py").write_text("def application(environ, start_response):\n    start_response('200 OK', [])\n    return [b'']\n")
+    plan = warp("plan", cwd=project, home=home).stdout
+    assert "server" in plan and "waitress" in plan.split("command:")[1].split("\n")[0]
+    assert "the server of the last `warp build`" in plan
+    switched = warp("build", "--server", "gunicorn", cwd=project, home=home)
+    assert "Installing gunicorn" in switched.stderr and record(env)["server"] == "gunicorn"
+
+
 # ---------------------------------------------------------------- failures
 
 

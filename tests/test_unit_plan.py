@@ -273,6 +273,35 @@ def test_server_explicit_beats_requirements_and_installed(flags, environ, tool, 
     assert find_server(make_settings(flags, environ, tool=tool), project, {"mod-wsgi": "5"}) == expected
 
 
+LAST_BUILD = [
+    # requirements now, the last build's record, the server chosen
+    ("flask\n", {"server": "waitress", "servers_named": []}, "waitress"),
+    ("flask\n", {"server": "mod_wsgi", "servers_named": []}, "mod_wsgi"),
+    ("gunicorn\n", {"server": "waitress", "servers_named": ["gunicorn"]}, "waitress"),  # --server beat the file then
+    ("uwsgi\n", {"server": "waitress", "servers_named": []}, "uwsgi"),  # the project names another one since
+    ("flask\n", {"server": "waitress", "servers_named": ["waitress"]}, "gunicorn"),  # and names none any more
+    ("flask\n", {"server": "nginx", "servers_named": []}, "gunicorn"),  # not a server warp knows
+    ("flask\n", {}, "gunicorn"),
+]
+
+
+@pytest.mark.parametrize("requirements, record, server", LAST_BUILD)
+def test_the_last_builds_server_stays_chosen_until_the_user_or_the_project_names_another(requirements, record, server):
+    project = make_project(requirements_text=requirements)
+    assert find_server(make_settings(), project, {}, record)[0] == server
+    assert find_server(make_settings({"server": "uwsgi"}), project, {}, record)[0] == "uwsgi"
+
+
+def test_build_start_and_exports_share_the_one_server_decision():
+    """build.py, start.py and the exports call this one function, with the build record; nothing else chooses."""
+    callers = subprocess.run(["grep", "-rln", "find_server(", str(Path(__file__).parents[1] / "warp")], capture_output=True, text=True).stdout.split()
+    assert sorted(Path(path).name for path in callers) == ["build.py", "plan.py", "start.py"]
+    for path in callers:
+        for line in Path(path).read_text().splitlines():
+            if "find_server(" in line and "def find_server" not in line:
+                assert "record" in line or "read_record()" in line, line
+
+
 # ---------------------------------------------------------------- find_concurrency
 
 CONCURRENCY = [
