@@ -16,6 +16,7 @@ WARP_HOME or an unreadable file mean nothing to root).
 
 from __future__ import annotations
 
+import fcntl
 import hashlib
 import json
 import os
@@ -23,6 +24,7 @@ import shutil
 import socket
 import subprocess
 import sys
+import tempfile
 import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -88,6 +90,9 @@ BROKEN = {
     "ambiguous/wsgi.py": "def application(environ, start_response):\n    return []\n",
     "broken_syntax/wsgi.py": "def application(environ, start_response:\n    return []\n",
     "broken_import/wsgi.py": "import os\nimport not_installed_anywhere_xyz\n\napplication = None\n",
+    # The usual Flask/FastAPI layout: app.py only defines the app; run as a script it ends at once.
+    "module_only/app.py": "from flask import Flask\n\napp = Flask(__name__)\n\n\n@app.route('/')\ndef index():\n    return 'hi'\n",
+    "shell_exits/app.sh": "#!/bin/sh\necho preparing\nexit 3\n",
 }
 
 
@@ -100,6 +105,7 @@ def served():
         path.parent.mkdir(exist_ok=True)
         tmp = path.with_name(f".{path.name}.{os.getpid()}")
         tmp.write_text(text)
+        tmp.chmod(0o755 if path.suffix == ".sh" else 0o644)
         os.replace(tmp, path)
     return app
 
@@ -112,6 +118,17 @@ def hold_port(world: World) -> None:
     sock.bind(("127.0.0.1", world.port))
     sock.listen()
     world.held.append(sock)
+
+
+def hold_port_lock(world: World) -> None:
+    """What a `warp start` holds from its port check until its server has exited (the server inherits it)."""
+    from warp.checks import find_runtime_dir
+
+    runtime = find_runtime_dir(world.env, Path(tempfile.gettempdir()), os.geteuid()).parent
+    runtime.mkdir(mode=0o755, exist_ok=True)
+    handle = open(runtime / f"port-{world.port}.lock", "a+")
+    fcntl.flock(handle, fcntl.LOCK_EX)
+    world.held.append(handle)
 
 
 def hook(name: str, body: str, mode: int = 0o755) -> Callable[[World], None]:
@@ -276,6 +293,10 @@ CASES = [
     Case("app-import-error", (*START, "--home", "broken_import"), 1, "Importing the application failed", ("source", "env"), world="served",
          also=("--- traceback from the application (not from warp) ---", "line 2, in <module>",
                "ModuleNotFoundError: No module named 'not_installed_anywhere_xyz'")),
+    Case("app-py-exits-before-listening", (*START, "--home", "module_only"), 1, "app.py exited (code 0) before anything listened on port {port}",
+         ("source", "env"), world="served", also=("it defines 'app': to serve it with a production server, run `warp start --app app:app`",)),
+    Case("app-sh-exits-before-listening", (*START, "--home", "shell_exits"), 1, "app.sh exited (code 3) before anything listened on port {port}",
+         ("source", "env"), world="served", also=("preparing",)),
     Case("home-missing", ("plan", "--home", "nope"), 2, "application home 'nope' is not a directory", ("source", "env"), world="served"),
     Case("home-outside-project", ("plan", "--home", "../.."), 2, "application home '../..' is outside the project", ("source", "env"), world="served"),
     Case("mode-without-its-marker", ("plan", "--mode", "django"), 2, "mode django needs manage.py", ("source", "env"), world="served"),
@@ -287,6 +308,11 @@ CASES = [
          also=("run `warp build --server waitress`",)),
     # ports, hosts, numbers
     Case("port-in-use", START, 2, "port {port} on 127.0.0.1 is already in use", ("source", "env"), setup=hold_port, world="served"),
+    Case("port-held-by-a-starting-warp", START, 2, "port {port} is already in use by another `warp start`", ("source", "env"),
+         setup=hold_port_lock, world="served"),
+    Case("socket-in-a-missing-tree", ("start", "--socket", "/tmp/warp-no-such-dir-{port}/deeper/app.sock"), 2,
+         "the directory of socket /tmp/warp-no-such-dir-{port}/deeper/app.sock does not exist, nor does /tmp/warp-no-such-dir-{port}",
+         ("source", "env"), world="served", never=("Listening on all interfaces",)),
     Case("port-not-a-number", ("plan", "--port", "http"), 2, "port 'http' is not a number", ("source", "env"), world="served"),
     Case("port-out-of-range", ("plan", "--port", "70000"), 2, "port 70000 is out of range 1-65535", ("source", "env"), world="served"),
     Case("port-variable-garbage", ("plan",), 2, "port from PORT: port '80a' is not a number", ("source", "env"), env={"PORT": "80a"}, world="served"),

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import http.client
+import os
 import re
 import signal
 import threading
@@ -164,4 +165,37 @@ def test_reload_collects_an_edited_django_static_file_without_a_restart(run_warp
     assert "Collecting Django static files" in running.output()
     assert running.output().count("Restarted") == restarts  # static files need no restart
     running.stop()
+    assert not running.leftovers()
+
+
+def test_reload_builds_a_changed_pyproject_as_it_is_now(run_warp):
+    """The build after an edit of pyproject.toml installs the new dependencies, not the ones read at start."""
+    from conftest import warp
+
+    app = build_app("flask_wsgi", "gunicorn", copy_as="reload_pyproject")
+    pyproject = app.src / "pyproject.toml"
+    (app.src / "requirements.txt").unlink(missing_ok=True)
+    pyproject.write_text('[project]\nname = "site"\nversion = "1"\ndependencies = ["flask"]\n')
+    warp("build", cwd=app.src, home=app.home)
+    running = run_warp(app, "--reload")
+    running.wait_ready("/")
+    source = app.src / "wsgi.py"
+    source.write_text(source.read_text().replace("hello from flask", "iniconfig is {__import__('iniconfig').__name__}"))
+    pyproject.write_text(pyproject.read_text().replace('["flask"]', '["flask", "iniconfig"]'))
+    wait_for_text(running, "iniconfig is iniconfig")
+    assert "pyproject.toml changed: building" in running.output()
+    running.stop(signal.SIGTERM)
+    assert not running.leftovers()
+
+
+def test_reload_exits_with_128_plus_the_signal_that_killed_its_server(run_warp):
+    from warp.proc import scan_process_table
+
+    app = build_app("flask_wsgi", "gunicorn")
+    running = run_warp(app, "--reload")
+    running.wait_ready("/")
+    (server,) = [pid for pid, (_, parent, _) in scan_process_table().items() if parent == running.proc.pid]  # gunicorn's arbiter
+    os.kill(server, signal.SIGKILL)
+    wait_for_output(running, r"warning: gunicorn exited with code -9")
+    assert running.stop(signal.SIGTERM, timeout=30) == 128 + signal.SIGKILL, running.output()
     assert not running.leftovers()

@@ -7,6 +7,7 @@ import os
 import re
 import shutil
 import signal
+import socket
 import sys
 import time
 from collections import Counter
@@ -199,3 +200,37 @@ def test_the_app_is_imported_again_only_when_its_code_changed(tmp_path, run_warp
     assert result.returncode == 1, result.stderr
     assert "--- traceback from the application (not from warp) ---" in result.stderr
     assert "SyntaxError" in result.stderr
+
+
+class UnixHTTPConnection(http.client.HTTPConnection):
+    def __init__(self, path: str) -> None:
+        super().__init__("localhost", timeout=10)
+        self.path = path
+
+    def connect(self) -> None:
+        self.sock = socket.socket(socket.AF_UNIX)
+        self.sock.connect(self.path)
+
+
+def test_a_unix_socket_gets_its_own_directory_made_and_said_and_no_all_interfaces_line(run_warp, tmp_path):
+    app = build_app("flask_wsgi", "gunicorn")
+    path = tmp_path / "sockets" / "app.sock"  # one missing level: made, and said so
+    running = run_warp(app, "--host", "0.0.0.0", "--socket", str(path))
+    deadline = time.monotonic() + 60
+    while not path.exists() and time.monotonic() < deadline and running.proc.poll() is None:
+        time.sleep(0.05)
+    connection = UnixHTTPConnection(str(path))
+    for _ in range(100):
+        try:
+            connection.request("GET", "/")
+            break
+        except OSError:
+            connection.close()
+            time.sleep(0.05)
+    response = connection.getresponse()
+    assert response.status == 200 and b"hello from flask" in response.read(), running.output()
+    assert running.stop() == 0
+    output = running.output()
+    assert f" -----> Created {path.parent} for the socket" in output
+    assert f"Starting gunicorn on unix:{path} (http protocol)" in output
+    assert "Listening on all interfaces" not in output
