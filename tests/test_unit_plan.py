@@ -998,6 +998,32 @@ def test_a_lock_is_read_then_installed_exactly(how, pyproject, editable):
     assert (install.argv[-2:] == ("-e", ".")) is editable
 
 
+POETRY_NO_PACKAGE_DIR = {"project": {"name": "shop"}, "build-system": {"build-backend": "poetry.core.masonry.api"}}
+
+
+@pytest.mark.parametrize("top_level, editable", [(frozenset({"wsgi.py"}), False), (frozenset({"shop/", "wsgi.py"}), True)])
+def test_a_poetry_project_without_its_package_installs_only_the_lock_and_says_so(top_level, editable):
+    files = ("poetry.lock", "pyproject.toml")
+    project = make_project(dependency_files=files, pyproject=POETRY_NO_PACKAGE_DIR, top_level=top_level)
+    plan = build(project=project, digests={name: "x" for name in files})
+    assert (plan.steps[1].argv[-2:] == ("-e", ".")) is editable
+    assert plan.warnings == (() if editable else (
+        "the project itself is not installed, only its dependencies: Poetry's package mode finds no package shop "
+        "(no shop/ or shop.py, at the top or in src/, and no [tool.poetry] packages); the app is served from the "
+        "source tree (set [tool.poetry] package-mode = false to say so)",
+    ))
+
+
+def test_a_poetry_project_that_gains_its_package_builds_again():
+    files = ("poetry.lock", "pyproject.toml")
+    plans = [
+        build(project=make_project(dependency_files=files, pyproject=POETRY_NO_PACKAGE_DIR, top_level=top_level),
+              digests={name: "x" for name in files})
+        for top_level in (frozenset({"wsgi.py"}), frozenset({"wsgi.py", "shop/"}))
+    ]
+    assert plans[0].fingerprint != plans[1].fingerprint
+
+
 def test_the_lock_file_is_part_of_the_fingerprint():
     project = make_project(dependency_files=("poetry.lock", "pyproject.toml"), pyproject=APP)
     one = build(project=project, digests={"poetry.lock": "1", "pyproject.toml": "p"}).fingerprint

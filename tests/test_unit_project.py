@@ -156,6 +156,14 @@ def test_scan_project_empty_tree(tmp_path):
     assert facts.hooks == {} and facts.server_args == {} and facts.requirements_text == ""
 
 
+def test_scan_project_lists_the_directories_and_modules_where_a_package_could_be(tmp_path):
+    make_tree(tmp_path, {
+        "mysite/__init__.py": "", "tool.py": "", "README.md": "", "src/lib/x.py": "", "src/one.py": "", "src/notes.txt": "",
+    })
+    assert scan_project(tmp_path).top_level == frozenset({"mysite/", "tool.py", "src/", "src/lib/", "src/one.py"})
+    assert scan_project(tmp_path / "mysite").top_level == frozenset({"__init__.py"})
+
+
 def test_pyproject_without_tool_warp(tmp_path):
     make_tree(tmp_path, {"pyproject.toml": '[tool.black]\nline-length = 100\n'})
     assert scan_project(tmp_path).tool == {}

@@ -18,7 +18,7 @@ from typing import Mapping
 from warp import servers
 from warp.errors import UsageError
 from warp.frameworks import Mode
-from warp.locks import LOCK_FILES, is_poetry_package
+from warp.locks import LOCK_FILES, find_missing_poetry_package, is_poetry_package
 from warp.machine import MachineFacts
 from warp.project import AppFacts, HookFile, ProjectFacts
 from warp.settings import Settings
@@ -173,6 +173,7 @@ def make_build_plan(
     decisions = []
     warnings = []
     steps = []
+    lock_installs_project = False
 
     hook = find_usable_hook(project, "pre-build", warnings)
     if hook:
@@ -192,7 +193,8 @@ def make_build_plan(
         # A lock (or [project] dependencies) becomes a pinned requirements file in the env, installed as is.
         pinned = str(locked_requirements)
         steps.append(BuildStep("lock", f"Reading {how} (default group, exact versions)", packages=(how, pinned)))
-        extra = ("-e", ".") if how == "poetry.lock" and is_poetry_package(project.pyproject) else ()
+        lock_installs_project = how == "poetry.lock" and should_install_poetry_project(project, warnings)
+        extra = ("-e", ".") if lock_installs_project else ()
         steps.append(BuildStep("install", f"Installing dependencies with {installer.name} ({how})", installer.make_argv("-r", pinned, *extra)))
 
     server, server_because = find_server(settings, project, installed)
@@ -224,8 +226,23 @@ def make_build_plan(
         offline=installer.offline,
         find_links=str(installer.find_links) if installer.find_links else None,
         warp=warp_version,
+        lock_installs_project=lock_installs_project,  # a poetry.lock project that gains its package installs it then
     )
     return BuildPlan(tuple(steps), fingerprint, server, tuple(decisions), tuple(warnings))
+
+
+def should_install_poetry_project(project: ProjectFacts, warnings: list[str]) -> bool:
+    """Poetry's package mode installs the project too, unless poetry-core would find no package in it (a warning)."""
+    if not is_poetry_package(project.pyproject):
+        return False
+    missing = find_missing_poetry_package(project.pyproject, project.top_level)
+    if missing:
+        warnings.append(
+            f"the project itself is not installed, only its dependencies: Poetry's package mode finds no package {missing} "
+            f"(no {missing}/ or {missing}.py, at the top or in src/, and no [tool.poetry] packages); "
+            "the app is served from the source tree (set [tool.poetry] package-mode = false to say so)"
+        )
+    return missing is None
 
 
 def find_usable_hook(project: ProjectFacts, name: str, warnings: list[str]) -> HookFile | None:

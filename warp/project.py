@@ -64,6 +64,8 @@ class ProjectFacts:
     #: The first line of .python-version, and runtime.txt's content (Heroku's "python-3.12.1").
     python_version_file: str | None = None
     runtime_txt: str | None = None
+    #: The directories ("NAME/") and .py files directly in the root and in src/ ("src/NAME"): where a package could be.
+    top_level: frozenset[str] = frozenset()
 
     def has(self, name: str) -> bool:
         return name in self.dependency_files
@@ -105,6 +107,7 @@ def scan_project(root: Path) -> ProjectFacts:
         hooks=_scan_hooks(root, warp_dir / "action_hooks"),
         server_args=_scan_server_args(warp_dir / "server_args"),
         requirements_text=_read(root / "requirements.txt") if (root / "requirements.txt").is_file() else "",
+        top_level=_scan_top_level(root),
     )
 
 
@@ -174,6 +177,19 @@ def _scan_pyproject(path: Path) -> dict[str, Any]:
         return tomllib.loads(_read(path))
     except tomllib.TOMLDecodeError as exc:
         raise UsageError(f"pyproject.toml is not valid TOML: {exc}", hint="fix pyproject.toml") from None
+
+
+def _scan_top_level(root: Path) -> frozenset[str]:
+    names = set()
+    for directory, prefix in ((root, ""), (root / "src", "src/")):
+        if not directory.is_dir():
+            continue
+        for entry in directory.iterdir():
+            if entry.is_dir():
+                names.add(f"{prefix}{entry.name}/")
+            elif entry.suffix == ".py" and entry.is_file():
+                names.add(prefix + entry.name)
+    return frozenset(names)
 
 
 def _first_line(path: Path) -> str | None:
