@@ -11,7 +11,7 @@ import json
 import math
 import re
 import shlex
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Mapping
 
@@ -20,7 +20,7 @@ from warp.errors import UsageError
 from warp.frameworks import Mode
 from warp.locks import LOCK_FILES, find_missing_poetry_package, is_poetry_package
 from warp.machine import MachineFacts
-from warp.project import AppFacts, HookFile, ProjectFacts
+from warp.project import AppFacts, HookFile, PasteServer, ProjectFacts
 from warp.settings import Settings
 
 SERVER_MODES = ("django", "wsgi", "paste")
@@ -440,6 +440,38 @@ def make_start_plan(
         socket_protocol=servers.ADAPTERS[server].unix_protocol if socket else None,
         target=target,
     )
+
+
+def make_plan_with_paste_server(plan: StartPlan, paste: PasteServer | None) -> StartPlan:
+    """Say that a paste ini's own [server:main] is not used, what runs instead, and how to follow the ini.
+
+    Every server warp runs loads only the ini's app; the server, host and port are warp's.
+    The decision follows "application"; a warning comes only when warp's choice differs from the ini's.
+    """
+    if paste is None or plan.target is None or plan.target.ini is None:
+        return plan
+    ini = plan.target.ini.relative_to(plan.cwd) if plan.target.ini.is_relative_to(plan.cwd) else plan.target.ini
+    where = f"unix:{plan.socket}" if plan.socket else (f"[{plan.host}]" if ":" in plan.host else plan.host) + f":{plan.port}"
+    hints = []
+    if not plan.socket:
+        if paste.port is not None and paste.port != plan.port:
+            hints.append(f"--port {paste.port} (or set PORT={paste.port})")
+        host = {"localhost": "127.0.0.1", "*": "0.0.0.0"}.get(paste.host or "", paste.host)
+        if host and host != plan.host:
+            hints.append(f"--host {host}")
+    named = find_servers_named(re.sub(r"^(?:egg|package|call):", "", paste.use))
+    if named and named[0] != plan.server:
+        hints.append(f"--server {named[0]}")
+    follow = f"; to follow it pass {' and '.join(hints)}" if hints else ""
+    ini_server = f"{paste.use} on {paste.address}" if paste.address else paste.use
+    decision = Decision(
+        "paste server", f"{ini_server}, not used",
+        f"warp runs {plan.server} on {where} itself (the server, host and port above), not {ini}'s [server:main]{follow}",
+    )
+    decisions = list(plan.decisions)
+    decisions.insert(next(i + 1 for i, d in enumerate(decisions) if d.name == "application"), decision)
+    warnings = (f"{ini}'s [server:main] ({ini_server}) is not used: warp runs {plan.server} on {where}{follow}",) if hints else ()
+    return replace(plan, decisions=tuple(decisions), warnings=plan.warnings + warnings)
 
 
 def make_app_environ(

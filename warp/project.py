@@ -6,6 +6,7 @@ at which marker files exist and reads small text files.
 
 from __future__ import annotations
 
+import configparser
 import os
 import re
 import shlex
@@ -89,6 +90,18 @@ class AppFacts:
     files: frozenset[str] = frozenset()
 
 
+@dataclass(frozen=True)
+class PasteServer:
+    """A paste ini's [server:main]: the server ``pserve`` would run, and where (warp runs its own)."""
+
+    use: str
+    #: As written: ``listen`` (Waitress), ``bind`` (gunicorn), ``unix_socket``, or ``host``/``port``; "" when none.
+    address: str = ""
+    #: The first host and port of the address (None when absent, or an unexpanded ``%(...)s``).
+    host: str | None = None
+    port: int | None = None
+
+
 def scan_project(root: Path) -> ProjectFacts:
     root = root.resolve()
     warp_dir = root / ".warp"
@@ -143,6 +156,40 @@ def scan_app(root: Path, home: str) -> AppFacts:
         paste_file=paste_file,
         files=frozenset(entry.name for entry in home_dir.iterdir() if entry.is_file()),
     )
+
+
+def scan_paste_server(ini: Path) -> PasteServer | None:
+    """The [server:main] (or [server]) section of a paste ini, as PasteDeploy finds it; None when there is none.
+
+    Read as text (``%(here)s`` is left as written); a file that is not an ini is the server's to report.
+    """
+    parser = configparser.RawConfigParser(strict=False)
+    try:
+        parser.read_string(ini.read_text(encoding="utf-8", errors="replace"), str(ini))
+    except (OSError, configparser.Error):
+        return None
+    main = [name for name in parser.sections() if name == "server" or (name.startswith("server:") and name[7:].strip() == "main")]
+    if not main:
+        return None
+    options = parser[main[0]]
+    use = options.get("use", "").strip()
+    for key in ("listen", "bind"):
+        address = options.get(key, "").strip()
+        if address.startswith("unix:"):
+            return PasteServer(use, address)
+        if address:
+            host, _, port = address.split()[0].rpartition(":")
+            return PasteServer(use, address, _literal(host.strip("[]")), int(port) if port.isdigit() else None)
+    if options.get("unix_socket", "").strip():
+        return PasteServer(use, f"unix:{options['unix_socket'].strip()}")
+    host, port = options.get("host", "").strip(), options.get("port", "").strip()
+    address = f"{host}:{port}" if host and port else host or (f"port {port}" if port else "")
+    return PasteServer(use, address, _literal(host), int(port) if port.isdigit() else None)
+
+
+def _literal(value: str) -> str | None:
+    """A value as written, None when empty or an unexpanded ``%(...)s``."""
+    return value if value and "%(" not in value else None
 
 
 def scan_environment_file(path: Path) -> tuple[tuple[str, str], ...]:

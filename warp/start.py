@@ -22,7 +22,8 @@ from warp.build import HOOKS_DIR
 from warp.context import Context, Report, scan_installed
 from warp.errors import EnvError, StepFailed, UsageError, WarpError
 from warp.frameworks import find_mode, find_shadowed, make_django_target
-from warp.plan import StartPlan, find_server, find_usable_hook, make_start_plan
+from warp.plan import StartPlan, find_server, find_usable_hook, make_plan_with_paste_server, make_start_plan
+from warp.project import scan_paste_server
 from warp.watch import IGNORED_DIRS
 
 APACHE_USERS = ("www-data", "apache", "daemon", "nobody")
@@ -80,6 +81,8 @@ def make_plan(ctx: Context, *, listen_fd: int | None = None, default_socket: Pat
             f"not {', '.join(shadowed)}; pass --mode or --app to choose"
         )
         plan = dataclasses.replace(plan, warnings=(warning,))
+    if target is not None and target.ini is not None:
+        plan = make_plan_with_paste_server(plan, scan_paste_server(target.ini))
     return plan
 
 
