@@ -47,6 +47,44 @@ def test_a_locked_project_builds_and_serves_exactly_the_locked_versions(app, loc
     assert f"because {lock} is present" in plan
 
 
+NOT_A_PACKAGE = (
+    "warning: the project itself is not installed, only its dependencies: Poetry's package mode finds no package "
+    "poetry_flask (no poetry_flask/ or poetry_flask.py, at the top or in src/, and no [tool.poetry] packages); the app "
+    "is served from the source tree (set [tool.poetry] package-mode = false to say so)"
+)
+
+
+def test_a_poetry_project_with_no_package_builds_its_locked_dependencies_and_serves(tmp_path, run_warp):
+    """`poetry init` + `poetry add flask` in a directory with a wsgi.py and no package of the project's name."""
+    project, home = copy_app("poetry_flask", tmp_path)
+    built = warp("build", cwd=project, home=home)
+    assert built.stderr.count(NOT_A_PACKAGE) == 1
+    assert built.stderr.count("warning:") == 1
+    assert installed_version(project, home, "flask") == "3.1.3"
+    missing = warp("exec", "python", "-c", "from importlib.metadata import version; version('poetry-flask')", cwd=project, home=home, check=False)
+    assert "PackageNotFoundError" in missing.stderr
+    running = run_warp(BuiltApp("poetry_flask", project, home))
+    running.wait_ready("/")
+    assert running.get("/") == (200, "poetry flask app on flask 3.1.3")
+    running.stop()
+    assert "warning:" not in running.output()
+
+
+def test_a_poetry_project_that_gains_its_package_installs_it_and_a_broken_package_fails(tmp_path):
+    project, home = copy_app("poetry_flask", tmp_path)
+    assert NOT_A_PACKAGE in warp("build", cwd=project, home=home).stderr
+    (project / "poetry_flask").mkdir()
+    (project / "poetry_flask" / "__init__.py").write_text("")
+    built = warp("build", cwd=project, home=home)
+    assert "Dependencies unchanged" not in built.stderr and "warning:" not in built.stderr
+    assert installed_version(project, home, "poetry-flask") == "0.1.0"
+    (project / "poetry_flask.py").write_text("")  # poetry-core refuses a package and a module of one name
+    failed = warp("build", "--force", cwd=project, home=home, check=False)
+    assert failed.returncode == 1
+    assert "Both " in failed.stderr and "error: Installing dependencies with uv (poetry.lock) failed" in failed.stderr
+    assert "warning:" not in failed.stderr
+
+
 def test_a_changed_lock_reinstalls(tmp_path):
     project, home = copy_app("poetry_app", tmp_path)
     warp("build", cwd=project, home=home)

@@ -40,6 +40,9 @@ def test_serves_each_mode_on_each_server(case, server, run_warp):
     status, body = running.get(path)
     assert status == 200, running.output()
     assert expected in body
+    if app_name == "pyramid_paste":  # its paste.ini has a [server:main]: said before the server starts
+        output = running.output()
+        assert output.index("warning: paste.ini's [server:main] (egg:waitress#main on 127.0.0.1:6543) is not used: ") < output.index(" -----> Starting")
     if app_name == "django_site":
         status, css = running.get("/static/admin/css/base.css")
         assert status == 200, running.output()
@@ -48,6 +51,23 @@ def test_serves_each_mode_on_each_server(case, server, run_warp):
     assert running.stop() == 0, running.output()
     assert not running.leftovers()
     assert not running.is_listening()
+
+
+def test_plan_says_a_paste_ini_server_section_is_not_used_and_how_to_follow_it():
+    app = build_app("pyramid_paste", "gunicorn")  # paste.ini: use = egg:waitress#main, listen = 127.0.0.1:6543
+    plan = warp("plan", "--host", "127.0.0.1", "--port", "8080", cwd=app.src, home=app.home)
+    assert re.search(
+        r"^paste server +egg:waitress#main on 127\.0\.0\.1:6543, not used +because warp runs gunicorn on 127\.0\.0\.1:8080 itself "
+        r"\(the server, host and port above\), not paste\.ini's \[server:main\]; to follow it pass --port 6543 "
+        r"\(or set PORT=6543\) and --server waitress$",
+        plan.stdout, re.MULTILINE,
+    ), plan.stdout
+    assert plan.stderr.count("warning: ") == 1
+    assert ("warning: paste.ini's [server:main] (egg:waitress#main on 127.0.0.1:6543) is not used: warp runs gunicorn on "
+            "127.0.0.1:8080; to follow it pass --port 6543 (or set PORT=6543) and --server waitress") in plan.stderr
+    following = warp("plan", "--host", "127.0.0.1", "--server", "waitress", cwd=app.src, home=app.home, env={"PORT": "6543"})
+    assert "because warp runs waitress on 127.0.0.1:6543 itself (the server, host and port above), not paste.ini's [server:main]\n" in following.stdout
+    assert "warning:" not in following.stderr
 
 
 @pytest.mark.parametrize(

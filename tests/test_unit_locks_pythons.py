@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from warp.errors import UsageError
-from warp.locks import is_poetry_package, make_poetry_requirements
+from warp.locks import find_missing_poetry_package, is_poetry_package, make_poetry_requirements
 from warp.pythons import Interpreter, Request, choose, find_request, matches, normalize
 from warp.project import ProjectFacts
 from warp.settings import find_settings
@@ -132,3 +132,39 @@ def make_project(**facts):
 def test_python_request_precedence(flags, environ, facts, expected):
     project = make_project(**facts)
     assert find_request(find_settings(flags, environ, {}, {}), project) == expected
+
+
+POETRY_CORE = {"requires": ["poetry-core>=2.0.0,<3.0.0"], "build-backend": "poetry.core.masonry.api"}
+
+
+def poetry_project(name="My.Web-App", backend=POETRY_CORE, **poetry):
+    table = {"project": {"name": name}, "build-system": backend}
+    return {**table, "tool": {"poetry": poetry}} if poetry else table
+
+
+@pytest.mark.parametrize(
+    "pyproject, top_level, missing",
+    [
+        # poetry-core looks for NAME/, NAME.py, src/NAME/, src/NAME.py, NAME normalized: my_web_app
+        (poetry_project(), {"wsgi.py", "templates/"}, "my_web_app"),
+        (poetry_project(), {"my_web_app/"}, None),
+        (poetry_project(), {"my_web_app.py"}, None),
+        (poetry_project(), {"src/", "src/my_web_app/"}, None),
+        (poetry_project(), {"src/", "src/my_web_app.py"}, None),
+        (poetry_project(), {"My.Web-App/", "my-web-app.py", "src/"}, "my_web_app"),
+        (poetry_project(), {"my_web_app/", "my_web_app.py"}, None),  # poetry-core's own error, left to it
+        # the name from [tool.poetry] when [project] has none
+        ({"build-system": POETRY_CORE, "tool": {"poetry": {"name": "shop"}}}, {"app.py"}, "shop"),
+        ({"build-system": POETRY_CORE, "tool": {"poetry": {"name": "shop"}}}, {"shop/"}, None),
+        # packages named: poetry-core takes them (for wheels, which an editable install builds)
+        (poetry_project(packages=[{"include": "web"}]), set(), None),
+        (poetry_project(packages=[{"include": "web", "format": ["sdist", "wheel"]}]), set(), None),
+        (poetry_project(packages=[{"include": "web", "format": "wheel"}]), set(), None),
+        (poetry_project(packages=[{"include": "web", "format": "sdist"}]), set(), "my_web_app"),
+        # another build backend finds packages its own way
+        (poetry_project(backend={"requires": ["hatchling"], "build-backend": "hatchling.build"}), set(), None),
+        ({"build-system": POETRY_CORE}, set(), None),  # no name: poetry-core's own error
+    ],
+)
+def test_missing_poetry_package(pyproject, top_level, missing):
+    assert find_missing_poetry_package(pyproject, frozenset(top_level)) == missing

@@ -22,9 +22,10 @@ from warp.plan import (
     find_host,
     find_server,
     make_build_plan,
+    make_plan_with_paste_server,
     make_start_plan,
 )
-from warp.project import AppFacts, HookFile, ProjectFacts
+from warp.project import AppFacts, HookFile, PasteServer, ProjectFacts
 from warp.servers import Stop, Target, make_wrapper_source
 from warp.settings import find_settings
 
@@ -1041,6 +1042,32 @@ def test_a_lock_is_read_then_installed_exactly(how, pyproject, editable):
     assert (install.argv[-2:] == ("-e", ".")) is editable
 
 
+POETRY_NO_PACKAGE_DIR = {"project": {"name": "shop"}, "build-system": {"build-backend": "poetry.core.masonry.api"}}
+
+
+@pytest.mark.parametrize("top_level, editable", [(frozenset({"wsgi.py"}), False), (frozenset({"shop/", "wsgi.py"}), True)])
+def test_a_poetry_project_without_its_package_installs_only_the_lock_and_says_so(top_level, editable):
+    files = ("poetry.lock", "pyproject.toml")
+    project = make_project(dependency_files=files, pyproject=POETRY_NO_PACKAGE_DIR, top_level=top_level)
+    plan = build(project=project, digests={name: "x" for name in files})
+    assert (plan.steps[1].argv[-2:] == ("-e", ".")) is editable
+    assert plan.warnings == (() if editable else (
+        "the project itself is not installed, only its dependencies: Poetry's package mode finds no package shop "
+        "(no shop/ or shop.py, at the top or in src/, and no [tool.poetry] packages); the app is served from the "
+        "source tree (set [tool.poetry] package-mode = false to say so)",
+    ))
+
+
+def test_a_poetry_project_that_gains_its_package_builds_again():
+    files = ("poetry.lock", "pyproject.toml")
+    plans = [
+        build(project=make_project(dependency_files=files, pyproject=POETRY_NO_PACKAGE_DIR, top_level=top_level),
+              digests={name: "x" for name in files})
+        for top_level in (frozenset({"wsgi.py"}), frozenset({"wsgi.py", "shop/"}))
+    ]
+    assert plans[0].fingerprint != plans[1].fingerprint
+
+
 def test_the_lock_file_is_part_of_the_fingerprint():
     project = make_project(dependency_files=("poetry.lock", "pyproject.toml"), pyproject=APP)
     one = build(project=project, digests={"poetry.lock": "1", "pyproject.toml": "p"}).fingerprint
@@ -1076,3 +1103,64 @@ def test_a_named_app_or_mode_is_never_ambiguous():
     app = AppFacts(home=ROOT, app_py=True, wsgi_py=True, wsgi_py_has_application=True)
     settings = make_settings({"mode": "wsgi"}, {})
     assert find_shadowed(app, settings, find_mode(app, settings)) == ("", [])
+
+
+# ---------------------------------------------------------------- a paste ini's own [server:main]
+
+INI_WAITRESS = PasteServer("egg:waitress#main", "localhost:6543", "localhost", 6543)
+
+PASTE_SERVER_NOTES = [
+    # (server, flags, [server:main], decision value, because, warning)
+    ("gunicorn", {}, INI_WAITRESS, "egg:waitress#main on localhost:6543, not used",
+     "warp runs gunicorn on 127.0.0.1:8080 itself (the server, host and port above), not production.ini's [server:main]; "
+     "to follow it pass --port 6543 (or set PORT=6543) and --server waitress",
+     "production.ini's [server:main] (egg:waitress#main on localhost:6543) is not used: warp runs gunicorn on 127.0.0.1:8080; "
+     "to follow it pass --port 6543 (or set PORT=6543) and --server waitress"),
+    ("waitress", {"port": "6543"}, INI_WAITRESS, "egg:waitress#main on localhost:6543, not used",
+     "warp runs waitress on 127.0.0.1:6543 itself (the server, host and port above), not production.ini's [server:main]", None),
+    ("uwsgi", {"port": "5000"}, PasteServer("egg:Paste#http", "0.0.0.0:5000", "0.0.0.0", 5000), "egg:Paste#http on 0.0.0.0:5000, not used",
+     "warp runs uwsgi on 127.0.0.1:5000 itself (the server, host and port above), not production.ini's [server:main]; "
+     "to follow it pass --host 0.0.0.0",
+     "production.ini's [server:main] (egg:Paste#http on 0.0.0.0:5000) is not used: warp runs uwsgi on 127.0.0.1:5000; "
+     "to follow it pass --host 0.0.0.0"),
+    ("gunicorn", {"host": "::1"}, PasteServer("egg:gunicorn#main", "*:%(port)s", "*", None), "egg:gunicorn#main on *:%(port)s, not used",
+     "warp runs gunicorn on [::1]:8080 itself (the server, host and port above), not production.ini's [server:main]; "
+     "to follow it pass --host 0.0.0.0",
+     "production.ini's [server:main] (egg:gunicorn#main on *:%(port)s) is not used: warp runs gunicorn on [::1]:8080; "
+     "to follow it pass --host 0.0.0.0"),
+    ("gunicorn", {}, PasteServer("call:waitress:serve_paste"), "call:waitress:serve_paste, not used",
+     "warp runs gunicorn on 127.0.0.1:8080 itself (the server, host and port above), not production.ini's [server:main]; "
+     "to follow it pass --server waitress",
+     "production.ini's [server:main] (call:waitress:serve_paste) is not used: warp runs gunicorn on 127.0.0.1:8080; "
+     "to follow it pass --server waitress"),
+    ("uwsgi", {"socket": "/run/u.sock"}, INI_WAITRESS, "egg:waitress#main on localhost:6543, not used",
+     "warp runs uwsgi on unix:/run/u.sock itself (the server, host and port above), not production.ini's [server:main]; "
+     "to follow it pass --server waitress",
+     "production.ini's [server:main] (egg:waitress#main on localhost:6543) is not used: warp runs uwsgi on unix:/run/u.sock; "
+     "to follow it pass --server waitress"),
+]
+
+
+@pytest.mark.parametrize("server, flags, paste, value, because, warning", PASTE_SERVER_NOTES)
+def test_a_paste_ini_server_section_is_named_with_what_runs_instead(server, flags, paste, value, because, warning):
+    plan = start(server, PASTE, flags=flags, mode=Mode("paste", "production.ini is present", PASTE))
+    noted = make_plan_with_paste_server(plan, paste)
+    names = [d.name for d in noted.decisions]
+    assert [name for name in names if name != "paste server"] == [d.name for d in plan.decisions]
+    assert names[names.index("paste server") - 1] == "application"
+    decision = noted.decisions[names.index("paste server")]
+    assert (decision.value, decision.because) == (value, because)
+    assert noted.warnings == ((warning,) if warning else ())
+    assert (noted.argv, noted.host, noted.port) == (plan.argv, plan.host, plan.port)
+
+
+def test_a_paste_ini_without_a_server_section_changes_nothing():
+    plan = start("gunicorn", PASTE, mode=Mode("paste", "production.ini is present", PASTE))
+    assert make_plan_with_paste_server(plan, None) == plan
+
+
+def test_a_paste_ini_outside_the_app_home_is_named_by_its_path():
+    ini = Path("/etc/app/prod.ini")
+    target = Target("paste", ini=ini)
+    plan = make_plan_with_paste_server(start("gunicorn", target, mode=Mode("paste", "from --app", target)), INI_WAITRESS)
+    assert plan.warnings[0].startswith("/etc/app/prod.ini's [server:main] (egg:waitress#main on localhost:6543) is not used")

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from warp.errors import UsageError
-from warp.project import scan_app, scan_environment_file, scan_project
+from warp.project import PasteServer, scan_app, scan_environment_file, scan_paste_server, scan_project
 
 DJANGO_MANAGE = """#!/usr/bin/env python
 import os
@@ -114,6 +114,46 @@ def test_scan_app_home_symlink_leaving_project_is_refused(tmp_path):
         scan_app(root, "web")
 
 
+# ---------------------------------------------------------------- scan_paste_server
+
+WAITRESS = "[app:main]\nuse = egg:myapp\n\n[server:main]\nuse = egg:waitress#main\n"
+
+PASTE_SERVERS = [
+    (WAITRESS + "listen = localhost:6543\n", PasteServer("egg:waitress#main", "localhost:6543", "localhost", 6543)),
+    (WAITRESS + "listen = 127.0.0.1:6543 [::1]:6543\n", PasteServer("egg:waitress#main", "127.0.0.1:6543 [::1]:6543", "127.0.0.1", 6543)),
+    (WAITRESS + "listen = [::1]:6543\n", PasteServer("egg:waitress#main", "[::1]:6543", "::1", 6543)),
+    (WAITRESS + "listen = *:6543\n", PasteServer("egg:waitress#main", "*:6543", "*", 6543)),
+    (WAITRESS + "host = 0.0.0.0\nport = 5000\n", PasteServer("egg:waitress#main", "0.0.0.0:5000", "0.0.0.0", 5000)),
+    (WAITRESS + "port = 5000\n", PasteServer("egg:waitress#main", "port 5000", None, 5000)),
+    (WAITRESS + "unix_socket = /run/app.sock\n", PasteServer("egg:waitress#main", "unix:/run/app.sock")),
+    (WAITRESS, PasteServer("egg:waitress#main")),
+    ("[server:main]\nuse = egg:gunicorn#main\nbind = unix:/run/g.sock\n", PasteServer("egg:gunicorn#main", "unix:/run/g.sock")),
+    ("[server:main]\nuse = egg:gunicorn#main\nbind = 0.0.0.0:8000\n", PasteServer("egg:gunicorn#main", "0.0.0.0:8000", "0.0.0.0", 8000)),
+    # interpolation as PasteDeploy writes it is read, not expanded
+    ("[DEFAULT]\nport = 6543\n[server:main]\nuse = egg:waitress#main\nlisten = %(here)s:%(port)s\n",
+     PasteServer("egg:waitress#main", "%(here)s:%(port)s", None, None)),
+    ("[server:main]\nuse = egg:waitress#main\nhost = %(host)s\nport = %(port)s\n",
+     PasteServer("egg:waitress#main", "%(host)s:%(port)s", None, None)),
+    ("[server]\nuse = egg:Paste#http\nhost = 127.0.0.1\nport = 8000\n", PasteServer("egg:Paste#http", "127.0.0.1:8000", "127.0.0.1", 8000)),
+    ("[server: main ]\nuse = egg:waitress#main\n", PasteServer("egg:waitress#main")),
+    # what PasteDeploy would not take as the main server
+    ("[server:other]\nuse = egg:waitress#main\nport = 1\n", None),
+    ("[Server:main]\nuse = egg:waitress#main\n", None),
+    ("[app:main]\nuse = egg:myapp\n", None),
+    ("[server:main\nuse = egg:waitress#main\n", None),  # not an ini: the server reports it
+]
+
+
+@pytest.mark.parametrize("text, expected", PASTE_SERVERS)
+def test_scan_paste_server(tmp_path, text, expected):
+    make_tree(tmp_path, {"production.ini": text})
+    assert scan_paste_server(tmp_path / "production.ini") == expected
+
+
+def test_scan_paste_server_of_a_missing_file(tmp_path):
+    assert scan_paste_server(tmp_path / "missing.ini") is None
+
+
 # ---------------------------------------------------------------- scan_project
 
 
@@ -154,6 +194,14 @@ def test_scan_project_empty_tree(tmp_path):
     assert facts.dependency_files == ()
     assert facts.warp_files == {} and facts.tool == {} and facts.environment == ()
     assert facts.hooks == {} and facts.server_args == {} and facts.requirements_text == ""
+
+
+def test_scan_project_lists_the_directories_and_modules_where_a_package_could_be(tmp_path):
+    make_tree(tmp_path, {
+        "mysite/__init__.py": "", "tool.py": "", "README.md": "", "src/lib/x.py": "", "src/one.py": "", "src/notes.txt": "",
+    })
+    assert scan_project(tmp_path).top_level == frozenset({"mysite/", "tool.py", "src/", "src/lib/", "src/one.py"})
+    assert scan_project(tmp_path / "mysite").top_level == frozenset({"__init__.py"})
 
 
 def test_pyproject_without_tool_warp(tmp_path):

@@ -8,6 +8,7 @@ and poetry's own export needs Poetry plus a plugin installed.
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from warp.errors import UsageError
@@ -62,3 +63,30 @@ def _requirement(package: dict[str, Any]) -> str:
 def is_poetry_package(pyproject: dict[str, Any]) -> bool:
     """Poetry installs the project itself unless package-mode = false."""
     return "build-system" in pyproject and pyproject.get("tool", {}).get("poetry", {}).get("package-mode", True) is not False
+
+
+def find_missing_poetry_package(pyproject: dict[str, Any], top_level: frozenset[str]) -> str | None:
+    """The package poetry-core looks for and does not find, so that it cannot install the project; else None.
+
+    With no ``[tool.poetry] packages`` for wheels, poetry-core takes the project's name
+    (``-``, ``_`` and ``.`` runs as ``_``, lower case) and looks for NAME/ or NAME.py at the
+    top, then in src/; finding none, it fails with "No file/folder found for package".
+    ``top_level`` is ProjectFacts.top_level. Another build backend finds packages its own way.
+    """
+    if pyproject.get("build-system", {}).get("build-backend") != "poetry.core.masonry.api":
+        return None
+    poetry = pyproject.get("tool", {}).get("poetry", {})
+    if any("wheel" in _formats(package) for package in poetry.get("packages") or ()):
+        return None
+    name = pyproject.get("project", {}).get("name") or poetry.get("name")
+    if not isinstance(name, str):
+        return None
+    module = re.sub(r"[-_.]+", "_", name).lower()
+    if {f"{module}/", f"{module}.py", f"src/{module}/", f"src/{module}.py"} & top_level:
+        return None
+    return module
+
+
+def _formats(package: Any) -> list[str]:
+    formats = package.get("format", ["sdist", "wheel"]) if isinstance(package, dict) else []
+    return formats if isinstance(formats, list) else [formats]

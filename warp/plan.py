@@ -12,16 +12,16 @@ import json
 import math
 import re
 import shlex
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Mapping
 
 from warp import servers
 from warp.errors import UsageError
 from warp.frameworks import Mode
-from warp.locks import LOCK_FILES, is_poetry_package
+from warp.locks import LOCK_FILES, find_missing_poetry_package, is_poetry_package
 from warp.machine import MachineFacts
-from warp.project import AppFacts, HookFile, ProjectFacts
+from warp.project import AppFacts, HookFile, PasteServer, ProjectFacts
 from warp.settings import Settings
 
 SERVER_MODES = ("django", "wsgi", "paste")
@@ -183,6 +183,7 @@ def make_build_plan(
     decisions = []
     warnings = []
     steps = []
+    lock_installs_project = False
 
     hook = find_usable_hook(project, "pre-build", warnings)
     if hook:
@@ -202,7 +203,8 @@ def make_build_plan(
         # A lock (or [project] dependencies) becomes a pinned requirements file in the env, installed as is.
         pinned = str(locked_requirements)
         steps.append(BuildStep("lock", f"Reading {how} (default group, exact versions)", packages=(how, pinned)))
-        extra = ("-e", ".") if how == "poetry.lock" and is_poetry_package(project.pyproject) else ()
+        lock_installs_project = how == "poetry.lock" and should_install_poetry_project(project, warnings)
+        extra = ("-e", ".") if lock_installs_project else ()
         steps.append(BuildStep("install", f"Installing dependencies with {installer.name} ({how})", installer.make_argv("-r", pinned, *extra)))
 
     server, server_because = find_server(settings, project, installed, record)
@@ -234,8 +236,23 @@ def make_build_plan(
         offline=installer.offline,
         find_links=str(installer.find_links) if installer.find_links else None,
         warp=warp_version,
+        lock_installs_project=lock_installs_project,  # a poetry.lock project that gains its package installs it then
     )
     return BuildPlan(tuple(steps), fingerprint, server, tuple(decisions), tuple(warnings))
+
+
+def should_install_poetry_project(project: ProjectFacts, warnings: list[str]) -> bool:
+    """Poetry's package mode installs the project too, unless poetry-core would find no package in it (a warning)."""
+    if not is_poetry_package(project.pyproject):
+        return False
+    missing = find_missing_poetry_package(project.pyproject, project.top_level)
+    if missing:
+        warnings.append(
+            f"the project itself is not installed, only its dependencies: Poetry's package mode finds no package {missing} "
+            f"(no {missing}/ or {missing}.py, at the top or in src/, and no [tool.poetry] packages); "
+            "the app is served from the source tree (set [tool.poetry] package-mode = false to say so)"
+        )
+    return missing is None
 
 
 def find_usable_hook(project: ProjectFacts, name: str, warnings: list[str]) -> HookFile | None:
@@ -454,6 +471,38 @@ def make_start_plan(
         target=target,
         launch=launch,
     )
+
+
+def make_plan_with_paste_server(plan: StartPlan, paste: PasteServer | None) -> StartPlan:
+    """Say that a paste ini's own [server:main] is not used, what runs instead, and how to follow the ini.
+
+    Every server warp runs loads only the ini's app; the server, host and port are warp's.
+    The decision follows "application"; a warning comes only when warp's choice differs from the ini's.
+    """
+    if paste is None or plan.target is None or plan.target.ini is None:
+        return plan
+    ini = plan.target.ini.relative_to(plan.cwd) if plan.target.ini.is_relative_to(plan.cwd) else plan.target.ini
+    where = f"unix:{plan.socket}" if plan.socket else (f"[{plan.host}]" if ":" in plan.host else plan.host) + f":{plan.port}"
+    hints = []
+    if not plan.socket:
+        if paste.port is not None and paste.port != plan.port:
+            hints.append(f"--port {paste.port} (or set PORT={paste.port})")
+        host = {"localhost": "127.0.0.1", "*": "0.0.0.0"}.get(paste.host or "", paste.host)
+        if host and host != plan.host:
+            hints.append(f"--host {host}")
+    named = find_servers_named(re.sub(r"^(?:egg|package|call):", "", paste.use))
+    if named and named[0] != plan.server:
+        hints.append(f"--server {named[0]}")
+    follow = f"; to follow it pass {' and '.join(hints)}" if hints else ""
+    ini_server = f"{paste.use} on {paste.address}" if paste.address else paste.use
+    decision = Decision(
+        "paste server", f"{ini_server}, not used",
+        f"warp runs {plan.server} on {where} itself (the server, host and port above), not {ini}'s [server:main]{follow}",
+    )
+    decisions = list(plan.decisions)
+    decisions.insert(next(i + 1 for i, d in enumerate(decisions) if d.name == "application"), decision)
+    warnings = (f"{ini}'s [server:main] ({ini_server}) is not used: warp runs {plan.server} on {where}{follow}",) if hints else ()
+    return replace(plan, decisions=tuple(decisions), warnings=plan.warnings + warnings)
 
 
 def make_app_environ(

@@ -6,6 +6,7 @@ at which marker files exist and reads small text files.
 
 from __future__ import annotations
 
+import configparser
 import os
 import re
 import shlex
@@ -64,6 +65,8 @@ class ProjectFacts:
     #: The first line of .python-version, and runtime.txt's content (Heroku's "python-3.12.1").
     python_version_file: str | None = None
     runtime_txt: str | None = None
+    #: The directories ("NAME/") and .py files directly in the root and in src/ ("src/NAME"): where a package could be.
+    top_level: frozenset[str] = frozenset()
 
     def has(self, name: str) -> bool:
         return name in self.dependency_files
@@ -87,6 +90,18 @@ class AppFacts:
     files: frozenset[str] = frozenset()
 
 
+@dataclass(frozen=True)
+class PasteServer:
+    """A paste ini's [server:main]: the server ``pserve`` would run, and where (warp runs its own)."""
+
+    use: str
+    #: As written: ``listen`` (Waitress), ``bind`` (gunicorn), ``unix_socket``, or ``host``/``port``; "" when none.
+    address: str = ""
+    #: The first host and port of the address (None when absent, or an unexpanded ``%(...)s``).
+    host: str | None = None
+    port: int | None = None
+
+
 def scan_project(root: Path) -> ProjectFacts:
     root = root.resolve()
     warp_dir = root / ".warp"
@@ -105,6 +120,7 @@ def scan_project(root: Path) -> ProjectFacts:
         hooks=_scan_hooks(root, warp_dir / "action_hooks"),
         server_args=_scan_server_args(warp_dir / "server_args"),
         requirements_text=_read(root / "requirements.txt") if (root / "requirements.txt").is_file() else "",
+        top_level=_scan_top_level(root),
     )
 
 
@@ -142,6 +158,40 @@ def scan_app(root: Path, home: str) -> AppFacts:
     )
 
 
+def scan_paste_server(ini: Path) -> PasteServer | None:
+    """The [server:main] (or [server]) section of a paste ini, as PasteDeploy finds it; None when there is none.
+
+    Read as text (``%(here)s`` is left as written); a file that is not an ini is the server's to report.
+    """
+    parser = configparser.RawConfigParser(strict=False)
+    try:
+        parser.read_string(ini.read_text(encoding="utf-8", errors="replace"), str(ini))
+    except (OSError, configparser.Error):
+        return None
+    main = [name for name in parser.sections() if name == "server" or (name.startswith("server:") and name[7:].strip() == "main")]
+    if not main:
+        return None
+    options = parser[main[0]]
+    use = options.get("use", "").strip()
+    for key in ("listen", "bind"):
+        address = options.get(key, "").strip()
+        if address.startswith("unix:"):
+            return PasteServer(use, address)
+        if address:
+            host, _, port = address.split()[0].rpartition(":")
+            return PasteServer(use, address, _literal(host.strip("[]")), int(port) if port.isdigit() else None)
+    if options.get("unix_socket", "").strip():
+        return PasteServer(use, f"unix:{options['unix_socket'].strip()}")
+    host, port = options.get("host", "").strip(), options.get("port", "").strip()
+    address = f"{host}:{port}" if host and port else host or (f"port {port}" if port else "")
+    return PasteServer(use, address, _literal(host), int(port) if port.isdigit() else None)
+
+
+def _literal(value: str) -> str | None:
+    """A value as written, None when empty or an unexpanded ``%(...)s``."""
+    return value if value and "%(" not in value else None
+
+
 def scan_environment_file(path: Path) -> tuple[tuple[str, str], ...]:
     """Parse ``.warp/environment``: KEY=VALUE lines, ``#`` comments, optional ``export``."""
     if not path.is_file():
@@ -174,6 +224,19 @@ def _scan_pyproject(path: Path) -> dict[str, Any]:
         return tomllib.loads(_read(path))
     except tomllib.TOMLDecodeError as exc:
         raise UsageError(f"pyproject.toml is not valid TOML: {exc}", hint="fix pyproject.toml") from None
+
+
+def _scan_top_level(root: Path) -> frozenset[str]:
+    names = set()
+    for directory, prefix in ((root, ""), (root / "src", "src/")):
+        if not directory.is_dir():
+            continue
+        for entry in directory.iterdir():
+            if entry.is_dir():
+                names.add(f"{prefix}{entry.name}/")
+            elif entry.suffix == ".py" and entry.is_file():
+                names.add(prefix + entry.name)
+    return frozenset(names)
 
 
 def _first_line(path: Path) -> str | None:

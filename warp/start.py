@@ -13,7 +13,8 @@ from warp.build import HOOKS_DIR
 from warp.context import Context, Report, scan_installed
 from warp.errors import EnvError, UsageError, WarpError
 from warp.frameworks import find_mode, find_shadowed, make_django_target
-from warp.plan import StartPlan, find_server, make_start_plan
+from warp.plan import StartPlan, find_server, make_plan_with_paste_server, make_start_plan
+from warp.project import scan_paste_server
 
 
 def make_plan(ctx: Context, *, listen_fd: int | None = None, local_socket: bool = False) -> StartPlan:
@@ -67,6 +68,8 @@ def make_plan(ctx: Context, *, listen_fd: int | None = None, local_socket: bool 
             f"not {', '.join(shadowed)}; pass --mode or --app to choose"
         )
         plan = dataclasses.replace(plan, warnings=(warning,))
+    if target is not None and target.ini is not None:
+        plan = make_plan_with_paste_server(plan, scan_paste_server(target.ini))
     return plan
 
 
