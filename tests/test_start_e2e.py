@@ -254,3 +254,26 @@ def test_a_unix_socket_gets_its_own_directory_made_and_said_and_no_all_interface
     assert f" -----> Created {path.parent} for the socket" in output
     assert f"Starting gunicorn on unix:{path} (http protocol)" in output
     assert "Listening on all interfaces" not in output
+
+
+def test_a_build_waits_for_a_starting_server_and_runs_once_it_has_started(run_warp, tmp_path):
+    """From the check that the build is done until the server runs, no build may change the env under it."""
+    app = build_app("flask_wsgi", "gunicorn", copy_as="start_holds_build")
+    marker = tmp_path / "deploying"
+    hook = app.src / ".warp" / "action_hooks" / "deploy"
+    hook.parent.mkdir(parents=True, exist_ok=True)
+    hook.write_text(f"#!/bin/sh\ntouch {marker}\nsleep 3\n")
+    hook.chmod(0o755)
+    try:
+        running = run_warp(app)
+        deadline = time.monotonic() + 60
+        while not marker.exists() and time.monotonic() < deadline:
+            time.sleep(0.02)
+        during = warp("build", "--no-wait", cwd=app.src, home=app.home, check=False)
+        assert during.returncode == 1 and "another build of env" in during.stderr, during.stderr
+        running.wait_ready("/")
+        after = warp("build", "--no-wait", cwd=app.src, home=app.home, check=False)
+        assert after.returncode == 0, after.stderr
+        assert running.stop() == 0
+    finally:
+        hook.unlink()

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 import shlex
+import shutil
+import subprocess
 from pathlib import Path
 
 import pytest
@@ -202,3 +204,21 @@ def test_every_target_renders_from_one_plan_without_touching_the_project():
     for name, (render, platform) in export.TARGETS.items():
         files = render(plan, deployment(plan, platform=platform))
         assert files and all(file.text.strip() for file in files), name
+
+
+def test_supervisor_with_a_socket_under_run_brings_a_tmpfiles_entry_that_makes_its_directory(tmp_path):
+    """/run is emptied at boot; systemd's RuntimeDirectory remakes it, supervisor does not."""
+    plan = uwsgi_plan()
+    files = export.render_supervisor(plan, deployment(plan))
+    assert [file.path for file in files] == ["blog.supervisor.conf", "blog.tmpfiles.conf"]
+    assert "copy it to /etc/tmpfiles.d/" in files[0].text
+    assert files[1].text.splitlines()[-1] == "d /run/warp/blog 0755 app - -"
+    tmpfiles = shutil.which("systemd-tmpfiles")
+    if tmpfiles:  # the real tool makes the directory from it (into a scratch root)
+        (tmp_path / "run").mkdir()
+        config = tmp_path / "blog.conf"
+        config.write_text(files[1].text.replace(" app ", " root "))
+        subprocess.run([tmpfiles, "--create", f"--root={tmp_path}", str(config)], check=True, capture_output=True)
+        assert (tmp_path / "run/warp/blog").is_dir()
+    on_port = export.render_supervisor(gunicorn_plan(), deployment(gunicorn_plan()))
+    assert [file.path for file in on_port] == ["blog.supervisor.conf"]

@@ -140,9 +140,9 @@ def render_systemd(plan: StartPlan, dep: Deployment) -> list[File]:
         f"WorkingDirectory={_systemd_word(str(dep.source))}",
     ]
     lines += [f"Environment={_systemd_word(f'{key}={value}')}" for key, value in _service_environment(dep).items()]
-    if plan.socket and PurePosixPath(plan.socket).parent.is_relative_to("/run"):
+    if _runtime_directory(plan) is not None:
         # systemd creates it for the service's user and removes it on stop.
-        lines.append(f"RuntimeDirectory={PurePosixPath(plan.socket).parent.relative_to('/run')}")
+        lines.append(f"RuntimeDirectory={_runtime_directory(plan).relative_to('/run')}")
         lines.append("RuntimeDirectoryMode=0755")
     lines += [
         "ExecStart=" + " ".join(_systemd_word(word) for word in (*dep.warp, "start", *dep.start_args)),
@@ -191,7 +191,24 @@ def render_supervisor(plan: StartPlan, dep: Deployment) -> list[File]:
         "redirect_stderr=true",
         "stdout_logfile=AUTO",
     ]
-    return [File(f"{dep.name}.supervisor.conf", "\n".join(lines) + "\n")]
+    files = [File(f"{dep.name}.supervisor.conf", "\n".join(lines) + "\n")]
+    runtime = _runtime_directory(plan)
+    if runtime is not None:
+        # /run is emptied at every boot and, unlike systemd, supervisor recreates nothing there.
+        lines.insert(2, f"; {runtime} (the socket's directory) is made at boot by {dep.name}.tmpfiles.conf: "
+                        f"copy it to /etc/tmpfiles.d/ and run `systemd-tmpfiles --create`.")
+        files = [
+            File(f"{dep.name}.supervisor.conf", "\n".join(lines) + "\n"),
+            File(f"{dep.name}.tmpfiles.conf", _header("#", "export supervisor", dep) + f"d {runtime} 0755 {dep.user} - -\n"),
+        ]
+    return files
+
+
+def _runtime_directory(plan: StartPlan) -> PurePosixPath | None:
+    """The socket's directory when it lives under /run, which the system empties at boot."""
+    if plan.socket and PurePosixPath(plan.socket).parent.is_relative_to("/run"):
+        return PurePosixPath(plan.socket).parent
+    return None
 
 
 # ---------------------------------------------------------------- nginx
