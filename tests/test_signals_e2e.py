@@ -10,12 +10,11 @@ import os
 import signal
 import threading
 import time
-import urllib.error
-import urllib.request
+from contextlib import nullcontext
 
 import pytest
 
-from conftest import SERVERS, build_app, server_param
+from conftest import SERVERS, build_app, canned_server, find_cause, free_port, http_get, server_param
 from warp.proc import find_descendants, scan_process_table
 
 pytestmark = pytest.mark.e2e
@@ -36,7 +35,12 @@ def left_in_table(tree: set[int], wait: float = 10) -> dict[int, str]:
 
 
 class Load:
-    """Threads that GET / in a loop, counting answers by status, until told to stop."""
+    """Threads that GET / in a loop, counting outcomes until told to stop.
+
+    An outcome is a status; "refused" when the connection was refused, before
+    anything was sent; else the name of the error that cut the request off
+    once under way (a reset, a response ended early).
+    """
 
     def __init__(self, url: str, threads: int = 8) -> None:
         self.url = url
@@ -50,12 +54,10 @@ class Load:
     def hammer(self) -> None:
         while not self.done.is_set():
             try:
-                with urllib.request.urlopen(self.url, timeout=30) as response:
-                    outcome: object = response.status
-            except urllib.error.HTTPError as exc:
-                outcome = exc.code
-            except OSError:
-                outcome = "refused"  # the listener is closed once the stop begins
+                outcome, _ = http_get(self.url, timeout=30)
+            except Exception as exc:  # noqa: BLE001  (every way a request fails is an outcome to count)
+                cause = find_cause(exc)
+                outcome = "refused" if isinstance(cause, ConnectionRefusedError) else type(cause).__name__
                 time.sleep(0.01)
             with self.lock:
                 self.statuses[outcome] = self.statuses.get(outcome, 0) + 1
@@ -65,6 +67,28 @@ class Load:
         for thread in self.threads:
             thread.join(timeout=60)
         return self.statuses
+
+
+@pytest.mark.parametrize(
+    "answer, outcome",
+    [
+        (None, "refused"),
+        (b"", "RemoteDisconnected"),
+        (b"HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\ncut short", "IncompleteRead"),
+    ],
+    ids=["refused", "no-response", "incomplete-read"],
+)
+def test_load_tells_a_refused_connection_from_a_request_cut_off(answer, outcome):
+    with canned_server(answer) if answer is not None else nullcontext(f"http://127.0.0.1:{free_port()}") as url:
+        load = Load(url + "/", threads=2)
+        deadline = time.monotonic() + 5
+        while time.monotonic() < deadline:
+            with load.lock:
+                if sum(load.statuses.values()) >= 4:
+                    break
+            time.sleep(0.01)
+        statuses = load.stop()
+    assert set(statuses) == {outcome} and statuses[outcome] >= 4, statuses
 
 
 @pytest.mark.parametrize("how", ["sigterm", "ctrl-c"])
