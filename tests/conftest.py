@@ -14,6 +14,7 @@ import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 import urllib.error
 import urllib.request
@@ -76,6 +77,51 @@ def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return sock.getsockname()[1]
+
+
+def http_get(url: str, timeout: float = 30) -> tuple[int, str]:
+    """Status and body of a GET; an error status is an answer, a failed request raises."""
+    try:
+        with urllib.request.urlopen(url, timeout=timeout) as response:
+            return response.status, response.read().decode("utf-8", "replace")
+    except urllib.error.HTTPError as exc:
+        return exc.code, exc.read().decode("utf-8", "replace")
+
+
+def find_cause(exc: BaseException) -> BaseException:
+    """The error itself, out of the URLError urllib wraps around what fails while connecting and sending."""
+    if isinstance(exc, urllib.error.URLError) and isinstance(exc.reason, BaseException):
+        return exc.reason
+    return exc
+
+
+@contextmanager
+def canned_server(answer: bytes):
+    """A loopback server that reads each request, sends ``answer`` as it is and closes: a server that misbehaves."""
+    with socket.socket() as listener:
+        listener.bind(("127.0.0.1", 0))
+        listener.listen()
+        listener.settimeout(0.05)
+        stop = threading.Event()
+
+        def serve() -> None:
+            while not stop.is_set():
+                try:
+                    conn, _ = listener.accept()
+                except TimeoutError:
+                    continue
+                with conn:
+                    conn.settimeout(5)
+                    conn.recv(65536)
+                    conn.sendall(answer)
+
+        thread = threading.Thread(target=serve, daemon=True)
+        thread.start()
+        try:
+            yield f"http://127.0.0.1:{listener.getsockname()[1]}"
+        finally:
+            stop.set()
+            thread.join(timeout=5)
 
 
 #: Wheels of the servers that compile from source, built once per test run (see server_wheels).
@@ -230,11 +276,7 @@ class RunningWarp:
         self.tree = find_descendants(self.proc.pid) | {self.proc.pid}
 
     def get(self, path: str, timeout: float = 30) -> tuple[int, str]:
-        try:
-            with urllib.request.urlopen(self.url(path), timeout=timeout) as response:
-                return response.status, response.read().decode("utf-8", "replace")
-        except urllib.error.HTTPError as exc:
-            return exc.code, exc.read().decode("utf-8", "replace")
+        return http_get(self.url(path), timeout)
 
     def stop(self, sig: int = signal.SIGTERM, timeout: float = 40) -> int:
         self.proc.send_signal(sig)

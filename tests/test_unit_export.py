@@ -3,13 +3,17 @@
 from __future__ import annotations
 
 import json
+import pwd
 import shlex
 import shutil
+import signal
 import subprocess
 from pathlib import Path
 
 import pytest
 import yaml
+from honcho.environ import parse_procfile
+from supervisor.options import ServerOptions, UnhosedConfigParser
 
 from test_unit_plan import MODULE, STATIC_ROOT, make_project, make_settings, start, with_static
 from warp import export
@@ -199,11 +203,77 @@ def test_s2i_scripts_call_warp():
     assert files[".s2i/bin/run"].text.endswith("exec warp start --server gunicorn --host 0.0.0.0 --graceful-timeout 30\n")
 
 
-def test_every_target_renders_from_one_plan_without_touching_the_project():
-    plan = start("gunicorn", MODULE, project=make_project())
-    for name, (render, platform) in export.TARGETS.items():
-        files = render(plan, deployment(plan, platform=platform))
-        assert files and all(file.text.strip() for file in files), name
+def parse_unit(text: str) -> dict[str, list[tuple[str, str]]]:
+    """A systemd unit's sections as (key, value) lines, in order; a key may repeat (Environment=)."""
+    sections: dict[str, list[tuple[str, str]]] = {}
+    for line in text.splitlines():
+        if line.startswith("[") and line.endswith("]"):
+            current = sections.setdefault(line[1:-1], [])
+        elif line.strip() and not line.startswith(("#", ";")):
+            key, _, value = line.partition("=")
+            current.append((key, value))
+    return sections
+
+
+def check_systemd(files, dep):
+    service = parse_unit(text(files))["Service"]
+    assert [shlex.split(value) for key, value in service if key == "ExecStart"] == [[*dep.warp, "start", *dep.start_args]]
+    assert [shlex.split(value)[0] for key, value in service if key == "Environment"] == [
+        "WARP_HOME=/srv/warp home", "WARP_ENV_NAME=blog", "PYTHONUNBUFFERED=1"]
+    assert ("TimeoutStopSec", "25") in service and ("KillMode", "mixed") in service and ("User", "nobody") in service
+
+
+def check_supervisor(files, dep):
+    parser = UnhosedConfigParser()
+    parser.read_string(text(files))
+    (program,) = ServerOptions().processes_from_section(parser, "program:blog", "blog")
+    assert program.command == shlex.join((*dep.warp, "start", *dep.start_args))
+    assert (program.stopsignal, program.stopwaitsecs, program.stopasgroup, program.killasgroup) == (signal.SIGTERM, 25, False, True)
+    assert program.environment == {"WARP_HOME": "/srv/warp home", "WARP_ENV_NAME": "blog", "PYTHONUNBUFFERED": "1"}
+    assert (program.directory, program.uid) == ("/srv/blog", pwd.getpwnam("nobody").pw_uid)
+
+
+def check_nginx(files, _dep):
+    conf = text(files)
+    assert conf.count("{") == conf.count("}")
+    assert "upstream warp_blog {\n    server 127.0.0.1:9000;\n}" in conf
+    assert "    location / {\n        proxy_pass http://warp_blog;\n" in conf
+    assert f"    location /static/ {{\n        alias {STATIC_ROOT}/;\n" in conf
+
+
+def check_procfile(files, dep):
+    assert [file.path for file in files] == ["Procfile"]
+    assert parse_procfile(text(files)).processes == {"web": shlex.join(("warp", "start", *dep.start_args))}
+
+
+def check_kubernetes(files, dep):
+    deployment_, service = yaml.safe_load_all(text(files))
+    pod = deployment_["spec"]["template"]["spec"]
+    assert pod["terminationGracePeriodSeconds"] == 30  # 20 s graceful + 5 s margin + 5 s preStop
+    (container,) = pod["containers"]
+    assert container["args"] == ["warp", "start", *dep.start_args]
+    assert container["ports"] == [{"name": "http", "containerPort": 9000}]
+    assert service["spec"]["ports"][0]["targetPort"] == "http"
+
+
+CHECKS = {"systemd": check_systemd, "supervisor": check_supervisor, "nginx": check_nginx, "procfile": check_procfile, "kubernetes": check_kubernetes}
+
+
+def test_every_target_has_its_check():
+    assert set(CHECKS) == set(export.TARGETS)
+
+
+@pytest.mark.parametrize("name", export.TARGETS)
+def test_every_target_renders_the_one_plan_readably_for_its_consumer_without_writing(name, tmp_path, monkeypatch):
+    """Each target's own parser (supervisor's, honcho's, YAML) reads the start command and the stop timeout of the plan."""
+    monkeypatch.chdir(tmp_path)
+    plan = start("gunicorn", with_static(MODULE), flags={"port": "9000", "graceful_timeout": "20"}, project=make_project())
+    render, platform = export.TARGETS[name]
+    dep = deployment(plan, platform=platform, user="nobody")
+    assert dep.start_args == ("--server", "gunicorn", *(("--host", "0.0.0.0") if platform else ("--host", "127.0.0.1", "--port", "9000")),
+                              "--graceful-timeout", "20")
+    CHECKS[name](render(plan, dep), dep)
+    assert list(tmp_path.iterdir()) == []
 
 
 def test_supervisor_with_a_socket_under_run_brings_a_tmpfiles_entry_that_makes_its_directory(tmp_path):

@@ -520,6 +520,22 @@ def test_fingerprint_unchanged(changes):
     assert build(**changes).fingerprint == BASE_FINGERPRINT
 
 
+def build_from_several_files():
+    return build(digests={"requirements.txt": "a", "base.txt": "b", "extra.txt": "c", "constraints.txt": "d"},
+                 settings=make_settings(environ={"WARP_PIP_PACKAGES": "requirements.txt base.txt extra.txt"}))
+
+
+def test_fingerprint_is_the_same_in_the_next_process():
+    """Each build compares with the fingerprint a previous process recorded: no hash seed or set order may enter it."""
+    code = "from test_unit_plan import build_from_several_files; print(build_from_several_files().fingerprint)"
+    seen = {
+        subprocess.run([sys.executable, "-c", code], cwd=Path(__file__).parent, env={**os.environ, "PYTHONHASHSEED": seed},
+                       capture_output=True, text=True, check=True).stdout.strip()
+        for seed in ("1", "2", "3")
+    }
+    assert seen == {build_from_several_files().fingerprint}
+
+
 def test_fingerprint_follows_included_requirement_files():
     one = build(digests={"requirements.txt": "aaa", "base.txt": "b1"}).fingerprint
     two = build(digests={"requirements.txt": "aaa", "base.txt": "b2"}).fingerprint

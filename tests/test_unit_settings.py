@@ -70,12 +70,20 @@ PRECEDENCE = [
     ("host", {}, {"WARP_HTTP_HOST": "::1"}, {}, {"host": "10.0.0.1"}, "::1", "WARP_HTTP_HOST"),
     ("host", {}, {}, {}, {"host": "10.0.0.1"}, "10.0.0.1", "[tool.warp] host"),
     ("host", {}, {}, {}, {}, None, "default"),
+    # socket: flag > variable > [tool.warp] > None
+    ("socket", {"socket": "/run/a.sock"}, {"WARP_SOCKET": "/run/b.sock"}, {}, {"socket": "/run/c.sock"}, "/run/a.sock", "--socket"),
+    ("socket", {}, {"WARP_SOCKET": "/run/b.sock"}, {}, {"socket": "/run/c.sock"}, "/run/b.sock", "WARP_SOCKET"),
+    ("socket", {}, {}, {}, {"socket": "/run/c.sock"}, "/run/c.sock", "[tool.warp] socket"),
+    ("socket", {}, {}, {}, {}, None, "default"),
     # installer, python
     ("installer", {"installer": "pip"}, {"WARP_INSTALLER": "uv"}, {}, {}, "pip", "--installer"),
     ("installer", {}, {"WARP_INSTALLER": "Pip"}, {}, {"installer": "uv"}, "pip", "WARP_INSTALLER"),
+    ("installer", {}, {}, {}, {"installer": "pip"}, "pip", "[tool.warp] installer"),
     ("installer", {}, {}, {}, {}, "uv", "default"),
     ("python", {"python": "3.12"}, {"WARP_PYTHON": "3.11"}, {}, {}, "3.12", "--python"),
     ("python", {}, {"WARP_PYTHON": "3.11"}, {}, {"python": "3.10"}, "3.11", "WARP_PYTHON"),
+    ("python", {}, {}, {}, {"python": "3.10"}, "3.10", "[tool.warp] python"),
+    ("python", {}, {}, {}, {}, None, "default"),
     # requirements: no flag; words from the variable, a list from pyproject
     ("requirements", {"requirements": "x.txt"}, {}, {}, {}, (), "default"),
     ("requirements", {}, {"WARP_PIP_PACKAGES": "a.txt  b.txt"}, {}, {"requirements": ["c.txt"]}, ("a.txt", "b.txt"), "WARP_PIP_PACKAGES"),
@@ -86,6 +94,11 @@ PRECEDENCE = [
     ("offline", {}, {"WARP_PIP_NO_INDEX": "0"}, {}, {"offline": True}, False, "WARP_PIP_NO_INDEX"),
     ("offline", {}, {}, {}, {"offline": True}, True, "[tool.warp] offline"),
     ("offline", {}, {}, {}, {}, False, "default"),
+    # reload: --reload > WARP_RELOAD > warpdrive's MOD_WSGI_RELOAD_ON_CHANGES > off; never from [tool.warp]
+    ("reload", {"reload": True}, {"WARP_RELOAD": "0", "MOD_WSGI_RELOAD_ON_CHANGES": "0"}, {}, {}, True, "--reload"),
+    ("reload", {"reload": None}, {"WARP_RELOAD": "0", "MOD_WSGI_RELOAD_ON_CHANGES": "1"}, {}, {}, False, "WARP_RELOAD"),
+    ("reload", {}, {"MOD_WSGI_RELOAD_ON_CHANGES": "1"}, {}, {"reload": False}, True, "MOD_WSGI_RELOAD_ON_CHANGES"),
+    ("reload", {}, {}, {}, {"reload": True}, False, "default"),
     # graceful timeout; pyproject spells the key with a dash
     ("graceful_timeout", {"graceful_timeout": "12.5"}, {"WARP_GRACEFUL_TIMEOUT": "5"}, {}, {}, 12.5, "--graceful-timeout"),
     ("graceful_timeout", {}, {"WARP_GRACEFUL_TIMEOUT": "5"}, {}, {"graceful-timeout": 7}, 5.0, "WARP_GRACEFUL_TIMEOUT"),
@@ -105,6 +118,32 @@ def test_precedence_and_provenance(name, flags, environ, files, tool, value, sou
     assert settings[name].value == value
     assert settings[name].source == source
     assert settings[name].is_default == (source == "default")
+
+
+def find_layers(spec):
+    """A setting's layers, highest first: (its source name, whether a table row gives it a value)."""
+    layers = []
+    if spec.flag:
+        layers.append((spec.flag, lambda flags, environ, files, tool: flags.get(spec.name) not in (None, "")))
+    for var in spec.env:
+        layers.append((var, lambda flags, environ, files, tool, var=var: bool(environ.get(var, "").strip())))
+    for name in spec.files:
+        layers.append((f".warp/{name}", lambda flags, environ, files, tool, name=name: bool(files.get(name, "").strip())))
+    if spec.tool_key:
+        layers.append((f"[tool.warp] {spec.tool_key}", lambda flags, environ, files, tool: spec.tool_key in tool))
+    return layers + [("default", lambda *given: True)]
+
+
+@pytest.mark.parametrize("spec", SPECS, ids=[spec.name for spec in SPECS])
+def test_the_table_shows_each_layer_of_each_setting_beating_the_next(spec):
+    layers = find_layers(spec)
+    rows = [row for row in PRECEDENCE if row[0] == spec.name]
+    missing = [
+        f"{higher} over {lower}"
+        for (higher, _), (lower, is_given) in zip(layers, layers[1:])
+        if not any(row[-1] == higher and is_given(*row[1:5]) for row in rows)
+    ]
+    assert missing == [] and any(row[-1] == "default" for row in rows)
 
 
 def test_every_setting_is_resolved_and_readable_by_name():

@@ -24,6 +24,7 @@ class World:
         self.now = 0.0
         self.processes: list[FakeProcess] = []
         self.signals: list[tuple[int, int]] = []
+        self.signalled_at: dict[tuple[int, int], float] = {}
         self.reports: list[str] = []
         self.alive: set[int] = set()
         self.prepared: list[Reaction] = []
@@ -42,6 +43,7 @@ class World:
 
     def signal_group(self, pid, sig):
         self.signals.append((pid, sig))
+        self.signalled_at.setdefault((pid, sig), self.now)
         if sig == signal.SIGKILL:
             self.alive.discard(pid)
             for process in self.processes:
@@ -79,15 +81,21 @@ def test_a_change_replaces_the_child_and_reports_how_long_it_took():
     assert world.reports == [" -----> Restarted gunicorn in 0.25s after a change to wsgi.py"]
 
 
-def test_a_replaced_child_that_ignores_sigterm_is_killed_after_the_grace_period():
+def test_a_replaced_child_that_ignores_sigterm_is_killed_once_the_grace_period_has_passed():
+    """The loop looks every 0.1 s: no SIGKILL while the old child may still be finishing requests, one just after."""
     world = World()
     reloader = Reloader(world.hooks(), "gunicorn")
-    run_loop(reloader, [{"wsgi.py"}], classify)
-    old = world.processes[0]
-    assert (old.pid, signal.SIGKILL) not in world.signals
-    world.now += 10
-    reloader.reap()
-    assert (old.pid, signal.SIGKILL) in world.signals
+    old = 100  # the first child's pid
+
+    def script():
+        yield {"wsgi.py"}
+        while (old, signal.SIGKILL) not in world.signals and world.now < 60:
+            world.now += 0.1
+            yield set()
+
+    run_loop(reloader, script(), classify)
+    asked, killed = world.signalled_at[(old, signal.SIGTERM)], world.signalled_at[(old, signal.SIGKILL)]
+    assert 3.0 < killed - asked <= 3.1 + 1e-9  # the README's "killed after 3 s", at the first look after it
     reloader.reap()  # the next look finds the group gone and forgets it
     assert reloader.stopping == []
 

@@ -45,6 +45,33 @@ def test_kind_of_each_change(path, kind):
     assert find_kind(ROOT, ROOT / path) == kind
 
 
+# A file each of these directories may hold, with a suffix that is watched anywhere else.
+IGNORED = [
+    ".git/hooks/pre_commit.py",
+    "vendor/lib/.git/info/attributes.txt",
+    ".hg/patches/fix.py",
+    ".svn/pristine/wsgi.py",
+    "__pycache__/wsgi.py",
+    "pkg/__pycache__/views.py",
+    "node_modules/x/index.js",
+    "frontend/node_modules/x/README.html",
+    ".venv/lib/site.py",
+    "venv/lib/python3.12/site-packages/django/__init__.py",
+    ".tox/py312/lib/python3.12/site-packages/flask/app.py",
+    ".nox/tests/bin/activate.sh",
+    ".mypy_cache/3.12/wsgi.pyi",
+    ".pytest_cache/README.txt",
+    ".ruff_cache/0.6.0/settings.toml",
+    "wheelhouse/pkg/setup.cfg",
+]
+
+
+@pytest.mark.parametrize("path", IGNORED)
+def test_files_in_ignored_directories_are_never_watched(path):
+    assert find_kind(ROOT, ROOT / PurePosixPath(path).name) is not None  # the same file elsewhere is watched
+    assert find_kind(ROOT, ROOT / path) is None
+
+
 def test_paths_outside_the_tree_and_excluded_dirs_are_ignored():
     assert find_kind(ROOT, Path("/elsewhere/x.py")) is None
     collected = ROOT / "staticfiles"

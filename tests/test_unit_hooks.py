@@ -1,0 +1,64 @@
+"""hooks/django_collectstatic.py run by a real interpreter against a tiny Django settings module."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from warp.build import HOOKS_DIR
+
+#: What the project's static directory holds: text, a nested file, bytes that are not UTF-8.
+STATIC_FILES = {
+    "site.css": b"body { color: red; }\n",
+    "js/app.js": b"console.log('hello');\n",
+    "img/dot.png": b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR\xff\xfe",
+}
+
+
+def make_site(root: Path, static_root: Path | None) -> None:
+    for name, content in STATIC_FILES.items():
+        path = root / "assets" / name
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(content)
+    (root / "site_settings.py").write_text(
+        "SECRET_KEY = 'not secret'\n"
+        "INSTALLED_APPS = ['django.contrib.staticfiles']\n"
+        "STATIC_URL = '/static/'\n"
+        f"STATICFILES_DIRS = [{str(root / 'assets')!r}]\n"
+        f"STATIC_ROOT = {str(static_root) if static_root else None!r}\n"
+    )
+
+
+def read_tree(root: Path) -> dict[str, bytes]:
+    return {path.relative_to(root).as_posix(): path.read_bytes() for path in root.rglob("*") if path.is_file()}
+
+
+@pytest.mark.parametrize("own_root", [True, False], ids=["static-root", "fallback"])
+def test_collectstatic_copies_every_static_file_unchanged(own_root, tmp_path):
+    """Into the project's STATIC_ROOT, or warp's WARP_STATIC_FALLBACK when the project sets none."""
+    site, own, fallback = tmp_path / "site", tmp_path / "collected", tmp_path / "env-static"
+    site.mkdir()
+    make_site(site, own if own_root else None)
+    result = subprocess.run(
+        [sys.executable, str(HOOKS_DIR / "django_collectstatic.py")],
+        cwd=site,
+        env={**os.environ, "PYTHONPATH": str(site), "DJANGO_SETTINGS_MODULE": "site_settings", "WARP_STATIC_FALLBACK": str(fallback)},
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode == 0, result.stderr
+    answer = json.loads(result.stdout.splitlines()[-1])
+    where = own if own_root else fallback
+    assert answer == {
+        "static_root": str(where),
+        "static_root_from": "settings" if own_root else "warp",
+        "summary": f"{len(STATIC_FILES)} static files copied to '{where}'.",
+    }
+    assert read_tree(where) == STATIC_FILES
+    assert not (fallback if own_root else own).exists()
