@@ -1,4 +1,4 @@
-"""Print Django's WSGI_APPLICATION, STATIC_URL and STATIC_ROOT as JSON.
+"""Print Django's WSGI_APPLICATION, STATIC_URL, STATIC_ROOT and whether WhiteNoise's middleware serves them, as JSON.
 
 Run by the app's interpreter with DJANGO_SETTINGS_MODULE set.
 """
@@ -34,6 +34,11 @@ def static_url(settings):
     return url or None
 
 
+def has_whitenoise_middleware(settings):
+    """The app serves its static files itself: WhiteNoise's middleware is in MIDDLEWARE."""
+    return "whitenoise.middleware.WhiteNoiseMiddleware" in (getattr(settings, "MIDDLEWARE", None) or ())
+
+
 def main():
     settings = load_settings()
     import django
@@ -45,6 +50,7 @@ def main():
         static_url=static_url(settings),
         static_root=str(settings.STATIC_ROOT) if settings.STATIC_ROOT else None,
         uses_staticfiles="django.contrib.staticfiles" in settings.INSTALLED_APPS,
+        whitenoise_middleware=has_whitenoise_middleware(settings),
         debug=bool(settings.DEBUG),
     )
 

@@ -58,6 +58,7 @@ def main():
     parser.add_argument("--paste")
     parser.add_argument("--static-url")
     parser.add_argument("--static-root")
+    parser.add_argument("--immutable-file-test", help="a regex for hashed names, cached for good")
     parser.add_argument("--autorefresh", action="store_true")
     parser.add_argument("--graceful-timeout", type=float, default=30.0)
     args, rest = parser.parse_known_args()
@@ -91,7 +92,7 @@ def serve_app(args, adjustments, loaded=None):
     if args.static_url and args.static_root:
         from whitenoise import WhiteNoise
 
-        app = WhiteNoise(app, autorefresh=args.autorefresh)
+        app = WhiteNoise(app, autorefresh=args.autorefresh, immutable_file_test=args.immutable_file_test)
         app.add_files(args.static_root, prefix=args.static_url)
     serve(app, args.threads, args.graceful_timeout, adjustments)
 

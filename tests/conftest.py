@@ -194,8 +194,8 @@ def build_app(name: str, server: str, copy_as: str | None = None) -> BuiltApp:
         if not src.exists():
             src.parent.mkdir(parents=True, exist_ok=True)
             os.chmod(src.parent, 0o755)
-            if source_name == "django_site":
-                _make_django_site(src, home)
+            if source_name in DJANGO_SITES:
+                _make_django_site(src, home, *DJANGO_SITES[source_name])
             else:
                 shutil.copytree(APPS / source_name, src)
         marker = SHARED / "built" / name
@@ -226,12 +226,46 @@ def server_wheels() -> None:
         (SHARED / "built" / "wheels").touch()
 
 
-def _make_django_site(src: Path, home: Path) -> None:
-    """A `django-admin startproject` site, made with warp's own env."""
+#: The production settings of a site whose static files have hashed names and .gz/.br copies.
+MANIFEST_SETTINGS = """
+DEBUG = False
+ALLOWED_HOSTS = ["127.0.0.1", "localhost"]
+STATIC_ROOT = BASE_DIR / "collected"
+STATICFILES_DIRS = [BASE_DIR / "assets"]
+STORAGES = {
+    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    "staticfiles": {"BACKEND": "whitenoise.storage.CompressedManifestStaticFilesStorage"},
+}
+"""
+#: The site's own stylesheet: long and repetitive enough that its .gz and .br copies are kept.
+SITE_CSS = "".join(f".rule-{n} {{ color: red; margin: {n}px; }}\n" for n in range(200))
+
+#: Django sample sites made by `django-admin startproject`: name -> (requirements, settings appended, files added).
+DJANGO_SITES = {
+    "django_site": ("Django\n", "", {}),
+    # Hashed names from CompressedManifestStaticFilesStorage, served by whatever warp puts in front.
+    "django_manifest": ("Django\nwhitenoise[brotli]\n", MANIFEST_SETTINGS, {"assets/site.css": SITE_CSS}),
+    # The common production layout: the same, served by the app's own WhiteNoise middleware.
+    "django_whitenoise": (
+        "Django\nwhitenoise[brotli]\n",
+        MANIFEST_SETTINGS + 'MIDDLEWARE.insert(1, "whitenoise.middleware.WhiteNoiseMiddleware")\nWHITENOISE_MAX_AGE = 4321\n',
+        {"assets/site.css": SITE_CSS},
+    ),
+}
+
+
+def _make_django_site(src: Path, home: Path, requirements: str, settings: str, files: dict[str, str]) -> None:
+    """A `django-admin startproject` site, made with warp's own env, then given ``settings`` and ``files``."""
     src.mkdir()
-    (src / "requirements.txt").write_text("Django\n")
+    (src / "requirements.txt").write_text(requirements)
     warp("build", cwd=src, home=home)
     warp("exec", "django-admin", "startproject", "mysite", ".", cwd=src, home=home)
+    if settings:
+        with open(src / "mysite" / "settings.py", "a") as handle:
+            handle.write(settings)
+    for name, text in files.items():
+        (src / name).parent.mkdir(parents=True, exist_ok=True)
+        (src / name).write_text(text)
 
 
 class RunningWarp:

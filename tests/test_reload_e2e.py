@@ -182,6 +182,22 @@ def test_reload_restarts_an_app_py_that_binds_the_port_itself(run_warp):
     assert not running.is_listening()
 
 
+def edit_static_file(running, path, text, timeout=60):
+    """Write ``text`` to the source static file ``path``: collected again, it is served at /static/NAME."""
+    path.write_text(text)
+    url = f"/static/{path.name}"
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            if running.get(url, timeout=10)[1] == text:
+                break
+        except (OSError, http.client.HTTPException):  # waiting only; a response cut off by a restart is retried
+            pass
+        time.sleep(0.05)
+    assert running.get(url) == (200, text), running.output()
+    assert "Collecting Django static files" in running.output()
+
+
 def test_reload_collects_an_edited_django_static_file_without_a_restart(run_warp):
     from conftest import warp
 
@@ -198,12 +214,7 @@ def test_reload_collects_an_edited_django_static_file_without_a_restart(run_warp
     assert running.get("/static/site.css") == (200, "body { color: red; }\n")
     restarts = running.output().count("Restarted")
     new = "body { color: blue; background: white; }\n"  # longer: a stale Content-Length would cut it
-    css.write_text(new)
-    deadline = time.monotonic() + 30
-    while running.get("/static/site.css")[1] != new and time.monotonic() < deadline:
-        time.sleep(0.05)
-    assert running.get("/static/site.css") == (200, new), running.output()
-    assert "Collecting Django static files" in running.output()
+    edit_static_file(running, css, new)
     assert running.output().count("Restarted") == restarts  # static files need no restart
     running.stop()
     assert not running.leftovers()
@@ -239,4 +250,18 @@ def test_reload_exits_with_128_plus_the_signal_that_killed_its_server(run_warp):
     os.kill(server, signal.SIGKILL)
     wait_for_output(running, r"warning: gunicorn exited with code -9")
     assert running.stop(signal.SIGTERM, timeout=30) == 128 + signal.SIGKILL, running.output()
+    assert not running.leftovers()
+
+
+def test_reload_restarts_an_app_whose_whitenoise_middleware_serves_its_static_files(run_warp):
+    """Its WhiteNoise lists the static files when it starts (DEBUG is off), so a collected edit needs a new server."""
+    app = build_app("django_whitenoise", "gunicorn", copy_as="reload_whitenoise")
+    running = run_warp(app, "--reload")
+    running.wait_ready("/static/site.css")
+    css = app.src / "assets" / "site.css"
+    assert running.get("/static/site.css") == (200, css.read_text())
+    new = css.read_text() + ".edited { color: blue; }\n"
+    edit_static_file(running, css, new)
+    assert "Restarted gunicorn" in running.output() and "after a change to assets/site.css" in running.output()
+    running.stop()
     assert not running.leftovers()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import pwd
 import shlex
@@ -125,6 +126,14 @@ def test_nginx_proxies_http_with_the_forwarded_headers():
     for header in ("Host $http_host", "X-Forwarded-For $proxy_add_x_forwarded_for", "X-Forwarded-Proto $scheme"):
         assert f"proxy_set_header {header};" in conf
     assert "uwsgi_pass" not in conf and "listen 80;" in conf
+
+
+def test_nginx_leaves_static_files_to_an_app_that_serves_them_itself():
+    """The app's WhiteNoise middleware sets their headers (WHITENOISE_*, immutable hashed names): nginx passes them on."""
+    plan = start("gunicorn", dataclasses.replace(with_static(MODULE), app_serves_static=True))
+    conf = text(export.render_nginx(plan, deployment(plan)))
+    assert "location /static/" not in conf and "alias" not in conf
+    assert "proxy_pass http://warp_blog;" in conf
 
 
 def test_nginx_reaches_a_wildcard_host_over_loopback_and_skips_static_without_django():

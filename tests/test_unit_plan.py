@@ -5,6 +5,7 @@ from __future__ import annotations
 import ast
 import dataclasses
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -26,7 +27,7 @@ from warp.plan import (
     make_start_plan,
 )
 from warp.project import AppFacts, HookFile, PasteServer, ProjectFacts
-from warp.servers import Stop, Target, make_wrapper_source
+from warp.servers import HASHED_STATIC_NAME, Stop, Target, make_wrapper_source
 from warp.settings import find_settings
 
 ROOT = Path("/srv/blog")
@@ -650,8 +651,10 @@ def test_gunicorn_wrapper_module(target, reload):
     assert plan.argv[-1] == "warp_wsgi:application"
     assert after(plan.argv, "--pythonpath").split(",") == [str(RUN), str(ROOT)]
     assert "--paste" not in plan.argv
-    if target.has_static:
+    if target.should_serve_static:
         assert f"autorefresh={reload!r}" in plan.files[wrapper]
+        # WhiteNoise gives a hashed name a 10-year immutable Cache-Control and serves the .gz/.br copies itself.
+        assert f"immutable_file_test={HASHED_STATIC_NAME!r}" in plan.files[wrapper]
 
 
 @pytest.mark.parametrize(
@@ -748,6 +751,29 @@ def test_mod_wsgi_static_url_alias(url, alias):
     assert after(setup, "--url-alias", 2) == (alias, str(STATIC_ROOT))
 
 
+@pytest.mark.parametrize("reload", [False, True])
+def test_mod_wsgi_static_files_get_cache_control_and_precompressed_copies(reload):
+    plan = start("mod_wsgi", with_static(MODULE, "/assets"), reload=reload)
+    (setup,) = plan.prepare
+    conf_path = RUN / "apache-static.conf"
+    assert after(setup, "--include-file") == str(conf_path)
+    conf = plan.files[conf_path]
+    assert f"<Directory '{STATIC_ROOT}'>" in conf
+    for line in (
+        # The .br, else the .gz copy when the client takes it; mod_mime names its encoding, the type stays the file's.
+        "RemoveType .gz .br", "AddEncoding gzip .gz", "AddEncoding br .br",
+        "RewriteEngine On", "RewriteBase /assets/",
+        r"RewriteCond %{HTTP:Accept-Encoding} \bbr\b", "RewriteCond %{REQUEST_FILENAME}.br -f", "RewriteRule ^(.+)$ $1.br [L]",
+        r"RewriteCond %{HTTP:Accept-Encoding} \bgzip\b", "RewriteCond %{REQUEST_FILENAME}.gz -f", "RewriteRule ^(.+)$ $1.gz [L]",
+        "Header merge Vary Accept-Encoding",
+        'Header set Cache-Control "max-age=60, public"',
+        r'<FilesMatch "\.[0-9a-f]{12}\.\w+(\.gz|\.br)?$">',
+        'Header set Cache-Control "max-age=315360000, public, immutable"',
+    ):
+        assert f"\n    {line}\n" in conf or f"\n        {line}\n" in conf, line
+    assert "--include-file" not in start("mod_wsgi", MODULE).prepare[0]
+
+
 def test_mod_wsgi_apache_user():
     plan = start("mod_wsgi", MODULE, run_user=("www-data", "www-data"))
     (setup,) = plan.prepare
@@ -801,6 +827,24 @@ def test_uwsgi_script_paste_static():
     assert Path(paste.removeprefix("config:")).is_absolute()
     argv = start("uwsgi", with_static(MODULE)).argv
     assert after(argv, "--static-map") == f"/static={STATIC_ROOT}"
+
+
+def routes(argv) -> list[str]:
+    return [argv[index + 1] for index, arg in enumerate(argv) if arg == "--response-route-if"]
+
+
+@pytest.mark.parametrize("url, prefix", [("/static/", "/static/"), ("/assets", "/assets/"), ("/", "/")])
+def test_uwsgi_static_files_get_cache_control_and_precompressed_copies(url, prefix):
+    argv = start("uwsgi", with_static(MODULE, url)).argv
+    assert "--static-gzip-all" in argv  # FILE.br, else FILE.gz, when the client accepts it
+    # Only on what the static map answered (200, or 304 to a conditional request), never on the app's 404.
+    served = "regexp:${uwsgi[status]}${PATH_INFO};^(200|304)" + prefix
+    assert routes(argv) == [
+        served + r".*\.[0-9a-f]{12}\.\w+$ addheader:Cache-Control: max-age=315360000, public, immutable",
+        served + r"(?!.*\.[0-9a-f]{12}\.\w+$) addheader:Cache-Control: max-age=60, public",
+        served + " addheader:Vary: Accept-Encoding",
+    ]
+    assert not routes(start("uwsgi", MODULE).argv) and "--static-gzip-all" not in start("uwsgi", MODULE).argv
 
 
 def test_uwsgi_fifo_per_port_and_extra_args():
@@ -883,7 +927,9 @@ def test_waitress_script_paste_static_reload():
     argv = start("waitress", with_static(MODULE), reload=True).argv
     assert after(argv, "--static-url") == "/static/"
     assert after(argv, "--static-root") == str(STATIC_ROOT)
+    assert after(argv, "--immutable-file-test") == HASHED_STATIC_NAME
     assert "--autorefresh" in argv
+    assert "--immutable-file-test" not in start("waitress", MODULE).argv
 
 
 @pytest.mark.parametrize("server", sorted(servers.ADAPTERS))
@@ -892,6 +938,55 @@ def test_container_listens_everywhere(server):
     plan = start(server, MODULE, machine=machine)
     assert plan.host == "0.0.0.0"
     assert "0.0.0.0:8080" in plan.argv or "0.0.0.0" in (plan.prepare[0] if plan.prepare else ())
+
+
+# Django's static files
+
+
+@pytest.mark.parametrize(
+    "url, hashed",
+    [
+        ("/static/site.0123456789ab.css", True),
+        ("/static/admin/js/core.3f2d1c0b9a87.js", True),
+        ("/static/site.css", False),
+        ("/static/jquery.min.js", False),
+        ("/static/site.0123456789abc.css", False),
+        ("/static/site.0123456789AB.css", False),
+    ],
+)
+def test_hashed_static_name_is_djangos_manifest_name(url, hashed):
+    assert bool(re.search(HASHED_STATIC_NAME, url)) is hashed
+
+
+APP_SERVES_STATIC = dataclasses.replace(with_static(MODULE), app_serves_static=True)
+
+
+@pytest.mark.parametrize("reload", [False, True])
+@pytest.mark.parametrize("server", sorted(servers.ADAPTERS))
+def test_an_app_with_whitenoise_middleware_gets_no_static_serving_from_warp(server, reload):
+    plan = start(server, APP_SERVES_STATIC, reload=reload)
+    words = [*plan.argv, *(word for argv in plan.prepare for word in argv)]
+    for flag in ("--static-map", "--static-gzip-all", "--response-route-if", "--url-alias", "--include-file", "--static-url"):
+        assert flag not in words
+    assert not any("whitenoise" in text.lower() for text in plan.files.values())
+    if server == "gunicorn" and not reload:
+        assert plan.argv[-1] == MODULE.spec and not plan.files  # no wrapper module at all
+    decisions = {d.name: (d.value, d.because) for d in plan.decisions}
+    assert decisions["static files"] == (
+        f"/static/ -> {STATIC_ROOT}",
+        "from Django's STATIC_URL/STATIC_ROOT; served by the app: its WhiteNoise middleware "
+        "(whitenoise.middleware.WhiteNoiseMiddleware in MIDDLEWARE), so warp adds none",
+    )
+    assert plan.static_root == STATIC_ROOT  # known still: the reloader must not watch what collectstatic writes
+
+
+@pytest.mark.parametrize("server", sorted(servers.ADAPTERS))
+def test_static_files_decision_names_what_serves_them_and_how(server):
+    because = {d.name: d.because for d in start(server, with_static(MODULE)).decisions}["static files"]
+    assert because == (
+        f"from Django's STATIC_URL/STATIC_ROOT; served by {servers.ADAPTERS[server].static_server}: "
+        "hashed names cached for good (immutable), .gz/.br copies to clients that accept them"
+    )
 
 
 # ---------------------------------------------------------------- make_django_target
@@ -904,12 +999,21 @@ def test_django_target_from_answers():
         ENV / ".warp/static",
     )
     assert target == Target("module", module="mysite.wsgi", callable="application", static_url="/static/", static_root=Path("/srv/collected"))
+    assert target.should_serve_static
+
+
+def test_django_target_of_an_app_with_whitenoise_middleware():
+    answers = {"wsgi_application": "mysite.wsgi.application", "static_url": "/static/", "static_root": "/srv/collected",
+               "whitenoise_middleware": True}
+    target = make_django_target(Mode("django", "manage.py"), answers, ENV / ".warp/static")
+    assert target.app_serves_static and not target.should_serve_static
+    assert (target.static_url, target.static_root) == ("/static/", Path("/srv/collected"))
 
 
 @pytest.mark.parametrize("static_url", ["https://cdn.example.com/static/", "//cdn/static/", "", None])
 def test_django_target_without_local_static(static_url):
     target = make_django_target(Mode("django", "m"), {"wsgi_application": "a.wsgi.app", "static_url": static_url}, ENV / "s")
-    assert target.static_url is None and not target.has_static
+    assert target.static_url is None and not target.should_serve_static
     assert target.static_root == ENV / "s"
 
 
@@ -950,7 +1054,7 @@ def test_wrapper_source_compiles(target, autorefresh):
         assert {str(target.script), target.callable} <= strings
     else:
         assert str(target.ini) in strings
-    if target.has_static:
+    if target.should_serve_static:
         assert {str(target.static_root), target.static_url} <= strings
         assert f"autorefresh={autorefresh!r}" in source
     else:

@@ -223,7 +223,7 @@ def find_upstream(plan: StartPlan) -> str:
 
 
 def render_nginx(plan: StartPlan, dep: Deployment) -> list[File]:
-    """A server block in front of the app: static files from STATIC_ROOT by nginx, the rest to the server."""
+    """A server block in front of the app: static files from STATIC_ROOT by nginx (unless the app serves them), the rest to the server."""
     upstream = f"warp_{find_unit_name(dep.name).replace('-', '_')}"
     lines = [
         _header("#", "export nginx", dep).rstrip(),
@@ -242,7 +242,8 @@ def render_nginx(plan: StartPlan, dep: Deployment) -> list[File]:
         "    }",
     ]
     static_url = "/" + plan.static_url.strip("/") + "/" if plan.static_url and plan.static_url.strip("/") else None
-    if plan.static_root and static_url:
+    # An app that serves its static files itself (its WhiteNoise middleware) keeps them: it sets their headers.
+    if plan.static_root and static_url and not plan.target.app_serves_static:
         lines += [
             "",
             "    # Django's collected static files, served by nginx itself.",

@@ -157,4 +157,5 @@ def make_django_target(mode: Mode, answers: Mapping[str, object], fallback_stati
         callable=callable_,
         static_url=str(static_url) if static_url else None,
         static_root=Path(str(static_root)) if static_root else fallback_static_root,
+        app_serves_static=bool(answers.get("whitenoise_middleware")),
     )

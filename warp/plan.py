@@ -353,7 +353,7 @@ class StartPlan:
     prepare: tuple[tuple[str, ...], ...] = ()
     files: dict[Path, str] = field(default_factory=dict)
     masked: frozenset[str] = frozenset()
-    #: Where static files are served from (the reloader does not watch it), and at which URL.
+    #: Where Django's collected static files are (the reloader does not watch it), and at which URL.
     static_root: Path | None = None
     static_url: str | None = None
     #: (user, group) the server switches to, when warp runs as root (Apache refuses root).
@@ -426,8 +426,9 @@ def make_start_plan(
     if socket:
         decisions.append(Decision("socket", str(socket), socket_because))
     decisions.append(Decision("application", target.spec, mode.because))
-    if target.has_static:
-        decisions.append(Decision("static files", f"{target.static_url} -> {target.static_root}", f"from Django's STATIC_URL/STATIC_ROOT; served by {adapter.static_server}"))
+    has_static = bool(target.static_url and target.static_root)
+    if has_static:
+        decisions.append(Decision("static files", f"{target.static_url} -> {target.static_root}", find_static_because(target, adapter)))
     processes, threads, concurrency_because = find_concurrency(server, settings, machine, reload)
     decisions.append(Decision("processes x threads", f"{processes} x {threads}", concurrency_because))
     decisions.append(timeout_decision)
@@ -462,8 +463,8 @@ def make_start_plan(
     return StartPlan(
         mode.name, server, host, port.value, command.argv, environ, app.home, command.stop, tuple(decisions),
         prepare=command.prepare, files=command.files, masked=masked,
-        static_root=target.static_root if target.has_static else None,
-        static_url=target.static_url if target.has_static else None,
+        static_root=target.static_root if has_static else None,
+        static_url=target.static_url if has_static else None,
         run_user=run_user,
         server_root=command.server_root,
         socket=socket,
@@ -503,6 +504,14 @@ def make_plan_with_paste_server(plan: StartPlan, paste: PasteServer | None) -> S
     decisions.insert(next(i + 1 for i, d in enumerate(decisions) if d.name == "application"), decision)
     warnings = (f"{ini}'s [server:main] ({ini_server}) is not used: warp runs {plan.server} on {where}{follow}",) if hints else ()
     return replace(plan, decisions=tuple(decisions), warnings=plan.warnings + warnings)
+
+
+def find_static_because(target: servers.Target, adapter: servers.Adapter) -> str:
+    """Who serves Django's collected static files, and how."""
+    because = "from Django's STATIC_URL/STATIC_ROOT; served by "
+    if target.app_serves_static:
+        return because + "the app: its WhiteNoise middleware (whitenoise.middleware.WhiteNoiseMiddleware in MIDDLEWARE), so warp adds none"
+    return because + f"{adapter.static_server}: hashed names cached for good (immutable), .gz/.br copies to clients that accept them"
 
 
 def make_app_environ(

@@ -202,7 +202,10 @@ def run_reload(ctx: Context, plan: StartPlan, held: Prepared, report: Report, re
                 current = state["ctx"]
                 if current.app.manage_py and current.app.django_settings:
                     build.run_collectstatic(current, report)
-                return False
+                # What warp serves is read from disk; the app's own WhiteNoise lists the files when it starts (DEBUG aside).
+                target = children.plan.target
+                if not (target and target.app_serves_static):
+                    return False
             if reaction.kind in ("config", "install"):
                 children.plan = make_plan(state["ctx"], listen_fd=sock.fileno() if sock else None)
             write_plan_files(state["ctx"], children.plan)

@@ -15,6 +15,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Mapping
 
+#: Django's hashed static names (ManifestStaticFilesStorage: site.0123456789ab.css), WhiteNoise's own pattern for them.
+HASHED_STATIC_NAME = r"\.[0-9a-f]{12}\.\w+$"
+#: A hashed name changes whenever its content does, so it is cached for good, as WhiteNoise does for Django...
+IMMUTABLE_CACHE_CONTROL = "max-age=315360000, public, immutable"
+#: ...and any other static file briefly (WhiteNoise's default), so an edited file reaches browsers within a minute.
+SHORT_CACHE_CONTROL = "max-age=60, public"
+
 
 @dataclass(frozen=True)
 class Target:
@@ -27,6 +34,8 @@ class Target:
     ini: Path | None = None
     static_url: str | None = None
     static_root: Path | None = None
+    #: The app serves its static files itself (WhiteNoise's middleware in Django's MIDDLEWARE): warp adds nothing.
+    app_serves_static: bool = False
 
     @property
     def spec(self) -> str:
@@ -35,8 +44,9 @@ class Target:
         return str(self.script if self.kind == "script" else self.ini)
 
     @property
-    def has_static(self) -> bool:
-        return bool(self.static_url and self.static_root)
+    def should_serve_static(self) -> bool:
+        """The server warp starts serves the static files (the app does not)."""
+        return bool(self.static_url and self.static_root) and not self.app_serves_static
 
     def without_static(self) -> "Target":
         return Target(self.kind, self.module, self.callable, self.script, self.ini)

@@ -35,9 +35,9 @@ class Gunicorn(Adapter):
             argv.append("--reuse-port")
         files = {}
         python_path = list(launch.python_path)
-        if target.kind == "paste" and not target.has_static:
+        if target.kind == "paste" and not target.should_serve_static:
             app_args = ["--paste", str(target.ini)]
-        elif target.kind == "module" and not target.has_static and not launch.reload:
+        elif target.kind == "module" and not target.should_serve_static and not launch.reload:
             app_args = [target.spec]
         else:
             files[launch.run_dir / f"{WRAPPER_MODULE}.py"] = make_wrapper_source(target, launch.reload, launch.reload)

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import re
 import shutil
 from pathlib import Path
 from typing import Mapping
 
 from warp.errors import StepFailed
-from warp.servers.base import Adapter, Launch, ServerCommand, Stop, bind_address
+from warp.servers.base import HASHED_STATIC_NAME, IMMUTABLE_CACHE_CONTROL, SHORT_CACHE_CONTROL, Adapter, Launch, ServerCommand, Stop, bind_address
 from warp.servers.wrapper import WRAPPER_MODULE, make_wrapper_source
 
 
@@ -60,8 +61,8 @@ class Uwsgi(Adapter):
             argv += ["--wsgi-file", str(target.script), "--callable", target.callable]
         else:
             argv += ["--paste", f"config:{target.ini}"]
-        if target.has_static:
-            argv += ["--static-map", f"{target.static_url.rstrip('/') or '/'}={target.static_root}"]
+        if target.should_serve_static:
+            argv += _static_files(target.static_url, target.static_root)
         return ServerCommand(
             argv=tuple(argv) + launch.extra_args,
             stop=Stop("fifo", path=fifo, command="q", timeout=launch.graceful_timeout),
@@ -80,6 +81,24 @@ class Uwsgi(Adapter):
 
     def proxy_directives(self, upstream: str) -> list[str]:
         return ["include uwsgi_params;", f"uwsgi_pass {upstream};"]
+
+
+def _static_files(url: str, root: Path) -> list[str]:
+    """uWSGI serves the directory itself: the .br, else the .gz copy to a client that accepts it, and Cache-Control.
+
+    --static-expires sets only Expires, and --add-header would reach the app's responses too, so Cache-Control and
+    Vary come from response routes that match what the static map answered (200, or 304 to a conditional GET) under
+    the URL; a missing file falls through to the app, whose 404 gets none of them.
+    """
+    prefix = url.rstrip("/") + "/"
+    served = "regexp:${uwsgi[status]}${PATH_INFO};^(200|304)" + re.escape(prefix)
+    return [
+        "--static-map", f"{prefix.rstrip('/') or '/'}={root}",
+        "--static-gzip-all",
+        "--response-route-if", f"{served}.*{HASHED_STATIC_NAME} addheader:Cache-Control: {IMMUTABLE_CACHE_CONTROL}",
+        "--response-route-if", f"{served}(?!.*{HASHED_STATIC_NAME}) addheader:Cache-Control: {SHORT_CACHE_CONTROL}",
+        "--response-route-if", f"{served} addheader:Vary: Accept-Encoding",
+    ]
 
 
 def _listen(launch: Launch) -> list[str]:

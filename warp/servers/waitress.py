@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from warp.servers.base import Adapter, Launch, ServerCommand, Stop, host_port
+from warp.servers.base import HASHED_STATIC_NAME, Adapter, Launch, ServerCommand, Stop, host_port
 
 
 class Waitress(Adapter):
@@ -28,8 +28,8 @@ class Waitress(Adapter):
             argv += ["--script", str(target.script), "--callable", target.callable]
         else:
             argv += ["--paste", str(target.ini)]
-        if target.has_static:
-            argv += ["--static-url", target.static_url, "--static-root", str(target.static_root)]
+        if target.should_serve_static:
+            argv += ["--static-url", target.static_url, "--static-root", str(target.static_root), "--immutable-file-test", HASHED_STATIC_NAME]
         if launch.reload:
             argv.append("--autorefresh")
         # The launcher turns SIGTERM into waitress's graceful stop, so warp can exec it.
