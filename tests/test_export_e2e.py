@@ -11,6 +11,7 @@ stopped by PID.
 from __future__ import annotations
 
 import grp
+import gzip
 import os
 import shutil
 import signal
@@ -184,6 +185,32 @@ def test_nginx_in_front_of_gunicorn_over_tcp(run_warp, world_dir, nginx_in):
     wait_for(f"http://127.0.0.1:{listen}/admin/login/", proc=nginx.proc, log=nginx.log)
     check_served_by_nginx(listen, app, nginx, running.output())
     assert "GET /admin/login/" in running.output()  # gunicorn's access log: the page did go through it
+    assert running.stop() == 0, running.output()
+
+
+@needs_nginx
+def test_nginx_caches_hashed_static_names_for_good_and_sends_the_gz_copies(run_warp, world_dir, nginx_in):
+    from test_static_e2e import IMMUTABLE, fetch, hashed_name
+
+    app = build_app("django_manifest", "gunicorn")
+    hashed = hashed_name(app, "site.css")
+    original = (app.src / "collected" / hashed).read_bytes()
+    running = run_warp(app, "--server", "gunicorn")
+    listen = free_port()
+    out = export(app, "nginx", world_dir, "--server", "gunicorn", "--host", "127.0.0.1", "--port", str(running.port),
+                 "--listen", f"127.0.0.1:{listen}")
+    nginx = nginx_in(Path(out.stdout.strip()))
+    assert nginx.test().returncode == 0
+    running.wait_ready("/admin/login/")
+    nginx.start()
+    wait_for(f"http://127.0.0.1:{listen}/admin/login/", proc=nginx.proc, log=nginx.log)
+    status, headers, body = fetch(f"http://127.0.0.1:{listen}/static/{hashed}", "gzip")
+    assert status == 200 and headers.get("Content-Encoding") == "gzip", headers
+    assert gzip.decompress(body) == original
+    assert headers.get("Cache-Control") == IMMUTABLE and "Accept-Encoding" in headers.get("Vary", ""), headers
+    status, headers, body = fetch(f"http://127.0.0.1:{listen}/static/site.css")
+    assert (status, body) == (200, original) and headers.get("Cache-Control") == "max-age=2592000", headers
+    assert f"/static/{hashed}" not in running.output(), "the static request reached the app server"
     assert running.stop() == 0, running.output()
 
 

@@ -246,10 +246,18 @@ def render_nginx(plan: StartPlan, dep: Deployment) -> list[File]:
     if plan.static_root and static_url and not plan.target.app_serves_static:
         lines += [
             "",
-            "    # Django's collected static files, served by nginx itself.",
+            "    # Django's collected static files, served by nginx itself, with the .gz copies collectstatic wrote.",
             f"    location {static_url} {{",
             f"        alias {str(plan.static_root).rstrip('/')}/;",
             f"        expires {STATIC_EXPIRES};",
+            "        gzip_static on;",
+            "        add_header Vary Accept-Encoding;",
+            "        # A hashed name (ManifestStaticFilesStorage) never changes content: cached for good.",
+            f'        location ~ "{servers.HASHED_STATIC_NAME}" {{',
+            "            expires off;",
+            f'            add_header Cache-Control "{servers.IMMUTABLE_CACHE_CONTROL}";',
+            "            add_header Vary Accept-Encoding;",
+            "        }",
             "    }",
         ]
     lines += ["", "    location / {"]

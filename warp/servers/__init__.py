@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from warp.servers.base import HASHED_STATIC_NAME, Adapter, Launch, ServerCommand, Stop, Target, is_at_least
+from warp.servers.base import HASHED_STATIC_NAME, IMMUTABLE_CACHE_CONTROL, Adapter, Launch, ServerCommand, Stop, Target, is_at_least
 from warp.servers.gunicorn import Gunicorn
 from warp.servers.mod_wsgi import ModWsgi
 from warp.servers.uwsgi import Uwsgi
@@ -29,6 +29,6 @@ def normalize_name(raw: str) -> str | None:
 
 
 __all__ = [
-    "ADAPTERS", "DEFAULT", "HASHED_STATIC_NAME", "Adapter", "Launch", "ServerCommand", "Stop", "Target", "WRAPPER_MODULE",
+    "ADAPTERS", "DEFAULT", "HASHED_STATIC_NAME", "IMMUTABLE_CACHE_CONTROL", "Adapter", "Launch", "ServerCommand", "Stop", "Target", "WRAPPER_MODULE",
     "find_adapter", "is_at_least", "make_wrapper_source", "normalize_name",
 ]
