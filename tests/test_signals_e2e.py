@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import signal
+import subprocess
 import threading
 import time
 import urllib.error
@@ -15,7 +16,8 @@ import urllib.request
 
 import pytest
 
-from conftest import SERVERS, build_app, server_param
+from conftest import SERVERS, build_app, free_port, server_param
+from warp.build import HOOKS_DIR
 from warp.proc import find_descendants, scan_process_table
 
 pytestmark = pytest.mark.e2e
@@ -114,3 +116,45 @@ def test_a_server_that_dies_makes_warp_exit_with_its_code(server, run_warp):
     assert code == (-signal.SIGKILL if server in EXECED else 128 + signal.SIGKILL), running.output()
     assert left_in_table(tree, wait=30) == {}, running.output()
     assert not running.is_listening()
+
+
+def test_waitress_stopped_while_the_app_loads_forks_nothing_more(tmp_path):
+    """SIGTERM while the first of several Waitress processes still imports the app (systemd or Kubernetes may stop a
+    service at any moment): the launcher starts no other process, stops the one loading and exits well within the
+    graceful timeout, leaving nothing in the process table."""
+    app = build_app("flask_wsgi", "waitress")
+    loading = tmp_path / "loading"
+    (tmp_path / "slow_wsgi.py").write_text(
+        f"import os, time\nwith open({str(loading)!r}, 'a') as f:\n    f.write(f'{{os.getpid()}}\\n')\n"
+        "time.sleep(2)\nfrom wsgi import application\n"
+    )
+    graceful = 10
+    argv = [str(app.home / "envs" / app.name / "bin" / "python"), str(HOOKS_DIR / "waitress_serve.py"), "--processes", "3",
+            "--listen", f"127.0.0.1:{free_port()}", "--app", "slow_wsgi:application", "--graceful-timeout", str(graceful)]
+    with open(tmp_path / "log", "w") as log:
+        launcher = subprocess.Popen(argv, cwd=app.src, env={**os.environ, "PYTHONPATH": f"{tmp_path}:{app.src}"},
+                                    stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+    try:
+        deadline = time.monotonic() + 30
+        while not loading.exists() and time.monotonic() < deadline:
+            time.sleep(0.01)
+        assert loading.exists(), (tmp_path / "log").read_text()
+        tree = find_descendants(launcher.pid) | {launcher.pid}
+        launcher.send_signal(signal.SIGTERM)
+        stopped = time.monotonic()
+        try:
+            code = launcher.wait(timeout=graceful)
+        except subprocess.TimeoutExpired:
+            code = None
+        took = time.monotonic() - stopped
+        group = {pid for pid, (_, _, pgid) in scan_process_table().items() if pgid == launcher.pid}
+
+        assert code == 0, f"the launcher was still running {took:.1f}s after SIGTERM\n{(tmp_path / 'log').read_text()}"
+        assert len(loading.read_text().splitlines()) == 1, "processes were started after the stop"
+        assert left_in_table(tree | group) == {}
+    finally:
+        try:
+            os.killpg(launcher.pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+        launcher.wait()
