@@ -1,4 +1,4 @@
-"""warp.proc's pure helpers: reading a hook's answer, and explaining a command that cannot start."""
+"""warp.proc's helpers: reading a hook's answer, explaining a command that cannot start, probing, spawning."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from warp.proc import cannot_start, find_json_answer, is_unreachable, spawn
+from warp.proc import cannot_start, find_json_answer, is_unreachable, run_probe, spawn
 
 
 @pytest.mark.parametrize(
@@ -63,3 +63,17 @@ def test_spawn_gives_the_server_its_own_group_in_warps_session(tmp_path):
     finally:
         child.kill()
         child.wait()
+
+
+@pytest.mark.parametrize(
+    "argv, output",
+    [
+        ([sys.executable, "-c", "print('3.12.1')"], "3.12.1\n"),
+        ([sys.executable, "-c", "print('3.12.1'); raise SystemExit(3)"], None),
+        (["/nonexistent/python3"], None),
+        ([sys.executable, "-c", "import time; time.sleep(5)"], None),
+    ],
+    ids=["answers", "exits-non-zero", "missing", "hangs"],
+)
+def test_run_probe_answers_or_says_nothing(argv, output):
+    assert run_probe(argv, timeout=1) == output

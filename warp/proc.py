@@ -1,4 +1,4 @@
-"""The only module that starts processes: run, run a hook for JSON, spawn, exec."""
+"""The only module that starts processes: run, run a hook for JSON, probe, spawn, exec."""
 
 from __future__ import annotations
 
@@ -89,6 +89,17 @@ def run_json(argv: Sequence[str], *, env: Mapping[str, str], cwd: Path, step: st
             detail=(result.stdout + result.stderr).strip(),
         )
     return answer
+
+
+def run_probe(argv: Sequence[str], *, timeout: float = 10) -> str | None:
+    """Run a short query (an interpreter's version, say): its output, or None if it cannot start, fails or hangs."""
+    try:
+        result = subprocess.run(
+            list(argv), stdin=subprocess.DEVNULL, capture_output=True, text=True, errors="replace", timeout=timeout
+        )
+    except (OSError, subprocess.TimeoutExpired):
+        return None
+    return result.stdout if result.returncode == 0 else None
 
 
 def find_json_answer(stdout: str) -> dict | None:

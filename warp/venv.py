@@ -12,7 +12,6 @@ import json
 import os
 import re
 import shutil
-import subprocess
 import sys
 import time
 from contextlib import contextmanager
@@ -191,6 +190,10 @@ def claim_creation(env: Env):
         env.creating_path.unlink(missing_ok=True)
 
 
+#: Run by a new env's python: its version and the interpreter it was made from.
+_ASK_VERSION = "import json, sys; print(json.dumps({'version': '%d.%d.%d' % sys.version_info[:3], 'base': sys._base_executable}))"
+
+
 def _create(env: Env, *, python: str, source: Path, offline: bool) -> None:
     """The virtualenv itself, then the metadata that makes it an env (written last: its absence means unfinished)."""
     uv = find_uv()
@@ -206,18 +209,18 @@ def _create(env: Env, *, python: str, source: Path, offline: bool) -> None:
     try:
         proc.run(argv, env=environ, cwd=source, step=f"Creating env {env.name}")
         drop_world_write(env)
-        version = subprocess.run(
-            [str(env.python), "-c", "import sys; print('%d.%d.%d' % sys.version_info[:3]); print(sys._base_executable)"],
-            capture_output=True, text=True, check=True,
-        ).stdout.split()
+        answer = proc.run_json(
+            [str(env.python), "-c", _ASK_VERSION], env=os.environ, cwd=source, step=f"the python of env {env.name!r}",
+            hint=f"{python} does not run inside a virtualenv (its output is above); choose another interpreter with --python",
+        )
         env.state.mkdir(exist_ok=True)
         _write_json(
             env.meta_path,
             {
                 "name": env.name,
                 "source": str(source),
-                "python": version[1] if len(version) > 1 else python,
-                "python_version": version[0],
+                "python": answer.get("base") or python,
+                "python_version": answer.get("version"),
                 "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
                 "last_build": None,
             },
