@@ -14,6 +14,7 @@ import re
 import shutil
 import sys
 import time
+import uuid
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -66,6 +67,11 @@ class Env:
         return self.state / "build.lock"
 
     @property
+    def meta_lock_path(self) -> Path:
+        """Held while env.json is read, changed and written back."""
+        return self.state / "env.json.lock"
+
+    @property
     def creating_path(self) -> Path:
         """Exists (and is locked) while warp creates the env; left behind only by a creation that was killed."""
         return self.state / "creating"
@@ -104,7 +110,9 @@ class Env:
             _write_json(self.record_path, record)
 
     def update_meta(self, **changes) -> None:
-        _write_json(self.meta_path, {**self.read_meta(), **changes})
+        """Change some fields of env.json: another warp changing other fields at the same moment loses nothing."""
+        with hold_lock(self.meta_lock_path):
+            _write_json(self.meta_path, {**self.read_meta(), **changes})
 
 
 def check_env_name(name: str) -> str:
@@ -176,8 +184,7 @@ def claim_creation(env: Env):
     """Hold the env's creation marker: another warp creating the same env is waited for, and what a killed
     creation left behind is cleared (it is warp's: the marker says so)."""
     env.state.mkdir(parents=True, exist_ok=True)
-    with open(env.creating_path, "a+") as handle:
-        fcntl.flock(handle, fcntl.LOCK_EX)
+    with hold_lock(env.creating_path):
         if not env.meta_path.is_file():
             leftovers = [child for child in env.path.iterdir() if child != env.state]
             for child in leftovers + [child for child in env.state.iterdir() if child != env.creating_path]:
@@ -188,6 +195,14 @@ def claim_creation(env: Env):
         yield
     if env.meta_path.is_file():
         env.creating_path.unlink(missing_ok=True)
+
+
+@contextmanager
+def hold_lock(path: Path):
+    """An exclusive lock on ``path`` (created if need be): another warp holding it is waited for."""
+    with open(path, "a+") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        yield
 
 
 #: Run by a new env's python: its version and the interpreter it was made from.
@@ -290,7 +305,15 @@ def _read_json(path: Path, what: str, name: str) -> dict:
 
 
 def _write_json(path: Path, data: dict) -> None:
+    """Replace ``path`` whole, through a temporary file of this write's own: a reader sees the old or the new file."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(".tmp")
-    tmp.write_text(json.dumps(data, indent=2, sort_keys=True))
-    os.replace(tmp, path)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.{uuid.uuid4().hex[:8]}.tmp")
+    try:
+        with open(tmp, "x") as handle:
+            handle.write(json.dumps(data, indent=2, sort_keys=True))
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
