@@ -20,7 +20,7 @@ from pathlib import Path
 from warp import proc, servers
 from warp.build import HOOKS_DIR
 from warp.context import Context, Report, scan_installed
-from warp.errors import EnvError, StepFailed, UsageError, WarpError
+from warp.errors import EnvError, StepFailed, UsageError, WarpError, disk_full_as_error
 from warp.frameworks import find_mode, find_shadowed, make_django_target
 from warp.plan import StartPlan, find_server, find_usable_hook, make_start_plan
 from warp.watch import IGNORED_DIRS
@@ -569,7 +569,8 @@ def _replan(ctx: Context, listen_fd: int | None) -> StartPlan:
 def write_plan_files(ctx: Context, plan: StartPlan) -> None:
     ctx.env.run_dir.mkdir(parents=True, exist_ok=True)
     for path, content in plan.files.items():
-        path.write_text(content)
+        with disk_full_as_error(writing=path):
+            path.write_text(content)
 
 
 def _reload_excludes(ctx: Context) -> tuple[str, ...]:

@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from warp import proc
-from warp.errors import EnvError, UsageError
+from warp.errors import EnvError, UsageError, disk_full_as_error
 
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
 _UNSAFE = re.compile(r"[^A-Za-z0-9._-]+")
@@ -103,11 +103,9 @@ class Env:
         _write_json(self.record_path, record)
 
     def clear_record(self) -> None:
-        """Forget the last success before changing the env, so an interrupted build is never a no-op."""
-        record = self.read_record()
-        if record:
-            record = {**record, "state": "building", "fingerprint": None}
-            _write_json(self.record_path, record)
+        """Forget the last success before changing the env: an interrupted build is never a no-op, and the next
+        build sees the state "building" and repairs what this one may leave half done."""
+        _write_json(self.record_path, {**self.read_record(), "state": "building", "fingerprint": None})
 
     def update_meta(self, **changes) -> None:
         """Change some fields of env.json: another warp changing other fields at the same moment loses nothing."""
@@ -309,7 +307,7 @@ def _write_json(path: Path, data: dict) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.{os.getpid()}.{uuid.uuid4().hex[:8]}.tmp")
     try:
-        with open(tmp, "x") as handle:
+        with disk_full_as_error(writing=path), open(tmp, "x") as handle:
             handle.write(json.dumps(data, indent=2, sort_keys=True))
             handle.flush()
             os.fsync(handle.fileno())
