@@ -79,20 +79,23 @@ def main():
 
 
 def serve_app(args, adjustments, loaded=None):
-    """Load the app (its errors are shown as the app's) and serve until SIGTERM or SIGINT."""
+    """Load the app (its errors are shown as the app's) and serve until SIGTERM or SIGINT.
+
+    ``loaded`` runs once the app is ready to serve, just before serving; it may add the listening socket.
+    """
     try:
         app = load_app(args)
     except Exception as exc:  # noqa: BLE001  (the app's import error is the app's)
         tell_warp(b"0")
         fail_from_app("the application failed to load", exc)
     tell_warp(b"1")
-    if loaded is not None:
-        loaded()
     if args.static_url and args.static_root:
         from whitenoise import WhiteNoise
 
         app = WhiteNoise(app, autorefresh=args.autorefresh)
         app.add_files(args.static_root, prefix=args.static_url)
+    if loaded is not None:
+        loaded()
     serve(app, args.threads, args.graceful_timeout, adjustments)
 
 
@@ -218,9 +221,15 @@ class Arbiter:
                 signal.signal(sig, signal.SIG_DFL)
             signal.pthread_sigmask(signal.SIG_UNBLOCK, STOP_SIGNALS)  # a stop sent during the fork ends this process here
             adjustments = dict(self.adjustments)
-            if "sockets" not in adjustments:
-                adjustments["sockets"] = [bind(self.args.listen, int(adjustments.pop("backlog", 1024)))]
-            serve_app(self.args, adjustments, loaded=lambda: os.write(self.loaded_write, b"1"))
+
+            def loaded():
+                # Listening only now: a process still importing the app would be handed connections it cannot
+                # answer yet, and a stop during the import would reset them.
+                if "sockets" not in adjustments:
+                    adjustments["sockets"] = [bind(self.args.listen, int(adjustments.pop("backlog", 1024)))]
+                os.write(self.loaded_write, b"1")
+
+            serve_app(self.args, adjustments, loaded=loaded)
             os._exit(0)
         except SystemExit as exc:
             os._exit(exc.code if isinstance(exc.code, int) else 1)
@@ -246,13 +255,13 @@ def serve(app, threads, graceful_timeout, adjustments):
     from waitress.channel import HTTPChannel
     from waitress.server import BaseWSGIServer
 
+    stopping = []
+    for sig in STOP_SIGNALS:  # from here on a stop is graceful, even one that comes while the server is made
+        signal.signal(sig, lambda signum, frame: stopping.append(time.monotonic()))
     server = create_server(app, threads=threads, **adjustments)
     socket_map = server._map if isinstance(server, BaseWSGIServer) else server.map
     listeners = [item for item in socket_map.values() if isinstance(item, BaseWSGIServer)]
     server.print_listen("Serving on http://{}:{}")
-    stopping = []
-    for sig in STOP_SIGNALS:
-        signal.signal(sig, lambda signum, frame: stopping.append(time.monotonic()))
     while not stopping:
         wasyncore.loop(timeout=0.2, map=socket_map, count=1)
     for listener in listeners:

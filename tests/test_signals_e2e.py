@@ -13,6 +13,7 @@ import threading
 import time
 import urllib.error
 import urllib.request
+from pathlib import Path
 
 import pytest
 
@@ -118,27 +119,46 @@ def test_a_server_that_dies_makes_warp_exit_with_its_code(server, run_warp):
     assert not running.is_listening()
 
 
-def test_waitress_stopped_while_the_app_loads_forks_nothing_more(tmp_path):
-    """SIGTERM while the first of several Waitress processes still imports the app (systemd or Kubernetes may stop a
-    service at any moment): the launcher starts no other process, stops the one loading and exits well within the
-    graceful timeout, leaving nothing in the process table."""
+def start_slow_loading_waitress(tmp_path, processes: int, port: int, graceful: float) -> tuple[subprocess.Popen, Path]:
+    """warp's Waitress launcher (as `warp start` execs it) on an app whose import takes 2 s; each process that
+    imports it adds a line to the file returned."""
     app = build_app("flask_wsgi", "waitress")
     loading = tmp_path / "loading"
     (tmp_path / "slow_wsgi.py").write_text(
         f"import os, time\nwith open({str(loading)!r}, 'a') as f:\n    f.write(f'{{os.getpid()}}\\n')\n"
         "time.sleep(2)\nfrom wsgi import application\n"
     )
-    graceful = 10
-    argv = [str(app.home / "envs" / app.name / "bin" / "python"), str(HOOKS_DIR / "waitress_serve.py"), "--processes", "3",
-            "--listen", f"127.0.0.1:{free_port()}", "--app", "slow_wsgi:application", "--graceful-timeout", str(graceful)]
+    argv = [str(app.home / "envs" / app.name / "bin" / "python"), str(HOOKS_DIR / "waitress_serve.py"), "--processes",
+            str(processes), "--listen", f"127.0.0.1:{port}", "--app", "slow_wsgi:application", "--graceful-timeout", str(graceful)]
     with open(tmp_path / "log", "w") as log:
         launcher = subprocess.Popen(argv, cwd=app.src, env={**os.environ, "PYTHONPATH": f"{tmp_path}:{app.src}"},
                                     stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+    return launcher, loading
+
+
+def wait_for_lines(path: Path, count: int) -> None:
+    deadline = time.monotonic() + 30
+    while not (path.exists() and len(path.read_text().splitlines()) >= count) and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert len(path.read_text().splitlines()) >= count
+
+
+def kill_group(launcher: subprocess.Popen) -> None:
     try:
-        deadline = time.monotonic() + 30
-        while not loading.exists() and time.monotonic() < deadline:
-            time.sleep(0.01)
-        assert loading.exists(), (tmp_path / "log").read_text()
+        os.killpg(launcher.pid, signal.SIGKILL)
+    except ProcessLookupError:
+        pass
+    launcher.wait()
+
+
+def test_waitress_stopped_while_the_app_loads_forks_nothing_more(tmp_path):
+    """SIGTERM while the first of several Waitress processes still imports the app (systemd or Kubernetes may stop a
+    service at any moment): the launcher starts no other process, stops the one loading and exits well within the
+    graceful timeout, leaving nothing in the process table."""
+    graceful = 10
+    launcher, loading = start_slow_loading_waitress(tmp_path, 3, free_port(), graceful)
+    try:
+        wait_for_lines(loading, 1)
         tree = find_descendants(launcher.pid) | {launcher.pid}
         launcher.send_signal(signal.SIGTERM)
         stopped = time.monotonic()
@@ -153,8 +173,36 @@ def test_waitress_stopped_while_the_app_loads_forks_nothing_more(tmp_path):
         assert len(loading.read_text().splitlines()) == 1, "processes were started after the stop"
         assert left_in_table(tree | group) == {}
     finally:
-        try:
-            os.killpg(launcher.pid, signal.SIGKILL)
-        except ProcessLookupError:
-            pass
-        launcher.wait()
+        kill_group(launcher)
+
+
+def test_a_waitress_process_still_loading_the_app_takes_no_connection(tmp_path):
+    """A process listens only once its app is loaded: before, the kernel would hand it a share of new connections,
+    which wait for the import and are reset if a stop comes first. Here every request made while the second
+    process imports the app is answered, though SIGTERM comes before that import ends."""
+    port = free_port()
+    launcher, loading = start_slow_loading_waitress(tmp_path, 2, port, 10)
+    try:
+        wait_for_lines(loading, 2)  # the first has loaded the app, the second is importing it
+        statuses: list[object] = []
+
+        def get() -> None:
+            try:
+                with urllib.request.urlopen(f"http://127.0.0.1:{port}/", timeout=30) as response:
+                    statuses.append(response.status)
+            except OSError as exc:
+                statuses.append(repr(exc))
+
+        threads = [threading.Thread(target=get) for _ in range(20)]
+        for thread in threads:
+            thread.start()
+        time.sleep(0.5)  # every request the loaded process took is answered by now
+        launcher.send_signal(signal.SIGTERM)
+        for thread in threads:
+            thread.join(timeout=30)
+        assert launcher.wait(timeout=20) == 0
+
+        assert statuses == [200] * 20, (statuses, (tmp_path / "log").read_text())
+        assert len(loading.read_text().splitlines()) == 2
+    finally:
+        kill_group(launcher)
