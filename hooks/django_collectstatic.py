@@ -1,7 +1,9 @@
 """Run Django's collectstatic without the user editing settings.
 
 When the project sets no STATIC_ROOT, files go to WARP_STATIC_FALLBACK (a
-directory warp owns in the env). Prints JSON with where the files went.
+directory warp owns in the env). With WARP_STATIC_CLEAR=1 (after a build that
+did not finish) the static root is cleared first. Prints JSON with where the
+files went.
 """
 
 import io
@@ -28,7 +30,8 @@ def main():
     out = io.StringIO()
     try:
         django.setup()
-        call_command("collectstatic", interactive=False, verbosity=1, stdout=out)
+        clear = os.environ.get("WARP_STATIC_CLEAR") == "1"
+        call_command("collectstatic", interactive=False, verbosity=1, clear=clear, stdout=out)
     except Exception as exc:  # noqa: BLE001  (the app's error is shown as the app's)
         fail_from_app("collectstatic failed", exc)
     summary = [line for line in out.getvalue().splitlines() if line.strip()]

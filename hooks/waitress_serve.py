@@ -80,20 +80,23 @@ def main():
 
 
 def serve_app(args, adjustments, loaded=None):
-    """Load the app (its errors are shown as the app's) and serve until SIGTERM or SIGINT."""
+    """Load the app (its errors are shown as the app's) and serve until SIGTERM or SIGINT.
+
+    ``loaded`` runs once the app is ready to serve, just before serving; it may add the listening socket.
+    """
     try:
         app = load_app(args)
     except Exception as exc:  # noqa: BLE001  (the app's import error is the app's)
         tell_warp(b"0")
         fail_from_app("the application failed to load", exc)
     tell_warp(b"1")
-    if loaded is not None:
-        loaded()
     if args.static_url and args.static_root:
         from whitenoise import WhiteNoise
 
         app = WhiteNoise(app, autorefresh=args.autorefresh, immutable_file_test=args.immutable_file_test)
         app.add_files(args.static_root, prefix=args.static_url)
+    if loaded is not None:
+        loaded()
     serve(app, args.threads, args.graceful_timeout, adjustments)
 
 
@@ -129,6 +132,9 @@ def die_with_parent():
             pass
 
 
+#: The signals that stop the launcher and each of its processes gracefully.
+STOP_SIGNALS = (signal.SIGTERM, signal.SIGINT)
+
 #: Exit code of a process whose app failed to load (fail_from_app): replacing it would fail the same way.
 APP_FAILED = 1
 
@@ -144,14 +150,14 @@ class Arbiter:
         os.set_blocking(self.loaded_read, False)
 
     def run(self):
-        for sig in (signal.SIGTERM, signal.SIGINT):
+        for sig in STOP_SIGNALS:
             signal.signal(sig, self.stop)
         # The first process loads the app alone: if the app is broken, its error is shown once.
         first = self.spawn(0)
-        if not self.wait_loaded(first):
+        if first is not None and not self.wait_loaded(first):
             return APP_FAILED
         for slot in range(1, self.args.processes):
-            self.spawn(slot)
+            self.spawn(slot)  # forks nothing once a stop has begun
         code = 0
         while self.children:
             try:
@@ -174,7 +180,7 @@ class Arbiter:
         return code if code == APP_FAILED else 0
 
     def wait_loaded(self, pid):
-        """True once the first process has loaded the app; False if it died first (its error is shown)."""
+        """True once the first process has loaded the app, or a stop came first; False if it died first (its error is shown)."""
         while self.stopping is None:
             try:
                 if os.read(self.loaded_read, 1):
@@ -186,31 +192,53 @@ class Arbiter:
                 self.children.pop(pid, None)
                 return False
             time.sleep(0.01)
-        return True  # a stop came first; run() waits for the child to finish
+        return True  # run() forks no more and reaps this one
 
     def spawn(self, slot):
+        """Fork the process for ``slot``; None once a stop has begun, since nothing would ever stop that process.
+
+        The stop signals are blocked across the fork: stop() runs only once the new process is in self.children
+        (so it is signalled too), and the new process takes them only once their default action is back.
+        """
         sys.stdout.flush()
         sys.stderr.flush()
-        pid = os.fork()
-        if pid == 0:
-            try:
-                die_with_parent()
-                for sig in (signal.SIGTERM, signal.SIGINT):
-                    signal.signal(sig, signal.SIG_DFL)
-                adjustments = dict(self.adjustments)
+        signal.pthread_sigmask(signal.SIG_BLOCK, STOP_SIGNALS)
+        try:
+            if self.stopping is not None:
+                return None
+            pid = os.fork()
+            if pid == 0:
+                self.serve_child()
+            self.children[pid] = slot
+            return pid
+        finally:
+            signal.pthread_sigmask(signal.SIG_UNBLOCK, STOP_SIGNALS)
+
+    def serve_child(self):
+        """In a forked process: serve until stopped, then exit; never return into the arbiter's loop."""
+        try:
+            die_with_parent()
+            for sig in STOP_SIGNALS:
+                signal.signal(sig, signal.SIG_DFL)
+            signal.pthread_sigmask(signal.SIG_UNBLOCK, STOP_SIGNALS)  # a stop sent during the fork ends this process here
+            adjustments = dict(self.adjustments)
+
+            def loaded():
+                # Listening only now: a process still importing the app would be handed connections it cannot
+                # answer yet, and a stop during the import would reset them.
                 if "sockets" not in adjustments:
                     adjustments["sockets"] = [bind(self.args.listen, int(adjustments.pop("backlog", 1024)))]
-                serve_app(self.args, adjustments, loaded=lambda: os.write(self.loaded_write, b"1"))
-                os._exit(0)
-            except SystemExit as exc:
-                os._exit(exc.code if isinstance(exc.code, int) else 1)
-            except BaseException:  # noqa: BLE001  (a child must never return into the arbiter's loop)
-                import traceback
+                os.write(self.loaded_write, b"1")
 
-                traceback.print_exc()
-                os._exit(1)
-        self.children[pid] = slot
-        return pid
+            serve_app(self.args, adjustments, loaded=loaded)
+            os._exit(0)
+        except SystemExit as exc:
+            os._exit(exc.code if isinstance(exc.code, int) else 1)
+        except BaseException:  # noqa: BLE001  (a child must never return into the arbiter's loop)
+            import traceback
+
+            traceback.print_exc()
+            os._exit(1)
 
     def stop(self, signum, frame):
         """Pass the signal on once: each process stops accepting and finishes what it has."""
@@ -228,13 +256,13 @@ def serve(app, threads, graceful_timeout, adjustments):
     from waitress.channel import HTTPChannel
     from waitress.server import BaseWSGIServer
 
+    stopping = []
+    for sig in STOP_SIGNALS:  # from here on a stop is graceful, even one that comes while the server is made
+        signal.signal(sig, lambda signum, frame: stopping.append(time.monotonic()))
     server = create_server(app, threads=threads, **adjustments)
     socket_map = server._map if isinstance(server, BaseWSGIServer) else server.map
     listeners = [item for item in socket_map.values() if isinstance(item, BaseWSGIServer)]
     server.print_listen("Serving on http://{}:{}")
-    stopping = []
-    for sig in (signal.SIGTERM, signal.SIGINT):
-        signal.signal(sig, lambda signum, frame: stopping.append(time.monotonic()))
     while not stopping:
         wasyncore.loop(timeout=0.2, map=socket_map, count=1)
     for listener in listeners:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 from pathlib import Path
 
@@ -212,6 +213,27 @@ def test_first_build_with_unknown_requirement_records_no_success(tmp_path):
     assert "six" in installed(env_of(home))
 
 
+def test_a_build_after_one_that_did_not_finish_installs_incomplete_packages_again(tmp_path):
+    """A failed build records "building"; the next one reinstalls any package that lacks files its RECORD lists (what
+    an install cut short by a kill or a full disk leaves), which an installer alone would take for installed."""
+    project, home = make_project(tmp_path, "six\n")
+    env = env_of(home)
+    warp("build", cwd=project, home=home)
+    hook = write_hook(project, "build", "exit 3")
+    assert_clean_failure(warp("build", "--force", cwd=project, home=home, check=False), 1)
+    assert record(env)["state"] == "building"
+    six = next(env.glob("lib/python*/site-packages/six.py"))
+    six.unlink()  # as if the install had been cut short before this file was written
+    hook.unlink()
+
+    repaired = warp("build", cwd=project, home=home)
+
+    assert " -----> The last build did not finish; installing again what it left incomplete: six" in repaired.stderr
+    assert six.is_file()
+    assert files_missing(env) == []
+    assert record(env)["state"] == "ok"
+
+
 # ---------------------------------------------------------------- WARP_PIP_PACKAGES
 
 
@@ -292,3 +314,102 @@ def test_mod_wsgi_without_apxs_says_which_package_to_install(tmp_path):
     assert "httpd-devel" in result.stderr
     assert "mod-wsgi" not in installed(env_of(home))
     assert record(env_of(home)).get("state") != "ok"
+
+
+# ---------------------------------------------------------------- a full disk
+
+
+@pytest.fixture
+def small_disk(tmp_path):
+    """A tmpfs of its own for WARP_HOME, so that a test can fill it; skipped where mounting is not permitted."""
+    disk = tmp_path / "disk"
+    disk.mkdir()
+    if not shutil.which("mount"):
+        pytest.skip("no mount command to make a small file system with")
+    mounted = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=160m", "tmpfs", str(disk)], capture_output=True, text=True)
+    if mounted.returncode != 0:
+        pytest.skip(f"mounting a tmpfs is not permitted here: {mounted.stderr.strip()}")
+    try:
+        yield disk
+    finally:
+        subprocess.run(["umount", str(disk)], check=True)
+
+
+def fill(disk: Path, leave: int = 0) -> Path:
+    """Take all the free space of ``disk`` but ``leave`` bytes, with one file."""
+    stat = os.statvfs(disk)
+    filler = disk / "filler"
+    with open(filler, "wb") as handle:
+        os.posix_fallocate(handle.fileno(), 0, stat.f_bavail * stat.f_frsize - leave)
+    return filler
+
+
+def files_missing(env: Path) -> list[str]:
+    """Files that an installed distribution's RECORD lists and the env lacks (what an install cut short leaves)."""
+    missing = []
+    for record_file in env.glob("lib/python*/site-packages/*.dist-info/RECORD"):
+        site = record_file.parent.parent
+        for line in record_file.read_text().splitlines():
+            name = line.rsplit(",", 2)[0]
+            if name and not (site / name).exists():
+                missing.append(name)
+    return missing
+
+
+FILL_BY_HOOK = 'head -c 1G /dev/zero > "$WARP_ENV_ROOT/../../../filler" 2>/dev/null || true'  # WARP_HOME/envs/project
+DJANGO_SETTINGS = (
+    "from pathlib import Path\nSECRET_KEY = 'x'\nINSTALLED_APPS = ['django.contrib.staticfiles']\n"
+    "STATIC_URL = '/static/'\nSTATICFILES_DIRS = [Path(__file__).resolve().parent.parent / 'assets']\n"
+)
+
+
+@pytest.mark.parametrize("where", ["creating the env", "installing", "collectstatic", "writing the build record"])
+def test_a_full_disk_is_an_error_and_the_next_build_with_space_repairs_the_env(where, tmp_path, small_disk):
+    project, home = make_project(tmp_path, "Flask\n")
+    home = small_disk / "home"
+    env = env_of(home)
+    expected = {
+        "creating the env": "error: Creating env project failed: the disk is full",
+        "installing": "error: Installing dependencies with uv (requirements.txt) failed: the disk is full",
+        "collectstatic": "error: collectstatic failed: the disk is full",
+        "writing the build record": "error: the disk is full: cannot write",
+    }[where]
+    if where == "creating the env":
+        fill(small_disk, leave=256 * 1024)
+    elif where == "installing":
+        warp("activate", cwd=project, home=home)
+        fill(small_disk, leave=256 * 1024)
+    else:
+        write_hook(project, "build", FILL_BY_HOOK)  # after the installs, before collectstatic and the record
+    if where == "collectstatic":
+        (project / "requirements.txt").write_text("Django\n")
+        (project / "manage.py").write_text(
+            "import os, sys\nos.environ.setdefault('DJANGO_SETTINGS_MODULE', 'mysite.settings')\n"
+            "from django.core.management import execute_from_command_line\nexecute_from_command_line(sys.argv)\n"
+        )
+        (project / "mysite").mkdir()
+        (project / "mysite" / "__init__.py").write_text("")
+        (project / "mysite" / "settings.py").write_text(DJANGO_SETTINGS)
+        (project / "assets").mkdir()
+        (project / "assets" / "site.css").write_text("body { color: black; }\n" * 20000)
+
+    failed = warp("build", cwd=project, home=home, check=False)
+
+    assert_clean_failure(failed, 1)
+    lines = failed.stderr.splitlines()
+    error = next((i for i, line in enumerate(lines) if line.startswith(expected)), None)
+    assert error is not None, failed.stderr
+    assert lines[error + 1].startswith("       free some space on that disk (see `df -h`)"), failed.stderr
+    assert "Build of env project finished" not in failed.stderr
+    assert record(env).get("state") != "ok"
+
+    (small_disk / "filler").unlink()
+    (project / ".warp" / "action_hooks" / "build").unlink(missing_ok=True)
+    repaired = warp("build", cwd=project, home=home)
+    assert " -----> Build of env project finished" in repaired.stderr
+    assert record(env)["state"] == "ok"
+    assert files_missing(env) == []
+    module = "django" if where == "collectstatic" else "flask"
+    warp("exec", "python", "-c", f"import {module}", cwd=project, home=home)
+    if where == "collectstatic":
+        assert (env / ".warp" / "static" / "site.css").read_text() == (project / "assets" / "site.css").read_text()

@@ -225,6 +225,19 @@ def unreadable_environment_file(world: World) -> None:
     world.write(".warp/environment", f"SECRET={SECRET}\n", mode=0o600 if IS_ROOT else 0)  # root's file, read by nobody
 
 
+def python_fails_in_virtualenvs(world: World) -> None:
+    """An interpreter that runs, but exits with an error inside any virtualenv in WARP_HOME (a broken startup file)."""
+    site = world.project.parent / "site"
+    site.mkdir()
+    (site / "sitecustomize.py").write_text(
+        "import os, sys\n"
+        "if sys.prefix != sys.base_prefix and sys.prefix.startswith(os.environ['WARP_HOME']):\n"
+        "    sys.stderr.write('this python cannot start inside a virtualenv\\n')\n"
+        "    os._exit(3)\n"
+    )
+    world.environ["PYTHONPATH"] = str(site)
+
+
 def django_settings_error(world: World) -> None:
     world.write("requirements.txt", "Django\n")
     world.write(
@@ -344,6 +357,8 @@ CASES = [
     Case("python-version-not-installed", ("activate", "--python", "3.99"), 2, "Python 3.99 (from --python) is not installed", ("source", "envs")),
     Case("python-path-missing", ("activate", "--python", "/nonexistent/python3"), 2, "python '/nonexistent/python3' from --python is not an interpreter",
          ("source", "envs")),
+    Case("python-fails-in-the-env", ("activate",), 1, "the python of env 'project' failed (exit code 3)", ("source", "envs"),
+         setup=python_fails_in_virtualenvs, also=("this python cannot start inside a virtualenv", "choose another interpreter with --python")),
     # env names
     Case("env-name-with-slash", ("activate", "a/b"), 2, "invalid env name 'a/b'", ("source", "envs")),
     Case("env-name-dot-dot", ("activate", ".."), 2, "invalid env name '..'", ("source", "envs")),

@@ -8,7 +8,6 @@ and fish where they are installed.
 
 from __future__ import annotations
 
-import os
 import shutil
 import subprocess
 import uuid

@@ -8,13 +8,18 @@ from __future__ import annotations
 
 import os
 import signal
+import subprocess
 import threading
 import time
+import urllib.error
+import urllib.request
 from contextlib import nullcontext
+from pathlib import Path
 
 import pytest
 
 from conftest import SERVERS, build_app, canned_server, find_cause, free_port, http_get, server_param
+from warp.build import HOOKS_DIR
 from warp.proc import find_descendants, scan_process_table
 
 pytestmark = pytest.mark.e2e
@@ -154,3 +159,92 @@ def test_a_server_that_dies_makes_warp_exit_with_its_code(server, run_warp):
     assert code == (-signal.SIGKILL if server in EXECED else 128 + signal.SIGKILL), running.output()
     assert left_in_table(tree, wait=30) == {}, running.output()
     assert not running.is_listening()
+
+
+def start_slow_loading_waitress(tmp_path, processes: int, port: int, graceful: float) -> tuple[subprocess.Popen, Path]:
+    """warp's Waitress launcher (as `warp start` execs it) on an app whose import takes 2 s; each process that
+    imports it adds a line to the file returned."""
+    app = build_app("flask_wsgi", "waitress")
+    loading = tmp_path / "loading"
+    (tmp_path / "slow_wsgi.py").write_text(
+        f"import os, time\nwith open({str(loading)!r}, 'a') as f:\n    f.write(f'{{os.getpid()}}\\n')\n"
+        "time.sleep(2)\nfrom wsgi import application\n"
+    )
+    argv = [str(app.home / "envs" / app.name / "bin" / "python"), str(HOOKS_DIR / "waitress_serve.py"), "--processes",
+            str(processes), "--listen", f"127.0.0.1:{port}", "--app", "slow_wsgi:application", "--graceful-timeout", str(graceful)]
+    with open(tmp_path / "log", "w") as log:
+        launcher = subprocess.Popen(argv, cwd=app.src, env={**os.environ, "PYTHONPATH": f"{tmp_path}:{app.src}"},
+                                    stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+    return launcher, loading
+
+
+def wait_for_lines(path: Path, count: int) -> None:
+    deadline = time.monotonic() + 30
+    while not (path.exists() and len(path.read_text().splitlines()) >= count) and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert len(path.read_text().splitlines()) >= count
+
+
+def kill_group(launcher: subprocess.Popen) -> None:
+    try:
+        os.killpg(launcher.pid, signal.SIGKILL)
+    except ProcessLookupError:
+        pass
+    launcher.wait()
+
+
+def test_waitress_stopped_while_the_app_loads_forks_nothing_more(tmp_path):
+    """SIGTERM while the first of several Waitress processes still imports the app (systemd or Kubernetes may stop a
+    service at any moment): the launcher starts no other process, stops the one loading and exits well within the
+    graceful timeout, leaving nothing in the process table."""
+    graceful = 10
+    launcher, loading = start_slow_loading_waitress(tmp_path, 3, free_port(), graceful)
+    try:
+        wait_for_lines(loading, 1)
+        tree = find_descendants(launcher.pid) | {launcher.pid}
+        launcher.send_signal(signal.SIGTERM)
+        stopped = time.monotonic()
+        try:
+            code = launcher.wait(timeout=graceful)
+        except subprocess.TimeoutExpired:
+            code = None
+        took = time.monotonic() - stopped
+        group = {pid for pid, (_, _, pgid) in scan_process_table().items() if pgid == launcher.pid}
+
+        assert code == 0, f"the launcher was still running {took:.1f}s after SIGTERM\n{(tmp_path / 'log').read_text()}"
+        assert len(loading.read_text().splitlines()) == 1, "processes were started after the stop"
+        assert left_in_table(tree | group) == {}
+    finally:
+        kill_group(launcher)
+
+
+def test_a_waitress_process_still_loading_the_app_takes_no_connection(tmp_path):
+    """A process listens only once its app is loaded: before, the kernel would hand it a share of new connections,
+    which wait for the import and are reset if a stop comes first. Here every request made while the second
+    process imports the app is answered, though SIGTERM comes before that import ends."""
+    port = free_port()
+    launcher, loading = start_slow_loading_waitress(tmp_path, 2, port, 10)
+    try:
+        wait_for_lines(loading, 2)  # the first has loaded the app, the second is importing it
+        statuses: list[object] = []
+
+        def get() -> None:
+            try:
+                with urllib.request.urlopen(f"http://127.0.0.1:{port}/", timeout=30) as response:
+                    statuses.append(response.status)
+            except OSError as exc:
+                statuses.append(repr(exc))
+
+        threads = [threading.Thread(target=get) for _ in range(20)]
+        for thread in threads:
+            thread.start()
+        time.sleep(0.5)  # every request the loaded process took is answered by now
+        launcher.send_signal(signal.SIGTERM)
+        for thread in threads:
+            thread.join(timeout=30)
+        assert launcher.wait(timeout=20) == 0
+
+        assert statuses == [200] * 20, (statuses, (tmp_path / "log").read_text())
+        assert len(loading.read_text().splitlines()) == 2
+    finally:
+        kill_group(launcher)

@@ -182,6 +182,9 @@ def test_each_process_listens_on_its_own_socket(server, run_warp):
     app = build_app("flask_wsgi", server)
     running = run_warp(app, "--server", server, "--processes", "2")
     running.wait_ready("/")
+    deadline = time.monotonic() + 20
+    while len(listening_sockets(running.port)) < 2 and time.monotonic() < deadline:
+        time.sleep(0.05)  # a process listens once it has loaded the app, the first one a little earlier
     owners = list(listening_sockets(running.port).values())
     workers = find_descendants(running.proc.pid)
     assert len(owners) == 2 and set(owners) <= workers and len(set(owners)) == 2, (owners, workers, running.output())

@@ -1,4 +1,4 @@
-"""warp.proc's pure helpers: reading a hook's answer, and explaining a command that cannot start."""
+"""warp.proc's helpers: reading a hook's answer, explaining a command that cannot start, probing, spawning."""
 
 from __future__ import annotations
 
@@ -9,7 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from warp.proc import cannot_start, find_json_answer, is_unreachable, spawn
+from warp.errors import DISK_FULL_HINT, make_disk_full
+from warp.proc import cannot_start, find_json_answer, is_disk_full, is_unreachable, make_step_failed, run_probe, spawn
 
 
 @pytest.mark.parametrize(
@@ -53,6 +54,37 @@ def test_is_unreachable_tells_network_failures_from_missing_packages(output, unr
     assert is_unreachable(output) == unreachable
 
 
+@pytest.mark.parametrize(
+    "output, full",
+    [
+        ("cause: failed to copy file from /a to /b: No space left on device (os error 28)", True),  # uv
+        ("ERROR: Could not install packages due to an OSError: [Errno 28] No space left on device", True),  # pip
+        ("OSError: [Errno 122] Disk quota exceeded", True),
+        ("No solution found when resolving dependencies", False),
+    ],
+)
+def test_a_step_that_ran_out_of_space_says_the_disk_is_full(output, full):
+    error = make_step_failed("Installing six", 2, output, "fix the requirement", detail=output)
+    assert is_disk_full(output) == full
+    expected = ("Installing six failed: the disk is full", DISK_FULL_HINT) if full else ("Installing six failed (exit code 2)", "fix the requirement")
+    assert (error.message, error.hint, error.detail, error.returncode) == (*expected, output, 2)
+
+
+@pytest.mark.parametrize(
+    "exc, writing, message",
+    [
+        (OSError(errno.ENOSPC, "No space left on device"), "/e/.warp/build.json", "the disk is full: cannot write /e/.warp/build.json"),
+        (OSError(errno.ENOSPC, "No space left on device", "/e/.warp/build.lock"), None, "the disk is full: cannot write /e/.warp/build.lock"),
+        (OSError(errno.EDQUOT, "Disk quota exceeded"), None, "the disk quota is used up (Disk quota exceeded)"),
+        (OSError(errno.EACCES, "Permission denied"), "/e/x", None),
+    ],
+)
+def test_a_full_disk_met_by_warps_own_writes_is_said_so(exc, writing, message):
+    error = make_disk_full(exc, writing)
+    assert (error and error.message) == message
+    assert error is None or error.hint == DISK_FULL_HINT
+
+
 def test_spawn_gives_the_server_its_own_group_in_warps_session(tmp_path):
     """Its own group, so warp's stop reaches all of it; warp's session, so on Linux it is not a scheduling autogroup
     of its own (which would give all its processes together one share of the CPUs)."""
@@ -63,3 +95,17 @@ def test_spawn_gives_the_server_its_own_group_in_warps_session(tmp_path):
     finally:
         child.kill()
         child.wait()
+
+
+@pytest.mark.parametrize(
+    "argv, output",
+    [
+        ([sys.executable, "-c", "print('3.12.1')"], "3.12.1\n"),
+        ([sys.executable, "-c", "print('3.12.1'); raise SystemExit(3)"], None),
+        (["/nonexistent/python3"], None),
+        ([sys.executable, "-c", "import time; time.sleep(5)"], None),
+    ],
+    ids=["answers", "exits-non-zero", "missing", "hangs"],
+)
+def test_run_probe_answers_or_says_nothing(argv, output):
+    assert run_probe(argv, timeout=1) == output

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import fcntl
 import importlib.util
+import shutil
 import sys
 import time
 from contextlib import contextmanager
@@ -11,10 +12,9 @@ from pathlib import Path
 
 import warp
 from warp import __version__, locks, proc, servers
-from warp.plan import find_servers_named
-from warp.context import Context, Report, scan_digests, scan_installed
-from warp.errors import EnvError, StepFailed, UsageError
-from warp.plan import BuildPlan, Installer, find_dependency_inputs, find_installer, find_server, make_build_plan
+from warp.context import Context, Report, scan_digests, scan_incomplete, scan_installed
+from warp.errors import EnvError, StepFailed, UsageError, disk_full_as_error
+from warp.plan import BuildPlan, Installer, find_dependency_inputs, find_installer, find_server, find_servers_named, make_build_plan
 from warp.venv import Env, drop_world_write, find_uv
 
 
@@ -88,8 +88,11 @@ def _run_steps(ctx: Context, report: Report, *, force: bool) -> dict:
         report(f"warning: {warning}")
     record = ctx.env.read_record()
     unchanged = not force and record.get("state") == "ok" and record.get("fingerprint") == plan.fingerprint
+    cut_short = record.get("state") == "building"  # the last build did not finish (killed, a full disk)
     if not unchanged:
         ctx.env.clear_record()
+    if cut_short:
+        _forget_incomplete(ctx, report)
     environ = ctx.app_environ()
     if installer.name == "uv":
         environ.setdefault("UV_PYTHON_DOWNLOADS", "never")
@@ -105,7 +108,9 @@ def _run_steps(ctx: Context, report: Report, *, force: bool) -> dict:
                 continue
             report(f" -----> {step.title}")
             how, pinned = step.packages
-            Path(pinned).write_text("\n".join(read_lock(ctx, how, environ)) + "\n")
+            lines = read_lock(ctx, how, environ)
+            with disk_full_as_error(writing=pinned):
+                Path(pinned).write_text("\n".join(lines) + "\n")
         elif step.kind == "install":
             if unchanged:
                 report(" -----> Dependencies unchanged, skipping install (use --force to reinstall)")
@@ -117,7 +122,7 @@ def _run_steps(ctx: Context, report: Report, *, force: bool) -> dict:
                 continue
             _ensure_server(ctx, step, environ, report, servers.ADAPTERS[plan.server])
         elif step.kind == "collectstatic":
-            collected = _collectstatic(ctx, step.title, environ, report)
+            collected = _collectstatic(ctx, step.title, environ, report, clear=cut_short)
         timings[step.kind] = timings.get(step.kind, 0.0) + round(time.monotonic() - started, 3)
     finished = time.strftime("%Y-%m-%dT%H:%M:%S%z")
     new_record = {
@@ -133,10 +138,20 @@ def _run_steps(ctx: Context, report: Report, *, force: bool) -> dict:
         "finished": finished,
         "skipped_install": unchanged,
     }
-    ctx.env.write_record(new_record)
     ctx.env.update_meta(last_build=finished)
+    ctx.env.write_record(new_record)  # last: the record alone says the env is built, so a write that fails leaves it unbuilt
     report(f" -----> Build of env {ctx.env.name} finished")
     return new_record
+
+
+def _forget_incomplete(ctx: Context, report: Report) -> None:
+    """Unregister the distributions an unfinished install left without all their files, so that this build's
+    install puts them in again."""
+    incomplete = scan_incomplete(ctx.env)
+    if incomplete:
+        report(f" -----> The last build did not finish; installing again what it left incomplete: {', '.join(sorted(incomplete))}")
+        for info in incomplete.values():
+            shutil.rmtree(info)
 
 
 def run_wheels(ctx: Context, report: Report, dest: Path) -> int:
@@ -156,7 +171,8 @@ def run_wheels(ctx: Context, report: Report, dest: Path) -> int:
     elif how != "none":
         lines = [line for line in read_lock(ctx, how, environ) if not line.startswith(("-e", "."))]
         pinned = ctx.env.state / "wheels.requirements.txt"
-        pinned.write_text("\n".join(lines) + "\n")
+        with disk_full_as_error(writing=pinned):
+            pinned.write_text("\n".join(lines) + "\n")
         requirements += ["-r", str(pinned)]
     installed = scan_installed(ctx.env)
     server = servers.ADAPTERS[find_server(ctx.settings, ctx.project, installed, ctx.env.read_record())[0]].packages
@@ -225,9 +241,10 @@ def run_collectstatic(ctx: Context, report: Report) -> str | None:
     return _collectstatic(ctx, "Collecting Django static files", ctx.app_environ(), report)
 
 
-def _collectstatic(ctx: Context, title: str, environ, report: Report) -> str | None:
+def _collectstatic(ctx: Context, title: str, environ, report: Report, *, clear: bool = False) -> str | None:
+    """With ``clear`` the static root is emptied first: a copy cut short looks newer than its source, and would stay."""
     report(f" -----> {title}")
-    environ = {**environ, "WARP_STATIC_FALLBACK": str(ctx.env.static_root)}
+    environ = {**environ, "WARP_STATIC_FALLBACK": str(ctx.env.static_root), "WARP_STATIC_CLEAR": "1" if clear else ""}
     answer = proc.run_json(
         (str(ctx.env.python), str(HOOKS_DIR / "django_collectstatic.py")),
         env=environ,

@@ -11,7 +11,7 @@ from pathlib import Path
 import click
 
 from warp import __version__, build, context, deploy, export, lifecycle, proc, pythons, servers, shell, start, venv
-from warp.errors import EnvError, UsageError, WarpError
+from warp.errors import EnvError, UsageError, WarpError, disk_full_as_error
 from warp.plan import Decision
 from warp.settings import SERVER_TYPES, find_warp_home, read_environ
 
@@ -421,7 +421,8 @@ def main() -> None:
     # Nothing warp creates (env files, WARP_HOME, generated server files) may be world-writable, whatever the umask.
     os.umask(os.umask(0o022) | 0o002)
     try:
-        cli.main(standalone_mode=False, prog_name="warp")
+        with disk_full_as_error():
+            cli.main(standalone_mode=False, prog_name="warp")
     except WarpError as exc:
         if exc.detail:
             click.echo(exc.detail.rstrip(), err=True)

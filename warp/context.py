@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import csv
 import hashlib
 import os
 import re
@@ -150,6 +151,23 @@ def scan_installed(env: venv.Env) -> dict[str, str]:
             name, _, version = info.name[: -len(".dist-info")].partition("-")
             installed[re.sub(r"[-_.]+", "-", name).lower()] = version
     return installed
+
+
+def scan_incomplete(env: venv.Env) -> dict[str, Path]:
+    """Distributions that lack a file their RECORD lists, or the RECORD itself: name -> their .dist-info.
+
+    An install cut short (a kill, a full disk) leaves them, and an installer would take them for installed.
+    """
+    incomplete = {}
+    for site in env.path.glob("lib/python*/site-packages"):
+        for info in site.glob("*.dist-info"):
+            try:
+                rows = [row for row in csv.reader((info / "RECORD").read_text(errors="replace").splitlines()) if row]
+            except OSError:
+                rows = []
+            if not rows or any("__pycache__" not in row[0] and not (site / row[0]).exists() for row in rows):
+                incomplete[info.name[: -len(".dist-info")].partition("-")[0]] = info
+    return incomplete
 
 
 def scan_digests(root: Path, files: tuple[str, ...]) -> dict[str, str]:

@@ -1,4 +1,4 @@
-"""The only module that starts processes: run, run a hook for JSON, spawn, exec."""
+"""The only module that starts processes: run, run a hook for JSON, probe, spawn, exec."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ import sys
 from pathlib import Path
 from typing import Mapping, Sequence
 
-from warp.errors import StepFailed
+from warp.errors import DISK_FULL, DISK_FULL_HINT, StepFailed
 
 
 def run(
@@ -43,18 +43,24 @@ def run(
     except OSError as exc:
         raise cannot_start(exc, argv, f"{step}: ", hint or "check that it is installed") from None
     if result.returncode != 0:
-        raise StepFailed(
-            f"{step} failed (exit code {result.returncode})",
-            hint=(is_unreachable(result.stdout or "") and UNREACHABLE_HINT) or hint or "fix the problem shown above and run the command again",
-            detail=(result.stdout or "") if capture else "",
-        )
+        output = result.stdout or ""
+        hint = (is_unreachable(output) and UNREACHABLE_HINT) or hint or "fix the problem shown above and run the command again"
+        raise make_step_failed(step, result.returncode, output, hint, detail=output if capture else "")
     return result.stdout or ""
+
+
+def make_step_failed(step: str, returncode: int, output: str, hint: str, detail: str) -> StepFailed:
+    """A command that ran and failed; when its output says the disk is full, the error says so and what to do."""
+    if is_disk_full(output):
+        return StepFailed(f"{step} failed: {DISK_FULL}", hint=DISK_FULL_HINT, detail=detail, returncode=returncode)
+    return StepFailed(f"{step} failed (exit code {returncode})", hint=hint, detail=detail, returncode=returncode)
 
 
 UNREACHABLE_HINT = (
     "the package index could not be reached: check the network and PIP_INDEX_URL / UV_INDEX_URL, "
     "or build offline from a wheelhouse (`warp wheels`, then `warp build --offline`)"
 )
+_DISK_FULL = re.compile(r"No space left on device|Disk quota exceeded")
 _UNREACHABLE = re.compile(
     r"Connection refused|Failed to establish a new connection|Name or service not known|"
     r"Temporary failure in name resolution|Network is unreachable|No route to host|tcp connect error"
@@ -66,6 +72,11 @@ def is_unreachable(output: str) -> bool:
     return bool(_UNREACHABLE.search(output))
 
 
+def is_disk_full(output: str) -> bool:
+    """The output says a write failed for want of space (ENOSPC, EDQUOT), in the words of the C library."""
+    return bool(_DISK_FULL.search(output))
+
+
 def run_json(argv: Sequence[str], *, env: Mapping[str, str], cwd: Path, step: str, hint: str = "") -> dict:
     """Run a hooks/ script in the app's interpreter and read its one JSON object."""
     try:
@@ -75,12 +86,8 @@ def run_json(argv: Sequence[str], *, env: Mapping[str, str], cwd: Path, step: st
     except OSError as exc:  # the env's python is gone or broken (its base interpreter was removed, say)
         raise cannot_start(exc, argv, f"{step}: ", "rebuild the env: `warp destroy NAME --yes`, then `warp build`") from None
     if result.returncode != 0:
-        raise StepFailed(
-            f"{step} failed (exit code {result.returncode})",
-            hint=hint or "fix the problem shown above and run the command again",
-            detail=result.stderr.strip(),
-            returncode=result.returncode,
-        )
+        hint = hint or "fix the problem shown above and run the command again"
+        raise make_step_failed(step, result.returncode, result.stderr, hint, detail=result.stderr.strip())
     answer = find_json_answer(result.stdout)
     if answer is None:
         raise StepFailed(
@@ -89,6 +96,17 @@ def run_json(argv: Sequence[str], *, env: Mapping[str, str], cwd: Path, step: st
             detail=(result.stdout + result.stderr).strip(),
         )
     return answer
+
+
+def run_probe(argv: Sequence[str], *, timeout: float = 10) -> str | None:
+    """Run a short query (an interpreter's version, say): its output, or None if it cannot start, fails or hangs."""
+    try:
+        result = subprocess.run(
+            list(argv), stdin=subprocess.DEVNULL, capture_output=True, text=True, errors="replace", timeout=timeout
+        )
+    except (OSError, subprocess.TimeoutExpired):
+        return None
+    return result.stdout if result.returncode == 0 else None
 
 
 def find_json_answer(stdout: str) -> dict | None:

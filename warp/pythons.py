@@ -10,12 +10,12 @@ from __future__ import annotations
 import glob
 import os
 import re
-import subprocess
 import sys
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Mapping
 
+from warp import proc
 from warp.errors import UsageError
 from warp.project import ProjectFacts
 from warp.settings import Settings
@@ -118,13 +118,8 @@ def scan_interpreters(environ: Mapping[str, str]) -> list[Interpreter]:
 
 
 def scan_version(path: str) -> str | None:
-    try:
-        result = subprocess.run(
-            [path, "-c", "import sys; print('%d.%d.%d' % sys.version_info[:3])"], capture_output=True, text=True, timeout=10
-        )
-    except (OSError, subprocess.TimeoutExpired):
-        return None
-    return result.stdout.strip() if result.returncode == 0 else None
+    output = proc.run_probe([path, "-c", "import sys; print('%d.%d.%d' % sys.version_info[:3])"])
+    return (output or "").strip() or None
 
 
 def current_interpreter() -> Interpreter:

@@ -11,7 +11,7 @@ from pathlib import Path
 from warp import appcheck, checks, lifecycle, proc, servers, supervise
 from warp.build import HOOKS_DIR
 from warp.context import Context, Report, scan_installed
-from warp.errors import EnvError, UsageError, WarpError
+from warp.errors import EnvError, UsageError, WarpError, disk_full_as_error
 from warp.frameworks import find_mode, find_shadowed, make_django_target
 from warp.plan import StartPlan, find_server, make_plan_with_paste_server, make_start_plan
 from warp.project import scan_paste_server
@@ -136,7 +136,8 @@ def check_server_installed(ctx: Context, plan: StartPlan) -> None:
 def write_plan_files(ctx: Context, plan: StartPlan) -> None:
     ctx.env.run_dir.mkdir(parents=True, exist_ok=True)
     for path, content in plan.files.items():
-        path.write_text(content)
+        with disk_full_as_error(writing=path):
+            path.write_text(content)
 
 
 def run_server(plan: StartPlan, held: Prepared, report: Report) -> int:

@@ -12,15 +12,15 @@ import json
 import os
 import re
 import shutil
-import subprocess
 import sys
 import time
+import uuid
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
 from warp import proc
-from warp.errors import EnvError, UsageError
+from warp.errors import EnvError, UsageError, disk_full_as_error
 
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
 _UNSAFE = re.compile(r"[^A-Za-z0-9._-]+")
@@ -67,6 +67,11 @@ class Env:
         return self.state / "build.lock"
 
     @property
+    def meta_lock_path(self) -> Path:
+        """Held while env.json is read, changed and written back."""
+        return self.state / "env.json.lock"
+
+    @property
     def creating_path(self) -> Path:
         """Exists (and is locked) while warp creates the env; left behind only by a creation that was killed."""
         return self.state / "creating"
@@ -98,14 +103,14 @@ class Env:
         _write_json(self.record_path, record)
 
     def clear_record(self) -> None:
-        """Forget the last success before changing the env, so an interrupted build is never a no-op."""
-        record = self.read_record()
-        if record:
-            record = {**record, "state": "building", "fingerprint": None}
-            _write_json(self.record_path, record)
+        """Forget the last success before changing the env: an interrupted build is never a no-op, and the next
+        build sees the state "building" and repairs what this one may leave half done."""
+        _write_json(self.record_path, {**self.read_record(), "state": "building", "fingerprint": None})
 
     def update_meta(self, **changes) -> None:
-        _write_json(self.meta_path, {**self.read_meta(), **changes})
+        """Change some fields of env.json: another warp changing other fields at the same moment loses nothing."""
+        with hold_lock(self.meta_lock_path):
+            _write_json(self.meta_path, {**self.read_meta(), **changes})
 
 
 def check_env_name(name: str) -> str:
@@ -177,8 +182,7 @@ def claim_creation(env: Env):
     """Hold the env's creation marker: another warp creating the same env is waited for, and what a killed
     creation left behind is cleared (it is warp's: the marker says so)."""
     env.state.mkdir(parents=True, exist_ok=True)
-    with open(env.creating_path, "a+") as handle:
-        fcntl.flock(handle, fcntl.LOCK_EX)
+    with hold_lock(env.creating_path):
         if not env.meta_path.is_file():
             leftovers = [child for child in env.path.iterdir() if child != env.state]
             for child in leftovers + [child for child in env.state.iterdir() if child != env.creating_path]:
@@ -189,6 +193,18 @@ def claim_creation(env: Env):
         yield
     if env.meta_path.is_file():
         env.creating_path.unlink(missing_ok=True)
+
+
+@contextmanager
+def hold_lock(path: Path):
+    """An exclusive lock on ``path`` (created if need be): another warp holding it is waited for."""
+    with open(path, "a+") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        yield
+
+
+#: Run by a new env's python: its version and the interpreter it was made from.
+_ASK_VERSION = "import json, sys; print(json.dumps({'version': '%d.%d.%d' % sys.version_info[:3], 'base': sys._base_executable}))"
 
 
 def _create(env: Env, *, python: str, source: Path, offline: bool) -> None:
@@ -206,18 +222,18 @@ def _create(env: Env, *, python: str, source: Path, offline: bool) -> None:
     try:
         proc.run(argv, env=environ, cwd=source, step=f"Creating env {env.name}")
         drop_world_write(env)
-        version = subprocess.run(
-            [str(env.python), "-c", "import sys; print('%d.%d.%d' % sys.version_info[:3]); print(sys._base_executable)"],
-            capture_output=True, text=True, check=True,
-        ).stdout.split()
+        answer = proc.run_json(
+            [str(env.python), "-c", _ASK_VERSION], env=os.environ, cwd=source, step=f"the python of env {env.name!r}",
+            hint=f"{python} does not run inside a virtualenv (its output is above); choose another interpreter with --python",
+        )
         env.state.mkdir(exist_ok=True)
         _write_json(
             env.meta_path,
             {
                 "name": env.name,
                 "source": str(source),
-                "python": version[1] if len(version) > 1 else python,
-                "python_version": version[0],
+                "python": answer.get("base") or python,
+                "python_version": answer.get("version"),
                 "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
                 "last_build": None,
             },
@@ -287,7 +303,15 @@ def _read_json(path: Path, what: str, name: str) -> dict:
 
 
 def _write_json(path: Path, data: dict) -> None:
+    """Replace ``path`` whole, through a temporary file of this write's own: a reader sees the old or the new file."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(".tmp")
-    tmp.write_text(json.dumps(data, indent=2, sort_keys=True))
-    os.replace(tmp, path)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.{uuid.uuid4().hex[:8]}.tmp")
+    try:
+        with disk_full_as_error(writing=path), open(tmp, "x") as handle:
+            handle.write(json.dumps(data, indent=2, sort_keys=True))
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
