@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from pathlib import Path
 
 import pytest
 
@@ -62,3 +63,15 @@ def test_container_detection(tmp_path):
     (tmp_path / "run").mkdir()
     (tmp_path / "run" / ".containerenv").touch()
     assert is_container({}, tmp_path)
+
+
+def test_every_package_of_warp_is_in_the_distribution():
+    """An editable install finds every package; a wheel only those setup.cfg lists."""
+    import configparser
+
+    root = Path(__file__).resolve().parents[1]
+    config = configparser.ConfigParser()
+    config.read(root / "setup.cfg")
+    listed = {name.strip() for name in config["options"]["packages"].split(",")}
+    found = {".".join(path.parent.relative_to(root).parts) for path in (root / "warp").rglob("__init__.py")}
+    assert found <= listed, found - listed
