@@ -171,6 +171,15 @@ def test_a_server_chosen_with_server_stays_chosen_for_build_plan_and_start(tmp_p
     assert "Installing gunicorn" in switched.stderr and record(env)["server"] == "gunicorn"
 
 
+@pytest.mark.parametrize("installer", ["uv", "pip"])
+def test_installed_packages_are_byte_compiled_whatever_pythondontwritebytecode_says(tmp_path, installer):
+    project, home = make_project(tmp_path, "six\n")
+    warp("build", "--installer", installer, cwd=project, home=home, env={"PYTHONDONTWRITEBYTECODE": "1"})
+    (site,) = env_of(home).glob("lib/python*/site-packages")
+    assert list((site / "__pycache__").glob("six.*.pyc")), "six was installed without its bytecode"
+    assert list((site / "gunicorn" / "__pycache__").glob("arbiter.*.pyc")), "the server was installed without its bytecode"
+
+
 # ---------------------------------------------------------------- failures
 
 

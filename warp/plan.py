@@ -69,7 +69,9 @@ class Installer:
 
     def make_argv(self, *args: str) -> tuple[str, ...]:
         if self.name == "uv":
-            base = [self.uv, "pip", "install", "--python", str(self.python)]
+            # Byte-compiled at install, as pip does: uv leaves it to the first import, and PYTHONDONTWRITEBYTECODE
+            # (set by many Dockerfiles) would stop that, so every start, reload and hook would compile from source.
+            base = [self.uv, "pip", "install", "--compile-bytecode", "--python", str(self.python)]
         else:
             base = [str(self.python), "-m", "pip", "install", "--disable-pip-version-check"]
         if self.find_links:
