@@ -7,12 +7,15 @@ import shlex
 import sys
 import traceback
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 
-from warp import __version__, build, context, deploy, export, lifecycle, proc, pythons, servers, shell, start, venv
+if TYPE_CHECKING:
+    from warp.context import Context
+
+from warp import __version__, proc, servers, shell, venv
 from warp.errors import EnvError, UsageError, WarpError, disk_full_as_error
-from warp.plan import Decision
 from warp.settings import SERVER_TYPES, find_warp_home, read_environ
 
 _quiet = False
@@ -29,7 +32,9 @@ def _flags(**values) -> dict:
     return {key: value for key, value in values.items() if value not in (None, "", ())}
 
 
-def _context(create: bool = True, **flags) -> context.Context:
+def _context(create: bool = True, **flags) -> Context:
+    from warp import context
+
     return context.load_context(_flags(**flags), read_environ(), _cwd(), report, create=create)
 
 
@@ -72,6 +77,8 @@ def _path_without(path: str, *remove: str) -> list[str]:
 @shell_option
 def activate(name: str | None, python: str | None, shell_name: str | None) -> None:
     """Create (if needed) and select an env; print shell code for eval."""
+    from warp import context, pythons
+
     environ = read_environ()
     cwd = _cwd()
     home = find_warp_home(environ)
@@ -197,6 +204,8 @@ server_option = click.option("--server", type=click.Choice(SERVER_TYPES), help="
 @click.option("--no-wait", is_flag=True, help="Fail instead of waiting when another build of the env runs.")
 def build_(server, installer, force, offline, no_wait) -> None:
     """Install dependencies and the server, run hooks and collectstatic."""
+    from warp import build
+
     ctx = _context(server=server, installer=installer, offline=offline or None)
     build.run_build(ctx, report, force=force, wait=not no_wait)
 
@@ -206,6 +215,8 @@ def build_(server, installer, force, offline, no_wait) -> None:
 @server_option
 def wheels(dest: Path | None, server: str | None) -> None:
     """Build a wheelhouse for offline builds: the dependencies, the server, pip and the build backend."""
+    from warp import build
+
     ctx = _context(server=server)
     build.run_wheels(ctx, report, (dest or ctx.source / ".warp" / "wheelhouse").absolute())
 
@@ -235,6 +246,8 @@ def start_options(function):
 @click.option("--dry-run", is_flag=True, help="Print the plan instead of starting.")
 def start_(dry_run: bool, **flags) -> None:
     """Start the app under a production server."""
+    from warp import start
+
     ctx = _context(**flags)
     plan = start.make_plan(ctx)
     for warning in plan.warnings:
@@ -256,6 +269,8 @@ def start_(dry_run: bool, **flags) -> None:
 @start_options
 def plan_(**flags) -> None:
     """Print every decision `warp start` would make, why, and the exact command."""
+    from warp import start
+
     ctx = _context(**flags)
     plan = start.make_plan(ctx)
     for warning in plan.warnings:
@@ -263,7 +278,10 @@ def plan_(**flags) -> None:
     _print_plan(ctx, plan)
 
 
-def _print_plan(ctx: context.Context, plan) -> None:
+def _print_plan(ctx: Context, plan) -> None:
+    from warp import build, pythons
+    from warp.plan import Decision
+
     click.echo(f"project  {ctx.source}")
     click.echo(f"env      {ctx.env.name} ({ctx.env.path})")
     click.echo("")
@@ -297,6 +315,8 @@ force_option = click.option("--force", is_flag=True, help="Overwrite files that 
 
 def _render_and_write(render, *, platform: bool, flags: dict, out: Path | None, force: bool, listen: str = "80", into_source: bool = False):
     """Plan as `warp start` would, render, write; print each path."""
+    from warp import deploy
+
     ctx = deploy.keep_local(_context(create=False, **flags)) if not platform else _context(create=False, **flags)
     plan = deploy.make_plan(ctx, local=not platform)
     if plan.socket and not platform:
@@ -316,6 +336,8 @@ def _render_and_write(render, *, platform: bool, flags: dict, out: Path | None, 
 @start_options
 def export_(target: str, out: Path | None, listen: str, force: bool, **flags) -> None:
     """Write TARGET's configuration from the plan `warp start` runs: systemd, supervisor, nginx, procfile, kubernetes."""
+    from warp import export
+
     if target not in export.TARGETS:
         raise UsageError(f"unknown export target {target!r}", hint=f"choose one of: {', '.join(export.TARGETS)}")
     render, platform = export.TARGETS[target]
@@ -328,6 +350,8 @@ def export_(target: str, out: Path | None, listen: str, force: bool, **flags) ->
 @start_options
 def image(name: str | None, force: bool, **flags) -> None:
     """Write a Containerfile for the app and build image NAME with docker, podman or buildah."""
+    from warp import deploy, export
+
     ctx, plan = _render_and_write(export.render_containerfile, platform=True, flags=flags, out=None, force=force, into_source=True)
     tag = name if name and ":" in name else f"{name}:latest" if name else export.find_image_name(ctx.env.name)
     deploy.run_image(ctx, ctx.source / "Containerfile", tag, plan.port, report)
@@ -338,6 +362,8 @@ def image(name: str | None, force: bool, **flags) -> None:
 @start_options
 def s2i(force: bool, **flags) -> None:
     """Write OpenShift Source-to-Image scripts (.s2i/bin/assemble, run, usage) that call warp."""
+    from warp import export
+
     _render_and_write(export.render_s2i, platform=True, flags=flags, out=None, force=force, into_source=True)
 
 
@@ -345,6 +371,8 @@ def s2i(force: bool, **flags) -> None:
 
 
 def _run_named_hook(name: str, default=None) -> None:
+    from warp import lifecycle
+
     ctx = _context()
     hook = ctx.project.hooks.get(name)
     if hook is not None:
@@ -366,7 +394,7 @@ def setup() -> None:
 def migrate() -> None:
     """Run the migrate hook, or Django's `manage.py migrate --noinput`."""
 
-    def django_migrate(ctx: context.Context) -> None:
+    def django_migrate(ctx: Context) -> None:
         if not (ctx.app.manage_py and ctx.app.django_settings):
             report(" -----> No migrate hook and not a Django project; nothing to do")
             return
@@ -378,7 +406,7 @@ def migrate() -> None:
 
 
 def _probe(name: str) -> None:
-    def http_get(ctx: context.Context) -> None:
+    def http_get(ctx: Context) -> None:
         import urllib.error
         import urllib.request
 
