@@ -21,7 +21,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import APPS, TEST_PYTHON, warp, warp_environ
+from conftest import APPS, TEST_PYTHON, build_app, warp, warp_environ
 
 pytestmark = pytest.mark.e2e
 
@@ -384,3 +384,32 @@ def test_corrupt_metadata_of_the_directorys_own_env_is_an_error(tmp_path):
 
     assert not (home / "envs" / "project-2").exists()
     assert_error(result, 1, f"error: metadata of env 'project' is unreadable ({meta})")
+
+
+def test_django_settings_are_read_once_and_again_after_any_change(tmp_path):
+    """A Django start-up per command is the cost of asking; the answer is kept until a file, the build or the environment changes."""
+    app = build_app("django_site", "gunicorn", copy_as="django_settings_kept")
+    settings = app.src / "mysite" / "settings.py"
+    reads = tmp_path / "reads"
+    (app.src / "static_url.txt").write_text("assets/\n")
+    settings.write_text(settings.read_text() + (
+        f"\nopen({str(reads)!r}, 'a').write('x')\n"
+        "STATIC_URL = (BASE_DIR / 'static_url.txt').read_text().strip()\n"
+    ))
+
+    def static_url() -> str:
+        plan = warp("plan", cwd=app.src, home=app.home).stdout
+        return next(line.split()[2] for line in plan.splitlines() if line.startswith("static files"))
+
+    assert static_url() == "/assets/" and reads.read_text() == "x"
+    assert static_url() == "/assets/" and reads.read_text() == "x"  # nothing changed: not asked again
+    settings.write_text(settings.read_text().replace("'x'", "'y'"))
+    assert static_url() == "/assets/" and reads.read_text() == "xy"  # the settings module
+    (app.src / "static_url.txt").write_text("files/\n")
+    assert static_url() == "/files/" and reads.read_text() == "xyy"  # a file the settings read
+    (app.src / ".warp").mkdir(exist_ok=True)
+    (app.src / ".warp" / "environment").write_text("SOMETHING=1\n")
+    assert static_url() == "/files/" and reads.read_text() == "xyyy"  # the app's environment
+    warp("build", cwd=app.src, home=app.home)
+    before = reads.read_text()
+    assert static_url() == "/files/" and reads.read_text() == before + "y"  # a new build

@@ -8,7 +8,7 @@ import re
 import tempfile
 from pathlib import Path
 
-from warp import appcheck, checks, lifecycle, proc, servers, supervise
+from warp import appcheck, checks, learned, lifecycle, proc, servers, supervise
 from warp.build import HOOKS_DIR
 from warp.context import Context, Report, scan_installed
 from warp.errors import EnvError, UsageError, WarpError, disk_full_as_error
@@ -28,13 +28,7 @@ def make_plan(ctx: Context, *, listen_fd: int | None = None, local_socket: bool 
     if mode.name == "django":
         answers = ctx.cache.get("django")
         if answers is None:
-            answers = ctx.cache["django"] = proc.run_json(
-                (str(ctx.env.python), str(HOOKS_DIR / "django_info.py")),
-                env=ctx.app_environ(),
-                cwd=ctx.app.home,
-                step="Reading Django settings",
-                hint="fix the Django settings error above",
-            )
+            answers = ctx.cache["django"] = read_django_settings(ctx, record)
         record_root = record.get("static_root")
         target = make_django_target(mode, answers, Path(record_root) if record_root else ctx.env.static_root)
     else:
@@ -71,6 +65,20 @@ def make_plan(ctx: Context, *, listen_fd: int | None = None, local_socket: bool 
     if target is not None and target.ini is not None:
         plan = make_plan_with_paste_server(plan, scan_paste_server(target.ini))
     return plan
+
+
+def read_django_settings(ctx: Context, record: dict) -> dict:
+    """Django's answers (WSGI_APPLICATION, STATIC_URL, STATIC_ROOT...), asked of the app's interpreter when anything changed."""
+    environ = ctx.app_environ()
+    collected = [Path(record["static_root"])] if record.get("static_root") else []
+
+    def ask() -> dict:
+        return proc.run_json(
+            (str(ctx.env.python), str(HOOKS_DIR / "django_info.py")),
+            env=environ, cwd=ctx.app.home, step="Reading Django settings", hint="fix the Django settings error above",
+        )
+
+    return learned.ask_once(ctx, "django-settings", environ, ask, skip=tuple(collected))
 
 
 def find_runtime_dir(ctx: Context) -> Path:

@@ -1,0 +1,64 @@
+"""What warp learns by asking the app's interpreter, kept until something it could depend on changes.
+
+Django's settings (WSGI_APPLICATION, STATIC_URL, STATIC_ROOT...) cost a Django start-up to read.
+The answer is kept in the env's .warp/run/ with the inputs it was read from: every file of the
+project (name, size, mtime; a settings module may read a .env or a YAML file as well as .py),
+the build, and the environment given to the app. Any change asks again.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from pathlib import Path
+from typing import Callable, Mapping
+
+from warp.context import Context
+from warp.watch import IGNORED_DIRS
+
+#: Where the app listens is not something its settings depend on.
+WHERE_IT_LISTENS = ("PORT", "WARP_HTTP_PORT", "WARP_HTTP_HOST")
+
+
+def ask_once(ctx: Context, name: str, environ: Mapping[str, str], ask: Callable[[], dict], skip: tuple[Path, ...] = ()) -> dict:
+    """``ask()``'s answer, from the env's record of it when the project, build and environment are as they were."""
+    stamp = ctx.env.run_dir / f"{name}.json"
+    inputs = scan_inputs(ctx, environ, skip)
+    try:
+        saved = json.loads(stamp.read_text())
+    except (OSError, ValueError):
+        saved = None
+    if isinstance(saved, dict) and saved.get("inputs") == inputs and isinstance(saved.get("answer"), dict):
+        return saved["answer"]
+    answer = ask()
+    try:
+        stamp.parent.mkdir(parents=True, exist_ok=True)
+        temporary = stamp.with_name(f".{stamp.name}.{os.getpid()}")
+        temporary.write_text(json.dumps({"inputs": inputs, "answer": answer}))
+        os.replace(temporary, stamp)
+    except OSError:
+        pass  # only a shortcut for the next command
+    return answer
+
+
+def scan_inputs(ctx: Context, environ: Mapping[str, str], skip: tuple[Path, ...] = ()) -> dict:
+    record = ctx.env.read_record()
+    files = []
+    skipped = {Path(os.path.realpath(path)) for path in (ctx.env.path, *skip)}
+    for top, dirs, names in os.walk(ctx.source):
+        dirs[:] = [d for d in dirs if d not in IGNORED_DIRS and Path(os.path.realpath(os.path.join(top, d))) not in skipped]
+        for name in names:
+            path = os.path.join(top, name)
+            try:
+                info = os.stat(path)
+            except OSError:
+                continue
+            files.append([os.path.relpath(path, ctx.source), info.st_size, info.st_mtime_ns])
+    files.sort()
+    shown = sorted(item for item in environ.items() if item[0] not in WHERE_IT_LISTENS)
+    return {
+        "build": [record.get("finished"), record.get("fingerprint")],
+        "environ": hashlib.sha256(json.dumps(shown).encode()).hexdigest(),
+        "files": hashlib.sha256(json.dumps(files).encode()).hexdigest(),
+    }
