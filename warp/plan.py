@@ -238,6 +238,8 @@ def make_build_plan(
         offline=installer.offline,
         find_links=str(installer.find_links) if installer.find_links else None,
         warp=warp_version,
+        # How warp installs; a new recipe installs every env once more (2: byte-compiled at install).
+        recipe=2,
         lock_installs_project=lock_installs_project,  # a poetry.lock project that gains its package installs it then
     )
     return BuildPlan(tuple(steps), fingerprint, server, tuple(decisions), tuple(warnings))
