@@ -10,6 +10,7 @@ import json
 import os
 import shutil
 import subprocess
+import time
 from pathlib import Path
 
 import pytest
@@ -422,3 +423,34 @@ def test_a_full_disk_is_an_error_and_the_next_build_with_space_repairs_the_env(w
     warp("exec", "python", "-c", f"import {module}", cwd=project, home=home)
     if where == "collectstatic":
         assert (env / ".warp" / "static" / "site.css").read_text() == (project / "assets" / "site.css").read_text()
+
+
+def test_collectstatic_runs_only_when_something_it_reads_changed():
+    from conftest import build_app
+
+    app = build_app("django_site", "gunicorn", copy_as="collect_when_changed")
+    settings = app.src / "mysite" / "settings.py"
+    if "STATICFILES_DIRS" not in settings.read_text():
+        settings.write_text(settings.read_text() + '\nSTATICFILES_DIRS = [BASE_DIR / "assets"]\n')
+        (app.src / "assets").mkdir()
+    css = app.src / "assets" / "site.css"
+    css.write_text("body { color: red; }\n")
+    collected = app.home / "envs" / app.name / ".warp" / "static"
+
+    def build(*args) -> str:
+        return warp("build", *args, cwd=app.src, home=app.home).stderr
+
+    assert "Collecting Django static files" in build()
+    assert "Django static files unchanged, skipping collectstatic" in build()
+    css.write_text("body { color: blue; }\n")  # a static source
+    later = time.time() + 2  # collectstatic copies a source only when it is newer, to the second
+    os.utime(css, (later, later))
+    assert "Collecting Django static files" in build()
+    assert (collected / "site.css").read_text() == "body { color: blue; }\n"
+    (collected / "site.css").unlink()  # the collected files altered
+    assert "Collecting Django static files" in build()
+    assert (collected / "site.css").exists()
+    settings.write_text(settings.read_text() + "\n# edited\n")  # the settings
+    assert "Collecting Django static files" in build()
+    assert "skipping collectstatic" in build()
+    assert "Collecting Django static files" in build("--force")

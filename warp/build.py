@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import fcntl
 import importlib.util
+import json
 import shutil
 import sys
 import time
@@ -11,7 +12,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 import warp
-from warp import __version__, locks, proc, servers
+from warp import __version__, learned, locks, proc, servers
 from warp.context import Context, Report, scan_digests, scan_incomplete, scan_installed
 from warp.errors import EnvError, StepFailed, UsageError, disk_full_as_error
 from warp.plan import BuildPlan, Installer, find_dependency_inputs, find_installer, find_server, find_servers_named, make_build_plan
@@ -122,7 +123,7 @@ def _run_steps(ctx: Context, report: Report, *, force: bool) -> dict:
                 continue
             _ensure_server(ctx, step, environ, report, servers.ADAPTERS[plan.server])
         elif step.kind == "collectstatic":
-            collected = _collectstatic(ctx, step.title, environ, report, clear=cut_short)
+            collected = _collectstatic_if_changed(ctx, step.title, environ, report, plan.fingerprint, again=force or cut_short, clear=cut_short)
         timings[step.kind] = timings.get(step.kind, 0.0) + round(time.monotonic() - started, 3)
     finished = time.strftime("%Y-%m-%dT%H:%M:%S%z")
     new_record = {
@@ -239,6 +240,37 @@ def _ensure_server(ctx: Context, step, environ, report: Report, adapter: servers
 def run_collectstatic(ctx: Context, report: Report) -> str | None:
     """Collect Django's static files again (after a static file changed under --reload)."""
     return _collectstatic(ctx, "Collecting Django static files", ctx.app_environ(), report)
+
+
+def _collectstatic_if_changed(ctx: Context, title: str, environ, report: Report, fingerprint: str, *, again: bool, clear: bool) -> str | None:
+    """collectstatic, unless nothing it reads changed since it last ran: the project's files (static
+    sources and settings), the installed set, the app's environment, and the collected files themselves."""
+    stamp = ctx.env.run_dir / "collectstatic.json"
+    try:
+        saved = json.loads(stamp.read_text())
+    except (OSError, ValueError):
+        saved = None
+    if not again and isinstance(saved, dict) and saved.get("inputs") == _static_inputs(ctx, environ, fingerprint, saved.get("static_root")):
+        report(" -----> Django static files unchanged, skipping collectstatic (use --force to collect again)")
+        return saved.get("static_root")
+    stamp.unlink(missing_ok=True)
+    root = _collectstatic(ctx, title, environ, report, clear=clear)
+    try:
+        stamp.parent.mkdir(parents=True, exist_ok=True)
+        stamp.write_text(json.dumps({"static_root": root, "inputs": _static_inputs(ctx, environ, fingerprint, root)}))
+    except OSError:
+        pass  # only a shortcut for the next build
+    return root
+
+
+def _static_inputs(ctx: Context, environ, fingerprint: str, root: str | None) -> dict:
+    target = Path(root) if root else None
+    return {
+        "build": fingerprint,
+        "environ": learned.hash_environ(environ),
+        "project": learned.scan_files(ctx.source, (ctx.env.path, *((target,) if target else ()))),
+        "collected": learned.scan_files(target) if target and target.is_dir() else None,
+    }
 
 
 def _collectstatic(ctx: Context, title: str, environ, report: Report, *, clear: bool = False) -> str | None:

@@ -44,9 +44,23 @@ def ask_once(ctx: Context, name: str, environ: Mapping[str, str], ask: Callable[
 
 def scan_inputs(ctx: Context, environ: Mapping[str, str], skip: tuple[Path, ...] = ()) -> dict:
     record = ctx.env.read_record()
+    return {
+        "build": [record.get("finished"), record.get("fingerprint")],
+        "environ": hash_environ(environ),
+        "files": scan_files(ctx.source, (ctx.env.path, *skip)),
+    }
+
+
+def hash_environ(environ: Mapping[str, str]) -> str:
+    shown = sorted(item for item in environ.items() if item[0] not in WHERE_IT_LISTENS)
+    return hashlib.sha256(json.dumps(shown).encode()).hexdigest()
+
+
+def scan_files(root: Path, skip: tuple[Path, ...] = ()) -> str:
+    """A hash of the name, size and mtime of every file under ``root``, but for warp's ignored directories and ``skip``."""
     files = []
-    skipped = {Path(os.path.realpath(path)) for path in (ctx.env.path, *skip)}
-    for top, dirs, names in os.walk(ctx.source):
+    skipped = {Path(os.path.realpath(path)) for path in skip}
+    for top, dirs, names in os.walk(root):
         dirs[:] = [d for d in dirs if d not in IGNORED_DIRS and Path(os.path.realpath(os.path.join(top, d))) not in skipped]
         for name in names:
             path = os.path.join(top, name)
@@ -54,11 +68,6 @@ def scan_inputs(ctx: Context, environ: Mapping[str, str], skip: tuple[Path, ...]
                 info = os.stat(path)
             except OSError:
                 continue
-            files.append([os.path.relpath(path, ctx.source), info.st_size, info.st_mtime_ns])
+            files.append([os.path.relpath(path, root), info.st_size, info.st_mtime_ns])
     files.sort()
-    shown = sorted(item for item in environ.items() if item[0] not in WHERE_IT_LISTENS)
-    return {
-        "build": [record.get("finished"), record.get("fingerprint")],
-        "environ": hashlib.sha256(json.dumps(shown).encode()).hexdigest(),
-        "files": hashlib.sha256(json.dumps(files).encode()).hexdigest(),
-    }
+    return hashlib.sha256(json.dumps(files).encode()).hexdigest()
