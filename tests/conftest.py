@@ -207,6 +207,18 @@ def build_app(name: str, server: str, copy_as: str | None = None) -> BuiltApp:
     return BuiltApp(name, src, home, {server})
 
 
+def django_site_with_assets(copy_as: str) -> tuple[BuiltApp, Path]:
+    """A private copy of the startproject site with a static source of its own: assets/site.css (red)."""
+    app = build_app("django_site", "gunicorn", copy_as=copy_as)
+    settings = app.src / "mysite" / "settings.py"
+    if "STATICFILES_DIRS" not in settings.read_text():
+        settings.write_text(settings.read_text() + '\nSTATICFILES_DIRS = [BASE_DIR / "assets"]\n')
+        (app.src / "assets").mkdir()
+    css = app.src / "assets" / "site.css"
+    css.write_text("body { color: red; }\n")
+    return app, css
+
+
 def server_wheels() -> None:
     """Build uWSGI and mod_wsgi into wheels once, so that each env installs them instead of compiling again.
 

@@ -426,15 +426,10 @@ def test_a_full_disk_is_an_error_and_the_next_build_with_space_repairs_the_env(w
 
 
 def test_collectstatic_runs_only_when_something_it_reads_changed():
-    from conftest import build_app
+    from conftest import django_site_with_assets
 
-    app = build_app("django_site", "gunicorn", copy_as="collect_when_changed")
+    app, css = django_site_with_assets("collect_when_changed")
     settings = app.src / "mysite" / "settings.py"
-    if "STATICFILES_DIRS" not in settings.read_text():
-        settings.write_text(settings.read_text() + '\nSTATICFILES_DIRS = [BASE_DIR / "assets"]\n')
-        (app.src / "assets").mkdir()
-    css = app.src / "assets" / "site.css"
-    css.write_text("body { color: red; }\n")
     collected = app.home / "envs" / app.name / ".warp" / "static"
 
     def build(*args) -> str:

@@ -199,15 +199,9 @@ def edit_static_file(running, path, text, timeout=60):
 
 
 def test_reload_collects_an_edited_django_static_file_without_a_restart(run_warp):
-    from conftest import warp
+    from conftest import django_site_with_assets, warp
 
-    app = build_app("django_site", "gunicorn", copy_as="reload_django")
-    settings = app.src / "mysite" / "settings.py"
-    if "STATICFILES_DIRS" not in settings.read_text():
-        settings.write_text(settings.read_text() + '\nSTATICFILES_DIRS = [BASE_DIR / "assets"]\n')
-        (app.src / "assets").mkdir()
-    css = app.src / "assets" / "site.css"
-    css.write_text("body { color: red; }\n")
+    app, css = django_site_with_assets("reload_django")
     warp("build", cwd=app.src, home=app.home)
     running = run_warp(app, "--reload")
     running.wait_ready("/static/site.css")
