@@ -412,4 +412,6 @@ def test_django_settings_are_read_once_and_again_after_any_change(tmp_path):
     assert static_url() == "/files/" and reads.read_text() == "xyyy"  # the app's environment
     warp("build", cwd=app.src, home=app.home)
     before = reads.read_text()
-    assert static_url() == "/files/" and reads.read_text() == before + "y"  # a new build
+    assert static_url() == "/files/" and reads.read_text() == before  # a build that installed nothing
+    warp("exec", "uv", "pip", "install", "--quiet", "six", cwd=app.src, home=app.home)
+    assert static_url() == "/files/" and reads.read_text() == before + "y"  # a package installed

@@ -3,7 +3,8 @@
 Django's settings (WSGI_APPLICATION, STATIC_URL, STATIC_ROOT...) cost a Django start-up to read.
 The answer is kept in the env's .warp/run/ with the inputs it was read from: every file of the
 project (name, size, mtime; a settings module may read a .env or a YAML file as well as .py),
-the build, and the environment given to the app. Any change asks again.
+the build's inputs and the distributions installed, and the environment given to the app.
+Any change asks again.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ import os
 from pathlib import Path
 from typing import Callable, Mapping
 
-from warp.context import Context
+from warp.context import Context, scan_installed
 from warp.watch import IGNORED_DIRS
 
 #: Where the app listens is not something its settings depend on.
@@ -45,7 +46,8 @@ def ask_once(ctx: Context, name: str, environ: Mapping[str, str], ask: Callable[
 def scan_inputs(ctx: Context, environ: Mapping[str, str], skip: tuple[Path, ...] = ()) -> dict:
     record = ctx.env.read_record()
     return {
-        "build": [record.get("finished"), record.get("fingerprint")],
+        # What was installed, not when: a build with nothing to install keeps the answer.
+        "build": [record.get("fingerprint"), hashlib.sha256(json.dumps(sorted(scan_installed(ctx.env).items())).encode()).hexdigest()],
         "environ": hash_environ(environ),
         "files": scan_files(ctx.source, (ctx.env.path, *skip)),
     }

@@ -1,0 +1,96 @@
+"""The everyday commands: warp's own latency, and a no-op build against the tools doing the same work.
+
+warp is installed the way a user installs it (`pip install .` into a venv of its own, so its
+modules are byte-compiled), and timed as the machine is: PYTHONDONTWRITEBYTECODE as set.
+"""
+
+from __future__ import annotations
+
+import shutil
+import time
+from pathlib import Path
+
+from benchmarks.common import (
+    PYTHON, REPO, BenchError, Section, Summary, clean_environ, is_quick, make_home, ratios, run, scratch_tree,
+)
+
+#: The goal for the commands people put in their shell start-up (`warp activate`) or type all day.
+CLI_GOAL = 0.080
+#: The goal for a build with nothing to do, hooks' decisions included.
+NOOP_GOAL = 0.2
+
+
+def bench(runs: int, log) -> Section:
+    with scratch_tree("warp-bench-cli") as root:
+        return _bench(runs, log, root)
+
+
+def _bench(runs: int, log, root: Path) -> Section:
+    rounds = 5 if is_quick(runs) else 15
+    log("cli: installing warp as a user does (pip install . into its own venv)")
+    tool = root / "warp-venv"
+    run([PYTHON, "-m", "venv", tool], cwd=root, env=clean_environ())
+    run([tool / "bin/python", "-m", "pip", "install", "--quiet", "--disable-pip-version-check", REPO], cwd=root, env=clean_environ())
+    warp = [str(tool / "bin/warp")]
+    site = root / "site"
+    home = make_home(root)
+    environ = clean_environ(WARP_HOME=str(home), WARP_PYTHON=PYTHON)
+    site.mkdir()
+    (site / "requirements.txt").write_text("Django\n")
+    log("cli: building a startproject site")
+    run([*warp, "build"], cwd=site, env=environ)
+    run([*warp, "exec", "django-admin", "startproject", "mysite", "."], cwd=site, env=environ)
+    settings = site / "mysite" / "settings.py"  # a STATIC_ROOT, so that manage.py collectstatic runs by hand too
+    settings.write_text(settings.read_text() + '\nSTATIC_ROOT = BASE_DIR / "collected"\n')
+    run([*warp, "build"], cwd=site, env=environ)
+    env_path = home / "envs" / "site"
+    uv = shutil.which("uv", path=str(tool / "bin"))
+    if uv is None:
+        raise BenchError("uv is not in warp's venv")
+    commands = {
+        "python -c pass (a Python start-up)": [str(tool / "bin/python"), "-c", "pass"],
+        "warp --version": [*warp, "--version"],
+        'eval "$(warp activate)"': [*warp, "activate", "site"],
+        "warp env": [*warp, "env"],
+        "warp list": [*warp, "list"],
+        "warp plan (startproject site)": [*warp, "plan"],
+        "warp build, nothing changed": [*warp, "build"],
+    }
+    equal_work = [
+        [uv, "pip", "install", "--compile-bytecode", "--python", env_path / "bin/python", "-r", "requirements.txt"],
+        [env_path / "bin/python", "manage.py", "collectstatic", "--noinput"],
+    ]
+    times: dict[str, list[float]] = {name: [] for name in commands}
+    times["uv + collectstatic, nothing changed"] = []
+    times["uv alone, nothing changed"] = []
+    for index in range(rounds):
+        for name, argv in commands.items():
+            times[name].append(_time(argv, site, environ))
+        times["uv + collectstatic, nothing changed"].append(sum(_time(argv, site, environ) for argv in equal_work))
+        times["uv alone, nothing changed"].append(_time(equal_work[0], site, environ))
+        log(f"cli: round {index + 1}/{rounds}")
+    baseline = times["python -c pass (a Python start-up)"]
+    rows = []
+    for name, values in times.items():
+        goal = ""
+        if name.startswith(("warp --version", "eval", "warp env", "warp list")):
+            goal = "met" if Summary.of(values).median < CLI_GOAL else f"not met (goal < {CLI_GOAL * 1000:.0f} ms)"
+        elif name == "warp build, nothing changed":
+            goal = "met" if Summary.of(values).median < NOOP_GOAL else f"not met (goal < {NOOP_GOAL * 1000:.0f} ms)"
+        rows.append([name, Summary.of(values).seconds(), ratios(values, baseline).ratio(), goal])
+    noop, equal = times["warp build, nothing changed"], times["uv + collectstatic, nothing changed"]
+    return Section(
+        title="Everyday commands",
+        intro=(f"Wall time of each command, {rounds} rounds, warp installed by `pip install .` into a venv of its own and run "
+               "from the startproject site's directory with its env built; ÷ python is the ratio to a bare Python start-up "
+               "in the same round. The no-op build is compared with uv and collectstatic doing the same work."),
+        headers=["command", "time", "÷ python", "goal"],
+        rows=rows,
+        notes=[f"warp's no-op build ÷ uv + collectstatic: {ratios(noop, equal).ratio()}"],
+    )
+
+
+def _time(argv, cwd: Path, environ: dict[str, str]) -> float:
+    started = time.perf_counter()
+    run(argv, cwd=cwd, env=environ)
+    return time.perf_counter() - started
