@@ -19,6 +19,7 @@ import urllib.request
 import uuid
 
 import pytest
+import yaml
 
 from conftest import SHARED, TEST_PYTHON, build_app, file_lock, free_port, http_get, warp
 
@@ -209,4 +210,44 @@ def test_engine_that_cannot_start_a_container_names_the_setting(base_image, tmp_
         assert "error: podman cannot run containers on this machine: " in result.stderr
         assert "       set [containers] default_ulimits = [] in a containers.conf and point CONTAINERS_CONF at it" in result.stderr
     finally:
+        podman("rmi", "-f", tag, check=False)
+
+
+def test_kubernetes_export_runs_under_podman_kube_play(base_image, tmp_path):
+    """The exported Deployment with the image built from the same plan; podman 4.3 publishes a container port's hostPort."""
+    app = build_app("flask_wsgi", "gunicorn", copy_as="flask-kube-image")
+    name = f"warp-test-kube-{uuid.uuid4().hex[:8]}"
+    tag = f"localhost/{name}:latest"
+    manifest = tmp_path / "kube.yaml"
+    try:
+        write_image_files(app, tmp_path)
+        build_offline(app, tag)
+        exported = warp("export", "kubernetes", "--out", str(tmp_path), cwd=app.src, home=app.home).stdout.strip()
+        deployment, service = yaml.safe_load_all(open(exported))
+        deployment["metadata"]["name"] = name
+        deployment["spec"]["replicas"] = 1
+        container = deployment["spec"]["template"]["spec"]["containers"][0]
+        container["image"] = tag
+        port = free_port()
+        container["ports"][0].update(hostPort=port, hostIP="127.0.0.1")
+        manifest.write_text(yaml.safe_dump(deployment))
+        podman("kube", "play", str(manifest))
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                status, body = http_get(f"http://127.0.0.1:{port}/", timeout=5)
+                break
+            except OSError:
+                if time.monotonic() > deadline:
+                    raise
+                time.sleep(0.3)
+        assert status == 200 and body.startswith("hello from flask")
+        # The probe the manifest gives the kubelet passes in the running container (no Python start-up).
+        pods = podman("ps", "--filter", f"label=app.kubernetes.io/name={deployment['metadata']['labels']['app.kubernetes.io/name']}",
+                      "--filter", f"ancestor={tag}", "--format", "{{.ID}}").stdout.split()
+        assert pods
+        assert podman("exec", pods[0], *container["livenessProbe"]["exec"]["command"], check=False).returncode == 0
+    finally:
+        if manifest.exists():
+            podman("kube", "down", str(manifest), check=False)
         podman("rmi", "-f", tag, check=False)
