@@ -80,6 +80,17 @@ def base_image():
     return name
 
 
+def wait_get(url: str, container: str = "", timeout: float = 60) -> tuple[int, str]:
+    """The first answer to GET ``url`` while the container starts; none in time fails with its log."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            return http_get(url, timeout=5)
+        except OSError:
+            time.sleep(0.2)
+    raise AssertionError(f"no answer within {timeout}s\n" + (podman("logs", container, check=False).stdout if container else ""))
+
+
 class Container:
     """One `podman run -d` published on loopback, removed at the end."""
 
@@ -90,15 +101,8 @@ class Container:
     def url(self, path: str) -> str:
         return f"http://127.0.0.1:{self.port}{path}"
 
-    def wait_ready(self, timeout: float = 60) -> None:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            try:
-                http_get(self.url("/"), timeout=5)
-                return
-            except OSError:
-                time.sleep(0.2)
-        raise AssertionError(f"no answer within {timeout}s\n" + podman("logs", self.id, check=False).stdout)
+    def wait_ready(self) -> None:
+        wait_get(self.url("/"), self.id)
 
     def remove(self) -> None:
         podman("rm", "-f", "-t", "0", self.id, check=False)
@@ -232,15 +236,7 @@ def test_kubernetes_export_runs_under_podman_kube_play(base_image, tmp_path):
         container["ports"][0].update(hostPort=port, hostIP="127.0.0.1")
         manifest.write_text(yaml.safe_dump(deployment))
         podman("kube", "play", str(manifest))
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                status, body = http_get(f"http://127.0.0.1:{port}/", timeout=5)
-                break
-            except OSError:
-                if time.monotonic() > deadline:
-                    raise
-                time.sleep(0.3)
+        status, body = wait_get(f"http://127.0.0.1:{port}/")
         assert status == 200 and body.startswith("hello from flask")
         # The probe the manifest gives the kubelet passes in the running container (no Python start-up).
         pods = podman("ps", "--filter", f"label=app.kubernetes.io/name={deployment['metadata']['labels']['app.kubernetes.io/name']}",
@@ -251,3 +247,33 @@ def test_kubernetes_export_runs_under_podman_kube_play(base_image, tmp_path):
         if manifest.exists():
             podman("kube", "down", str(manifest), check=False)
         podman("rmi", "-f", tag, check=False)
+
+
+def test_s2i_builder_assembles_and_runs_the_site_as_s2i_does(base_image, tmp_path):
+    """`warp s2i --builder`, then what `s2i build` does: the source in /tmp/src, assemble, commit, run as the command."""
+    app = build_app("django_site", "gunicorn", copy_as="django_site-s2i")
+    builder = f"warp-test-builder-{uuid.uuid4().hex[:8]}:latest"
+    image = f"warp-test-s2i-app-{uuid.uuid4().hex[:8]}:latest"
+    container = None
+    try:
+        result = warp("s2i", "--force", "--builder", builder, cwd=app.src, home=app.home)
+        assert f" -----> Built builder image {builder}; use it with: s2i build <source> {builder} <application image>" in result.stderr
+        labels = podman("image", "inspect", builder, "--format", "{{json .Config.Labels}}").stdout
+        assert '"io.openshift.s2i.scripts-url":"image:///usr/libexec/s2i"' in labels
+        warp("wheels", cwd=app.src, home=app.home)  # the source brings its wheelhouse: no index inside the build
+        assembling = podman("create", "--network", "none", "-e", "WARP_PIP_NO_INDEX=1", builder, "/usr/libexec/s2i/assemble").stdout.strip()
+        podman("cp", f"{app.src}/.", f"{assembling}:/tmp/src")
+        started = podman("start", "-a", assembling, check=False)
+        assert started.returncode == 0, started.stdout + started.stderr
+        assert "---> Building with warp" in started.stdout + started.stderr
+        podman("commit", "--change", 'CMD ["/usr/libexec/s2i/run"]', assembling, image)
+        podman("rm", assembling)
+        port = free_port()
+        container = podman("run", "-d", "--user", "1000770000:0", "-p", f"127.0.0.1:{port}:8080", image).stdout.strip()
+        status, body = wait_get(f"http://127.0.0.1:{port}/admin/login/", container)
+        assert status == 200 and "csrfmiddlewaretoken" in body
+        assert http_get(f"http://127.0.0.1:{port}/static/admin/css/base.css")[0] == 200
+    finally:
+        if container:
+            podman("rm", "-f", "-t", "0", container, check=False)
+        podman("rmi", "-f", image, builder, check=False)

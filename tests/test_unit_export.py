@@ -264,8 +264,21 @@ def test_s2i_scripts_call_warp():
     files = {file.path: file for file in export.render_s2i(plan, deployment(plan, platform=True))}
     assert set(files) == {".s2i/bin/assemble", ".s2i/bin/run", ".s2i/bin/usage"}
     assert all(file.mode == 0o755 and file.text.startswith("#!/bin/sh\n") for file in files.values())
-    assert files[".s2i/bin/assemble"].text.endswith("cp -Rf /tmp/src/. ./\nrm -rf /tmp/src\necho \"---> Building with warp\"\nexec warp build --server gunicorn\n")
+    assert files[".s2i/bin/assemble"].text.endswith(
+        "cp -Rf /tmp/src/. ./\nrm -rf /tmp/src 2>/dev/null || true  # another user's copy (podman cp) may not be removable\n"
+        "echo \"---> Building with warp\"\nwarp build --server gunicorn\n"
+        "# OpenShift runs the image as a random user of group 0: give the group what the owner has.\n"
+        "chmod -R g=u \"$WARP_HOME\" \"$PWD\" 2>/dev/null || true\n")
     assert files[".s2i/bin/run"].text.endswith("exec warp start --server gunicorn --host 0.0.0.0 --graceful-timeout 30\n")
+
+
+def test_s2i_builder_has_warp_the_scripts_label_and_a_group_0_user():
+    plan = gunicorn_plan()
+    lines = text(export.render_s2i_builder(plan, deployment(plan, platform=True))).splitlines()
+    assert "FROM docker.io/library/python:${PYTHON}-slim" in lines
+    assert 'COPY ["bin", "/usr/libexec/s2i"]' in lines and "USER 1001" in lines
+    assert any("--no-index --find-links /tmp/warp-wheelhouse warp-web==1.2.3" in line for line in lines)
+    assert any(line.startswith('LABEL io.openshift.s2i.scripts-url="image:///usr/libexec/s2i"') for line in lines)
 
 
 def parse_unit(text: str) -> dict[str, list[tuple[str, str]]]:

@@ -353,11 +353,16 @@ def _read_ignore(source: Path) -> str:
 
 
 @cli.command()
+@click.option("--builder", help="Also build an S2I builder image NAME: the base image, warp and these scripts.")
+@click.option("--base-image", help="Image the builder starts from (default: python:X.Y-slim for the env's Python).")
 @force_option
 @start_options
-def s2i(force: bool, **flags) -> None:
-    """Write OpenShift Source-to-Image scripts (.s2i/bin/assemble, run, usage) that call warp."""
-    _render_and_write(export.render_s2i, platform=True, flags=flags, out=None, force=force, into_source=True)
+def s2i(builder: str | None, force: bool, **flags) -> None:
+    """Write OpenShift Source-to-Image scripts (.s2i/bin/assemble, run, usage) that call warp, and build a builder image."""
+    ctx, plan = _render_and_write(export.render_s2i, platform=True, flags=flags, out=None, force=force, into_source=True)
+    if builder:
+        tag = builder if ":" in builder else f"{builder}:latest"
+        deploy.run_s2i_builder(ctx, plan, tag, report)
 
 
 # ---------------------------------------------------------------- lifecycle hooks

@@ -160,10 +160,11 @@ def make_cannot_run(engine: str, exc: StepFailed) -> WarpError:
     )
 
 
-def run_image(ctx: Context, containerfile: Path, tag: str, port: int, report: Report) -> None:
+def run_image(ctx: Context, containerfile: Path, tag: str, port: int, report: Report, *, context_dir: Path | None = None,
+              done: str = "") -> None:
     """Build the image with a working engine and check that it runs here, or say how to build it once there is one."""
     engine, reasons = find_engine(report)
-    argv = make_build_argv(engine or "docker", containerfile, tag, ctx.source)
+    argv = make_build_argv(engine or "docker", containerfile, tag, context_dir or ctx.source)
     if engine is None:
         for reason in reasons:
             report(f"warning: {reason}")
@@ -172,14 +173,14 @@ def run_image(ctx: Context, containerfile: Path, tag: str, port: int, report: Re
         return
     report(f" -----> Building image {tag} with {engine}")
     try:
-        proc.run_shown(argv, env=os.environ, cwd=ctx.source, step=f"{engine} build", show=lambda line: report(f"        {line}"))
+        proc.run_shown(argv, env=os.environ, cwd=context_dir or ctx.source, step=f"{engine} build", show=lambda line: report(f"        {line}"))
         # A build can work where a container cannot start (the kernel refuses the engine's limits): try one.
         proc.run([engine, "run", "--rm", "--network", "none", tag, "warp", "--version"], env=os.environ, cwd=ctx.source,
                  step=f"{engine} run {tag}")
     except StepFailed as exc:
         raise make_cannot_run(engine, exc) from None
     secrets = " --env-file .warp/environment" if ctx.project.environment else ""
-    report(f" -----> Built image {tag}; run it with: {engine} run{secrets} -p {port}:{port} {tag}")
+    report(done or f" -----> Built image {tag}; run it with: {engine} run{secrets} -p {port}:{port} {tag}")
 
 
 # ---------------------------------------------------------------- the wheelhouse
@@ -199,15 +200,36 @@ def run_image_wheelhouse(ctx: Context, report: Report) -> Path:
     scratch = ctx.env.state / "image"
     shutil.rmtree(scratch, ignore_errors=True)
     scratch.mkdir(parents=True)
-    wheel = write_warp_wheel(scratch)
-    constraints = scratch / "constraints.txt"
-    constraints.write_text("\n".join(find_warp_pins()) + "\n")
+    wheel, constraints = write_warp_parts(scratch)
     compiled = tuple(name for adapter in servers.ADAPTERS.values() if adapter.image_build_packages for name in adapter.packages)
     try:
         build.run_wheels(ctx, report, dest, sdists=compiled, also=(str(wheel),), constraints=constraints)
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
     return dest
+
+
+def run_s2i_builder(ctx: Context, plan: StartPlan, tag: str, report: Report) -> None:
+    """An S2I builder image: warp and its dependencies from wheels made here, the scripts `warp s2i` wrote."""
+    context_dir = ctx.env.state / "s2i-builder"
+    shutil.rmtree(context_dir, ignore_errors=True)
+    (context_dir / "wheelhouse").mkdir(parents=True)
+    shutil.copytree(ctx.source / ".s2i" / "bin", context_dir / "bin")
+    wheel, constraints = write_warp_parts(context_dir)
+    report(" -----> Building the wheels of warp for the builder")
+    proc.run([str(ctx.env.python), "-m", "pip", "--disable-pip-version-check", "wheel", "--wheel-dir", str(context_dir / "wheelhouse"),
+              "-c", str(constraints), str(wheel)], env=ctx.app_environ(), cwd=ctx.source, step="Building wheels", hint="see pip's output above")
+    dep = make_deployment(ctx, plan, platform=True)
+    write_files(context_dir, export.render_s2i_builder(plan, dep), True, report)
+    run_image(ctx, context_dir / "Containerfile", tag, plan.port, report, context_dir=context_dir,
+              done=f" -----> Built builder image {tag}; use it with: s2i build <source> {tag} <application image>")
+
+
+def write_warp_parts(dest: Path) -> tuple[Path, Path]:
+    """warp's wheel and a constraints file pinning its dependencies to what runs here, both written into ``dest``."""
+    constraints = dest / "constraints.txt"
+    constraints.write_text("\n".join(find_warp_pins()) + "\n")
+    return write_warp_wheel(dest), constraints
 
 
 def find_warp_pins() -> list[str]:

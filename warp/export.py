@@ -505,9 +505,11 @@ def render_s2i(plan: StartPlan, dep: Deployment) -> list[File]:
         "#!/bin/sh\n" + header + "set -eu\n"
         'echo "---> Installing application source"\n'
         "cp -Rf /tmp/src/. ./\n"
-        "rm -rf /tmp/src\n"
+        "rm -rf /tmp/src 2>/dev/null || true  # another user's copy (podman cp) may not be removable\n"
         'echo "---> Building with warp"\n'
-        f"exec {build}\n"
+        f"{build}\n"
+        "# OpenShift runs the image as a random user of group 0: give the group what the owner has.\n"
+        'chmod -R g=u "$WARP_HOME" "$PWD" 2>/dev/null || true\n'
     )
     run = "#!/bin/sh\n" + header + "set -eu\n" + f"exec {start}\n"
     usage = (
@@ -522,6 +524,33 @@ def render_s2i(plan: StartPlan, dep: Deployment) -> list[File]:
         File(".s2i/bin/run", run, 0o755),
         File(".s2i/bin/usage", usage, 0o755),
     ]
+
+
+def render_s2i_builder(plan: StartPlan, dep: Deployment) -> list[File]:
+    """The Containerfile of an S2I builder image: the base, warp from the wheelhouse beside it, the scripts, a group-0 user.
+
+    Its context is a directory with ``wheelhouse/`` (warp and its dependencies) and ``bin/`` (render_s2i's scripts).
+    """
+    python = ".".join(dep.python_version.split(".")[:2])
+    lines = [
+        _header("#", "s2i --builder", dep).rstrip(),
+        f"ARG PYTHON={python}",
+        f"FROM {find_base_image(dep)}",
+        f"RUN useradd --uid {IMAGE_UID} --gid 0 --home-dir {IMAGE_HOME} --no-create-home app"
+        f" && mkdir -p {IMAGE_HOME}/src && chown -R {IMAGE_UID}:0 {IMAGE_HOME} && chmod -R g=u {IMAGE_HOME}",
+        'COPY ["wheelhouse", "/tmp/warp-wheelhouse"]',
+        "RUN python -m venv /opt/warp && /opt/warp/bin/pip install --no-cache-dir --no-index --find-links /tmp/warp-wheelhouse"
+        f" warp-web=={dep.warp_version} && rm -rf /tmp/warp-wheelhouse",
+        'COPY ["bin", "/usr/libexec/s2i"]',
+        f"ENV PATH=/opt/warp/bin:$PATH WARP_HOME={IMAGE_HOME}/warp PYTHONUNBUFFERED=1 PORT={plan.port} WARP_HTTP_HOST=0.0.0.0",
+        f'LABEL io.openshift.s2i.scripts-url="image:///usr/libexec/s2i" io.k8s.description="Builds and runs {dep.name} with warp"'
+        f' io.openshift.expose-services="{plan.port}:http"',
+        f"WORKDIR {IMAGE_HOME}/src",
+        f"USER {IMAGE_UID}",
+        f"EXPOSE {plan.port}",
+        'CMD ["/usr/libexec/s2i/usage"]',
+    ]
+    return [File("Containerfile", "\n".join(lines) + "\n")]
 
 
 #: Export targets: name -> (renderer, whether it runs on a platform that gives $PORT rather than on this machine).
