@@ -370,25 +370,42 @@ def own_site():
     return build_app("django_site", "gunicorn", copy_as="django_site-deploy")
 
 
-def test_image_without_a_working_engine_leaves_a_ready_containerfile(own_site):
-    if any(shutil.which(name) and subprocess.run([name, "info"], capture_output=True).returncode == 0 for name in ("docker", "podman", "buildah")):
-        pytest.skip("a container engine works here; this test covers the machine without one")
+def test_image_without_a_working_engine_leaves_a_ready_containerfile(own_site, tmp_path):
     app = own_site
-    result = warp("image", "mysite", "--force", cwd=app.src, home=app.home)
+    nothing = tmp_path / "bin"  # a PATH with no docker, podman or buildah
+    nothing.mkdir()
+    bare = warp("image", "mysite", "--force", cwd=app.src, home=app.home, env={"PATH": str(nothing)})
     containerfile = app.src / "Containerfile"
-    assert result.stdout.strip() == str(containerfile)
+    assert bare.stdout.split() == [str(containerfile), str(app.src / ".containerignore")]
+    assert "warning: no docker, podman or buildah on PATH" in bare.stderr
     build = f"docker build -f {containerfile} -t mysite:latest {app.src}"
-    assert f" -----> The Containerfile is ready; no working container engine here. Build it with: {build}" in result.stderr
-    if shutil.which("docker"):
-        assert "warning: docker: " in result.stderr  # the client is there, its engine is not
+    assert f" -----> The Containerfile is ready; no working container engine here. Build it with: {build}" in bare.stderr
     text = containerfile.read_text()
     assert text.count("\nFROM ") == 2 and "USER 1001" in text and "EXPOSE 8080" in text and "HEALTHCHECK" in text
     assert text.index('COPY ["requirements.txt", "./requirements.txt"]') < text.index("COPY . .")
-    # no engine at all on PATH
-    bare = warp("image", cwd=app.src, home=app.home, env={"PATH": "/usr/bin:/bin"})
-    assert "warning: no docker, podman or buildah on PATH" in bare.stderr
-    assert f" -----> {containerfile} (unchanged)" in bare.stderr
-    assert f"-t {app.name.lower().replace('_', '-')}:latest" in bare.stderr
+    # The wheelhouse the build installs from: warp itself, the env's exact set, the server.
+    wheels = {path.name.split("-")[0].lower() for path in (app.src / ".warp" / "wheelhouse").iterdir()}
+    assert {"warp_web", "django", "gunicorn", "click", "pip"} <= wheels
+    again = warp("image", "mysite", cwd=app.src, home=app.home, env={"PATH": str(nothing)})
+    assert f" -----> {containerfile} (unchanged)" in again.stderr
+
+
+def test_image_of_a_package_that_cannot_go_into_the_wheelhouse_names_it_and_writes_nothing(tmp_path):
+    app = build_app("flask_wsgi", "gunicorn", copy_as="flask-unwheelable")
+    site = Path(warp("exec", "python", "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])", cwd=app.src, home=app.home).stdout.strip())
+    info = site / "warp_no_such_dist-9.9.dist-info"  # installed, and on no index
+    info.mkdir(exist_ok=True)
+    (info / "METADATA").write_text("Metadata-Version: 2.1\nName: warp-no-such-dist\nVersion: 9.9\n")
+    (info / "RECORD").write_text("")
+    (info / "INSTALLER").write_text("pip\n")
+    try:
+        result = warp("image", "--force", cwd=app.src, home=app.home, check=False, env={"PATH": str(tmp_path)})
+    finally:
+        shutil.rmtree(info)
+    assert result.returncode == 1
+    assert "error: warp-no-such-dist==9.9 cannot be put into the wheelhouse" in result.stderr
+    assert not (app.src / "Containerfile").exists() and not (app.src / ".containerignore").exists()
+    assert not (app.src / ".warp" / "wheelhouse").exists() and not (app.src / ".warp" / "wheelhouse.partial").exists()
 
 
 def test_s2i_run_script_serves_the_site(own_site, tmp_path):

@@ -16,6 +16,7 @@ import yaml
 from honcho.environ import parse_procfile
 from supervisor.options import ServerOptions, UnhosedConfigParser
 
+from conftest import canned_server, free_port
 from test_unit_plan import MODULE, STATIC_ROOT, make_project, make_settings, start, with_static
 from warp import export
 
@@ -165,11 +166,42 @@ def test_kubernetes_deployment_and_service():
     assert container["args"] == ["warp", "start", "--server", "uwsgi", "--host", "0.0.0.0", "--graceful-timeout", "20"]
     assert container["ports"] == [{"name": "http", "containerPort": 8000}]
     assert {"name": "PORT", "value": "8000"} in container["env"]
-    assert container["livenessProbe"]["exec"]["command"] == ["warp", "-q", "alive"]
-    assert container["readinessProbe"]["exec"]["command"] == ["warp", "-q", "ready"]
-    assert container["resources"]["limits"]["memory"]
+    # No hook: the probes are the GET from bash (no Python start-up at every probe).
+    assert container["livenessProbe"]["exec"]["command"] == export.make_health_command(8000)
+    assert container["readinessProbe"]["exec"]["command"] == export.make_health_command(8000)
+    processes = plan.launch.processes
+    assert container["resources"] == {"requests": {"cpu": str(processes), "memory": f"{processes * 256}Mi"},
+                                      "limits": {"memory": f"{processes * 256}Mi"}}
+    assert "envFrom" not in container and "Secret" not in files[0].text
     assert service["spec"]["ports"] == [{"name": "http", "port": 80, "targetPort": "http"}]
     assert service["spec"]["selector"] == deployment_["spec"]["selector"]["matchLabels"]
+
+
+def test_kubernetes_probes_run_the_hooks_and_read_secrets_by_name_only():
+    plan = start("gunicorn", MODULE, flags={"processes": "3"})
+    dep = deployment(plan, platform=True, probe_hooks=("ready",), secret_names=("SECRET_KEY", "DATABASE_URL"))
+    text_ = export.render_kubernetes(plan, dep)[0].text
+    container = next(yaml.safe_load_all(text_))["spec"]["template"]["spec"]["containers"][0]
+    assert container["readinessProbe"]["exec"]["command"] == ["warp", "-q", "ready"]
+    assert container["livenessProbe"]["exec"]["command"][0] == "bash"
+    assert container["envFrom"] == [{"secretRef": {"name": "blog-environment"}}]
+    assert container["resources"]["requests"] == {"cpu": "3", "memory": "768Mi"}
+    assert "# SECRET_KEY, DATABASE_URL come from Secret blog-environment; create it with:\n" in text_
+    assert "#   kubectl create secret generic blog-environment --from-env-file=/srv/blog/.warp/environment\n" in text_
+
+
+@pytest.mark.parametrize("status, healthy", [(200, True), (302, True), (404, True), (400, True), (500, False), (503, False)])
+def test_health_command_counts_any_answer_below_500_without_python(status, healthy):
+    answer = f"HTTP/1.1 {status} X\r\nContent-Length: 0\r\nConnection: close\r\n\r\n".encode()
+    with canned_server(answer) as url:
+        port = int(url.rsplit(":", 1)[1])
+        done = subprocess.run(export.make_health_command(port), env={"PATH": "/usr/bin:/bin"}, timeout=20)
+    assert (done.returncode == 0) is healthy
+
+
+def test_health_command_fails_when_nothing_listens():
+    port = free_port()
+    assert subprocess.run(export.make_health_command(port), env={"PATH": "/usr/bin:/bin"}, timeout=20).returncode != 0
 
 
 @pytest.mark.parametrize("name, expected", [("blog", "blog"), ("My_Site.v2", "my-site-v2"), ("__", "app"), ("a" * 80, "a" * 63)])
@@ -186,21 +218,45 @@ def test_containerfile_installs_dependencies_in_their_own_layer_and_runs_as_a_us
     assert "ARG PYTHON=3.12" in lines
     stages = [i for i, line in enumerate(lines) if line.startswith("FROM ")]
     assert len(stages) == 2 and lines[stages[0]].endswith(" AS build")
+    assert lines[stages[0]] == "FROM docker.io/library/python:${PYTHON}-slim AS build"
+    wheelhouse = lines.index('COPY [".warp/wheelhouse", "./.warp/wheelhouse"]')
+    warp_installed = lines.index("RUN python -m venv /opt/warp && /opt/warp/bin/pip install --no-cache-dir --no-index "
+                                 "--find-links ./.warp/wheelhouse warp-web==1.2.3")
     deps = lines.index('COPY ["requirements/base.txt", "./requirements/base.txt"]')
     everything = lines.index("COPY . .")
-    builds = [i for i, line in enumerate(lines) if line == "RUN warp build --server uwsgi"]
-    assert deps < builds[0] < everything < builds[1] < stages[1]
+    builds = [i for i, line in enumerate(lines) if line.startswith("RUN warp build --server uwsgi")]
+    assert wheelhouse < warp_installed < deps < builds[0] < everything < builds[1] < stages[1]
+    assert any(line.startswith("ENV ") and "WARP_PIP_NO_INDEX=1" in line for line in lines[:deps])
+    # The wheelhouse does not reach the runtime stage.
+    assert lines[builds[1]] == "RUN warp build --server uwsgi && rm -rf ./.warp/wheelhouse && chmod -R g=u /opt/warp /opt/app-root"
     assert any("gcc" in line for line in lines[: stages[1]]) and not any("gcc" in line for line in lines[stages[1]:])
     final = lines[stages[1]:]
     assert "USER 1001" in final and "EXPOSE 8000" in final
-    assert 'HEALTHCHECK --interval=30s --timeout=5s --start-period=30s CMD ["warp", "-q", "alive"]' in final
+    assert 'HEALTHCHECK --interval=30s --timeout=5s --start-period=30s CMD ["bash", "-c", ' in "\n".join(final)
     assert json.loads(final[-1].removeprefix("CMD ")) == ["warp", "start", "--server", "uwsgi", "--host", "0.0.0.0", "--graceful-timeout", "30"]
 
 
 def test_containerfile_without_dependency_files_has_one_build():
     plan = gunicorn_plan()
     lines = text(export.render_containerfile(plan, deployment(plan, platform=True, dependency_files=()))).splitlines()
-    assert lines.count("RUN warp build --server gunicorn") == 1
+    assert sum(line.startswith("RUN warp build --server gunicorn") for line in lines) == 1
+
+
+def test_containerfile_starts_from_the_base_image_named_and_runs_the_alive_hook():
+    plan = gunicorn_plan()
+    lines = text(export.render_containerfile(plan, deployment(plan, platform=True, base_image="registry.example/py:3.12",
+                                                              probe_hooks=("alive",)))).splitlines()
+    assert [line for line in lines if line.startswith("FROM ")] == ["FROM registry.example/py:3.12 AS build", "FROM registry.example/py:3.12"]
+    assert 'HEALTHCHECK --interval=30s --timeout=5s --start-period=30s CMD ["warp", "-q", "alive"]' in lines
+
+
+def test_containerignore_keeps_out_secrets_and_local_envs_but_not_the_wheelhouse():
+    plan = gunicorn_plan()
+    [file] = export.render_containerignore(deployment(plan, platform=True))
+    patterns = [line for line in file.text.splitlines() if line and not line.startswith("#")]
+    for name in (".git", ".venv", "**/__pycache__", "node_modules", "*.log", ".warp/environment", ".env"):
+        assert name in patterns
+    assert not any(pattern.startswith(".warp/wheelhouse") or pattern in (".warp", ".warp/") for pattern in patterns)
 
 
 def test_s2i_scripts_call_warp():
@@ -208,8 +264,21 @@ def test_s2i_scripts_call_warp():
     files = {file.path: file for file in export.render_s2i(plan, deployment(plan, platform=True))}
     assert set(files) == {".s2i/bin/assemble", ".s2i/bin/run", ".s2i/bin/usage"}
     assert all(file.mode == 0o755 and file.text.startswith("#!/bin/sh\n") for file in files.values())
-    assert files[".s2i/bin/assemble"].text.endswith("cp -Rf /tmp/src/. ./\nrm -rf /tmp/src\necho \"---> Building with warp\"\nexec warp build --server gunicorn\n")
+    assert files[".s2i/bin/assemble"].text.endswith(
+        "cp -Rf /tmp/src/. ./\nrm -rf /tmp/src 2>/dev/null || true  # another user's copy (podman cp) may not be removable\n"
+        "echo \"---> Building with warp\"\nwarp build --server gunicorn\n"
+        "# OpenShift runs the image as a random user of group 0: give the group what the owner has.\n"
+        "chmod -R g=u \"$WARP_HOME\" \"$PWD\" 2>/dev/null || true\n")
     assert files[".s2i/bin/run"].text.endswith("exec warp start --server gunicorn --host 0.0.0.0 --graceful-timeout 30\n")
+
+
+def test_s2i_builder_has_warp_the_scripts_label_and_a_group_0_user():
+    plan = gunicorn_plan()
+    lines = text(export.render_s2i_builder(plan, deployment(plan, platform=True))).splitlines()
+    assert "FROM docker.io/library/python:${PYTHON}-slim" in lines
+    assert 'COPY ["bin", "/usr/libexec/s2i"]' in lines and "USER 1001" in lines
+    assert any("--no-index --find-links /tmp/warp-wheelhouse warp-web==1.2.3" in line for line in lines)
+    assert any(line.startswith('LABEL io.openshift.s2i.scripts-url="image:///usr/libexec/s2i"') for line in lines)
 
 
 def parse_unit(text: str) -> dict[str, list[tuple[str, str]]]:

@@ -84,6 +84,10 @@ PRECEDENCE = [
     ("python", {}, {"WARP_PYTHON": "3.11"}, {}, {"python": "3.10"}, "3.11", "WARP_PYTHON"),
     ("python", {}, {}, {}, {"python": "3.10"}, "3.10", "[tool.warp] python"),
     ("python", {}, {}, {}, {}, None, "default"),
+    ("base_image", {"base_image": "a/py:3.12"}, {"WARP_BASE_IMAGE": "b/py:3.12"}, {}, {"base-image": "c/py"}, "a/py:3.12", "--base-image"),
+    ("base_image", {}, {"WARP_BASE_IMAGE": "b/py:3.12"}, {}, {"base-image": "c/py"}, "b/py:3.12", "WARP_BASE_IMAGE"),
+    ("base_image", {}, {}, {}, {"base-image": "c/py"}, "c/py", "[tool.warp] base-image"),
+    ("base_image", {}, {}, {}, {}, None, "default"),
     # requirements: no flag; words from the variable, a list from pyproject
     ("requirements", {"requirements": "x.txt"}, {}, {}, {}, (), "default"),
     ("requirements", {}, {"WARP_PIP_PACKAGES": "a.txt  b.txt"}, {}, {"requirements": ["c.txt"]}, ("a.txt", "b.txt"), "WARP_PIP_PACKAGES"),

@@ -5,6 +5,7 @@ from __future__ import annotations
 import fcntl
 import importlib.util
 import json
+import re
 import shutil
 import sys
 import time
@@ -155,43 +156,99 @@ def _forget_incomplete(ctx: Context, report: Report) -> None:
             shutil.rmtree(info)
 
 
-def run_wheels(ctx: Context, report: Report, dest: Path) -> int:
-    """Build a wheelhouse for the resolved inputs, the server and pip.
+def run_wheels(ctx: Context, report: Report, dest: Path, *, sdists: tuple[str, ...] = (), also: tuple[str, ...] = (),
+               constraints: Path | None = None) -> int:
+    """Build a wheelhouse: the env's exact installed set once it is built (else its resolved inputs), the server, pip
+    and the build backend, and ``also`` (with its dependencies, pinned by ``constraints``).
 
     The project itself is not included: it is installed editable from its source.
-    Its build backend is added when the index has it (uv carries uv_build itself).
+    Packages named in ``sdists`` go in as their source distributions (built where they are installed).
+    The wheels are made next to ``dest``, which is replaced only when all of them are there;
+    the wheels already in ``dest`` are reused as they are, so an unchanged set leaves it byte for byte the same.
     """
     files, how, _ = find_dependency_inputs(ctx.project, ctx.settings)
     environ = ctx.app_environ()
-    requirements: list[str] = []
-    if how == "requirements":
-        for name in files:
-            requirements += ["-r", name]
+    pinned = ctx.env.state / "wheels.requirements.txt"
+    if ctx.env.read_record().get("state") == "ok":
+        how, lines = "exact", read_installed(ctx, environ)
+    elif how == "requirements":
+        lines = [f"-r {name}" for name in files]
     elif how == "project":
-        requirements.append(".")
+        lines = ["."]
     elif how != "none":
         lines = [line for line in read_lock(ctx, how, environ) if not line.startswith(("-e", "."))]
-        pinned = ctx.env.state / "wheels.requirements.txt"
-        with disk_full_as_error(writing=pinned):
-            pinned.write_text("\n".join(lines) + "\n")
-        requirements += ["-r", str(pinned)]
+    else:
+        lines = []
     installed = scan_installed(ctx.env)
     server = servers.ADAPTERS[find_server(ctx.settings, ctx.project, installed, ctx.env.read_record())[0]].packages
-    dest.mkdir(parents=True, exist_ok=True)
+    from_source = [line for line in lines if find_requirement_name(line) in {find_requirement_name(name) for name in sdists}]
+    lines = [line for line in lines if line not in from_source]
+    # The exact set has the server already; a new env is seeded with pip, setuptools and wheel (offline too).
+    wanted = ([] if how == "exact" else list(server)) + ["pip", "setuptools", "wheel"]
+    lines += [name for name in wanted if name not in {find_requirement_name(line) for line in lines + from_source}]
+    with disk_full_as_error(writing=pinned):
+        pinned.write_text("\n".join(lines) + "\n")
+    building = dest.with_name(dest.name + ".partial")
+    shutil.rmtree(building, ignore_errors=True)
+    building.mkdir(parents=True)
+    reuse = ["--find-links", str(dest)] if dest.is_dir() else []
+    pip = [str(ctx.env.python), "-m", "pip", "--disable-pip-version-check"]
+    pip_wheel = pip + ["wheel", "--wheel-dir", str(building), *reuse]
     report(f" -----> Building wheels into {dest}")
-    pip_wheel = [str(ctx.env.python), "-m", "pip", "wheel", "--disable-pip-version-check", "--wheel-dir", str(dest)]
-    seed = ["pip", "setuptools", "wheel"]  # what a new env is seeded with (offline too)
-    proc.run(pip_wheel + requirements + list(server) + seed, env=environ, cwd=ctx.source, step="Building wheels",
-             hint="see pip's output above")
-    backend = ctx.project.pyproject.get("build-system", {}).get("requires")
-    if backend and how in ("project", "uv.lock", "poetry.lock"):
-        try:
-            proc.run(pip_wheel + list(backend), env=environ, cwd=ctx.source, step="Building wheels for the build backend")
-        except StepFailed:
-            report(f"warning: the build backend ({', '.join(backend)}) could not be fetched; an offline install of the project itself may need it")
-    count = len(list(dest.glob("*.whl")))
-    report(f" -----> {count} wheels in {dest}; build offline with WARP_PIP_NO_INDEX=1 warp build")
+    try:
+        _run_wheel_step(pip_wheel + (["--no-deps"] if how == "exact" else []) + ["-r", str(pinned)], environ, ctx)
+        if from_source:
+            _run_wheel_step(pip + ["download", "--no-deps", "--no-binary", ":all:", "--dest", str(building), *reuse, *from_source], environ, ctx)
+        if also:
+            _run_wheel_step(pip_wheel + (["-c", str(constraints)] if constraints else []) + list(also), environ, ctx)
+        backend = ctx.project.pyproject.get("build-system", {}).get("requires")
+        if backend and how in ("project", "uv.lock", "poetry.lock", "exact") and ctx.project.pyproject.get("project"):
+            try:
+                proc.run(pip_wheel + list(backend), env=environ, cwd=ctx.source, step="Building wheels for the build backend")
+            except StepFailed:
+                report(f"warning: the build backend ({', '.join(backend)}) could not be fetched; an offline install of the project itself may need it")
+    except BaseException:
+        shutil.rmtree(building, ignore_errors=True)
+        raise
+    if dest.exists():
+        shutil.rmtree(dest)
+    building.rename(dest)
+    count = len([path for path in dest.iterdir() if path.suffix == ".whl" or path.name.endswith(".tar.gz")])
+    report(f" -----> {count} packages in {dest}; build offline with WARP_PIP_NO_INDEX=1 warp build")
     return count
+
+
+#: pip's words for a requirement it could not get or build, with the package in the first group.
+_UNWHEELABLE = re.compile(
+    r"No matching distribution found for ([^\s]+)|Failed to build ([^\s]+)|Could not find a version that satisfies the requirement ([^\s]+)"
+)
+
+
+def _run_wheel_step(argv: list[str], environ, ctx: Context) -> None:
+    """One pip wheel/download run; a requirement it cannot get is named in the error."""
+    try:
+        proc.run(argv, env=environ, cwd=ctx.source, step="Building wheels", hint="see pip's output above")
+    except StepFailed as exc:
+        match = _UNWHEELABLE.search(exc.detail)
+        if match is None:
+            raise
+        package = next(group for group in match.groups() if group)
+        raise StepFailed(f"{package} cannot be put into the wheelhouse (pip has no distribution of it to build a wheel from)",
+                         hint="install it from an index or a local wheel, or remove it from the env, and run the command again",
+                         detail=exc.detail, returncode=exc.returncode) from None
+
+
+def find_requirement_name(line: str) -> str:
+    """The normalized project name a requirement line starts with ("" for options, paths and URLs)."""
+    match = re.match(r"[A-Za-z0-9][A-Za-z0-9._-]*", line.strip())
+    return re.sub(r"[-_.]+", "-", match.group(0)).lower() if match else ""
+
+
+def read_installed(ctx: Context, environ) -> list[str]:
+    """The env's installed set as pinned lines, without editable installs (the project itself)."""
+    text = proc.run([str(ctx.env.python), "-m", "pip", "--disable-pip-version-check", "freeze", "--all", "--exclude-editable"],
+                    env=environ, cwd=ctx.source, step="Listing the env's packages")
+    return [line for line in text.splitlines() if line.strip() and not line.startswith(("#", "-e"))]
 
 
 def read_lock(ctx: Context, how: str, environ) -> list[str]:

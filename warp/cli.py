@@ -341,30 +341,54 @@ def export_(target: str, out: Path | None, listen: str, force: bool, **flags) ->
     if target not in export.TARGETS:
         raise UsageError(f"unknown export target {target!r}", hint=f"choose one of: {', '.join(export.TARGETS)}")
     render, platform = export.TARGETS[target]
-    _render_and_write(render, platform=platform, flags=flags, out=out, force=force, listen=listen)
+    ctx, _ = _render_and_write(render, platform=platform, flags=flags, out=out, force=force, listen=listen)
+    if target == "kubernetes" and ctx.project.environment:
+        report(f" -----> The Deployment reads .warp/environment from Secret {export.find_secret_name(ctx.env.name)}; create it with:")
+        report("        " + export.make_secret_command(ctx.env.name, ctx.source))
 
 
 @cli.command()
 @click.argument("name", required=False)
+@click.option("--base-image", help="Image both stages start from (default: python:X.Y-slim for the env's Python).")
 @force_option
 @start_options
 def image(name: str | None, force: bool, **flags) -> None:
-    """Write a Containerfile for the app and build image NAME with docker, podman or buildah."""
+    """Put a wheelhouse, a Containerfile and a .containerignore in the project and build image NAME with docker, podman or buildah."""
     from warp import deploy, export
 
-    ctx, plan = _render_and_write(export.render_containerfile, platform=True, flags=flags, out=None, force=force, into_source=True)
+    ctx = _context(create=False, **flags)
+    plan = deploy.make_plan(ctx, local=False)
+    # The wheelhouse first: a package that cannot go in stops everything before a file is written.
+    deploy.run_image_wheelhouse(ctx, report)
+    dep = deploy.make_deployment(ctx, plan, platform=True)
+    files = export.render_containerfile(plan, dep)
+    if not any((ctx.source / name).exists() for name in (".containerignore", ".dockerignore")):
+        files += export.render_containerignore(dep)
+    elif ".warp/environment" not in _read_ignore(ctx.source) and ctx.project.environment:
+        report("warning: the project's .containerignore/.dockerignore does not list .warp/environment: its values would go into the image")
+    for path in deploy.write_files(ctx.source, files, force, report):
+        click.echo(str(path))
     tag = name if name and ":" in name else f"{name}:latest" if name else export.find_image_name(ctx.env.name)
     deploy.run_image(ctx, ctx.source / "Containerfile", tag, plan.port, report)
 
 
+def _read_ignore(source: Path) -> str:
+    return "".join((source / name).read_text(errors="replace") for name in (".containerignore", ".dockerignore") if (source / name).is_file())
+
+
 @cli.command()
+@click.option("--builder", help="Also build an S2I builder image NAME: the base image, warp and these scripts.")
+@click.option("--base-image", help="Image the builder starts from (default: python:X.Y-slim for the env's Python).")
 @force_option
 @start_options
-def s2i(force: bool, **flags) -> None:
-    """Write OpenShift Source-to-Image scripts (.s2i/bin/assemble, run, usage) that call warp."""
-    from warp import export
+def s2i(builder: str | None, force: bool, **flags) -> None:
+    """Write OpenShift Source-to-Image scripts (.s2i/bin/assemble, run, usage) that call warp, and build a builder image."""
+    from warp import deploy, export
 
-    _render_and_write(export.render_s2i, platform=True, flags=flags, out=None, force=force, into_source=True)
+    ctx, plan = _render_and_write(export.render_s2i, platform=True, flags=flags, out=None, force=force, into_source=True)
+    if builder:
+        tag = builder if ":" in builder else f"{builder}:latest"
+        deploy.run_s2i_builder(ctx, plan, tag, report)
 
 
 # ---------------------------------------------------------------- lifecycle hooks

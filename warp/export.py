@@ -16,7 +16,7 @@ from pathlib import Path, PurePosixPath
 import yaml
 
 from warp import servers
-from warp.plan import StartPlan
+from warp.plan import MEMORY_PER_PROCESS, StartPlan
 from warp.settings import Settings
 
 #: Seconds a stop may take beyond the server's graceful timeout (warp's own exit, the kill).
@@ -53,6 +53,12 @@ class Deployment:
     dependency_files: tuple[str, ...] = ()
     #: nginx's `listen` (a port or address:port).
     listen: str = "80"
+    #: The image both stages of the Containerfile start from ("" for python:X.Y-slim).
+    base_image: str = ""
+    #: The project's probe hooks (alive, ready), which only warp can run.
+    probe_hooks: tuple[str, ...] = ()
+    #: The names (never the values) .warp/environment sets.
+    secret_names: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -278,16 +284,29 @@ def render_procfile(plan: StartPlan, dep: Deployment) -> list[File]:
 # ---------------------------------------------------------------- Kubernetes
 
 
-def _probe(command: str, period: int) -> dict:
-    """`warp alive`/`warp ready`: the project's hook, else GET / where any answer below 500 counts.
+def _probe(command: list[str], period: int) -> dict:
+    return {"exec": {"command": command}, "periodSeconds": period, "timeoutSeconds": 5, "failureThreshold": 3}
 
-    (Kubernetes' own httpGet would count the 404 of a site without a / page as a failure.)
-    """
-    return {"exec": {"command": ["warp", "-q", command]}, "periodSeconds": period, "timeoutSeconds": 5, "failureThreshold": 3}
+
+def find_secret_name(name: str) -> str:
+    """The Secret that holds the values of .warp/environment."""
+    return f"{find_unit_name(name)}-environment"[:63]
+
+
+def make_resources(plan: StartPlan) -> dict:
+    """What `warp start` plans: one CPU and MEMORY_PER_PROCESS per process, so the pod's limit gives warp the same count."""
+    processes = plan.launch.processes if plan.launch else 1
+    memory = f"{processes * (MEMORY_PER_PROCESS >> 20)}Mi"
+    return {"requests": {"cpu": str(processes), "memory": memory}, "limits": {"memory": memory}}
 
 
 def make_kubernetes_objects(plan: StartPlan, dep: Deployment, image: str) -> list[dict]:
-    """A Deployment and a Service; the pod's grace period covers the server's graceful stop."""
+    """A Deployment and a Service; the pod's grace period covers the server's graceful stop.
+
+    The probes are the image's HEALTHCHECK (an HTTP GET from bash, no Python start-up),
+    not httpGet: the kubelet's Host is the pod's IP, which Django refuses (400), and
+    httpGet counts a site's 404 at / as a failure, where any answer below 500 shows the server is up.
+    """
     name = find_unit_name(dep.name)
     labels = {"app.kubernetes.io/name": name, "app.kubernetes.io/managed-by": "warp"}
     container = {
@@ -296,14 +315,17 @@ def make_kubernetes_objects(plan: StartPlan, dep: Deployment, image: str) -> lis
         "args": ["warp", "start", *dep.start_args],
         "ports": [{"name": "http", "containerPort": plan.port}],
         "env": [{"name": "PORT", "value": str(plan.port)}, {"name": "WARP_HTTP_HOST", "value": "0.0.0.0"}],
-        "resources": {"requests": {"cpu": "250m", "memory": "256Mi"}, "limits": {"memory": "512Mi"}},
-        "startupProbe": {**_probe("alive", 5), "failureThreshold": 24},
-        "livenessProbe": _probe("alive", 10),
-        "readinessProbe": _probe("ready", 5),
+        "resources": make_resources(plan),
+        "startupProbe": {**_probe(make_probe_command(dep, "alive", plan.port), 5), "failureThreshold": 24},
+        "livenessProbe": _probe(make_probe_command(dep, "alive", plan.port), 10),
+        "readinessProbe": _probe(make_probe_command(dep, "ready", plan.port), 5),
         # The Service stops sending traffic a moment after the pod is told to stop: wait for that first.
         "lifecycle": {"preStop": {"exec": {"command": ["sleep", str(STOP_MARGIN)]}}},
         "securityContext": {"allowPrivilegeEscalation": False},
     }
+    if dep.secret_names:
+        # Names only: the values are created apart (see make_secret_command) and never written here.
+        container["envFrom"] = [{"secretRef": {"name": find_secret_name(dep.name)}}]
     deployment = {
         "apiVersion": "apps/v1",
         "kind": "Deployment",
@@ -333,9 +355,18 @@ def make_kubernetes_objects(plan: StartPlan, dep: Deployment, image: str) -> lis
     return [deployment, service]
 
 
+def make_secret_command(name: str, source: Path) -> str:
+    """The command that makes the Secret the Deployment reads .warp/environment's values from."""
+    return shlex.join(("kubectl", "create", "secret", "generic", find_secret_name(name),
+                       f"--from-env-file={source / '.warp' / 'environment'}"))
+
+
 def render_kubernetes(plan: StartPlan, dep: Deployment) -> list[File]:
     objects = make_kubernetes_objects(plan, dep, find_image_name(dep.name))
-    text = _header("#", "export kubernetes", dep) + yaml.safe_dump_all(objects, sort_keys=False)
+    text = _header("#", "export kubernetes", dep)
+    if dep.secret_names:
+        text += f"# {', '.join(dep.secret_names)} come from Secret {find_secret_name(dep.name)}; create it with:\n#   {make_secret_command(dep.name, dep.source)}\n"
+    text += yaml.safe_dump_all(objects, sort_keys=False)
     return [File(f"{dep.name}.kubernetes.yaml", text)]
 
 
@@ -346,25 +377,73 @@ def find_image_name(name: str) -> str:
 # ---------------------------------------------------------------- container image
 
 
+#: Where `warp image` puts the wheelhouse in the build context: where `warp build` looks for one.
+WHEELHOUSE = ".warp/wheelhouse"
+#: Never copied into an image: the VCS, local envs and caches, logs, and the values of .warp/environment.
+CONTAINER_IGNORE = (
+    ".git", ".hg", ".svn", "**/__pycache__", "**/*.py[co]", ".venv", "venv", "env", ".tox", ".nox",
+    ".mypy_cache", ".pytest_cache", "node_modules", "*.log", "logs", ".env", ".warp/environment",
+    "Containerfile", ".containerignore",
+)
+
+
+def find_base_image(dep: Deployment) -> str:
+    """The image both stages start from: the one named, else python:X.Y-slim for the env's Python."""
+    return dep.base_image or "docker.io/library/python:${PYTHON}-slim"
+
+
+def render_containerignore(dep: Deployment) -> list[File]:
+    """What stays out of the build context; the wheelhouse stays in (the build installs from it)."""
+    lines = [_header("#", "image", dep).rstrip(), "# Secrets are given at run time: podman run --env-file .warp/environment"]
+    return [File(".containerignore", "\n".join(lines + list(CONTAINER_IGNORE)) + "\n")]
+
+
+def make_health_command(port: int) -> list[str]:
+    """An HTTP GET on the app's port where any answer below 500 counts, as `warp alive` does, without starting Python.
+
+    python:slim has neither curl nor wget, but has bash, whose /dev/tcp opens the
+    connection; `python -c` with urllib would start an interpreter at every probe.
+    """
+    script = (
+        # One write of the whole request; a server that answers before reading it all must not kill bash (SIGPIPE).
+        f"trap '' PIPE; exec 3<>/dev/tcp/127.0.0.1/${{PORT:-{port}}} || exit 1;"
+        " request=$'GET / HTTP/1.0\\r\\nHost: localhost\\r\\n\\r\\n'; echo -n \"$request\" >&3;"
+        " read -r -t 5 _ status _ <&3 && [ \"$status\" -lt 500 ]"
+    )
+    return ["bash", "-c", script]
+
+
+def make_probe_command(dep: Deployment, name: str, port: int) -> list[str]:
+    """The project's alive/ready hook through warp when it has one, else the GET above."""
+    return ["warp", "-q", name] if name in dep.probe_hooks else make_health_command(port)
+
+
 def render_containerfile(plan: StartPlan, dep: Deployment) -> list[File]:
-    """A two-stage Containerfile: compilers and the build in the first stage, a non-root runtime in the second."""
+    """A two-stage Containerfile built from the wheelhouse warp put in the context: no package index is contacted.
+
+    The first stage holds the compilers (uWSGI, mod_wsgi build there from their sdists)
+    and the build; the second, a non-root runtime with what the first built.
+    """
     python = ".".join(dep.python_version.split(".")[:2])
     app = IMAGE_HOME / "src"
     build = _build_command(plan)
     env = f"PATH=/opt/warp/bin:$PATH WARP_HOME={IMAGE_HOME}/warp PYTHONUNBUFFERED=1"
+    base = find_base_image(dep)
     lines = [
         _header("#", "image", dep).rstrip(),
-        f"# Build it with: docker build -f Containerfile -t {find_image_name(dep.name)} .  (or podman/buildah)",
+        f"# Build it with: warp image, or podman build --format docker -f Containerfile -t {find_image_name(dep.name)} .",
+        f"# (after `warp image` has put the wheelhouse into {WHEELHOUSE}).",
         f"ARG PYTHON={python}",
         "",
-        "FROM docker.io/library/python:${PYTHON}-slim AS build",
+        f"FROM {base} AS build",
     ]
     lines += _apt_install(plan.adapter.image_build_packages if plan.adapter else ())
     lines += [
-        f"ARG WARP=warp-web=={dep.warp_version}",
-        'RUN python -m venv /opt/warp && /opt/warp/bin/pip install --no-cache-dir "$WARP"',
-        f"ENV {env}",
         f"WORKDIR {app}",
+        "# Every Python package comes from the wheelhouse: the versions the env was built with, and no index.",
+        f"COPY {_json_list([WHEELHOUSE, f'./{WHEELHOUSE}'])}",
+        f"RUN python -m venv /opt/warp && /opt/warp/bin/pip install --no-cache-dir --no-index --find-links ./{WHEELHOUSE} warp-web=={dep.warp_version}",
+        f"ENV {env} WARP_PIP_NO_INDEX=1",
     ]
     if dep.dependency_files:
         lines.append("# Dependencies first: this layer is rebuilt when these files change, not on every source edit.")
@@ -372,12 +451,11 @@ def render_containerfile(plan: StartPlan, dep: Deployment) -> list[File]:
         lines.append(f"RUN {build}")
     lines += [
         "COPY . .",
-        "# Unchanged dependencies are not installed again: hooks and collectstatic run.",
-        f"RUN {build}",
+        "# Unchanged dependencies are not installed again: hooks and collectstatic run. The wheelhouse stays behind.",
         "# OpenShift runs the image as a random user of group 0: give the group what the owner has.",
-        f"RUN chmod -R g=u /opt/warp {IMAGE_HOME}",
+        f"RUN {build} && rm -rf ./{WHEELHOUSE} && chmod -R g=u /opt/warp {IMAGE_HOME}",
         "",
-        "FROM docker.io/library/python:${PYTHON}-slim",
+        f"FROM {base}",
     ]
     lines += _apt_install(plan.adapter.image_run_packages if plan.adapter else ())
     lines += [
@@ -388,7 +466,7 @@ def render_containerfile(plan: StartPlan, dep: Deployment) -> list[File]:
         f"WORKDIR {app}",
         f"USER {IMAGE_UID}",
         f"EXPOSE {plan.port}",
-        'HEALTHCHECK --interval=30s --timeout=5s --start-period=30s CMD ["warp", "-q", "alive"]',
+        "HEALTHCHECK --interval=30s --timeout=5s --start-period=30s CMD " + _json_list(make_probe_command(dep, "alive", plan.port)),
         f"# {describe_stop(plan)}.",
         "STOPSIGNAL SIGTERM",
         "CMD " + _json_list(["warp", "start", *dep.start_args]),
@@ -427,9 +505,11 @@ def render_s2i(plan: StartPlan, dep: Deployment) -> list[File]:
         "#!/bin/sh\n" + header + "set -eu\n"
         'echo "---> Installing application source"\n'
         "cp -Rf /tmp/src/. ./\n"
-        "rm -rf /tmp/src\n"
+        "rm -rf /tmp/src 2>/dev/null || true  # another user's copy (podman cp) may not be removable\n"
         'echo "---> Building with warp"\n'
-        f"exec {build}\n"
+        f"{build}\n"
+        "# OpenShift runs the image as a random user of group 0: give the group what the owner has.\n"
+        'chmod -R g=u "$WARP_HOME" "$PWD" 2>/dev/null || true\n'
     )
     run = "#!/bin/sh\n" + header + "set -eu\n" + f"exec {start}\n"
     usage = (
@@ -444,6 +524,33 @@ def render_s2i(plan: StartPlan, dep: Deployment) -> list[File]:
         File(".s2i/bin/run", run, 0o755),
         File(".s2i/bin/usage", usage, 0o755),
     ]
+
+
+def render_s2i_builder(plan: StartPlan, dep: Deployment) -> list[File]:
+    """The Containerfile of an S2I builder image: the base, warp from the wheelhouse beside it, the scripts, a group-0 user.
+
+    Its context is a directory with ``wheelhouse/`` (warp and its dependencies) and ``bin/`` (render_s2i's scripts).
+    """
+    python = ".".join(dep.python_version.split(".")[:2])
+    lines = [
+        _header("#", "s2i --builder", dep).rstrip(),
+        f"ARG PYTHON={python}",
+        f"FROM {find_base_image(dep)}",
+        f"RUN useradd --uid {IMAGE_UID} --gid 0 --home-dir {IMAGE_HOME} --no-create-home app"
+        f" && mkdir -p {IMAGE_HOME}/src && chown -R {IMAGE_UID}:0 {IMAGE_HOME} && chmod -R g=u {IMAGE_HOME}",
+        'COPY ["wheelhouse", "/tmp/warp-wheelhouse"]',
+        "RUN python -m venv /opt/warp && /opt/warp/bin/pip install --no-cache-dir --no-index --find-links /tmp/warp-wheelhouse"
+        f" warp-web=={dep.warp_version} && rm -rf /tmp/warp-wheelhouse",
+        'COPY ["bin", "/usr/libexec/s2i"]',
+        f"ENV PATH=/opt/warp/bin:$PATH WARP_HOME={IMAGE_HOME}/warp PYTHONUNBUFFERED=1 PORT={plan.port} WARP_HTTP_HOST=0.0.0.0",
+        f'LABEL io.openshift.s2i.scripts-url="image:///usr/libexec/s2i" io.k8s.description="Builds and runs {dep.name} with warp"'
+        f' io.openshift.expose-services="{plan.port}:http"',
+        f"WORKDIR {IMAGE_HOME}/src",
+        f"USER {IMAGE_UID}",
+        f"EXPOSE {plan.port}",
+        'CMD ["/usr/libexec/s2i/usage"]',
+    ]
+    return [File("Containerfile", "\n".join(lines) + "\n")]
 
 
 #: Export targets: name -> (renderer, whether it runs on a platform that gives $PORT rather than on this machine).

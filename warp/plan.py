@@ -278,13 +278,17 @@ def find_usable_hook(project: ProjectFacts, name: str, warnings: list[str]) -> H
 # ---------------------------------------------------------------- start
 
 
+#: What warp budgets for one worker process: the default process count fits the memory at this much each.
+MEMORY_PER_PROCESS = 256 << 20
+
+
 def find_concurrency(server: str, settings: Settings, machine: MachineFacts, reload: bool = False) -> tuple[int, int, str]:
     """Processes and threads: flags > WARP_PROCESSES/WARP_THREADS > WEB_CONCURRENCY > a default from the machine.
 
     In --reload (development) mode the default is one process: restarts are quicker.
     """
     cpus = max(1, math.ceil(machine.cpus))
-    by_memory = max(1, (machine.memory_bytes or 1 << 40) // (256 << 20))
+    by_memory = max(1, (machine.memory_bytes or 1 << 40) // MEMORY_PER_PROCESS)
     default_processes = 1 if reload else max(1, min(cpus, by_memory))
     default_threads = servers.ADAPTERS[server].default_threads
     processes, threads = settings["processes"], settings["threads"]

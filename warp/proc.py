@@ -49,6 +49,27 @@ def run(
     return result.stdout or ""
 
 
+def run_shown(argv: Sequence[str], *, env: Mapping[str, str], cwd: Path, step: str, show, hint: str = "") -> str:
+    """Run a command to completion, each line of its output handed to ``show`` as it comes, and return the output.
+
+    A failure raises StepFailed with the output as its detail, for the caller to read.
+    """
+    try:
+        child = subprocess.Popen(list(argv), env=dict(env), cwd=cwd, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                                 stderr=subprocess.STDOUT, text=True, errors="replace")
+    except OSError as exc:
+        raise cannot_start(exc, argv, f"{step}: ", hint or "check that it is installed") from None
+    lines = []
+    with child:
+        for line in child.stdout:
+            lines.append(line)
+            show(line.rstrip("\n"))
+    output = "".join(lines)
+    if child.returncode != 0:
+        raise make_step_failed(step, child.returncode, output, hint or "fix the problem shown above and run the command again", detail=output)
+    return output
+
+
 def make_step_failed(step: str, returncode: int, output: str, hint: str, detail: str) -> StepFailed:
     """A command that ran and failed; when its output says the disk is full, the error says so and what to do."""
     if is_disk_full(output):

@@ -36,6 +36,7 @@ WARP_INSTALLER = "WARP_INSTALLER"
 WARP_PYTHON = "WARP_PYTHON"
 WARP_PIP_PACKAGES = "WARP_PIP_PACKAGES"
 WARP_PIP_NO_INDEX = "WARP_PIP_NO_INDEX"
+WARP_BASE_IMAGE = "WARP_BASE_IMAGE"
 WARP_GRACEFUL_TIMEOUT = "WARP_GRACEFUL_TIMEOUT"
 WARP_RELOAD = "WARP_RELOAD"
 MOD_WSGI_RELOAD_ON_CHANGES = "MOD_WSGI_RELOAD_ON_CHANGES"  # warpdrive's name
@@ -158,6 +159,7 @@ SPECS: tuple[Spec, ...] = (
     Spec("python", "--python", (WARP_PYTHON,), (), "python", None, _text, "python"),
     Spec("requirements", None, (WARP_PIP_PACKAGES,), (), "requirements", (), _words, "requirement files"),
     Spec("offline", "--offline", (WARP_PIP_NO_INDEX,), (), "offline", False, _flag, "offline install"),
+    Spec("base_image", "--base-image", (WARP_BASE_IMAGE,), (), "base-image", None, _text, "base image"),
     Spec("reload", "--reload", (WARP_RELOAD, MOD_WSGI_RELOAD_ON_CHANGES), (), None, False, _flag, "reload"),
     Spec(
         "graceful_timeout", "--graceful-timeout", (WARP_GRACEFUL_TIMEOUT,), (), "graceful-timeout",
