@@ -123,7 +123,7 @@ def test_offline_rebuild_from_warp_wheels_with_the_index_unreachable(tmp_path):
     project, home = copy_app("uv_app", tmp_path)
     warp("build", cwd=project, home=home)
     result = warp("wheels", cwd=project, home=home)
-    assert " wheels in " in result.stderr
+    assert " packages in " in result.stderr
     assert list((project / ".warp" / "wheelhouse").glob("flask-3.0.3-*.whl"))
     warp("destroy", "uv_app", "--yes", cwd=project, home=home)
     offline = {

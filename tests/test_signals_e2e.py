@@ -26,8 +26,6 @@ pytestmark = pytest.mark.e2e
 
 #: How a connection the stopping server never took ends for its client: refused, or reset while queued.
 NOT_TAKEN = ("refused", "ConnectionResetError", "RemoteDisconnected", "BrokenPipeError")
-#: A request that began this close to the signal may still have been waiting in the queue.
-MARGIN = 0.25
 
 #: Servers warp execs (their own SIGTERM is graceful); warp supervises the others.
 EXECED = ("gunicorn", "waitress")
@@ -55,8 +53,6 @@ class Load:
     def __init__(self, url: str, threads: int = 8) -> None:
         self.url = url
         self.statuses: dict[object, int] = {}
-        #: (when the request began, its outcome), in the order they ended.
-        self.history: list[tuple[float, object]] = []
         self.done = threading.Event()
         self.lock = threading.Lock()
         self.threads = [threading.Thread(target=self.hammer) for _ in range(threads)]
@@ -65,7 +61,6 @@ class Load:
 
     def hammer(self) -> None:
         while not self.done.is_set():
-            began = time.monotonic()
             try:
                 outcome, _ = http_get(self.url, timeout=30)
             except Exception as exc:  # noqa: BLE001  (every way a request fails is an outcome to count)
@@ -74,7 +69,6 @@ class Load:
                 time.sleep(0.01)
             with self.lock:
                 self.statuses[outcome] = self.statuses.get(outcome, 0) + 1
-                self.history.append((began, outcome))
 
     def stop(self) -> dict[object, int]:
         self.done.set()
@@ -118,7 +112,6 @@ def test_stop_under_load_is_graceful_and_leaves_nothing(server, how, run_warp):
     thread.start()
     time.sleep(0.7)  # the slow request is inside the app
     tree = find_descendants(running.proc.pid) | {running.proc.pid}
-    signalled = time.monotonic()
     if how == "sigterm":
         running.proc.send_signal(signal.SIGTERM)
     else:
@@ -129,13 +122,12 @@ def test_stop_under_load_is_graceful_and_leaves_nothing(server, how, run_warp):
 
     assert slow.get("response") == (200, "slow done"), running.output()
     assert statuses.get(200, 0) > 0
-    # Requests under way before the stop are answered. Once the server stops listening, a connection
-    # still waiting in its listen queue is reset by the kernel, on every server: refused or reset
-    # before any response, never an error status or a response cut short.
-    before = [outcome for began, outcome in load.history if began < signalled - MARGIN]
-    after = [outcome for began, outcome in load.history if began >= signalled - MARGIN]
-    assert before and set(before) == {200}, (statuses, running.output())
-    assert set(after) <= {200, *NOT_TAKEN}, (statuses, running.output())
+    # The request under way (the slow one, inside the app) is answered. A connection still waiting in the
+    # listen queue when the server stops listening is reset by the kernel, on every server; how long a
+    # request waits there depends on the machine's load, so the client cannot tell those apart from the
+    # ones that came after the signal: refused or reset before any response, never an error status or
+    # a response cut short.
+    assert set(statuses) <= {200, *NOT_TAKEN}, (statuses, running.output())
     assert code == 0, running.output()
     assert left_in_table(tree) == {}, running.output()
     assert not running.is_listening()
