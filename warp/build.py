@@ -14,7 +14,7 @@ import warp
 from warp import __version__, locks, proc, servers
 from warp.context import Context, Report, scan_digests, scan_incomplete, scan_installed
 from warp.errors import EnvError, StepFailed, UsageError, disk_full_as_error
-from warp.plan import BuildPlan, Installer, find_dependency_inputs, find_installer, find_server, find_servers_named, make_build_plan
+from warp.plan import BuildPlan, Installer, find_dependency_inputs, find_installer, find_servers_named, make_build_plan
 from warp.venv import Env, drop_world_write, find_uv
 
 
@@ -174,8 +174,7 @@ def run_wheels(ctx: Context, report: Report, dest: Path) -> int:
         with disk_full_as_error(writing=pinned):
             pinned.write_text("\n".join(lines) + "\n")
         requirements += ["-r", str(pinned)]
-    installed = scan_installed(ctx.env)
-    server = servers.ADAPTERS[find_server(ctx.settings, ctx.project, installed, ctx.env.read_record())[0]].packages
+    server = next(step.packages for step in make_plan(ctx)[0].steps if step.kind == "server")
     dest.mkdir(parents=True, exist_ok=True)
     report(f" -----> Building wheels into {dest}")
     pip_wheel = [str(ctx.env.python), "-m", "pip", "wheel", "--disable-pip-version-check", "--wheel-dir", str(dest)]
