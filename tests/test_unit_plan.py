@@ -1408,13 +1408,14 @@ def asgi_plan(server, target=ASGI_APP, mode=ASGI_MODE, flags=None, versions=None
 def test_uvicorn_argv():
     plan = asgi_plan("uvicorn", flags={"graceful_timeout": "7", "processes": "3"})
     argv = plan.argv
-    assert argv[0] == str(ENV / "bin" / "uvicorn") and argv[-1] == "warp_asgi:application"
+    assert argv[:2] == (str(ENV / "bin" / "python"), str(HOOKS / "uvicorn_serve.py")) and argv[-1] == "warp_asgi:application"
     assert (after(argv, "--host"), after(argv, "--port"), after(argv, "--workers")) == ("127.0.0.1", "8080", "3")
     assert after(argv, "--timeout-graceful-shutdown") == "7"  # an open WebSocket cannot hold a stop up for ever
     assert after(argv, "--lifespan") == "auto"
     # three processes: uvicorn's parent exits 0 when the startup fails, so warp stays the parent and looks for the marker
     assert plan.stop == Stop("signal", signal="SIGTERM", timeout=7) and plan.failure_marker == RUN / "startup-failed-0"
-    assert "_os._exit(3)" in plan.files[RUN / "warp_asgi.py"]
+    source = plan.files[RUN / "warp_asgi.py"]
+    assert "exit_on_failure = False" in source and f"open({str(RUN / 'startup-failed-0')!r}, 'w').close()" in source  # its workers exit 3 themselves
     assert dict((d.name, d.value) for d in plan.decisions)["processes x threads"] == "3 x 1"
 
 
@@ -1452,7 +1453,7 @@ def test_gunicorn_asgi_argv():
 
 def test_gunicorn_asgi_before_27_exits_on_a_failed_startup_through_warps_module():
     plan = asgi_plan("gunicorn", versions={"gunicorn": "25.1.0"})
-    assert plan.argv[-1] == "warp_asgi:application" and "_os._exit(3)" in plan.files[RUN / "warp_asgi.py"]
+    assert plan.argv[-1] == "warp_asgi:application" and "exit_on_failure = True" in plan.files[RUN / "warp_asgi.py"]
 
 
 def test_gunicorn_asgi_reload_takes_warps_socket():

@@ -194,7 +194,10 @@ def graceful_stop(stop: Stop, pid: int) -> None:
         if not write_fifo(stop.path, stop.command):
             proc.signal_group(pid, signal.SIGINT)  # no FIFO yet (still starting): stop it with a signal
         return
-    proc.signal_group(pid, getattr(signal, stop.signal or "SIGTERM"))
+    if stop.group:
+        proc.signal_group(pid, getattr(signal, stop.signal or "SIGTERM"))
+    else:
+        proc.signal_process(pid, getattr(signal, stop.signal or "SIGTERM"))
 
 
 def write_fifo(path: Path, command: str) -> bool:

@@ -110,6 +110,9 @@ class Stop:
     path: Path | None = None
     command: str | None = None
     timeout: float = 30.0
+    #: The signal goes to the whole process group; False: to the server's main process only, for servers
+    #: whose workers take no signal themselves and die of it (Hypercorn's: their parent stops them).
+    group: bool = True
 
 
 @dataclass(frozen=True)

@@ -28,5 +28,6 @@ class Hypercorn(Adapter):
             "--graceful-timeout", str(launch.graceful_timeout),
             "--access-logfile", "-",
         ]
-        stop = Stop("signal", signal="SIGTERM", timeout=launch.graceful_timeout) if marker else Stop("exec", timeout=launch.graceful_timeout)
+        # Its workers have no SIGTERM handler of their own (a signal to them ends their requests): only the parent.
+        stop = Stop("signal", signal="SIGTERM", timeout=launch.graceful_timeout, group=False) if marker else Stop("exec", timeout=launch.graceful_timeout)
         return ServerCommand(argv=tuple(argv) + launch.extra_args + (app,), stop=stop, files=files, failure_marker=marker)

@@ -1,4 +1,5 @@
-"""uvicorn: execs; graceful on its own SIGTERM within warp's graceful timeout; ServeStatic for Django's static files."""
+"""uvicorn, through warp's launcher (hooks/uvicorn_serve.py): execs; graceful on SIGTERM within warp's graceful timeout;
+ServeStatic for Django's static files."""
 
 from __future__ import annotations
 
@@ -20,7 +21,7 @@ class Uvicorn(Adapter):
         # One process exits 3 when the app's startup fails; with several, uvicorn's parent stops them all and exits 0,
         # so warp's module leaves a marker and warp, staying the parent, makes that exit an error.
         marker = make_failure_marker(launch) if launch.processes > 1 and launch.lifespan else None
-        app, files, python_path = make_asgi_app(launch, exit_on_failed_startup=marker is not None, failure_marker=marker)
+        app, files, python_path = make_asgi_app(launch, failure_marker=marker)
         if launch.listen_fd is not None:
             where = ["--fd", str(launch.listen_fd)]
         elif launch.socket is not None:
@@ -28,7 +29,8 @@ class Uvicorn(Adapter):
         else:
             where = ["--host", launch.host, "--port", str(launch.port)]
         argv = [
-            str(launch.bin / "uvicorn"),
+            # uvicorn itself, with a stop that answers the connections it accepted last (see the launcher).
+            str(launch.bin / "python"), str(launch.hooks_dir / "uvicorn_serve.py"),
             *where,
             "--workers", str(launch.processes),
             # Its default waits forever: an open WebSocket or stream would hold a stopped server up.
@@ -36,6 +38,7 @@ class Uvicorn(Adapter):
             "--lifespan", "auto" if launch.lifespan else "off",
             "--app-dir", str(python_path[0]),
         ]
+
         argv += ["--proxy-headers", "--forwarded-allow-ips", "*"] if launch.socket is not None else []
         stop = Stop("signal", signal="SIGTERM", timeout=launch.graceful_timeout) if marker else Stop("exec", timeout=launch.graceful_timeout)
         return ServerCommand(argv=tuple(argv) + launch.extra_args + (app,), stop=stop, files=files, failure_marker=marker)

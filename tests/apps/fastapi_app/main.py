@@ -20,7 +20,13 @@ app = FastAPI(lifespan=lifespan)
 
 @app.get("/")
 async def hello():
-    return {"hello": "world", "lifespan": bool(started), "pid": os.getpid()}
+    return {"hello": "world", "lifespan": bool(started), "pid": os.getpid(), "text": "hello from fastapi"}
+
+
+@app.get("/slow")
+async def slow():
+    await asyncio.sleep(float(os.environ.get("SLOW_SECONDS", "0")))
+    return {"slow": True}
 
 
 @app.get("/io")
