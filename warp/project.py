@@ -174,9 +174,9 @@ def scan_app(root: Path, home: str) -> AppFacts:
 
 
 def find_assigned_name(text: str, names: tuple[str, ...]) -> str | None:
-    """The first of ``names`` that a module's text assigns at its top level (``app = ...``), read, never imported."""
+    """The first of ``names`` that a module's text defines at its top level (``app = ...``, ``async def app``), read, never imported."""
     for name in names:
-        if re.search(rf"^{name}\s*(?::[^=\n]*)?=(?!=)", text, re.MULTILINE):
+        if re.search(rf"^(?:{name}\s*(?::[^=\n]*)?=(?!=)|(?:async\s+)?def\s+{name}\b)", text, re.MULTILINE):
             return name
     return None
 
