@@ -189,6 +189,30 @@ def test_nginx_in_front_of_gunicorn_over_tcp(run_warp, world_dir, nginx_in):
 
 
 @needs_nginx
+def test_a_websocket_through_the_exported_nginx_to_an_asgi_app(run_warp, world_dir, nginx_in):
+    from conftest import WebSocket
+
+    app = build_app("fastapi_app", "uvicorn")
+    running = run_warp(app, "--server", "uvicorn")
+    listen = free_port()
+    out = export(app, "nginx", world_dir, "--server", "uvicorn", "--host", "127.0.0.1", "--port", str(running.port),
+                 "--listen", f"127.0.0.1:{listen}")
+    nginx = nginx_in(Path(out.stdout.strip()))
+    assert nginx.test().returncode == 0
+    running.wait_ready("/")
+    nginx.start()
+    wait_for(f"http://127.0.0.1:{listen}/", proc=nginx.proc, log=nginx.log)
+    assert "hello from fastapi" in get(f"http://127.0.0.1:{listen}/")[2]
+    socket = WebSocket(listen, "/ws", timeout=10)
+    for word in ("through", "nginx"):
+        socket.send(word)
+        assert socket.receive() == (1, word.encode())
+    socket.close()
+    assert '"WebSocket /ws" [accepted]' in running.output()
+    assert running.stop() == 0, running.output()
+
+
+@needs_nginx
 def test_nginx_caches_hashed_static_names_for_good_and_sends_the_gz_copies(run_warp, world_dir, nginx_in):
     from test_static_e2e import IMMUTABLE, fetch, hashed_name
 
