@@ -1479,3 +1479,10 @@ def test_asgi_servers_install_servestatic_and_gunicorn_adds_it_for_asgi_only():
     assert "servestatic" in servers.ADAPTERS["gunicorn"].find_packages("asgi")
     assert "servestatic" not in servers.ADAPTERS["gunicorn"].find_packages("wsgi")
     assert servers.ADAPTERS["uvicorn"].find_packages("asgi")[0] == "uvicorn"
+
+
+@pytest.mark.parametrize("server, expected", [("uvicorn", ["--uds", "/run/app.sock"]), ("hypercorn", ["--bind", "unix:/run/app.sock"]),
+                                              ("granian", ["--uds", "/run/app.sock"]), ("gunicorn", ["--bind", "unix:/run/app.sock"])])
+def test_asgi_servers_listen_on_a_unix_socket(server, expected):
+    plan = asgi_plan(server, flags={"socket": "/run/app.sock"})
+    assert contains_run(plan.argv, expected) and "--port" not in plan.argv and plan.socket_protocol == "http"
