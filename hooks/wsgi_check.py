@@ -1,9 +1,13 @@
-"""Import the WSGI application the way the server will, before the server starts.
+"""Import the application the way the server will, before the server starts, and say whether it is WSGI or ASGI.
 
 A server that fails to import the app prints its own wall of log lines (or,
 under mod_wsgi, answers 500 forever); this script tells warp in one JSON line
 whether the app imports, and when it does not, shows the app's own traceback
 marked as the app's. Usage: wsgi_check.py module NAME CALLABLE | script PATH CALLABLE
+
+The answer: {"ok": true, "interface": "asgi" | "wsgi", "because": "..."}, told
+apart as uvicorn and hypercorn do: an ASGI app is a coroutine function, or an
+object whose __call__ is one (Django's ASGIHandler, FastAPI, Starlette).
 
 Exit codes: 0 ok, 1 the app raised while importing, 2 no such module or file,
 3 no such callable.
@@ -11,6 +15,7 @@ Exit codes: 0 ok, 1 the app raised while importing, 2 no such module or file,
 
 import importlib
 import importlib.machinery
+import inspect
 import importlib.util
 import os
 import sys
@@ -54,6 +59,20 @@ def load_script(path):
     return module
 
 
+def find_interface(app, name):
+    """("asgi" | "wsgi", why) for the callable ``app`` found as ``name``."""
+    if getattr(app, "_asgi_single_callable", False) or getattr(app, "_asgi_double_callable", False):
+        return "asgi", f"{name} is marked as an ASGI application (asgiref)"
+    if inspect.iscoroutinefunction(app):
+        return "asgi", f"{name} is an async function"
+    if inspect.isfunction(app) or inspect.ismethod(app):
+        return "wsgi", f"{name} is a plain (not async) function"
+    kind = type(app).__name__
+    if inspect.iscoroutinefunction(getattr(app, "__call__", None)):
+        return "asgi", f"{name} is a {kind} whose __call__ is async"
+    return "wsgi", f"{name} is a {kind} whose __call__ is not async"
+
+
 def main():
     kind, where, name = sys.argv[1:4]
     module = load_module(where) if kind == "module" else load_script(where)
@@ -64,7 +83,8 @@ def main():
     if not callable(target):
         sys.stderr.write(f"{where}:{name} is not callable (it is a {type(target).__name__})\n")
         sys.exit(3)
-    reply(ok=True)
+    interface, because = find_interface(target, f"{where}:{name}")
+    reply(ok=True, interface=interface, because=because)
 
 
 if __name__ == "__main__":

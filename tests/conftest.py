@@ -7,6 +7,7 @@ user can read them when the tests run as root.
 
 from __future__ import annotations
 
+import base64
 import fcntl
 import os
 import shutil
@@ -30,6 +31,7 @@ from warp.proc import find_descendants, is_running
 TESTS = Path(__file__).resolve().parent
 APPS = TESTS / "apps"
 SERVERS = ("gunicorn", "waitress", "uwsgi", "mod_wsgi")
+ASGI_SERVERS = ("uvicorn", "gunicorn", "hypercorn", "granian")
 
 # Apache refuses to run as root and its user cannot read a Python under /root,
 # so as root the envs use the system interpreter.
@@ -263,6 +265,8 @@ DJANGO_SITES = {
         MANIFEST_SETTINGS + 'MIDDLEWARE.insert(1, "whitenoise.middleware.WhiteNoiseMiddleware")\nWHITENOISE_MAX_AGE = 4321\n',
         {"assets/site.css": SITE_CSS},
     ),
+    # Django's asgi.py: uvicorn among the dependencies asks for ASGI.
+    "django_asgi": ("Django\nuvicorn\n", 'ALLOWED_HOSTS = ["127.0.0.1", "localhost"]\n', {}),
 }
 
 
@@ -335,6 +339,9 @@ class RunningWarp:
         with socket.socket() as sock:
             return sock.connect_ex(("127.0.0.1", self.port)) == 0
 
+    def websocket(self, path: str = "/ws", timeout: float = 10) -> "WebSocket":
+        return WebSocket(self.port, path, timeout)
+
     def close(self) -> None:
         if self.proc.poll() is None:
             os.killpg(self.proc.pid, signal.SIGKILL)
@@ -345,6 +352,53 @@ class RunningWarp:
             except ProcessLookupError:
                 pass
         self.log.close()
+
+
+class WebSocket:
+    """A minimal WebSocket client (RFC 6455 text frames), standard library only."""
+
+    def __init__(self, port: int, path: str, timeout: float) -> None:
+        self.sock = socket.create_connection(("127.0.0.1", port), timeout=timeout)
+        key = base64.b64encode(os.urandom(16)).decode()
+        self.sock.sendall(
+            f"GET {path} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+            f"Sec-WebSocket-Key: {key}\r\nSec-WebSocket-Version: 13\r\n\r\n".encode()
+        )
+        head = b""
+        while b"\r\n\r\n" not in head:
+            chunk = self.sock.recv(1)
+            if not chunk:
+                raise ConnectionError(f"closed during the handshake: {head!r}")
+            head += chunk
+        if not head.startswith(b"HTTP/1.1 101"):
+            raise ConnectionError(f"no upgrade: {head!r}")
+
+    def send(self, text: str) -> None:
+        payload, mask = text.encode(), os.urandom(4)
+        assert len(payload) < 126
+        self.sock.sendall(bytes([0x81, 0x80 | len(payload)]) + mask + bytes(b ^ mask[i % 4] for i, b in enumerate(payload)))
+
+    def _read(self, count: int) -> bytes:
+        data = b""
+        while len(data) < count:
+            chunk = self.sock.recv(count - len(data))
+            if not chunk:
+                raise ConnectionError("closed")
+            data += chunk
+        return data
+
+    def receive(self) -> tuple[int, bytes]:
+        """(opcode, payload) of the next frame: 1 text, 8 close."""
+        first, second = self._read(2)
+        length = second & 0x7F
+        if length == 126:
+            length = int.from_bytes(self._read(2), "big")
+        elif length == 127:
+            length = int.from_bytes(self._read(8), "big")
+        return first & 0x0F, self._read(length)
+
+    def close(self) -> None:
+        self.sock.close()
 
 
 @pytest.fixture

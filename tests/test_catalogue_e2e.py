@@ -93,6 +93,8 @@ BROKEN = {
     # The usual Flask/FastAPI layout: app.py only defines the app; run as a script it ends at once.
     "module_only/app.py": "from flask import Flask\n\napp = Flask(__name__)\n\n\n@app.route('/')\ndef index():\n    return 'hi'\n",
     "shell_exits/app.sh": "#!/bin/sh\necho preparing\nexit 3\n",
+    # An ASGI app by the FastAPI convention, with no dependency.
+    "asgi_only/main.py": "async def app(scope, receive, send):\n    pass\n",
 }
 
 
@@ -319,6 +321,19 @@ CASES = [
          env={"WARP_SERVER_TYPE": "tomcat"}, world="served"),
     Case("server-not-installed", (*START, "--server", "waitress"), 1, "waitress is not installed in env", ("source", "env"), world="served",
          also=("run `warp build --server waitress`",)),
+    # WSGI and ASGI
+    Case("asgi-server-for-a-wsgi-app", (*START, "--server", "uvicorn"), 2,
+         "uvicorn serves ASGI applications only, and the application is WSGI (wsgi:application is a Flask whose __call__ is not async",
+         ("source", "env"), world="served", also=("use --server mod_wsgi or gunicorn or uwsgi or waitress, or leave the server to warp",)),
+    Case("wsgi-server-for-an-asgi-app", (*START, "--home", "asgi_only", "--server", "waitress"), 2,
+         "waitress serves WSGI applications only, and the application is ASGI (main:app is an async function",
+         ("source", "env"), world="served", also=("use --server gunicorn or uvicorn or granian or hypercorn, or leave the server to warp",)),
+    Case("wsgi-server-for-interface-asgi", ("plan", "--interface", "asgi", "--server", "uwsgi"), 2,
+         "uwsgi serves WSGI applications only, and the application is ASGI (from --interface)", ("source", "env"), world="served"),
+    Case("mode-asgi-without-its-marker", ("plan", "--mode", "asgi"), 2, "mode asgi needs asgi.py, or main.py or app/main.py defining app",
+         ("source", "env"), world="served"),
+    Case("interface-unknown", ("plan",), 2, "interface from WARP_INTERFACE: 'rsgi' is not one of auto, asgi, wsgi", ("source", "env"),
+         env={"WARP_INTERFACE": "rsgi"}, world="served"),
     # ports, hosts, numbers
     Case("port-in-use", START, 2, "port {port} on 127.0.0.1 is already in use", ("source", "env"), setup=hold_port, world="served"),
     Case("port-held-by-a-starting-warp", START, 2, "port {port} is already in use by another `warp start`", ("source", "env"),

@@ -167,24 +167,46 @@ def check_served_by_nginx(port: int, app, nginx: Nginx, server_log: str) -> None
 # ---------------------------------------------------------------- nginx in front of the app
 
 
-@needs_nginx
-def test_nginx_in_front_of_gunicorn_over_tcp(run_warp, world_dir, nginx_in):
-    app = build_app("django_site", "gunicorn")
-    running = run_warp(app, "--server", "gunicorn")
+def serve_behind_nginx(app, server: str, run_warp, world_dir, nginx_in, ready: str):
+    """``app`` on ``server`` over TCP with the exported nginx config in front, both serving: (running, nginx, conf, listen)."""
+    running = run_warp(app, "--server", server)
     listen = free_port()
-    out = export(app, "nginx", world_dir, "--server", "gunicorn", "--host", "127.0.0.1", "--port", str(running.port),
+    out = export(app, "nginx", world_dir, "--server", server, "--host", "127.0.0.1", "--port", str(running.port),
                  "--listen", f"127.0.0.1:{listen}")
     conf = Path(out.stdout.strip())
-    assert conf == world_dir / f"{app.name}.nginx.conf"
-    assert f"server 127.0.0.1:{running.port};" in conf.read_text() and "proxy_pass" in conf.read_text()
     nginx = nginx_in(conf)
     checked = nginx.test()
     assert checked.returncode == 0 and "syntax is ok" in checked.stderr, checked.stderr
-    running.wait_ready("/admin/login/")
+    running.wait_ready(ready)
     nginx.start()
-    wait_for(f"http://127.0.0.1:{listen}/admin/login/", proc=nginx.proc, log=nginx.log)
+    wait_for(f"http://127.0.0.1:{listen}{ready}", proc=nginx.proc, log=nginx.log)
+    return running, nginx, conf, listen
+
+
+@needs_nginx
+def test_nginx_in_front_of_gunicorn_over_tcp(run_warp, world_dir, nginx_in):
+    app = build_app("django_site", "gunicorn")
+    running, nginx, conf, listen = serve_behind_nginx(app, "gunicorn", run_warp, world_dir, nginx_in, "/admin/login/")
+    assert conf == world_dir / f"{app.name}.nginx.conf"
+    assert f"server 127.0.0.1:{running.port};" in conf.read_text() and "proxy_pass" in conf.read_text()
     check_served_by_nginx(listen, app, nginx, running.output())
     assert "GET /admin/login/" in running.output()  # gunicorn's access log: the page did go through it
+    assert running.stop() == 0, running.output()
+
+
+@needs_nginx
+def test_a_websocket_through_the_exported_nginx_to_an_asgi_app(run_warp, world_dir, nginx_in):
+    from conftest import WebSocket
+
+    app = build_app("fastapi_app", "uvicorn")
+    running, _, _, listen = serve_behind_nginx(app, "uvicorn", run_warp, world_dir, nginx_in, "/")
+    assert "hello from fastapi" in get(f"http://127.0.0.1:{listen}/")[2]
+    socket = WebSocket(listen, "/ws", timeout=10)
+    for word in ("through", "nginx"):
+        socket.send(word)
+        assert socket.receive() == (1, word.encode())
+    socket.close()
+    assert '"WebSocket /ws" [accepted]' in running.output()
     assert running.stop() == 0, running.output()
 
 
@@ -195,15 +217,7 @@ def test_nginx_caches_hashed_static_names_for_good_and_sends_the_gz_copies(run_w
     app = build_app("django_manifest", "gunicorn")
     hashed = hashed_name(app, "site.css")
     original = (app.src / "collected" / hashed).read_bytes()
-    running = run_warp(app, "--server", "gunicorn")
-    listen = free_port()
-    out = export(app, "nginx", world_dir, "--server", "gunicorn", "--host", "127.0.0.1", "--port", str(running.port),
-                 "--listen", f"127.0.0.1:{listen}")
-    nginx = nginx_in(Path(out.stdout.strip()))
-    assert nginx.test().returncode == 0
-    running.wait_ready("/admin/login/")
-    nginx.start()
-    wait_for(f"http://127.0.0.1:{listen}/admin/login/", proc=nginx.proc, log=nginx.log)
+    running, _, _, listen = serve_behind_nginx(app, "gunicorn", run_warp, world_dir, nginx_in, "/admin/login/")
     status, headers, body = fetch(f"http://127.0.0.1:{listen}/static/{hashed}", "gzip")
     assert status == 200 and headers.get("Content-Encoding") == "gzip", headers
     assert gzip.decompress(body) == original

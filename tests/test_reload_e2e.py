@@ -79,6 +79,31 @@ class Poller(threading.Thread):
         return self.failed + ["the poller ended before it was stopped"] * ended_early + ["the poller did not stop"] * self.is_alive()
 
 
+def start_reloading(run_warp, name: str, server: str, copy_as: str, source: str, served: str):
+    """A private copy of app ``name`` under `warp start --reload` on ``server``, serving ``served``: (app, source, running)."""
+    app = build_app(name, server, copy_as=copy_as)
+    running = run_warp(app, "--server", server, "--reload", env={"SLOW_SECONDS": "0.3"})
+    running.wait_ready("/")
+    wait_for_text(running, served)
+    return app, app.src / source, running
+
+
+def start_pollers(running, slow: bool = True) -> tuple[Poller, Poller | None]:
+    """Pollers of / and (with ``slow``) /slow, started."""
+    pollers = (Poller(running.get), Poller(running.get, "/slow") if slow else None)
+    for each in filter(None, pollers):
+        each.start()
+    return pollers
+
+
+def edit_in_turn(running, source, pattern: str, replacement: str, served: str, count: int = 3) -> None:
+    """Edit ``source`` ``count`` times (``{n}`` in ``replacement`` numbers each), waiting each time for ``served``."""
+    for n in range(count):
+        time.sleep(0.3)
+        edit(source, pattern, replacement.format(n=n))
+        wait_for_text(running, served.format(n=n))
+
+
 @pytest.mark.parametrize(
     "answer, failure",
     [
@@ -102,21 +127,11 @@ def test_the_poller_keeps_every_failure_and_keeps_polling(answer, failure):
 
 @pytest.mark.parametrize("server", [server_param(s) for s in SERVERS])
 def test_reload_serves_each_edit_and_survives_a_syntax_error(server, run_warp):
-    app = build_app("flask_wsgi", server, copy_as=f"reload_{server}")
-    source = app.src / "wsgi.py"
-    running = run_warp(app, "--server", server, "--reload", env={"SLOW_SECONDS": "0.3"})
-    running.wait_ready("/")
-    wait_for_text(running, "hello from flask")
+    app, source, running = start_reloading(run_warp, "flask_wsgi", server, f"reload_{server}", "wsgi.py", "hello from flask")
 
-    poller = Poller(running.get)
     # A replaced server finishes the requests it is serving: one is nearly always inside it at each restart.
-    slow = Poller(running.get, "/slow") if server != "mod_wsgi" else None
-    for each in filter(None, (poller, slow)):
-        each.start()
-    for n in range(3):
-        time.sleep(0.3)
-        edit(source, r'f"[^"]* pid', f'f"edit {n} pid')
-        wait_for_text(running, f"edit {n} pid")
+    poller, slow = start_pollers(running, slow=server != "mod_wsgi")
+    edit_in_turn(running, source, r'f"[^"]* pid', 'f"edit {n} pid', "edit {n} pid")
     failures = poller.finish()
     if server == "mod_wsgi":
         # Apache's restart ends its children: a request inside one at that moment is cut off (documented);

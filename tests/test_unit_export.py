@@ -129,6 +129,17 @@ def test_nginx_proxies_http_with_the_forwarded_headers():
     assert "uwsgi_pass" not in conf and "listen 80;" in conf
 
 
+def test_nginx_passes_websockets_to_an_asgi_app_and_only_to_one():
+    from test_unit_plan import asgi_plan
+
+    plan = asgi_plan("uvicorn")
+    conf = text(export.render_nginx(plan, deployment(plan)))
+    assert "map $http_upgrade $warp_blog_connection {\n    default upgrade;\n    '' close;\n}" in conf
+    for line in ("proxy_http_version 1.1;", "proxy_set_header Upgrade $http_upgrade;", "proxy_set_header Connection $warp_blog_connection;"):
+        assert f"        {line}" in conf.split("location / {")[1]
+    assert "Upgrade" not in text(export.render_nginx(gunicorn_plan(), deployment(gunicorn_plan())))
+
+
 def test_nginx_leaves_static_files_to_an_app_that_serves_them_itself():
     """The app's WhiteNoise middleware sets their headers (WHITENOISE_*, immutable hashed names): nginx passes them on."""
     plan = start("gunicorn", dataclasses.replace(with_static(MODULE), app_serves_static=True))

@@ -62,3 +62,45 @@ def test_collectstatic_copies_every_static_file_unchanged(own_root, tmp_path):
     }
     assert read_tree(where) == STATIC_FILES
     assert not (fallback if own_root else own).exists()
+
+
+PROBED = '''
+class Handler:
+    async def __call__(self, scope, receive, send):
+        pass
+
+
+class Legacy:
+    def __call__(self, environ, start_response):
+        return []
+
+
+async def coroutine_app(scope, receive, send):
+    pass
+
+
+def wsgi_app(environ, start_response):
+    return []
+
+
+handler = Handler()
+legacy = Legacy()
+'''
+
+
+@pytest.mark.parametrize(
+    "name, interface, because",
+    [
+        ("handler", "asgi", "probed:handler is a Handler whose __call__ is async"),
+        ("coroutine_app", "asgi", "probed:coroutine_app is an async function"),
+        ("legacy", "wsgi", "probed:legacy is a Legacy whose __call__ is not async"),
+        ("wsgi_app", "wsgi", "probed:wsgi_app is a plain (not async) function"),
+    ],
+)
+def test_the_app_check_tells_asgi_from_wsgi(name, interface, because, tmp_path):
+    (tmp_path / "probed.py").write_text(PROBED)
+    result = subprocess.run(
+        [sys.executable, str(HOOKS_DIR / "wsgi_check.py"), "module", "probed", name], cwd=tmp_path, capture_output=True, text=True, timeout=60
+    )
+    assert result.returncode == 0, result.stderr
+    assert json.loads(result.stdout) == {"ok": True, "interface": interface, "because": because}

@@ -21,6 +21,7 @@ from warp.plan import (
     find_dependency_inputs,
     find_concurrency,
     find_host,
+    find_interface,
     find_server,
     make_build_plan,
     make_plan_with_paste_server,
@@ -104,7 +105,7 @@ DETECTION = [
 @pytest.mark.parametrize("changes, name, because, target", DETECTION, ids=[f"{i}-{row[1]}" for i, row in enumerate(DETECTION)])
 def test_find_mode_detection_order(changes, name, because, target):
     mode = find_mode(make_app(**{**EVERYTHING, **changes}), make_settings())
-    assert mode == Mode(name, because, target)
+    assert mode == Mode(name, because, target, None if name in ("shell", "python") else "wsgi")
     if target is not None:
         assert target.callable == "application"
 
@@ -124,6 +125,7 @@ def test_nothing_found_lists_what_was_looked_at():
         "  wsgi.py       present but has no 'application'",
         "  wsgi/         not found",
         "  paste.ini, production.ini  not found",
+        "  asgi.py, main.py, app/main.py defining application or app  not found",
     ]
 
 
@@ -157,7 +159,7 @@ APP_FORMS = [
 def test_app_forms(value, name, target):
     # --app wins over everything detection would have found
     mode = find_mode(make_app(**EVERYTHING), make_settings({"app": value}))
-    assert mode == Mode(name, "from --app", target)
+    assert mode == Mode(name, "from --app", target, "wsgi" if name == "paste" else None)
 
 
 def test_app_from_environment_names_its_source():
@@ -222,7 +224,7 @@ FORCED_OK = [
 def test_forced_mode_beats_detection_order(mode, markers, target):
     # app.sh is executable too, so auto detection would have chosen shell
     app = make_app(**{"app_sh": True, "app_sh_executable": True, **markers})
-    assert find_mode(app, make_settings(environ={"WARP_APP_MODE": mode})) == Mode(mode, "from WARP_APP_MODE", target)
+    assert find_mode(app, make_settings(environ={"WARP_APP_MODE": mode})) == Mode(mode, "from WARP_APP_MODE", target, None if mode in ("shell", "python") else "wsgi")
 
 
 # ---------------------------------------------------------------- find_server
@@ -295,9 +297,9 @@ def test_the_last_builds_server_stays_chosen_until_the_user_or_the_project_names
 
 
 def test_build_start_and_exports_share_the_one_server_decision():
-    """build.py, start.py and the exports call this one function, with the build record; nothing else chooses."""
+    """The build plan, start.py and the exports call this one function, with the build record; nothing else chooses."""
     callers = subprocess.run(["grep", "-rln", "find_server(", str(Path(__file__).parents[1] / "warp")], capture_output=True, text=True).stdout.split()
-    assert sorted(Path(path).name for path in callers) == ["build.py", "plan.py", "start.py"]
+    assert sorted(Path(path).name for path in callers) == ["plan.py", "start.py"]
     for path in callers:
         for line in Path(path).read_text().splitlines():
             if "find_server(" in line and "def find_server" not in line:
@@ -937,7 +939,8 @@ def test_container_listens_everywhere(server):
     machine = dataclasses.replace(WORKSTATION, in_container=True)
     plan = start(server, MODULE, machine=machine)
     assert plan.host == "0.0.0.0"
-    assert "0.0.0.0:8080" in plan.argv or "0.0.0.0" in (plan.prepare[0] if plan.prepare else ())
+    listen = list(plan.argv) + list(plan.prepare[0] if plan.prepare else ())
+    assert "0.0.0.0:8080" in listen or ("0.0.0.0" in listen and after(listen, "--port") == "8080")
 
 
 # Django's static files
@@ -1284,3 +1287,202 @@ def test_a_paste_ini_outside_the_app_home_is_named_by_its_path():
     target = Target("paste", ini=ini)
     plan = make_plan_with_paste_server(start("gunicorn", target, mode=Mode("paste", "from --app", target)), INI_WAITRESS)
     assert plan.warnings[0].startswith("/etc/app/prod.ini's [server:main] (egg:waitress#main on localhost:6543) is not used")
+
+
+# ---------------------------------------------------------------- ASGI: detection, interface, servers
+
+ASGI_DETECTION = [
+    # markers, settings/project, expected (name, target spec, interface, because fragment)
+    ({"asgi_modules": (("asgi", "application"), ("main", "app"))}, {}, ("asgi", "asgi:application", "asgi", "asgi.py defines application")),
+    ({"asgi_modules": (("main", "app"),)}, {}, ("asgi", "main:app", "asgi", "main.py defines app")),
+    ({"asgi_modules": (("app.main", "app"),)}, {}, ("asgi", "app.main:app", "asgi", "app/main.py defines app")),
+    # warpdrive's order comes first: wsgi.py beats main.py
+    ({"asgi_modules": (("main", "app"),), "wsgi_py": True, "wsgi_py_has_application": True}, {}, ("wsgi", "wsgi:application", "wsgi", "wsgi.py")),
+    # Django: WSGI unless the project asks for ASGI
+    ({"manage_py": True, "django_settings": "mysite.settings", "django_asgi": True}, {}, ("django", None, "wsgi", "DJANGO_SETTINGS_MODULE")),
+    ({"manage_py": True, "django_settings": "mysite.settings", "django_asgi": True}, {"requirements_text": "Django\nuvicorn\n"},
+     ("django", "mysite.asgi:application", "asgi", "uvicorn (an ASGI server) is among the dependencies")),
+    ({"manage_py": True, "django_settings": "mysite.settings", "django_asgi": True}, {"requirements_text": "Django\nchannels>=4\n"},
+     ("django", "mysite.asgi:application", "asgi", "channels (an ASGI framework)")),
+    ({"manage_py": True, "django_settings": "mysite.settings", "django_asgi": True}, {"tool": {"interface": "asgi"}},
+     ("django", "mysite.asgi:application", "asgi", "interface asgi from [tool.warp] interface")),
+    # gunicorn speaks both: it is no sign of ASGI
+    ({"manage_py": True, "django_settings": "mysite.settings", "django_asgi": True}, {"requirements_text": "Django\ngunicorn\n"}, ("django", None, "wsgi", "")),
+]
+
+
+@pytest.mark.parametrize("markers, project, expected", ASGI_DETECTION, ids=[f"{i}-{row[2][0]}" for i, row in enumerate(ASGI_DETECTION)])
+def test_asgi_entry_points_come_after_warpdrives_order(markers, project, expected):
+    facts = make_project(**project)
+    mode = find_mode(make_app(**markers), make_settings(tool=facts.tool), facts)
+    name, spec, interface, because = expected
+    assert (mode.name, mode.target.spec if mode.target else None, mode.interface) == (name, spec, interface)
+    assert because in mode.because
+
+
+def test_django_asked_for_asgi_without_asgi_py_is_an_error():
+    with pytest.raises(UsageError) as caught:
+        find_mode(make_app(manage_py=True, django_settings="mysite.settings"), make_settings({"interface": "asgi"}), make_project())
+    assert caught.value.message == "the project asks for ASGI (interface asgi from --interface) but mysite/asgi.py is missing"
+
+
+def test_named_app_has_no_interface_until_the_apps_interpreter_says():
+    mode = find_mode(make_app(), make_settings({"app": "main:app"}))
+    assert (mode.name, mode.interface) == ("wsgi", None)
+
+
+ASGI_PROBE = {"interface": "asgi", "because": "main:app is a FastAPI whose __call__ is async"}
+INTERFACES = [
+    # settings flags, mode interface, probe, asks_asgi -> interface, because fragment
+    ({"interface": "wsgi"}, "asgi", ASGI_PROBE, "x", "wsgi", "from --interface"),
+    ({}, "wsgi", ASGI_PROBE, None, "asgi", "FastAPI whose __call__ is async (imported in the app's env)"),
+    ({}, "asgi", None, None, "asgi", "main.py defines app"),
+    ({}, None, None, "fastapi (an ASGI framework) is among the dependencies", "asgi", "fastapi"),
+    ({}, None, None, None, "wsgi", "no sign of ASGI"),
+]
+
+
+@pytest.mark.parametrize("flags, mode_interface, probe, asks, interface, because", INTERFACES)
+def test_interface_precedence(flags, mode_interface, probe, asks, interface, because):
+    mode = Mode("asgi", "main.py defines app", Target("module", module="main", callable="app"), mode_interface)
+    found = find_interface(make_settings(flags), mode, probe, asks)
+    assert found[0] == interface and because in found[1]
+
+
+SERVER_FOR_INTERFACE = [
+    # requirements, record, interface -> server
+    ("fastapi\n", None, "asgi", "uvicorn"),
+    ("fastapi\nhypercorn\n", None, "asgi", "hypercorn"),
+    ("fastapi\ngranian[reload]\n", None, "asgi", "granian"),
+    ("fastapi\ngunicorn\nuvicorn-worker\n", None, "asgi", "gunicorn"),
+    ("flask\nwaitress\n", None, "asgi", "uvicorn"),  # waitress cannot serve ASGI: the ASGI default
+    ("flask\n", {"server": "waitress", "servers_named": []}, "asgi", "uvicorn"),  # nor can the last build's server
+    ("flask\n", {"server": "uvicorn", "servers_named": []}, "wsgi", "gunicorn"),
+    ("flask\n", None, "wsgi", "gunicorn"),
+]
+
+
+@pytest.mark.parametrize("requirements, record, interface, server", SERVER_FOR_INTERFACE)
+def test_auto_picks_a_server_that_speaks_the_interface(requirements, record, interface, server):
+    assert find_server(make_settings(), make_project(requirements_text=requirements), {}, record, interface)[0] == server
+
+
+@pytest.mark.parametrize("server", ["uwsgi", "mod_wsgi", "waitress"])
+def test_a_wsgi_only_server_for_an_asgi_app_is_an_error_naming_what_works(server):
+    with pytest.raises(UsageError) as caught:
+        find_server(make_settings({"server": server}), make_project(), {}, None, "asgi", "main.py defines app")
+    assert caught.value.message == (
+        f"{server} serves WSGI applications only, and the application is ASGI (main.py defines app); server from --server"
+    )
+    assert caught.value.hint == "use --server gunicorn or uvicorn or granian or hypercorn, or leave the server to warp"
+
+
+@pytest.mark.parametrize("server", ["uvicorn", "granian", "hypercorn"])
+def test_an_asgi_server_for_a_wsgi_app_is_an_error(server):
+    with pytest.raises(UsageError) as caught:
+        find_server(make_settings({"server": server}), make_project(), {}, None, "wsgi", "wsgi.py defines application")
+    assert caught.value.message.startswith(f"{server} serves ASGI applications only, and the application is WSGI")
+    assert caught.value.hint == "use --server mod_wsgi or gunicorn or uwsgi or waitress, or leave the server to warp"
+
+
+def test_gunicorn_before_its_asgi_worker_is_an_error():
+    with pytest.raises(UsageError) as caught:
+        find_server(make_settings({"server": "gunicorn"}), make_project(), {"gunicorn": "23.0.0"}, None, "asgi", "x")
+    assert caught.value.message.startswith("gunicorn 23.0.0 has no stable ASGI worker (it came in 25.1)")
+
+
+ASGI_APP = Target("module", module="main", callable="app")
+ASGI_MODE = Mode("asgi", "main.py defines app", ASGI_APP, "asgi")
+DJANGO_ASGI = Target("module", module="mysite.asgi", static_url="/static/", static_root=STATIC_ROOT)
+
+
+def asgi_plan(server, target=ASGI_APP, mode=ASGI_MODE, flags=None, versions=None, reload=False, listen_fd=None):
+    return make_start_plan(
+        mode=mode, target=target, server=server, server_because="from --server", settings=make_settings(flags), machine=WORKSTATION,
+        app_environ={"PATH": "/usr/bin"}, masked=frozenset(), env_path=ENV, runtime_dir=Path("/tmp/warp-0/0123456789ab"),
+        hooks_dir=HOOKS, app=make_app(), project=make_project(), versions=versions or {"gunicorn": "27.0.1"}, reload=reload,
+        listen_fd=listen_fd, interface="asgi", interface_because=mode.because,
+    )
+
+
+def test_uvicorn_argv():
+    plan = asgi_plan("uvicorn", flags={"graceful_timeout": "7", "processes": "3"})
+    argv = plan.argv
+    assert argv[:2] == (str(ENV / "bin" / "python"), str(HOOKS / "uvicorn_serve.py")) and argv[-1] == "warp_asgi:application"
+    assert (after(argv, "--host"), after(argv, "--port"), after(argv, "--workers")) == ("127.0.0.1", "8080", "3")
+    assert after(argv, "--timeout-graceful-shutdown") == "7"  # an open WebSocket cannot hold a stop up for ever
+    assert after(argv, "--lifespan") == "auto"
+    # three processes: uvicorn's parent exits 0 when the startup fails, so warp stays the parent and looks for the marker
+    assert plan.stop == Stop("signal", signal="SIGTERM", timeout=7) and plan.failure_marker == RUN / "startup-failed-0"
+    source = plan.files[RUN / "warp_asgi.py"]
+    assert "exit_on_failure = False" in source and f"open({str(RUN / 'startup-failed-0')!r}, 'w').close()" in source  # its workers exit 3 themselves
+    assert dict((d.name, d.value) for d in plan.decisions)["processes x threads"] == "3 x 1"
+
+
+def test_uvicorn_one_process_execs_and_serves_the_app_itself():
+    plan = asgi_plan("uvicorn", flags={"processes": "1"})
+    assert plan.argv[-1] == "main:app" and plan.stop.kind == "exec" and not plan.files and plan.failure_marker is None
+
+
+def test_uvicorn_reload_takes_warps_socket_and_tells_when_ready():
+    plan = asgi_plan("uvicorn", reload=True, listen_fd=7)
+    assert after(plan.argv, "--fd") == "7" and "--host" not in plan.argv
+    assert plan.argv[-1] == "warp_asgi:application" and after(plan.argv, "--app-dir") == str(RUN)
+    source = plan.files[RUN / "warp_asgi.py"]
+    assert "lifespan.startup.complete" in source and "WARP_READY_FD" in source
+
+
+def test_django_asgi_has_no_lifespan_and_servestatic_serves_its_static_files():
+    mode = Mode("django", "manage.py sets DJANGO_SETTINGS_MODULE=mysite.settings", DJANGO_ASGI, "asgi")
+    for server, flag, value in (("uvicorn", "--lifespan", "off"), ("gunicorn", "--asgi-lifespan", "off"), ("granian", "--interface", "asginl")):
+        plan = asgi_plan(server, DJANGO_ASGI, mode)
+        assert after(plan.argv, flag) == value
+        source = next(iter(plan.files.values()))
+        assert "ServeStaticASGI(application, root='/srv/static', prefix='/static/'" in source
+        assert "lifespan" not in source.split("_app = application")[1]  # off: ready once imported
+        assert dict((d.name, d.value) for d in plan.decisions)["lifespan"] == "off"
+
+
+def test_gunicorn_asgi_argv():
+    plan = asgi_plan("gunicorn", flags={"threads": "8"})
+    argv = plan.argv
+    assert after(argv, "--worker-class") == "asgi" and "--threads" not in argv and after(argv, "--asgi-lifespan") == "auto"
+    assert argv[-1] == "main:app" and plan.stop.kind == "exec"
+    assert "--threads is not used" in dict((d.name, d.because) for d in plan.decisions)["processes x threads"]
+
+
+def test_gunicorn_asgi_before_27_exits_on_a_failed_startup_through_warps_module():
+    plan = asgi_plan("gunicorn", versions={"gunicorn": "25.1.0"})
+    assert plan.argv[-1] == "warp_asgi:application" and "exit_on_failure = True" in plan.files[RUN / "warp_asgi.py"]
+
+
+def test_gunicorn_asgi_reload_takes_warps_socket():
+    assert after(asgi_plan("gunicorn", reload=True, listen_fd=9).argv, "--bind") == "fd://9"
+
+
+def test_hypercorn_argv():
+    plan = asgi_plan("hypercorn", flags={"graceful_timeout": "5"}, reload=True, listen_fd=6)
+    assert after(plan.argv, "--bind") == "fd://6" and after(plan.argv, "--graceful-timeout") == "5"
+    assert plan.argv[-1] == f"{RUN / 'warp_asgi.py'}:application"  # Hypercorn imports a file from its directory
+    assert plan.failure_marker is not None and plan.stop.kind == "signal"
+
+
+def test_granian_argv():
+    plan = asgi_plan("granian", flags={"graceful_timeout": "4", "processes": "2"})
+    argv = plan.argv
+    assert after(argv, "--interface") == "asgi" and after(argv, "--workers") == "2" and after(argv, "--workers-kill-timeout") == "4"
+    assert argv[-1] == f"{RUN / 'warp_asgi.py'}:application"
+    assert not servers.ADAPTERS["granian"].takes_socket  # no fd option: --reload restarts it in turn
+
+
+def test_asgi_servers_install_servestatic_and_gunicorn_adds_it_for_asgi_only():
+    assert "servestatic" in servers.ADAPTERS["gunicorn"].find_packages("asgi")
+    assert "servestatic" not in servers.ADAPTERS["gunicorn"].find_packages("wsgi")
+    assert servers.ADAPTERS["uvicorn"].find_packages("asgi")[0] == "uvicorn"
+
+
+@pytest.mark.parametrize("server, expected", [("uvicorn", ["--uds", "/run/app.sock"]), ("hypercorn", ["--bind", "unix:/run/app.sock"]),
+                                              ("granian", ["--uds", "/run/app.sock"]), ("gunicorn", ["--bind", "unix:/run/app.sock"])])
+def test_asgi_servers_listen_on_a_unix_socket(server, expected):
+    plan = asgi_plan(server, flags={"socket": "/run/app.sock"})
+    assert contains_run(plan.argv, expected) and "--port" not in plan.argv and plan.socket_protocol == "http"

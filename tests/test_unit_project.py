@@ -79,6 +79,32 @@ def test_manage_py_assigning_settings_module_is_django(tmp_path):
     assert scan_app(tmp_path, "").django_settings == "mysite.settings"
 
 
+@pytest.mark.parametrize(
+    "files, expected",
+    [
+        ({"main.py": "from fastapi import FastAPI\n\napp = FastAPI()\n"}, (("main", "app"),)),
+        ({"main.py": "app: Starlette = Starlette()\n"}, (("main", "app"),)),
+        ({"main.py": "async def app(scope, receive, send):\n    pass\n"}, (("main", "app"),)),
+        ({"main.py": "def main():\n    app = 1\n", "asgi.py": "application = get_asgi_application()\n"}, (("asgi", "application"),)),
+        ({"app/__init__.py": "", "app/main.py": "app = FastAPI()\n", "asgi.py": "app = Quart(__name__)\n"}, (("asgi", "app"), ("app.main", "app"))),
+        ({"main.py": "if app == 1:\n    pass\n"}, ()),
+    ],
+)
+def test_scan_app_finds_the_asgi_conventions(tmp_path, files, expected):
+    for name, text in files.items():
+        (tmp_path / name).parent.mkdir(exist_ok=True)
+        (tmp_path / name).write_text(text)
+    assert scan_app(tmp_path, "").asgi_modules == expected
+
+
+def test_django_asgi_py_is_found_next_to_its_settings(tmp_path):
+    (tmp_path / "manage.py").write_text("os.environ.setdefault('DJANGO_SETTINGS_MODULE', 'mysite.settings')\n")
+    (tmp_path / "mysite").mkdir()
+    assert not scan_app(tmp_path, "").django_asgi
+    (tmp_path / "mysite" / "asgi.py").write_text("application = get_asgi_application()\n")
+    assert scan_app(tmp_path, "").django_asgi
+
+
 def test_scan_app_in_home_subdirectory(tmp_path):
     make_tree(tmp_path, {"app.py": "", "personal-blog/wsgi.py": "application = 1\n"})
     facts = scan_app(tmp_path, "personal-blog")

@@ -109,6 +109,11 @@ PRECEDENCE = [
     ("graceful_timeout", {}, {}, {}, {"graceful-timeout": 7}, 7.0, "[tool.warp] graceful-timeout"),
     ("graceful_timeout", {}, {}, {}, {"graceful_timeout": 7}, 30.0, "default"),
     ("graceful_timeout", {}, {}, {}, {}, 30.0, "default"),
+    # interface: WSGI or ASGI
+    ("interface", {"interface": "asgi"}, {"WARP_INTERFACE": "wsgi"}, {}, {"interface": "wsgi"}, "asgi", "--interface"),
+    ("interface", {}, {"WARP_INTERFACE": "WSGI"}, {}, {"interface": "asgi"}, "wsgi", "WARP_INTERFACE"),
+    ("interface", {}, {}, {}, {"interface": "asgi"}, "asgi", "[tool.warp] interface"),
+    ("interface", {}, {}, {}, {}, "auto", "default"),
 ]
 
 
@@ -173,12 +178,12 @@ INVALID = [
     ({}, {}, {}, {"port": True}, "port from [tool.warp] port: port 'True' is not a number", "correct [tool.warp] port or pass --port"),
     (
         {}, {}, {"server_type": "nginx\n"}, {},
-        "server type from .warp/server_type: unknown server type 'nginx'; choose one of auto, mod_wsgi, gunicorn, uwsgi, waitress",
+        "server type from .warp/server_type: unknown server type 'nginx'; choose one of auto, mod_wsgi, gunicorn, uwsgi, waitress, uvicorn, granian, hypercorn",
         "correct .warp/server_type or pass --server",
     ),
     (
         {"server": "apache"}, {}, {}, {},
-        "server type from --server: unknown server type 'apache'; choose one of auto, mod_wsgi, gunicorn, uwsgi, waitress",
+        "server type from --server: unknown server type 'apache'; choose one of auto, mod_wsgi, gunicorn, uwsgi, waitress, uvicorn, granian, hypercorn",
         "correct --server",
     ),
     ({"threads": "0"}, {}, {}, {}, "threads from --threads: '0' is not a positive whole number", "correct --threads"),
@@ -187,7 +192,7 @@ INVALID = [
     ({}, {}, {}, {"processes": 1.5}, "processes from [tool.warp] processes: 1.5 is not a positive whole number", "correct [tool.warp] processes or pass --processes"),
     (
         {}, {"WARP_APP_MODE": "fast"}, {}, {},
-        "mode from WARP_APP_MODE: 'fast' is not one of auto, shell, python, django, wsgi, paste",
+        "mode from WARP_APP_MODE: 'fast' is not one of auto, shell, python, django, wsgi, asgi, paste",
         "correct WARP_APP_MODE or pass --mode",
     ),
     ({}, {"WARP_INSTALLER": "poetry"}, {}, {}, "installer from WARP_INSTALLER: 'poetry' is not one of uv, pip", "correct WARP_INSTALLER or pass --installer"),

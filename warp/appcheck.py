@@ -10,8 +10,9 @@ from pathlib import Path
 from warp import proc
 from warp.build import HOOKS_DIR
 from warp.context import Context
-from warp.errors import StepFailed, UsageError
+from warp.errors import StepFailed, UsageError, WarpError
 from warp.plan import StartPlan
+from warp.servers import Target
 from warp.watch import IGNORED_DIRS
 
 APP_HINT = "name the application with --app module:callable (or a .wsgi/.py file) relative to the application home"
@@ -19,18 +20,36 @@ APP_HINT = "name the application with --app module:callable (or a .wsgi/.py file
 
 def check_app_imports(ctx: Context, plan: StartPlan, record: dict) -> None:
     """Import the app in the env, unless nothing it depends on changed since the last import that succeeded."""
-    target = plan.target
-    if plan.mode != "wsgi" or target is None or target.kind not in ("module", "script"):
-        return
+    if plan.mode in ("wsgi", "asgi"):
+        import_app(ctx, plan.target, plan.environ, plan.cwd, record)
+
+
+def probe_app(ctx: Context, target: Target | None, environ: dict, cwd: Path) -> dict | None:
+    """What the app's interpreter says the callable is ({"interface": ..., "because": ...}); None when the env
+    is not built or the app does not import now (the start shows why before the server runs)."""
+    record = ctx.env.read_record()
+    if record.get("state") != "ok" or not ctx.env.python.exists():
+        return None
+    try:
+        return import_app(ctx, target, environ, cwd, record)
+    except WarpError:
+        return None
+
+
+def import_app(ctx: Context, target: Target | None, environ: dict, cwd: Path, record: dict) -> dict | None:
+    """Import the app in its env and return the answer, or the last answer if nothing it depends on changed since."""
+    if target is None or target.kind not in ("module", "script"):
+        return None
     where = target.module if target.kind == "module" else str(target.script)
     stamp = ctx.env.run_dir / "app-check.json"
-    fingerprint = app_fingerprint(ctx, plan, (target.kind, str(where), target.callable), record)
-    if _read_json(stamp) == fingerprint:
-        return  # the same code, env and environment imported fine last time: start at once
+    fingerprint = app_fingerprint(ctx, environ, (target.kind, str(where), target.callable), record)
+    cached = _read_json(stamp)
+    if isinstance(cached, dict) and cached.get("fingerprint") == fingerprint:
+        return cached.get("answer")  # the same code, env and environment imported fine last time: start at once
     try:
-        proc.run_json(
+        answer = proc.run_json(
             (str(ctx.env.python), str(HOOKS_DIR / "wsgi_check.py"), target.kind, str(where), target.callable),
-            env=plan.environ, cwd=plan.cwd, step="Importing the application",
+            env=environ, cwd=cwd, step="Importing the application",
             hint="fix the error in the application (its traceback is above) and start again",
         )
     except StepFailed as exc:
@@ -39,12 +58,13 @@ def check_app_imports(ctx: Context, plan: StartPlan, record: dict) -> None:
         raise
     try:
         stamp.parent.mkdir(parents=True, exist_ok=True)
-        stamp.write_text(json.dumps(fingerprint))
+        stamp.write_text(json.dumps({"fingerprint": fingerprint, "answer": answer}))
     except OSError:
         pass  # only a shortcut for the next start
+    return answer
 
 
-def app_fingerprint(ctx: Context, plan: StartPlan, target: tuple[str, ...], record: dict) -> dict:
+def app_fingerprint(ctx: Context, environ: dict, target: tuple[str, ...], record: dict) -> dict:
     """What an import of the app depends on that warp can see cheaply: the target, the build, the
     environment given to the app, and the name, size and mtime of every .py file in the project."""
     files = []
@@ -61,8 +81,8 @@ def app_fingerprint(ctx: Context, plan: StartPlan, target: tuple[str, ...], reco
                 files.append([os.path.relpath(path, ctx.source), info.st_size, info.st_mtime_ns])
     files.sort()
     where_it_listens = ("PORT", "WARP_HTTP_PORT", "WARP_HTTP_HOST")  # not something an app's import depends on
-    environ = hashlib.sha256(json.dumps(sorted(i for i in plan.environ.items() if i[0] not in where_it_listens)).encode()).hexdigest()
-    return {"target": list(target), "build": [record.get("finished"), record.get("fingerprint")], "environ": environ,
+    digest = hashlib.sha256(json.dumps(sorted(i for i in environ.items() if i[0] not in where_it_listens)).encode()).hexdigest()
+    return {"target": list(target), "build": [record.get("finished"), record.get("fingerprint")], "environ": digest,
             "files": hashlib.sha256(json.dumps(files).encode()).hexdigest()}
 
 

@@ -16,7 +16,7 @@ import warp
 from warp import __version__, learned, locks, proc, servers
 from warp.context import Context, Report, scan_digests, scan_incomplete, scan_installed
 from warp.errors import EnvError, StepFailed, UsageError, disk_full_as_error
-from warp.plan import BuildPlan, Installer, find_dependency_inputs, find_installer, find_server, find_servers_named, make_build_plan
+from warp.plan import BuildPlan, Installer, find_dependency_inputs, find_installer, find_servers_named, make_build_plan
 from warp.venv import Env, drop_world_write, find_uv
 
 
@@ -179,8 +179,7 @@ def run_wheels(ctx: Context, report: Report, dest: Path, *, sdists: tuple[str, .
         lines = [line for line in read_lock(ctx, how, environ) if not line.startswith(("-e", "."))]
     else:
         lines = []
-    installed = scan_installed(ctx.env)
-    server = servers.ADAPTERS[find_server(ctx.settings, ctx.project, installed, ctx.env.read_record())[0]].packages
+    server = next(step.packages for step in make_plan(ctx)[0].steps if step.kind == "server")
     from_source = [line for line in lines if find_requirement_name(line) in {find_requirement_name(name) for name in sdists}]
     lines = [line for line in lines if line not in from_source]
     # The exact set has the server already; a new env is seeded with pip, setuptools and wheel (offline too).

@@ -16,7 +16,7 @@ if TYPE_CHECKING:
 
 from warp import __version__, proc, servers, shell, venv
 from warp.errors import EnvError, UsageError, WarpError, disk_full_as_error
-from warp.settings import SERVER_TYPES, find_warp_home, read_environ
+from warp.settings import INTERFACES, MODES, SERVER_TYPES, find_warp_home, read_environ
 
 _quiet = False
 
@@ -226,7 +226,8 @@ def start_options(function):
         server_option,
         click.option("--app", help="The application: module:callable, a .wsgi/.py file, or a paste .ini."),
         click.option("--home", help="Subdirectory that holds the application."),
-        click.option("--mode", type=click.Choice(("auto", "shell", "python", "django", "wsgi", "paste"))),
+        click.option("--mode", type=click.Choice(MODES)),
+        click.option("--interface", type=click.Choice(INTERFACES), help="WSGI or ASGI (default: what the application is)."),
         click.option("--host", help="Address to listen on (default 127.0.0.1; 0.0.0.0 in a container)."),
         click.option("--port", help="Port to listen on (default: $PORT or 8080)."),
         click.option("--socket", help="Listen on this Unix socket instead ("

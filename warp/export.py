@@ -231,12 +231,24 @@ def find_upstream(plan: StartPlan) -> str:
 def render_nginx(plan: StartPlan, dep: Deployment) -> list[File]:
     """A server block in front of the app: static files from STATIC_ROOT by nginx (unless the app serves them), the rest to the server."""
     upstream = f"warp_{find_unit_name(dep.name).replace('-', '_')}"
+    websockets = plan.launch is not None and plan.launch.interface == "asgi"
     lines = [
         _header("#", "export nginx", dep).rstrip(),
         f"upstream {upstream} {{",
         f"    server {find_upstream(plan)};",
         "}",
         "",
+    ]
+    if websockets:
+        lines += [
+            "# An ASGI app may take WebSockets: an Upgrade request is passed on as one, any other with its connection closed.",
+            f"map $http_upgrade ${upstream}_connection {{",
+            "    default upgrade;",
+            "    '' close;",
+            "}",
+            "",
+        ]
+    lines += [
         "server {",
         f"    listen {dep.listen};",
         "    server_name _;",
@@ -269,6 +281,14 @@ def render_nginx(plan: StartPlan, dep: Deployment) -> list[File]:
     lines += ["", "    location / {"]
     adapter = plan.adapter or servers.Adapter()  # app.py and app.sh speak HTTP
     lines += [f"        {line}" for line in adapter.proxy_directives(upstream)]
+    if websockets:
+        lines += [
+            "        proxy_http_version 1.1;",
+            "        proxy_set_header Upgrade $http_upgrade;",
+            f"        proxy_set_header Connection ${upstream}_connection;",
+            # An open WebSocket is idle between messages: nginx's default 60 s would close it.
+            "        proxy_read_timeout 1h;",
+        ]
     lines += ["    }", "}"]
     return [File(f"{dep.name}.nginx.conf", "\n".join(lines) + "\n")]
 

@@ -7,13 +7,13 @@ Detection follows warpdrive's order; the first match wins.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Mapping
 
 from warp import servers
 from warp.errors import NoAppFound, UsageError
-from warp.project import AppFacts
+from warp.project import AppFacts, ProjectFacts
 from warp.settings import Settings
 
 
@@ -21,32 +21,74 @@ from warp.settings import Settings
 class Mode:
     """The detected (or named) way to run the app, before asking the app anything."""
 
-    name: str  # shell | python | django | wsgi | paste
+    name: str  # shell | python | django | wsgi | asgi | paste
     because: str
     target: servers.Target | None = None
+    #: What the entry point is by its files: wsgi, asgi, or None (a named app: the app's interpreter says).
+    interface: str | None = None
 
 
-def find_mode(app: AppFacts, settings: Settings) -> Mode:
-    """Entry point detection, warpdrive's order; first match wins."""
+#: Distributions that make a project an ASGI one (besides the servers that speak only ASGI).
+ASGI_PACKAGES = ("fastapi", "starlette", "quart", "litestar", "channels", "daphne")
+
+
+def find_dependency_names(project: ProjectFacts) -> list[str]:
+    """The distributions a project names: requirements.txt, then pyproject's [project] and Poetry dependencies."""
+    lines = project.requirements_text.splitlines()
+    lines += [str(item) for item in project.pyproject.get("project", {}).get("dependencies", []) or []]
+    poetry = project.pyproject.get("tool", {}).get("poetry", {}).get("dependencies", {})
+    lines += [str(name) for name in poetry] if isinstance(poetry, dict) else []
+    names = []
+    for line in lines:
+        match = re.match(r"\s*([A-Za-z0-9][A-Za-z0-9._-]*)", line)
+        if match:
+            name = match.group(1).lower().replace("_", "-")
+            if name not in names:
+                names.append(name)
+    return names
+
+
+def find_asgi_request(settings: Settings, project: ProjectFacts | None) -> str | None:
+    """Why the project asks for ASGI (--interface, a server that speaks only ASGI, an ASGI framework); None: it does not."""
+    interface = settings["interface"]
+    if interface.value != "auto":
+        return f"interface {interface.value} from {interface.source}" if interface.value == "asgi" else None
+    if project is None:
+        return None
+    names = find_dependency_names(project)
+    asgi_only = {
+        name: adapter.name for adapter in servers.ADAPTERS.values() if "wsgi" not in adapter.interfaces for name in adapter.requirement_names
+    }
+    for name in names:
+        if name in asgi_only or name in ASGI_PACKAGES:
+            kind = "an ASGI server" if name in asgi_only else "an ASGI framework"
+            return f"{name} ({kind}) is among the dependencies"
+    return None
+
+
+def find_mode(app: AppFacts, settings: Settings, project: ProjectFacts | None = None) -> Mode:
+    """Entry point detection, warpdrive's order, then the ASGI conventions; first match wins."""
     mode = settings["mode"]
     named = settings["app"]
     if named.value:
         return _named_app(app, named.value, named.source, mode.value)
     if mode.value != "auto":
-        return _forced_mode(app, mode.value, mode.source)
+        return _forced_mode(app, mode.value, mode.source, find_asgi_request(settings, project))
     home = app.home
     if app.app_sh_executable:
         return Mode("shell", "app.sh is present and executable")
     if app.app_py:
         return Mode("python", "app.py is present")
     if app.manage_py and app.django_settings:
-        return Mode("django", f"manage.py sets DJANGO_SETTINGS_MODULE={app.django_settings}")
+        return _django_mode(app, f"manage.py sets DJANGO_SETTINGS_MODULE={app.django_settings}", find_asgi_request(settings, project))
     if app.wsgi_py and app.wsgi_py_has_application:
-        return Mode("wsgi", "wsgi.py defines application", servers.Target("module", module="wsgi"))
+        return Mode("wsgi", "wsgi.py defines application", servers.Target("module", module="wsgi"), "wsgi")
     if app.wsgi_package:
-        return Mode("wsgi", "package wsgi/ is present", servers.Target("module", module="wsgi"))
+        return Mode("wsgi", "package wsgi/ is present", servers.Target("module", module="wsgi"), "wsgi")
     if app.paste_file:
-        return Mode("paste", f"{app.paste_file} is present", servers.Target("paste", ini=home / app.paste_file))
+        return Mode("paste", f"{app.paste_file} is present", servers.Target("paste", ini=home / app.paste_file), "wsgi")
+    if app.asgi_modules:
+        return _asgi_mode(app)
     raise NoAppFound(
         f"no application found in {home}",
         hint="name it with --app module:callable (or a .wsgi/.py file, or a paste .ini), or --mode",
@@ -67,6 +109,7 @@ def find_shadowed(app: AppFacts, settings: Settings, mode: Mode) -> tuple[str, l
             ("wsgi", "wsgi.py", app.wsgi_py and app.wsgi_py_has_application),
             ("wsgi", "wsgi/", app.wsgi_package and not (app.wsgi_py and app.wsgi_py_has_application)),
             ("paste", app.paste_file or "", bool(app.paste_file)),
+            *(("asgi", f"{module.replace('.', '/')}.py", True) for module, _ in app.asgi_modules[:1]),
         )
         if present
     ]
@@ -85,13 +128,32 @@ def _looked_at(app: AppFacts) -> list[str]:
     lines.append("  wsgi.py       " + ("present but has no 'application'" if app.wsgi_py else "not found"))
     lines.append("  wsgi/         not found")
     lines.append("  paste.ini, production.ini  not found")
+    lines.append("  asgi.py, main.py, app/main.py defining application or app  not found")
     return lines
+
+
+def _django_mode(app: AppFacts, because: str, asks_asgi: str | None) -> Mode:
+    """Django's WSGI application, or its asgi.py when the project asks for ASGI."""
+    if not asks_asgi:
+        return Mode("django", because, interface="wsgi")
+    package = (app.django_settings or "").rpartition(".")[0]
+    if not app.django_asgi:
+        where = f"{package.replace('.', '/')}/asgi.py" if package else "asgi.py"
+        raise UsageError(f"the project asks for ASGI ({asks_asgi}) but {where} is missing", hint="add Django's asgi.py (startproject writes one) or pass --interface wsgi")
+    module = f"{package}.asgi" if package else "asgi"
+    return Mode("django", f"{because}; its {module} because {asks_asgi}", servers.Target("module", module=module), "asgi")
+
+
+def _asgi_mode(app: AppFacts) -> Mode:
+    module, name = app.asgi_modules[0]
+    path = module.replace(".", "/") + ".py"
+    return Mode("asgi", f"{path} defines {name} (an ASGI convention)", servers.Target("module", module=module, callable=name), "asgi")
 
 
 def _named_app(app: AppFacts, value: str, source: str, mode: str) -> Mode:
     because = f"from {source}"
     if value.endswith(".ini"):
-        return Mode("paste", because, servers.Target("paste", ini=_in_home(app, value)))
+        return Mode("paste", because, servers.Target("paste", ini=_in_home(app, value)), "wsgi")
     script, _, script_callable = value.partition(":")
     # "mysite.wsgi" is Django's module; it is a script only when such a file exists.
     if "/" in script or script.endswith(".py") or (script.endswith(".wsgi") and script in app.files):
@@ -103,10 +165,11 @@ def _named_app(app: AppFacts, value: str, source: str, mode: str) -> Mode:
             (f"--app {value!r}" if source == "--app" else f"application {value!r} from {source}") + " is not module:callable",
             hint="write it as package.module:callable, e.g. --app wsgiapp:wsgi_app, or give a .wsgi/.py/.ini file",
         )
-    return Mode("django" if mode == "django" else "wsgi", because, servers.Target("module", module=module, callable=callable_ or "application"))
+    kind = mode if mode in ("django", "asgi") else "wsgi"
+    return Mode(kind, because, servers.Target("module", module=module, callable=callable_ or "application"))
 
 
-def _forced_mode(app: AppFacts, mode: str, source: str) -> Mode:
+def _forced_mode(app: AppFacts, mode: str, source: str, asks_asgi: str | None) -> Mode:
     because = f"from {source}"
     home = app.home
     if mode == "shell":
@@ -120,14 +183,18 @@ def _forced_mode(app: AppFacts, mode: str, source: str) -> Mode:
     if mode == "django":
         if not app.manage_py:
             raise UsageError("mode django needs manage.py", hint="run warp from the Django project's directory or pass --home")
-        return Mode("django", because)
+        return _django_mode(app, because, asks_asgi)
+    if mode == "asgi":
+        if not app.asgi_modules:
+            raise UsageError("mode asgi needs asgi.py, or main.py or app/main.py defining app", hint="or name the app with --app module:callable")
+        return replace(_asgi_mode(app), because=f"{because}; {_asgi_mode(app).because}")
     if mode == "wsgi":
         if not (app.wsgi_py or app.wsgi_package):
             raise UsageError("mode wsgi needs wsgi.py or a wsgi/ package", hint="or name the app with --app module:callable")
-        return Mode("wsgi", because, servers.Target("module", module="wsgi"))
+        return Mode("wsgi", because, servers.Target("module", module="wsgi"), "wsgi")
     if not app.paste_file:
         raise UsageError("mode paste needs paste.ini or production.ini", hint="or name the file with --app FILE.ini")
-    return Mode("paste", because, servers.Target("paste", ini=home / app.paste_file))
+    return Mode("paste", because, servers.Target("paste", ini=home / app.paste_file), "wsgi")
 
 
 def _in_home(app: AppFacts, relative: str) -> Path:

@@ -17,14 +17,14 @@ from pathlib import Path
 from typing import Mapping
 
 from warp import servers
-from warp.errors import UsageError
-from warp.frameworks import Mode
+from warp.errors import UsageError, WarpError
+from warp.frameworks import Mode, find_asgi_request, find_mode
 from warp.locks import LOCK_FILES, find_missing_poetry_package, is_poetry_package
 from warp.machine import MachineFacts
 from warp.project import AppFacts, HookFile, PasteServer, ProjectFacts
 from warp.settings import Settings
 
-SERVER_MODES = ("django", "wsgi", "paste")
+SERVER_MODES = ("django", "wsgi", "asgi", "paste")
 
 
 @dataclass(frozen=True)
@@ -125,29 +125,58 @@ def find_dependency_inputs(project: ProjectFacts, settings: Settings) -> tuple[t
     return (), "none", "no requirements.txt, lock file, pyproject.toml or setup.py"
 
 
+def find_interface(settings: Settings, mode: Mode | None, probe: Mapping | None, asks_asgi: str | None) -> tuple[str, str]:
+    """WSGI or ASGI: --interface (WARP_INTERFACE, [tool.warp] interface) > what the app's interpreter found the
+    callable to be > what the entry point is by convention > an ASGI framework or server among the dependencies > WSGI."""
+    chosen = settings["interface"]
+    if chosen.value != "auto":
+        return chosen.value, f"from {chosen.source}"
+    if probe and probe.get("interface") in ("wsgi", "asgi"):
+        return probe["interface"], f"{probe.get('because')} (imported in the app's env)"
+    if mode is not None and mode.interface:
+        return mode.interface, mode.because
+    if asks_asgi:
+        return "asgi", asks_asgi
+    return "wsgi", "no sign of ASGI (no ASGI framework or server among the dependencies)"
+
+
 def find_server(
-    settings: Settings, project: ProjectFacts, installed: Mapping[str, str], record: Mapping | None = None
+    settings: Settings, project: ProjectFacts, installed: Mapping[str, str], record: Mapping | None = None,
+    interface: str = "wsgi", interface_because: str = "",
 ) -> tuple[str, str]:
     """The one server decision that build, start, plan, wheels and the exports share.
 
     A server named by the user or the project (--server, WARP_SERVER_TYPE, .warp/server_type,
     [tool.warp] server) > the last build's server, unless requirements.txt now names other
     servers than it did then > a server named in requirements.txt > one installed that is
-    preferred when present (mod_wsgi, as warpdrive did) > the default.
+    preferred when present (mod_wsgi, as warpdrive did) > the default for the interface.
+    Each must speak the app's interface (WSGI or ASGI); a named one that does not is an error.
     """
     chosen = settings["server"]
     if chosen.value != "auto":
+        why_not = servers.ADAPTERS[chosen.value].check_interface(interface, installed)
+        if why_not:
+            able = [a.name for a in servers.ADAPTERS.values() if a.check_interface(interface, installed) is None]
+            raise UsageError(
+                f"{why_not}, and the application is {interface.upper()} ({interface_because}); server from {chosen.source}",
+                hint=f"use --server {' or '.join(able)}, or leave the server to warp",
+            )
         return chosen.value, f"from {chosen.source}"
+    speaks = [name for name, adapter in servers.ADAPTERS.items() if adapter.check_interface(interface, installed) is None]
     named = find_servers_named(project.requirements_text)
     built = (record or {}).get("server")
-    if built in servers.ADAPTERS and (record or {}).get("servers_named", []) == named:
+    if built in speaks and (record or {}).get("servers_named", []) == named:
         return built, "the server of the last `warp build` (pass --server to choose another)"
-    if named:
-        return named[0], "named in requirements.txt"
+    named_speaking = [name for name in named if name in speaks]
+    if named_speaking:
+        return named_speaking[0], "named in requirements.txt" + (f" ({', '.join(n for n in named if n not in speaks)} cannot serve {interface.upper()})" if len(named_speaking) < len(named) else "")
     for adapter in servers.ADAPTERS.values():
-        if adapter.preferred_when_installed and adapter.packages[0] in installed:
+        if adapter.name in speaks and adapter.preferred_when_installed and adapter.packages[0] in installed:
             return adapter.name, f"{adapter.name} is installed in the env"
-    return servers.DEFAULT, "the default (pure Python, installs everywhere)"
+    default = servers.DEFAULTS[interface]
+    if interface == "asgi":
+        return default, "the default for ASGI applications (the fastest of the four measured; see the README)"
+    return default, "the default (pure Python, installs everywhere)"
 
 
 def find_servers_named(requirements: str) -> list[str]:
@@ -209,10 +238,13 @@ def make_build_plan(
         extra = ("-e", ".") if lock_installs_project else ()
         steps.append(BuildStep("install", f"Installing dependencies with {installer.name} ({how})", installer.make_argv("-r", pinned, *extra)))
 
-    server, server_because = find_server(settings, project, installed, record)
+    mode, asks_asgi = find_mode_quietly(app, settings, project)
+    interface, interface_because = find_interface(settings, mode, None, asks_asgi)
+    server, server_because = find_server(settings, project, installed, record, interface, interface_because)
+    decisions.append(Decision("interface", interface, interface_because))
     decisions.append(Decision("server", server, server_because))
     adapter = servers.ADAPTERS[server]
-    steps.append(BuildStep("server", f"Installing {server} if missing", installer.make_argv(), packages=adapter.packages))
+    steps.append(BuildStep("server", f"Installing {server} if missing", installer.make_argv(), packages=adapter.find_packages(interface)))
 
     hook = find_usable_hook(project, "build", warnings)
     if hook:
@@ -234,6 +266,7 @@ def make_build_plan(
         digests=dict(sorted(digests.items())),
         python=python_version,
         server=server,
+        interface=interface,
         installer=installer.name,
         offline=installer.offline,
         find_links=str(installer.find_links) if installer.find_links else None,
@@ -243,6 +276,15 @@ def make_build_plan(
         lock_installs_project=lock_installs_project,  # a poetry.lock project that gains its package installs it then
     )
     return BuildPlan(tuple(steps), fingerprint, server, tuple(decisions), tuple(warnings))
+
+
+def find_mode_quietly(app: AppFacts, settings: Settings, project: ProjectFacts) -> tuple[Mode | None, str | None]:
+    """The entry point and whether the project asks for ASGI, for a build: a project without an app yet builds too."""
+    asks_asgi = find_asgi_request(settings, project)
+    try:
+        return find_mode(app, settings, project), asks_asgi
+    except WarpError:
+        return None, asks_asgi
 
 
 def should_install_poetry_project(project: ProjectFacts, warnings: list[str]) -> bool:
@@ -282,10 +324,13 @@ def find_usable_hook(project: ProjectFacts, name: str, warnings: list[str]) -> H
 MEMORY_PER_PROCESS = 256 << 20
 
 
-def find_concurrency(server: str, settings: Settings, machine: MachineFacts, reload: bool = False) -> tuple[int, int, str]:
+def find_concurrency(
+    server: str, settings: Settings, machine: MachineFacts, reload: bool = False, interface: str = "wsgi"
+) -> tuple[int, int, str]:
     """Processes and threads: flags > WARP_PROCESSES/WARP_THREADS > WEB_CONCURRENCY > a default from the machine.
 
     In --reload (development) mode the default is one process: restarts are quicker.
+    An ASGI server runs one event loop per process, in place of threads.
     """
     cpus = max(1, math.ceil(machine.cpus))
     by_memory = max(1, (machine.memory_bytes or 1 << 40) // MEMORY_PER_PROCESS)
@@ -301,7 +346,11 @@ def find_concurrency(server: str, settings: Settings, machine: MachineFacts, rel
         because.append("processes: one in --reload mode")
     else:
         because.append(f"processes: default for {cpus} usable CPU(s)")
-    because.append(f"threads from {threads.source}" if threads.value else "threads: default")
+    if interface == "asgi":
+        t = 1
+        because.append("threads: none, one event loop per process (ASGI)" + (f"; {threads.source} is not used" if threads.value else ""))
+    else:
+        because.append(f"threads from {threads.source}" if threads.value else "threads: default")
     return p, t, "; ".join(because)
 
 
@@ -376,6 +425,8 @@ class StartPlan:
     warnings: tuple[str, ...] = ()
     #: What the adapter made the command from: --reload makes each child's command from it.
     launch: servers.Launch | None = None
+    #: The file that says the app's startup failed, for a server that exits 0 then (see ServerCommand).
+    failure_marker: Path | None = None
 
     @property
     def adapter(self) -> servers.Adapter | None:
@@ -407,6 +458,8 @@ def make_start_plan(
     listen_fd: int | None = None,
     socket_owner: tuple[str, str] | None = None,
     default_socket: Path | None = None,
+    interface: str = "wsgi",
+    interface_because: str = "",
 ) -> StartPlan:
     host, host_because = find_host(settings, machine)
     port = settings["port"]
@@ -429,6 +482,7 @@ def make_start_plan(
 
     assert target is not None
     adapter = servers.ADAPTERS[server]
+    decisions.append(Decision("interface", interface, interface_because))
     decisions.append(Decision("server", server, server_because))
     socket, socket_because = find_socket(settings, server, reload, default_socket)
     if socket:
@@ -437,7 +491,7 @@ def make_start_plan(
     has_static = bool(target.static_url and target.static_root)
     if has_static:
         decisions.append(Decision("static files", f"{target.static_url} -> {target.static_root}", find_static_because(target, adapter)))
-    processes, threads, concurrency_because = find_concurrency(server, settings, machine, reload)
+    processes, threads, concurrency_because = find_concurrency(server, settings, machine, reload, interface)
     decisions.append(Decision("processes x threads", f"{processes} x {threads}", concurrency_because))
     decisions.append(timeout_decision)
     extra = project.server_args.get("", ()) + project.server_args.get(server, ())
@@ -466,7 +520,12 @@ def make_start_plan(
         listen_fd=listen_fd,
         socket=socket,
         socket_owner=socket_owner if socket else None,
+        interface=interface,
+        lifespan=mode.name != "django",
     )
+    if interface == "asgi":
+        decisions.append(Decision("lifespan", "on" if launch.lifespan else "off", "Django has no lifespan events" if mode.name == "django"
+                                  else "the app's startup and shutdown run; a failed startup stops the server"))
     command = adapter.make_command(launch)
     return StartPlan(
         mode.name, server, host, port.value, command.argv, environ, app.home, command.stop, tuple(decisions),
@@ -479,6 +538,7 @@ def make_start_plan(
         socket_protocol=adapter.unix_protocol if socket else None,
         target=target,
         launch=launch,
+        failure_marker=command.failure_marker,
     )
 
 

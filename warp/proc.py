@@ -205,6 +205,14 @@ def signal_group(pgid: int, sig: int) -> None:
         pass
 
 
+def signal_process(pid: int, sig: int) -> None:
+    """Signal one process that may already be gone."""
+    try:
+        os.kill(pid, sig)
+    except (ProcessLookupError, PermissionError):
+        pass
+
+
 # ---------------------------------------------------------------- the process table (Linux /proc)
 
 

@@ -34,6 +34,8 @@ DEPENDENCY_FILES = (
 WARP_FILES = ("server_type", "home", "mode")
 HOOK_NAMES = ("pre-build", "build", "deploy-cfg", "deploy", "setup", "migrate", "alive", "ready", "verify")
 PASTE_FILES = ("paste.ini", "production.ini")
+#: Where ASGI apps are by convention, in the order looked at, and the names each may assign its app to.
+ASGI_MODULES = (("asgi", ("application", "app")), ("main", ("app",)), ("app.main", ("app",)))
 
 _DJANGO_SETTINGS = re.compile(r"""DJANGO_SETTINGS_MODULE['"]\s*(?:,|\]\s*=)\s*['"]([\w.]+)['"]""")
 _ENV_KEY = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
@@ -86,6 +88,10 @@ class AppFacts:
     wsgi_py_has_application: bool = False
     wsgi_package: bool = False
     paste_file: str | None = None
+    #: The ASGI conventions: module -> the app it assigns at its top level, for asgi.py, main.py and app/main.py.
+    asgi_modules: tuple[tuple[str, str], ...] = ()
+    #: Django's asgi.py next to its settings module (startproject writes both).
+    django_asgi: bool = False
     #: Names of the files directly in the home (to tell a script path from a module).
     files: frozenset[str] = frozenset()
 
@@ -143,6 +149,13 @@ def scan_app(root: Path, home: str) -> AppFacts:
         match = _DJANGO_SETTINGS.search(_read(manage))
         django_settings = match.group(1) if match else None
     paste_file = next((name for name in PASTE_FILES if (home_dir / name).is_file()), None)
+    asgi_modules = []
+    for module, names in ASGI_MODULES:
+        path = home_dir / (module.replace(".", "/") + ".py")
+        name = find_assigned_name(_read(path), names) if path.is_file() else None
+        if name:
+            asgi_modules.append((module, name))
+    django_asgi = bool(django_settings) and (home_dir / (django_settings.rpartition(".")[0].replace(".", "/") or ".") / "asgi.py").is_file()
     return AppFacts(
         home=home_dir,
         app_sh=app_sh.is_file(),
@@ -154,8 +167,18 @@ def scan_app(root: Path, home: str) -> AppFacts:
         wsgi_py_has_application=wsgi.is_file() and re.search(r"\bapplication\b", _read(wsgi)) is not None,
         wsgi_package=(home_dir / "wsgi" / "__init__.py").is_file(),
         paste_file=paste_file,
+        asgi_modules=tuple(asgi_modules),
+        django_asgi=django_asgi,
         files=frozenset(entry.name for entry in home_dir.iterdir() if entry.is_file()),
     )
+
+
+def find_assigned_name(text: str, names: tuple[str, ...]) -> str | None:
+    """The first of ``names`` that a module's text defines at its top level (``app = ...``, ``async def app``), read, never imported."""
+    for name in names:
+        if re.search(rf"^(?:{name}\s*(?::[^=\n]*)?=(?!=)|(?:async\s+)?def\s+{name}\b)", text, re.MULTILINE):
+            return name
+    return None
 
 
 def scan_paste_server(ini: Path) -> PasteServer | None:

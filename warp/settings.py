@@ -25,6 +25,7 @@ WARP_SERVER_TYPE = "WARP_SERVER_TYPE"
 WARP_APP_HOME = "WARP_APP_HOME"
 WARP_APP = "WARP_APP"
 WARP_APP_MODE = "WARP_APP_MODE"
+WARP_INTERFACE = "WARP_INTERFACE"
 WARP_HTTP_HOST = "WARP_HTTP_HOST"
 WARP_HTTP_PORT = "WARP_HTTP_PORT"
 WARP_SOCKET = "WARP_SOCKET"
@@ -42,7 +43,8 @@ WARP_RELOAD = "WARP_RELOAD"
 MOD_WSGI_RELOAD_ON_CHANGES = "MOD_WSGI_RELOAD_ON_CHANGES"  # warpdrive's name
 
 SERVER_TYPES = ("auto", *servers.ADAPTERS)
-MODES = ("auto", "shell", "python", "django", "wsgi", "paste")
+MODES = ("auto", "shell", "python", "django", "wsgi", "asgi", "paste")
+INTERFACES = ("auto", "asgi", "wsgi")
 INSTALLERS = ("uv", "pip")
 
 DEFAULT_PORT = 8080
@@ -150,6 +152,7 @@ SPECS: tuple[Spec, ...] = (
     Spec("home", "--home", (WARP_APP_HOME,), ("home",), "home", "", _text, "application home"),
     Spec("app", "--app", (WARP_APP,), (), "app", None, _text, "application"),
     Spec("mode", "--mode", (WARP_APP_MODE,), ("mode",), "mode", "auto", _choice(MODES), "mode"),
+    Spec("interface", "--interface", (WARP_INTERFACE,), (), "interface", "auto", _choice(INTERFACES), "interface"),
     Spec("host", "--host", (WARP_HTTP_HOST,), (), "host", None, _text, "host"),
     Spec("port", "--port", (WARP_HTTP_PORT, PORT), (), "port", DEFAULT_PORT, _port, "port"),
     Spec("socket", "--socket", (WARP_SOCKET,), (), "socket", None, _socket_path, "socket"),

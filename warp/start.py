@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import dataclasses
 import os
-import re
 import tempfile
 from pathlib import Path
 
@@ -12,19 +11,17 @@ from warp import appcheck, checks, learned, lifecycle, proc, servers, supervise
 from warp.build import HOOKS_DIR
 from warp.context import Context, Report, scan_installed
 from warp.errors import EnvError, UsageError, WarpError, disk_full_as_error
-from warp.frameworks import find_mode, find_shadowed, make_django_target
-from warp.plan import StartPlan, find_server, make_plan_with_paste_server, make_start_plan
-from warp.project import scan_paste_server
+from warp.frameworks import find_asgi_request, find_mode, find_shadowed, make_django_target
+from warp.plan import StartPlan, find_interface, find_server, make_plan_with_paste_server, make_start_plan
+from warp.project import find_assigned_name, scan_paste_server
 
 
 def make_plan(ctx: Context, *, listen_fd: int | None = None, local_socket: bool = False) -> StartPlan:
     """The StartPlan for this context. ``local_socket``: behind nginx on this machine, the adapter's default socket."""
     reload = ctx.settings["reload"].value
-    mode = find_mode(ctx.app, ctx.settings)
+    mode = find_mode(ctx.app, ctx.settings, ctx.project)
     installed = _installed(ctx)
     record = ctx.env.read_record()
-    server, server_because = find_server(ctx.settings, ctx.project, installed, record)
-    adapter = servers.ADAPTERS[server]
     if mode.name == "django":
         answers = ctx.cache.get("django")
         if answers is None:
@@ -34,6 +31,14 @@ def make_plan(ctx: Context, *, listen_fd: int | None = None, local_socket: bool 
     else:
         target = mode.target
     serving = mode.name not in ("shell", "python")
+    probe = None
+    if serving and ctx.settings["interface"].value == "auto":
+        if "probe" not in ctx.cache:
+            ctx.cache["probe"] = appcheck.probe_app(ctx, target, ctx.app_environ(), ctx.app.home)
+        probe = ctx.cache["probe"]
+    interface, interface_because = find_interface(ctx.settings, mode, probe, find_asgi_request(ctx.settings, ctx.project))
+    server, server_because = find_server(ctx.settings, ctx.project, installed, record, interface, interface_because)
+    adapter = servers.ADAPTERS[server]
     plan = make_start_plan(
         mode=mode,
         target=target,
@@ -54,6 +59,8 @@ def make_plan(ctx: Context, *, listen_fd: int | None = None, local_socket: bool 
         listen_fd=listen_fd,
         socket_owner=checks.find_socket_owner(ctx.machine.euid),
         default_socket=adapter.default_socket(ctx.env.name) if local_socket else None,
+        interface=interface,
+        interface_because=interface_because,
     )
     used, shadowed = find_shadowed(ctx.app, ctx.settings, mode)
     if shadowed:
@@ -174,10 +181,7 @@ def find_module_callable(path: Path) -> str | None:
         text = path.read_text(errors="replace")
     except OSError:
         return None
-    for name in ("application", "app"):
-        if re.search(rf"^{name}\s*(?::[^=\n]*)?=(?!=)", text, re.MULTILINE):
-            return name
-    return None
+    return find_assigned_name(text, ("application", "app"))
 
 
 # ---------------------------------------------------------------- --reload

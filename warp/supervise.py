@@ -194,7 +194,10 @@ def graceful_stop(stop: Stop, pid: int) -> None:
         if not write_fifo(stop.path, stop.command):
             proc.signal_group(pid, signal.SIGINT)  # no FIFO yet (still starting): stop it with a signal
         return
-    proc.signal_group(pid, getattr(signal, stop.signal or "SIGTERM"))
+    if stop.group:
+        proc.signal_group(pid, getattr(signal, stop.signal or "SIGTERM"))
+    else:
+        proc.signal_process(pid, getattr(signal, stop.signal or "SIGTERM"))
 
 
 def write_fifo(path: Path, command: str) -> bool:
@@ -232,6 +235,8 @@ def supervise(plan: StartPlan, report, *, started: Callable[[], None] = lambda: 
     """
     flag = _Flag()
     previous = {sig: signal.signal(sig, flag) for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP)}
+    if plan.failure_marker is not None:
+        plan.failure_marker.unlink(missing_ok=True)
     try:
         child = proc.spawn(plan.argv, env=plan.environ, cwd=plan.cwd)
         started()
@@ -259,6 +264,9 @@ def supervise(plan: StartPlan, report, *, started: Callable[[], None] = lambda: 
         proc.signal_group(child.pid, signal.SIGKILL)  # leftovers of the process group, if any
         if not listening and deadline is None:
             raise StepFailed(why_exited(code), hint=EARLY_EXIT_HINT, returncode=exit_code(code) or 1)
+        if plan.failure_marker is not None and plan.failure_marker.exists():
+            raise StepFailed(f"the application failed to start: {plan.server} stopped (its lifespan startup failed)",
+                             hint=STARTUP_FAILED_HINT, returncode=3)
         if deadline is not None and code in (0, -signal.SIGWINCH, -signal.SIGTERM):
             return 0
         return exit_code(code)
@@ -268,6 +276,7 @@ def supervise(plan: StartPlan, report, *, started: Callable[[], None] = lambda: 
 
 
 EARLY_EXIT_HINT = "the app must keep running and listen on $PORT; see its output above"
+STARTUP_FAILED_HINT = "fix what the application's startup raised (its traceback is above) and start again"
 
 
 # ---------------------------------------------------------------- --reload: the server's children

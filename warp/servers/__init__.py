@@ -3,16 +3,24 @@
 from __future__ import annotations
 
 from warp.servers.base import HASHED_STATIC_NAME, IMMUTABLE_CACHE_CONTROL, Adapter, Launch, ServerCommand, Stop, Target, is_at_least
+from warp.servers.granian import Granian
 from warp.servers.gunicorn import Gunicorn
+from warp.servers.hypercorn import Hypercorn
 from warp.servers.mod_wsgi import ModWsgi
+from warp.servers.uvicorn import Uvicorn
 from warp.servers.uwsgi import Uwsgi
 from warp.servers.waitress import Waitress
 from warp.servers.wrapper import WRAPPER_MODULE, make_wrapper_source
 
 #: name -> adapter, in the order `warp --help` lists them.
-ADAPTERS: dict[str, Adapter] = {adapter.name: adapter for adapter in (ModWsgi(), Gunicorn(), Uwsgi(), Waitress())}
-#: What `auto` falls back to: pure Python, installs everywhere.
+ADAPTERS: dict[str, Adapter] = {
+    adapter.name: adapter for adapter in (ModWsgi(), Gunicorn(), Uwsgi(), Waitress(), Uvicorn(), Granian(), Hypercorn())
+}
+#: What `auto` falls back to for a WSGI app: pure Python, installs everywhere.
 DEFAULT = "gunicorn"
+#: ...and for an ASGI app (the measurement in docs/benchmarks.md).
+DEFAULT_ASGI = "uvicorn"
+DEFAULTS = {"wsgi": DEFAULT, "asgi": DEFAULT_ASGI}
 
 
 def find_adapter(name: str | None) -> Adapter | None:
@@ -29,6 +37,6 @@ def normalize_name(raw: str) -> str | None:
 
 
 __all__ = [
-    "ADAPTERS", "DEFAULT", "HASHED_STATIC_NAME", "IMMUTABLE_CACHE_CONTROL", "Adapter", "Launch", "ServerCommand", "Stop", "Target", "WRAPPER_MODULE",
+    "ADAPTERS", "DEFAULT", "DEFAULTS", "HASHED_STATIC_NAME", "IMMUTABLE_CACHE_CONTROL", "Adapter", "Launch", "ServerCommand", "Stop", "Target", "WRAPPER_MODULE",
     "find_adapter", "is_at_least", "make_wrapper_source", "normalize_name",
 ]

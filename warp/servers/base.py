@@ -21,6 +21,8 @@ HASHED_STATIC_NAME = r"\.[0-9a-f]{12}\.\w+$"
 IMMUTABLE_CACHE_CONTROL = "max-age=315360000, public, immutable"
 #: ...and any other static file briefly (WhiteNoise's default), so an edited file reaches browsers within a minute.
 SHORT_CACHE_CONTROL = "max-age=60, public"
+#: What every ASGI env gets besides its server: ServeStatic, WhiteNoise's ASGI fork (WhiteNoise has no ASGI support).
+ASGI_PACKAGES = ("servestatic",)
 
 
 @dataclass(frozen=True)
@@ -83,6 +85,10 @@ class Launch:
     socket_owner: tuple[str, str] | None = None
     #: Which child of a --reload session this is (0 in production): per-child control files differ.
     generation: int = 0
+    #: The protocol between server and app: wsgi or asgi.
+    interface: str = "wsgi"
+    #: ASGI: the app takes lifespan events (Django has none: off).
+    lifespan: bool = True
 
     @property
     def bin(self) -> Path:
@@ -104,6 +110,9 @@ class Stop:
     path: Path | None = None
     command: str | None = None
     timeout: float = 30.0
+    #: The signal goes to the whole process group; False: to the server's main process only, for servers
+    #: whose workers take no signal themselves and die of it (Hypercorn's: their parent stops them).
+    group: bool = True
 
 
 @dataclass(frozen=True)
@@ -116,6 +125,9 @@ class ServerCommand:
     files: dict[Path, str] = field(default_factory=dict)
     #: The directory the server generates its own files into (mod_wsgi-express's server root).
     server_root: Path | None = None
+    #: A file warp's ASGI module writes when the app's lifespan startup failed, for a server that then exits 0:
+    #: warp stays its parent and turns that exit into an error.
+    failure_marker: Path | None = None
 
 
 class Adapter:
@@ -128,6 +140,8 @@ class Adapter:
     packages: tuple[str, ...] = ()
     #: Distribution names that, found in requirements.txt, select this server.
     requirement_names: tuple[str, ...] = ()
+    #: The protocols it speaks to the app, wsgi and/or asgi.
+    interfaces: tuple[str, ...] = ("wsgi",)
     #: Takes a listening socket inherited from warp (so --reload refuses no request).
     takes_socket = True
     #: The protocol it speaks on a Unix socket; None: it cannot listen on one.
@@ -146,6 +160,18 @@ class Adapter:
 
     def make_command(self, launch: Launch) -> ServerCommand:
         raise NotImplementedError
+
+    def find_packages(self, interface: str) -> tuple[str, ...]:
+        """What `warp build` installs for an app of this interface: for ASGI, ServeStatic serves Django's static files."""
+        if interface == "asgi":
+            return tuple(name for name in self.packages if name != "whitenoise") + tuple(p for p in ASGI_PACKAGES if p not in self.packages)
+        return self.packages
+
+    def check_interface(self, interface: str, versions: Mapping[str, str]) -> str | None:
+        """Why this server (at the installed version) cannot serve an app of ``interface``; None: it can."""
+        if interface in self.interfaces:
+            return None
+        return f"{self.name} serves {' and '.join(i.upper() for i in self.interfaces)} applications only"
 
     def check_build(self, environ: Mapping[str, str]) -> None:
         """Raise StepFailed, naming what to install, when the machine cannot build the server."""

@@ -1,16 +1,25 @@
-"""gunicorn: execs, graceful on its own SIGTERM; WhiteNoise for static files."""
+"""gunicorn: execs, graceful on its own SIGTERM; WhiteNoise for static files; ASGI with its own asgi worker (25.1+)."""
 
 from __future__ import annotations
 
 from warp.servers.base import Adapter, Launch, ServerCommand, Stop, bind_address, is_at_least
-from warp.servers.wrapper import WRAPPER_MODULE, make_wrapper_source
+from warp.servers.wrapper import WRAPPER_MODULE, make_asgi_app, make_wrapper_source
 
 
 class Gunicorn(Adapter):
     name = "gunicorn"
     packages = ("gunicorn", "whitenoise")
     requirement_names = ("gunicorn",)
+    interfaces = ("wsgi", "asgi")
     unix_protocol = "http"
+    #: Its native ASGI worker (-k asgi) is stable from 25.1; from 27.0 a failed lifespan startup stops gunicorn by itself.
+    ASGI_SINCE = (25, 1)
+
+    def check_interface(self, interface: str, versions) -> str | None:
+        version = versions.get("gunicorn")
+        if interface == "asgi" and version and not is_at_least(version, self.ASGI_SINCE):
+            return f"gunicorn {version} has no stable ASGI worker (it came in 25.1)"
+        return super().check_interface(interface, versions)
 
     def make_command(self, launch: Launch) -> ServerCommand:
         target = launch.target
@@ -18,12 +27,14 @@ class Gunicorn(Adapter):
             str(launch.bin / "gunicorn"),
             "--bind", bind_address(launch),
             "--workers", str(launch.processes),
-            "--threads", str(launch.threads),
+            *(("--threads", str(launch.threads)) if launch.interface == "wsgi" else ("--worker-class", "asgi")),
             "--graceful-timeout", str(launch.graceful_timeout),
             "--access-logfile", "-",
             "--chdir", str(launch.home),
         ]
-        if launch.threads > 1:
+        if launch.interface == "asgi":
+            argv += ["--asgi-lifespan", "auto" if launch.lifespan else "off"]
+        elif launch.threads > 1:
             argv += ["--worker-class", "gthread"]
         if is_at_least(launch.versions.get("gunicorn"), (25, 1)):
             argv.append("--no-control-socket")  # otherwise one control socket is shared between instances
@@ -35,7 +46,11 @@ class Gunicorn(Adapter):
             argv.append("--reuse-port")
         files = {}
         python_path = list(launch.python_path)
-        if target.kind == "paste" and not target.should_serve_static:
+        if launch.interface == "asgi":
+            # Before 27.0 a failed lifespan startup was only logged and the worker served: warp's module ends it with 3.
+            app, files, asgi_path = make_asgi_app(launch, exit_on_failed_startup=not is_at_least(launch.versions.get("gunicorn"), (27,)))
+            python_path, app_args = list(asgi_path), [app]
+        elif target.kind == "paste" and not target.should_serve_static:
             app_args = ["--paste", str(target.ini)]
         elif target.kind == "module" and not target.should_serve_static and not launch.reload:
             app_args = [target.spec]

@@ -1,10 +1,80 @@
-"""The WSGI module warp generates in the env's .warp/run/ to load an app and add what it serves besides it."""
+"""The WSGI and ASGI modules warp generates in the env's .warp/run/ to load an app and add what it serves besides it."""
 
 from __future__ import annotations
 
-from warp.servers.base import HASHED_STATIC_NAME, Target
+from pathlib import Path
+
+from warp.servers.base import HASHED_STATIC_NAME, Launch, Target
 
 WRAPPER_MODULE = "warp_wsgi"
+ASGI_WRAPPER_MODULE = "warp_asgi"
+
+_TELL_WARP = [
+    "import os as _os",
+    "",
+    "",
+    "def _tell_warp(byte):",
+    "    if _os.environ.get('WARP_READY_FD'):",
+    "        try:",
+    "            _os.write(int(_os.environ['WARP_READY_FD']), byte)",
+    "        except OSError:",
+    "            pass",
+    "",
+    "",
+]
+
+
+#: The same for ASGI servers, whose workers may be spawned (uvicorn's and Hypercorn's, by multiprocessing) and so
+#: not inherit the pipe: a worker then reaches it through its parent, which did.
+_TELL_WARP_FROM_ANY_WORKER = [
+    "import os as _os",
+    "",
+    "",
+    "def _tell_warp(byte):",
+    "    fd = _os.environ.get('WARP_READY_FD')",
+    "    if not fd:",
+    "        return",
+    "    parents = f'/proc/{_os.getppid()}/fd/{fd}'",
+    "    try:",
+    "        if _os.readlink(f'/proc/self/fd/{fd}') == _os.readlink(parents):",
+    "            _os.write(int(fd), byte)",
+    "            return",
+    "    except OSError:",
+    "        pass",
+    "    try:",
+    "        pipe = _os.open(parents, _os.O_WRONLY | _os.O_NONBLOCK)",
+    "    except OSError:",
+    "        return",
+    "    try:",
+    "        _os.write(pipe, byte)",
+    "    except OSError:",
+    "        pass",
+    "    finally:",
+    "        _os.close(pipe)",
+    "",
+    "",
+]
+
+
+def _load_lines(target: Target) -> list[str]:
+    """Lines that import the target as ``application``."""
+    if target.kind == "module":
+        return [
+            "from importlib import import_module",
+            "",
+            f"application = getattr(import_module({target.module!r}), {target.callable!r})",
+        ]
+    if target.kind == "script":
+        return [
+            "import runpy",
+            "",
+            f"application = runpy.run_path({str(target.script)!r}, run_name='__warp_wsgi__')[{target.callable!r}]",
+        ]
+    return [
+        "from paste.deploy import loadapp",
+        "",
+        f"application = loadapp('config:' + {str(target.ini)!r})",
+    ]
 
 
 def make_wrapper_source(target: Target, autorefresh: bool = False, signal_ready: bool = False) -> str:
@@ -17,25 +87,7 @@ def make_wrapper_source(target: Target, autorefresh: bool = False, signal_ready:
     ``1`` once the app is imported, ``0`` when importing it failed, so warp's
     reloader knows at once whether the new code is up (and stops waiting if not).
     """
-    load: list[str] = []
-    if target.kind == "module":
-        load += [
-            "from importlib import import_module",
-            "",
-            f"application = getattr(import_module({target.module!r}), {target.callable!r})",
-        ]
-    elif target.kind == "script":
-        load += [
-            "import runpy",
-            "",
-            f"application = runpy.run_path({str(target.script)!r}, run_name='__warp_wsgi__')[{target.callable!r}]",
-        ]
-    else:
-        load += [
-            "from paste.deploy import loadapp",
-            "",
-            f"application = loadapp('config:' + {str(target.ini)!r})",
-        ]
+    load = _load_lines(target)
     if target.should_serve_static:
         load += [
             "",
@@ -48,17 +100,7 @@ def make_wrapper_source(target: Target, autorefresh: bool = False, signal_ready:
     if not signal_ready:
         return "\n".join(lines + load) + "\n"
     lines += [
-        "import os as _os",
-        "",
-        "",
-        "def _tell_warp(byte):",
-        "    if _os.environ.get('WARP_READY_FD'):",
-        "        try:",
-        "            _os.write(int(_os.environ['WARP_READY_FD']), byte)",
-        "        except OSError:",
-        "            pass",
-        "",
-        "",
+        *_TELL_WARP,
         "try:",
         *[f"    {line}" if line else "" for line in load],
         "except BaseException:",
@@ -67,3 +109,95 @@ def make_wrapper_source(target: Target, autorefresh: bool = False, signal_ready:
         "_tell_warp(b'1')",
     ]
     return "\n".join(lines) + "\n"
+
+
+def make_asgi_wrapper_source(
+    target: Target, signal_ready: bool = False, lifespan: bool = True, exit_on_failed_startup: bool = False, failure_marker: Path | None = None
+) -> str:
+    """An ASGI module that loads the target and adds ServeStatic for Django's static files (unless the app serves them).
+
+    With ``signal_ready`` it writes ``1`` to WARP_READY_FD once the app can serve
+    (its lifespan startup completed, or it has none) and ``0`` when it cannot.
+    With ``exit_on_failed_startup`` a failed lifespan startup ends the process with
+    code 3, which a gunicorn arbiter takes as "worker failed to boot" and stops on,
+    instead of serving an app that did not start; ``failure_marker`` is a file it
+    writes first, for a server whose parent then exits 0 (uvicorn's and Hypercorn's
+    with several workers).
+    """
+    load = _load_lines(target)
+    if target.should_serve_static:
+        load += [
+            "",
+            "from servestatic import ServeStaticASGI",
+            "",
+            f"application = ServeStaticASGI(application, root={str(target.static_root)!r}, prefix={target.static_url!r}, "
+            f"immutable_file_test={HASHED_STATIC_NAME!r})",
+        ]
+    lines = ["# Generated by warp for each start; do not edit.", "", *_TELL_WARP_FROM_ANY_WORKER, "try:"]
+    lines += [f"    {line}" if line else "" for line in load]
+    lines += ["except BaseException:", "    _tell_warp(b'0')", "    raise", "_app = application"]
+    if not (lifespan and (signal_ready or exit_on_failed_startup or failure_marker)):
+        lines.append("_tell_warp(b'1')")
+        return "\n".join(lines) + "\n"
+    failed = [f"            open({str(failure_marker)!r}, 'w').close()"] if failure_marker else []
+    exit_lines = [
+        "        try:",
+        "            await send(message)",
+        "        finally:",
+        "            if message['type'] == 'lifespan.startup.failed' and exit_on_failure:",
+        "                import sys",
+        "                sys.stderr.write(str(message.get('message') or '') + '\\nwarp: the application sent lifespan.startup.failed; this process stops\\n')",
+        "                sys.stderr.flush()",
+        "                _os._exit(3)",
+    ]
+    lines += [
+        "",
+        "",
+        f"exit_on_failure = {exit_on_failed_startup!r}",
+        "",
+        "",
+        "async def application(scope, receive, send):",
+        "    if scope['type'] != 'lifespan':",
+        "        return await _app(scope, receive, send)",
+        "    told = []",
+        "",
+        "    async def watched_send(message):",
+        "        if message['type'] == 'lifespan.startup.complete' and not told:",
+        "            told.append(_tell_warp(b'1'))",
+        "        elif message['type'] == 'lifespan.startup.failed' and not told:",
+        "            told.append(_tell_warp(b'0'))",
+        *failed,
+        *exit_lines,
+        "",
+        "    try:",
+        "        await _app(scope, receive, watched_send)",
+        "    finally:",
+        "        if not told:  # no lifespan support: the server goes on without it",
+        "            _tell_warp(b'1')",
+    ]
+    return "\n".join(lines) + "\n"
+
+
+def make_asgi_app(
+    launch: Launch, exit_on_failed_startup: bool = False, by_path: bool = False, failure_marker: Path | None = None
+) -> tuple[str, dict[Path, str], tuple[Path, ...]]:
+    """What an ASGI server loads: (module:callable, files to write, import path).
+
+    The app itself, unless warp must add something: ServeStatic, the ready pipe
+    of --reload, or an exit on a failed startup; then a generated module, named
+    by its file's path with ``by_path`` (for servers that import a file from its
+    directory and take no import path).
+    """
+    target = launch.target
+    if target.kind == "module" and not (target.should_serve_static or launch.reload or (
+            (exit_on_failed_startup or failure_marker) and launch.lifespan)):
+        return target.spec, {}, launch.python_path
+    source = make_asgi_wrapper_source(target, launch.reload, launch.lifespan, exit_on_failed_startup, failure_marker)
+    module = launch.run_dir / f"{ASGI_WRAPPER_MODULE}.py"
+    spec = f"{module}:application" if by_path else f"{ASGI_WRAPPER_MODULE}:application"
+    return spec, {launch.run_dir / f"{ASGI_WRAPPER_MODULE}.py": source}, (launch.run_dir, *launch.python_path)
+
+
+def make_failure_marker(launch: Launch) -> Path:
+    """Where warp's ASGI module says that the app's startup failed (one per --reload child)."""
+    return launch.run_dir / f"startup-failed-{launch.generation}"

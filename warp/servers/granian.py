@@ -1,0 +1,38 @@
+"""Granian: execs; graceful on its own SIGTERM, its workers killed after warp's graceful timeout; ServeStatic for Django.
+
+Granian takes no inherited socket (it binds its own, with SO_REUSEPORT): under --reload
+warp stops the old server before the new one binds the port, so requests made in
+between are refused (see the README).
+"""
+
+from __future__ import annotations
+
+from warp.servers.base import ASGI_PACKAGES, Adapter, Launch, ServerCommand, Stop
+from warp.servers.wrapper import make_asgi_app
+
+
+class Granian(Adapter):
+    name = "granian"
+    packages = ("granian", "uvloop", *ASGI_PACKAGES)
+    requirement_names = ("granian",)
+    interfaces = ("asgi",)
+    takes_socket = False
+    unix_protocol = "http"
+    default_threads = 1
+    static_server = "ServeStatic (ServeStaticASGI), in an ASGI module warp generates in the env"
+
+    def make_command(self, launch: Launch) -> ServerCommand:
+        # Granian does not stop on a failed lifespan startup by itself in every version: warp's module ends it.
+        app, files, _ = make_asgi_app(launch, exit_on_failed_startup=True, by_path=True)
+        where = ["--uds", str(launch.socket)] if launch.socket is not None else ["--host", launch.host, "--port", str(launch.port)]
+        argv = [
+            str(launch.bin / "granian"),
+            # asginl: ASGI without lifespan (Django has none).
+            "--interface", "asgi" if launch.lifespan else "asginl",
+            *where,
+            "--workers", str(launch.processes),
+            # Without it a stop waits for every open WebSocket and stream.
+            "--workers-kill-timeout", str(launch.graceful_timeout),
+            "--access-log",
+        ]
+        return ServerCommand(argv=tuple(argv) + launch.extra_args + (app,), stop=Stop("exec", timeout=launch.graceful_timeout), files=files)
