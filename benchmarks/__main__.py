@@ -6,12 +6,12 @@ import argparse
 import sys
 import time
 
-from benchmarks import build, reload, soak, start, throughput
+from benchmarks import asgi, build, reload, soak, start, throughput
 from benchmarks.common import FULL_RUNS, QUICK_RUNS, REPO, BenchError, machine
 
-SECTIONS = {"build": build.bench, "start": start.bench, "reload": reload.bench, "throughput": throughput.bench, "soak": soak.bench}
+SECTIONS = {"build": build.bench, "start": start.bench, "reload": reload.bench, "throughput": throughput.bench, "asgi": asgi.bench, "soak": soak.bench}
 #: Sections a plain `python -m benchmarks` runs; the soak (five minutes, its own report) only with --only soak.
-DEFAULT = ("build", "start", "reload", "throughput")
+DEFAULT = ("build", "start", "reload", "throughput", "asgi")
 
 
 def log(message: str) -> None:
