@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 import re
+import sys
 import shutil
 import subprocess
 from pathlib import Path
@@ -21,8 +22,10 @@ from benchmarks.common import (
 from benchmarks.throughput import parse_wrk
 
 APP = REPO / "tests" / "apps" / "fastapi_app" / "main.py"
-#: What the project depends on: every server of the comparison (uvicorn first, so warp's default is the one it names).
-REQUIREMENTS = "fastapi[standard]\nuvicorn-worker\ngunicorn\ngranian\nhypercorn\n"
+#: What the project depends on: no server, so that warp picks its default (fastapi[standard] brings uvicorn)...
+REQUIREMENTS = "fastapi[standard]\n"
+#: ...and what is installed next to it for the servers started by hand.
+BY_HAND = ("uvicorn-worker", "gunicorn", "granian", "hypercorn")
 VIEWS = {"hello": "/", "await 10 ms": "/io"}
 CONNECTIONS = (50, 500)
 
@@ -65,6 +68,7 @@ def bench(runs: int, log) -> Section:
         log("building the FastAPI project with warp")
         run([*WARP, "build"], cwd=src, env=env)
         env_path = Path(run([*WARP, "exec", "sh", "-c", "echo $VIRTUAL_ENV"], cwd=src, env=env).stdout.strip())
+        run([sys.executable, "-m", "uv", "pip", "install", "--quiet", "--python", env_path / "bin" / "python", *BY_HAND], cwd=src, env=env)
         processes = len(os.sched_getaffinity(0))
         dry = run([*WARP, "start", "--dry-run"], cwd=src, env=env).stdout
         default = re.search(r"^server\s+(\S+)", dry, re.M).group(1) + " × " + re.search(r"processes x threads\s+(\d+)", dry).group(1)
