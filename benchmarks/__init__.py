@@ -1,1 +1,1 @@
-"""warp's benchmark suite: `python -m benchmarks [--quick] [--only build|start|reload|throughput]`."""
+"""warp's benchmark suite: `python -m benchmarks [--quick] [--only build|start|reload|throughput|asgi]`."""

@@ -6,12 +6,15 @@ import argparse
 import sys
 import time
 
-from benchmarks import build, cli, reload, soak, start, throughput
+from benchmarks import asgi, build, cli, reload, soak, start, throughput
 from benchmarks.common import FULL_RUNS, QUICK_RUNS, REPO, BenchError, machine
 
-SECTIONS = {"cli": cli.bench, "build": build.bench, "start": start.bench, "reload": reload.bench, "throughput": throughput.bench, "soak": soak.bench}
+SECTIONS = {
+    "cli": cli.bench, "build": build.bench, "start": start.bench, "reload": reload.bench, "throughput": throughput.bench,
+    "asgi": asgi.bench, "soak": soak.bench,
+}
 #: Sections a plain `python -m benchmarks` runs; the soak (five minutes, its own report) only with --only soak.
-DEFAULT = ("cli", "build", "start", "reload", "throughput")
+DEFAULT = ("cli", "build", "start", "reload", "throughput", "asgi")
 
 
 def log(message: str) -> None:

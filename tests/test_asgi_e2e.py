@@ -67,7 +67,7 @@ def test_a_fastapi_app_with_no_configuration_is_found_and_served_on_the_default(
     for pattern in (
         r"^mode +asgi +because main.py defines app \(an ASGI convention\)$",
         r"^interface +asgi +because main:app is a FastAPI whose __call__ is async \(imported in the app's env\)$",
-        r"^server +uvicorn +because ",
+        r"^server +granian +because the server of the last `warp build`",  # which chose the ASGI default
         r"^lifespan +on +because ",
     ):
         assert re.search(pattern, plan, re.MULTILINE), plan

@@ -1351,12 +1351,13 @@ def test_interface_precedence(flags, mode_interface, probe, asks, interface, bec
 
 SERVER_FOR_INTERFACE = [
     # requirements, record, interface -> server
-    ("fastapi\n", None, "asgi", "uvicorn"),
+    ("fastapi\n", None, "asgi", "granian"),
+    ("fastapi\nuvicorn[standard]\n", None, "asgi", "uvicorn"),
     ("fastapi\nhypercorn\n", None, "asgi", "hypercorn"),
     ("fastapi\ngranian[reload]\n", None, "asgi", "granian"),
     ("fastapi\ngunicorn\nuvicorn-worker\n", None, "asgi", "gunicorn"),
-    ("flask\nwaitress\n", None, "asgi", "uvicorn"),  # waitress cannot serve ASGI: the ASGI default
-    ("flask\n", {"server": "waitress", "servers_named": []}, "asgi", "uvicorn"),  # nor can the last build's server
+    ("flask\nwaitress\n", None, "asgi", "granian"),  # waitress cannot serve ASGI: the ASGI default
+    ("flask\n", {"server": "waitress", "servers_named": []}, "asgi", "granian"),  # nor can the last build's server
     ("flask\n", {"server": "uvicorn", "servers_named": []}, "wsgi", "gunicorn"),
     ("flask\n", None, "wsgi", "gunicorn"),
 ]
@@ -1471,7 +1472,8 @@ def test_granian_argv():
     plan = asgi_plan("granian", flags={"graceful_timeout": "4", "processes": "2"})
     argv = plan.argv
     assert after(argv, "--interface") == "asgi" and after(argv, "--workers") == "2" and after(argv, "--workers-kill-timeout") == "4"
-    assert argv[-1] == f"{RUN / 'warp_asgi.py'}:application"
+    assert argv[-1] == "main:app" and not plan.files  # it stops on a failed startup by itself
+    assert asgi_plan("granian", reload=True).argv[-1] == f"{RUN / 'warp_asgi.py'}:application"  # the ready pipe
     assert not servers.ADAPTERS["granian"].takes_socket  # no fd option: --reload restarts it in turn
 
 

@@ -22,8 +22,8 @@ class Granian(Adapter):
     static_server = "ServeStatic (ServeStaticASGI), in an ASGI module warp generates in the env"
 
     def make_command(self, launch: Launch) -> ServerCommand:
-        # Granian does not stop on a failed lifespan startup by itself in every version: warp's module ends it.
-        app, files, _ = make_asgi_app(launch, exit_on_failed_startup=True, by_path=True)
+        # A failed lifespan startup ends Granian with 1 by itself (any number of workers): the app is served as it is.
+        app, files, _ = make_asgi_app(launch, by_path=True)
         where = ["--uds", str(launch.socket)] if launch.socket is not None else ["--host", launch.host, "--port", str(launch.port)]
         argv = [
             str(launch.bin / "granian"),
