@@ -2,18 +2,15 @@
 
 from __future__ import annotations
 
-import hashlib
 import json
-import os
 from pathlib import Path
 
-from warp import proc
+from warp import learned, proc
 from warp.build import HOOKS_DIR
 from warp.context import Context
 from warp.errors import StepFailed, UsageError, WarpError
 from warp.plan import StartPlan
 from warp.servers import Target
-from warp.watch import IGNORED_DIRS
 
 APP_HINT = "name the application with --app module:callable (or a .wsgi/.py file) relative to the application home"
 
@@ -65,25 +62,9 @@ def import_app(ctx: Context, target: Target | None, environ: dict, cwd: Path, re
 
 
 def app_fingerprint(ctx: Context, environ: dict, target: tuple[str, ...], record: dict) -> dict:
-    """What an import of the app depends on that warp can see cheaply: the target, the build, the
-    environment given to the app, and the name, size and mtime of every .py file in the project."""
-    files = []
-    skip = {Path(os.path.realpath(ctx.env.path))}
-    for top, dirs, names in os.walk(ctx.source):
-        dirs[:] = [d for d in dirs if d not in IGNORED_DIRS and Path(os.path.realpath(os.path.join(top, d))) not in skip]
-        for name in names:
-            if name.endswith(".py"):
-                path = os.path.join(top, name)
-                try:
-                    info = os.stat(path)
-                except OSError:
-                    continue
-                files.append([os.path.relpath(path, ctx.source), info.st_size, info.st_mtime_ns])
-    files.sort()
-    where_it_listens = ("PORT", "WARP_HTTP_PORT", "WARP_HTTP_HOST")  # not something an app's import depends on
-    digest = hashlib.sha256(json.dumps(sorted(i for i in environ.items() if i[0] not in where_it_listens)).encode()).hexdigest()
-    return {"target": list(target), "build": [record.get("finished"), record.get("fingerprint")], "environ": digest,
-            "files": hashlib.sha256(json.dumps(files).encode()).hexdigest()}
+    """What an import of the app depends on that warp can see cheaply: the target, and what learned.py keys
+    the app's other answers on (every file of the project, the build and what it installed, the environment)."""
+    return {"target": list(target), **learned.scan_inputs(ctx, environ)}
 
 
 def _read_json(path: Path):
