@@ -5,7 +5,6 @@ from __future__ import annotations
 import os
 import shlex
 import sys
-import traceback
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -497,6 +496,8 @@ def main() -> None:
         click.echo("error: interrupted", err=True)
         sys.exit(130)
     except Exception:  # noqa: BLE001  (a bug in warp: say so, with the traceback)
+        import traceback
+
         traceback.print_exc()
         click.echo("error: this is a bug in warp; please report it with the traceback above", err=True)
         sys.exit(70)

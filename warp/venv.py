@@ -14,7 +14,6 @@ import re
 import shutil
 import sys
 import time
-import uuid
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -305,7 +304,7 @@ def _read_json(path: Path, what: str, name: str) -> dict:
 def _write_json(path: Path, data: dict) -> None:
     """Replace ``path`` whole, through a temporary file of this write's own: a reader sees the old or the new file."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.{uuid.uuid4().hex[:8]}.tmp")
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.{os.urandom(4).hex()}.tmp")
     try:
         with disk_full_as_error(writing=path), open(tmp, "x") as handle:
             handle.write(json.dumps(data, indent=2, sort_keys=True))
