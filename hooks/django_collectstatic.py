@@ -4,6 +4,10 @@ When the project sets no STATIC_ROOT, files go to WARP_STATIC_FALLBACK (a
 directory warp owns in the env). With WARP_STATIC_CLEAR=1 (after a build that
 did not finish) the static root is cleared first. Prints JSON with where the
 files went.
+
+collectstatic copies a file only when its source is newer than the copy to the
+second; a source saved in the same second as the last copy (an editor's second
+save under --reload) is made to count by removing that copy first.
 """
 
 import io
@@ -31,6 +35,8 @@ def main():
     try:
         django.setup()
         clear = os.environ.get("WARP_STATIC_CLEAR") == "1"
+        if not clear:
+            forget_copies_older_than_their_source()
         call_command("collectstatic", interactive=False, verbosity=1, clear=clear, stdout=out)
     except Exception as exc:  # noqa: BLE001  (the app's error is shown as the app's)
         fail_from_app("collectstatic failed", exc)
@@ -40,6 +46,22 @@ def main():
         static_root_from="settings" if own_root else "warp",
         summary=summary[-1] if summary else "",
     )
+
+
+def forget_copies_older_than_their_source():
+    """Remove each collected copy older than its source within the same second, which collectstatic would keep."""
+    from django.contrib.staticfiles.finders import get_finders
+    from django.contrib.staticfiles.storage import staticfiles_storage
+
+    for finder in get_finders():
+        for path, storage in finder.list(["CVS", ".*", "*~"]):
+            prefixed = os.path.join(storage.prefix, path) if getattr(storage, "prefix", None) else path
+            try:
+                source, copy = os.stat(storage.path(path)), os.stat(staticfiles_storage.path(prefixed))
+            except (OSError, NotImplementedError):  # not collected yet, or not on a local disk
+                continue
+            if copy.st_mtime_ns < source.st_mtime_ns and int(copy.st_mtime) == int(source.st_mtime):
+                os.remove(staticfiles_storage.path(prefixed))
 
 
 if __name__ == "__main__":

@@ -34,6 +34,15 @@ def make_site(root: Path, static_root: Path | None) -> None:
     )
 
 
+def collect(site: Path, fallback: Path) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, str(HOOKS_DIR / "django_collectstatic.py")],
+        cwd=site,
+        env={**os.environ, "PYTHONPATH": str(site), "DJANGO_SETTINGS_MODULE": "site_settings", "WARP_STATIC_FALLBACK": str(fallback)},
+        capture_output=True, text=True, timeout=60,
+    )
+
+
 def read_tree(root: Path) -> dict[str, bytes]:
     return {path.relative_to(root).as_posix(): path.read_bytes() for path in root.rglob("*") if path.is_file()}
 
@@ -44,14 +53,7 @@ def test_collectstatic_copies_every_static_file_unchanged(own_root, tmp_path):
     site, own, fallback = tmp_path / "site", tmp_path / "collected", tmp_path / "env-static"
     site.mkdir()
     make_site(site, own if own_root else None)
-    result = subprocess.run(
-        [sys.executable, str(HOOKS_DIR / "django_collectstatic.py")],
-        cwd=site,
-        env={**os.environ, "PYTHONPATH": str(site), "DJANGO_SETTINGS_MODULE": "site_settings", "WARP_STATIC_FALLBACK": str(fallback)},
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
+    result = collect(site, fallback)
     assert result.returncode == 0, result.stderr
     answer = json.loads(result.stdout.splitlines()[-1])
     where = own if own_root else fallback
@@ -62,6 +64,26 @@ def test_collectstatic_copies_every_static_file_unchanged(own_root, tmp_path):
     }
     assert read_tree(where) == STATIC_FILES
     assert not (fallback if own_root else own).exists()
+
+
+def test_a_source_saved_in_the_same_second_as_its_copy_is_collected_again(tmp_path):
+    """Django compares whole seconds and would keep the old copy: an editor's second save under --reload."""
+    site, collected = tmp_path / "site", tmp_path / "collected"
+    site.mkdir()
+    make_site(site, collected)
+    assert collect(site, tmp_path / "unused").returncode == 0
+    second = int(os.stat(collected / "site.css").st_mtime) * 10**9
+    os.utime(collected / "site.css", ns=(second + 200_000_000, second + 200_000_000))
+    source = site / "assets" / "site.css"
+    source.write_bytes(b"body { color: blue; }\n")
+    os.utime(source, ns=(second + 700_000_000, second + 700_000_000))  # newer, in the same second
+    untouched = site / "assets" / "js" / "app.js"  # older than its copy within the second: kept
+    os.utime(collected / "js" / "app.js", ns=(second + 900_000_000, second + 900_000_000))
+    os.utime(untouched, ns=(second + 100_000_000, second + 100_000_000))
+    result = collect(site, tmp_path / "unused")
+    assert result.returncode == 0, result.stderr
+    assert (collected / "site.css").read_bytes() == b"body { color: blue; }\n"
+    assert json.loads(result.stdout.splitlines()[-1])["summary"].startswith("1 static file copied")
 
 
 PROBED = '''
