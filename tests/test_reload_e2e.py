@@ -271,6 +271,7 @@ def test_reload_restarts_an_app_whose_whitenoise_middleware_serves_its_static_fi
     assert running.get("/static/site.css") == (200, css.read_text())
     new = css.read_text() + ".edited { color: blue; }\n"
     edit_static_file(running, css, new)
-    assert "Restarted gunicorn" in running.output() and "after a change to assets/site.css" in running.output()
+    # warp prints its line just after the new server is up, which may be after the first request it answers
+    wait_for_output(running, r"Restarted gunicorn in \d+\.\d\ds after a change to assets/site\.css")
     running.stop()
     assert not running.leftovers()
