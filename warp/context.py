@@ -44,6 +44,12 @@ class Context:
             django_settings=django_settings or self.app.django_settings,
         )
 
+    def installed(self) -> dict[str, str]:
+        """The env's distributions (name -> version), read once per command."""
+        if "installed" not in self.cache:
+            self.cache["installed"] = scan_installed(self.env)
+        return self.cache["installed"]
+
     @property
     def masked(self) -> frozenset[str]:
         return frozenset(key for key, _ in self.project.environment)

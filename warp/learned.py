@@ -15,7 +15,7 @@ import os
 from pathlib import Path
 from typing import Callable, Mapping
 
-from warp.context import Context, scan_installed
+from warp.context import Context
 from warp.watch import IGNORED_DIRS
 
 #: Where the app listens is not something its settings depend on.
@@ -47,7 +47,7 @@ def scan_inputs(ctx: Context, environ: Mapping[str, str], skip: tuple[Path, ...]
     record = ctx.env.read_record()
     return {
         # What was installed, not when: a build with nothing to install keeps the answer.
-        "build": [record.get("fingerprint"), hashlib.sha256(json.dumps(sorted(scan_installed(ctx.env).items())).encode()).hexdigest()],
+        "build": [record.get("fingerprint"), hashlib.sha256(json.dumps(sorted(ctx.installed().items())).encode()).hexdigest()],
         "environ": hash_environ(environ),
         "files": scan_files(ctx.source, (ctx.env.path, *skip)),
     }

@@ -9,7 +9,7 @@ from pathlib import Path
 
 from warp import appcheck, checks, learned, lifecycle, proc, servers, supervise
 from warp.build import HOOKS_DIR
-from warp.context import Context, Report, scan_installed
+from warp.context import Context, Report
 from warp.errors import EnvError, UsageError, WarpError, disk_full_as_error
 from warp.frameworks import find_asgi_request, find_mode, find_shadowed, make_django_target
 from warp.plan import StartPlan, find_interface, find_server, make_plan_with_paste_server, make_start_plan
@@ -20,7 +20,7 @@ def make_plan(ctx: Context, *, listen_fd: int | None = None, local_socket: bool 
     """The StartPlan for this context. ``local_socket``: behind nginx on this machine, the adapter's default socket."""
     reload = ctx.settings["reload"].value
     mode = find_mode(ctx.app, ctx.settings, ctx.project)
-    installed = _installed(ctx)
+    installed = ctx.installed()
     record = ctx.env.read_record()
     if mode.name == "django":
         answers = ctx.cache.get("django")
@@ -92,13 +92,6 @@ def find_runtime_dir(ctx: Context) -> Path:
     return checks.find_runtime_dir(ctx.env.path, Path(tempfile.gettempdir()), os.geteuid())
 
 
-def _installed(ctx: Context) -> dict[str, str]:
-    """The env's distributions, read once per command."""
-    if "installed" not in ctx.cache:
-        ctx.cache["installed"] = scan_installed(ctx.env)
-    return ctx.cache["installed"]
-
-
 @dataclasses.dataclass
 class Prepared:
     """What a prepared start holds until its server runs: the build lock (shared) and the port's lock."""
@@ -141,7 +134,7 @@ def prepare(ctx: Context, plan: StartPlan, report: Report) -> Prepared:
 
 
 def check_server_installed(ctx: Context, plan: StartPlan) -> None:
-    if plan.adapter is not None and plan.adapter.packages[0] not in _installed(ctx):
+    if plan.adapter is not None and plan.adapter.packages[0] not in ctx.installed():
         raise EnvError(
             f"{plan.server} is not installed in env {ctx.env.name!r}",
             hint=f"run `warp build --server {plan.server}`",
