@@ -121,8 +121,11 @@ def bind(listen, backlog):
         sys.exit(APP_FAILED)  # the arbiter stops rather than retrying a port it cannot have
 
 
-def die_with_parent():
-    """SIGTERM this process if the arbiter dies, even by SIGKILL (Linux), so no orphan keeps the port."""
+def die_with_parent(parent: int):
+    """SIGTERM this process if the arbiter dies, even by SIGKILL (Linux), so no orphan keeps the port.
+
+    An arbiter killed between the fork and the prctl is already gone: then this process ends at once.
+    """
     if sys.platform.startswith("linux"):
         import ctypes
 
@@ -130,6 +133,8 @@ def die_with_parent():
             ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
         except (OSError, AttributeError):
             pass
+    if os.getppid() != parent:
+        os._exit(1)
 
 
 #: The signals that stop the launcher and each of its processes gracefully.
@@ -206,18 +211,19 @@ class Arbiter:
         try:
             if self.stopping is not None:
                 return None
+            arbiter = os.getpid()
             pid = os.fork()
             if pid == 0:
-                self.serve_child()
+                self.serve_child(arbiter)
             self.children[pid] = slot
             return pid
         finally:
             signal.pthread_sigmask(signal.SIG_UNBLOCK, STOP_SIGNALS)
 
-    def serve_child(self):
+    def serve_child(self, arbiter: int):
         """In a forked process: serve until stopped, then exit; never return into the arbiter's loop."""
         try:
-            die_with_parent()
+            die_with_parent(arbiter)
             for sig in STOP_SIGNALS:
                 signal.signal(sig, signal.SIG_DFL)
             signal.pthread_sigmask(signal.SIG_UNBLOCK, STOP_SIGNALS)  # a stop sent during the fork ends this process here
