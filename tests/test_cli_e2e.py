@@ -418,3 +418,14 @@ def test_django_settings_are_read_once_and_again_after_any_change(tmp_path):
     assert asked(lambda: warp("build", cwd=app.src, home=app.home)) == ("/files/", False)  # a build that installed nothing
     six = lambda: warp("exec", "uv", "pip", "install", "--quiet", "six", cwd=app.src, home=app.home)  # noqa: E731
     assert asked(six) == ("/files/", True)  # a package installed
+
+
+def test_warp_keeps_its_own_bytecode_where_pythondontwritebytecode_is_set(tmp_path):
+    """Every command imports warp's modules: compiled once, not on every command, as in images that set the variable."""
+    shutil.copytree(Path(__file__).parent.parent / "warp", tmp_path / "warp", ignore=shutil.ignore_patterns("__pycache__"))
+    environ = {**os.environ, "PYTHONDONTWRITEBYTECODE": "1", "PYTHONPATH": str(tmp_path)}
+    subprocess.run([sys.executable, "-m", "warp", "--version"], env=environ, check=True, capture_output=True, cwd=tmp_path)
+    assert list((tmp_path / "warp" / "__pycache__").glob("cli.*.pyc"))
+    # The app's interpreters still get the environment as it is.
+    script = "import warp, os, sys; print(os.environ['PYTHONDONTWRITEBYTECODE'])"
+    assert subprocess.run([sys.executable, "-c", script], env=environ, capture_output=True, text=True).stdout == "1\n"
