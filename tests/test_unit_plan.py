@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from warp import servers
-from warp.errors import NoAppFound, UsageError
+from warp.errors import NoAppFound, StepFailed, UsageError
 from warp.frameworks import Mode, find_mode, make_django_target
 from warp.machine import MachineFacts
 from warp.plan import (
@@ -1488,3 +1488,23 @@ def test_asgi_servers_install_servestatic_and_gunicorn_adds_it_for_asgi_only():
 def test_asgi_servers_listen_on_a_unix_socket(server, expected):
     plan = asgi_plan(server, flags={"socket": "/run/app.sock"})
     assert contains_run(plan.argv, expected) and "--port" not in plan.argv and plan.socket_protocol == "http"
+
+
+def _tools(directory, *names: str) -> str:
+    directory.mkdir(exist_ok=True)
+    for name in names:
+        tool = directory / name
+        tool.write_text("#!/bin/sh\n")
+        tool.chmod(0o755)
+    return str(directory)
+
+
+def test_uwsgi_build_needs_pcre_for_the_static_routes_and_says_what_to_install(tmp_path):
+    """Without pcre2-config uWSGI compiles without routing and then refuses --response-route-if at start."""
+    uwsgi = servers.ADAPTERS["uwsgi"]
+    with pytest.raises(StepFailed) as failed:
+        uwsgi.check_build({"PATH": _tools(tmp_path / "bin", "gcc")})
+    assert "without PCRE" in failed.value.message and "libpcre2-dev" in failed.value.hint
+    uwsgi.check_build({"PATH": _tools(tmp_path / "bin", "gcc", "pcre2-config")})
+    with pytest.raises(StepFailed, match="no C compiler"):
+        uwsgi.check_build({"PATH": _tools(tmp_path / "empty")})

@@ -219,7 +219,7 @@ def run_wheels(ctx: Context, report: Report, dest: Path, *, sdists: tuple[str, .
 
 #: pip's words for a requirement it could not get or build, with the package in the first group.
 _UNWHEELABLE = re.compile(
-    r"No matching distribution found for ([^\s]+)|Failed to build ([^\s]+)|Could not find a version that satisfies the requirement ([^\s]+)"
+    r"No matching distribution found for ([^\s]+)|Failed to build '?([^\s']+)'?|Could not find a version that satisfies the requirement ([^\s]+)"
 )
 
 
@@ -231,8 +231,16 @@ def _run_wheel_step(argv: list[str], environ, ctx: Context) -> None:
         match = _UNWHEELABLE.search(exc.detail)
         if match is None:
             raise
-        package = next(group for group in match.groups() if group)
-        raise StepFailed(f"{package} cannot be put into the wheelhouse (pip has no distribution of it to build a wheel from)",
+        missing, failed, unmatched = match.groups()
+        if failed:
+            # An sdist whose setup.py stopped: the last "Error:" line of its output says why (apxs not found, say).
+            cause = [line.strip() for line in exc.detail.splitlines() if re.match(r"\s*\w*Error: ", line)]
+            raise StepFailed(f"{failed} cannot be put into the wheelhouse: its source distribution failed to build"
+                             + (f" ({cause[-1]})" if cause else ""),
+                             hint="run the command where the env itself was built (what it compiled against must be there), "
+                                  "or remove it from the env",
+                             detail=exc.detail, returncode=exc.returncode) from None
+        raise StepFailed(f"{missing or unmatched} cannot be put into the wheelhouse (pip has no distribution of it to build a wheel from)",
                          hint="install it from an index or a local wheel, or remove it from the env, and run the command again",
                          detail=exc.detail, returncode=exc.returncode) from None
 

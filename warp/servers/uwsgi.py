@@ -20,7 +20,9 @@ class Uwsgi(Adapter):
     unix_protocol = "uwsgi"
     #: The throughput grid: 2 x 2 beat every other point by 12% or more (docs/benchmarks.md).
     default_threads = 2
-    image_build_packages = ("gcc", "libc6-dev")
+    #: PCRE for the response routes that give static files their Cache-Control; without it uWSGI compiles fine and then
+    #: refuses --response-route-if. The run stage's libpcre2-8-0 is in every Debian base (grep needs it).
+    image_build_packages = ("gcc", "libc6-dev", "libpcre2-dev")
     static_server = "uWSGI's --static-map"
 
     def make_command(self, launch: Launch) -> ServerCommand:
@@ -70,10 +72,17 @@ class Uwsgi(Adapter):
         )
 
     def check_build(self, environ: Mapping[str, str]) -> None:
-        if not any(shutil.which(name) for name in (environ.get("CC", ""), "cc", "gcc") if name):
+        path = environ.get("PATH")
+        if not any(shutil.which(name, path=path) for name in (environ.get("CC", ""), "cc", "gcc") if name):
             raise StepFailed(
                 "uWSGI compiles from source, and no C compiler was found",
                 hint="install one with the Python headers: apt-get install gcc python3-dev (Debian/Ubuntu), dnf install gcc python3-devel (RHEL/Fedora)",
+            )
+        # uWSGI's build looks for these; without one it leaves out the routing that warp's static file headers use.
+        if not any(shutil.which(name, path=path) for name in ("pcre2-config", "pcre-config")):
+            raise StepFailed(
+                "uWSGI would compile without PCRE (no pcre2-config found), and warp's static file routes need it",
+                hint="install PCRE's headers: apt-get install libpcre2-dev (Debian/Ubuntu), dnf install pcre2-devel (RHEL/Fedora)",
             )
 
     def default_socket(self, env_name: str) -> Path:
