@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from warp.errors import UsageError
-from warp.project import PasteServer, scan_app, scan_environment_file, scan_paste_server, scan_project
+from warp.project import PasteServer, find_env_file_quirks, scan_app, scan_environment_file, scan_paste_server, scan_project
 
 DJANGO_MANAGE = """#!/usr/bin/env python
 import os
@@ -393,3 +393,11 @@ def test_scan_never_writes(tmp_path):
     scan_app(tmp_path, "")
     assert sorted((str(p), p.stat().st_mtime_ns) for p in tmp_path.rglob("*")) == before
     assert not any(p.name == "__pycache__" for p in tmp_path.rglob("*"))
+
+
+def test_environment_lines_that_an_engines_env_file_reads_otherwise_are_found(tmp_path):
+    """warp reads `export` and strips quotes; `podman run --env-file` does neither."""
+    path = tmp_path / "environment"
+    path.write_text("# comment\nPLAIN=value\nexport EXPORTED=1\nQUOTED=\"a b\"\nSINGLE='x'\nINNER=a\"b\"\n")
+    assert find_env_file_quirks(path) == [3, 4, 5]
+    assert find_env_file_quirks(tmp_path / "missing") == []

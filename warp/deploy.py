@@ -22,6 +22,7 @@ from warp import __version__, build, export, proc, servers, start
 from warp.context import Context, Report, scan_digests
 from warp.errors import EnvError, StepFailed, UsageError, WarpError
 from warp.plan import StartPlan, find_dependency_inputs
+from warp.project import find_env_file_quirks
 from warp.settings import Settings, Value
 
 #: Engines tried in this order; each is used only when `ENGINE info` shows a working engine.
@@ -181,6 +182,10 @@ def run_image(ctx: Context, containerfile: Path, tag: str, port: int, report: Re
         raise make_cannot_run(engine, exc) from None
     secrets = " --env-file .warp/environment" if ctx.project.environment else ""
     report(done or f" -----> Built image {tag}; run it with: {engine} run{secrets} -p {port}:{port} {tag}")
+    quirks = find_env_file_quirks(ctx.source / ".warp" / "environment") if secrets else []
+    if quirks:
+        report(f"warning: .warp/environment line(s) {', '.join(map(str, quirks))} use export or quotes, which {engine}'s "
+               "--env-file keeps as they are; write them as plain KEY=VALUE")
 
 
 # ---------------------------------------------------------------- the wheelhouse

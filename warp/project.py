@@ -240,6 +240,20 @@ def scan_environment_file(path: Path) -> tuple[tuple[str, str], ...]:
     return tuple(pairs)
 
 
+def find_env_file_quirks(path: Path) -> list[int]:
+    """The numbers of the ``.warp/environment`` lines that docker's and podman's ``--env-file`` would read otherwise
+    than warp: they take ``export KEY=`` as a variable named "export KEY" and keep quotes in the value."""
+    if not path.is_file():
+        return []
+    quirks = []
+    for number, line in enumerate(_read(path).splitlines(), start=1):
+        text = line.strip()
+        value = text.partition("=")[2].strip()
+        if text.startswith("export ") or (len(value) >= 2 and value[0] == value[-1] and value[0] in "'\""):
+            quirks.append(number)
+    return quirks
+
+
 def _scan_pyproject(path: Path) -> dict[str, Any]:
     if not path.is_file():
         return {}
