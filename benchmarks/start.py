@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import signal
 import subprocess
@@ -24,18 +25,44 @@ def app_python() -> str:
     return "/usr/bin/python3" if IS_ROOT and Path("/usr/bin/python3").exists() else PYTHON
 
 
-def by_hand(server: str, env: Path, port: int, root: Path) -> list:
-    """The command a user would type to run the app in ``env`` under ``server`` (server defaults)."""
-    bin_, listen = env / "bin", f"127.0.0.1:{port}"
+#: The apps: where they come from, and what a user types to serve them by hand ("module:callable", or a paste ini).
+APPS = {
+    "flask": ("tests/apps/flask_wsgi", "wsgi:application"),
+    "django": (None, "mysite.wsgi:application"),  # `django-admin startproject`, as benchmarks/reload.py makes it
+    "pyramid": ("tests/apps/pyramid_paste", "paste.ini"),
+}
+
+
+def by_hand(server: str, app: str, env: Path, port: int, root: Path, src: Path, processes: int, threads: int) -> list:
+    """The command a user would type to run ``app`` under ``server`` with the processes x threads warp chose."""
+    bin_, listen, target = env / "bin", f"127.0.0.1:{port}", APPS[app][1]
+    paste = target.endswith(".ini")
     if server == "gunicorn":
-        return [bin_ / "gunicorn", "-b", listen, "wsgi:application"]
+        where = ["--paste", target] if paste else [target]
+        return [bin_ / "gunicorn", "-b", listen, "-w", processes, "--threads", threads, *where]
     if server == "waitress":
-        return [bin_ / "waitress-serve", "--listen", listen, "wsgi:application"]
+        if paste:  # pserve reads the ini's [server:main]: a copy that listens on the port with warp's threads
+            ini = root / f"paste-{port}.ini"
+            ini.write_text(re.sub(r"(?m)^listen = .*$", f"listen = {listen}\nthreads = {threads}", (src / target).read_text()))
+            return ["env", f"PYTHONPATH={src}", bin_ / "pserve", ini]  # the ini is not beside the app's module
+        return [bin_ / "waitress-serve", "--listen", listen, "--threads", threads, target]  # one process: waitress forks none
     if server == "uwsgi":
-        return [bin_ / "uwsgi", "--master", "--http-socket", listen, "--module", "wsgi:application", "--virtualenv", env]
-    argv = [bin_ / "mod_wsgi-express", "start-server", "--host", "127.0.0.1", "--port", port,
-            "--application-type", "module", "--entry-point", "wsgi", "--server-root", root / f"mod_wsgi-{port}"]
+        where = ["--paste", f"config:{src / target}"] if paste else ["--module", target]
+        return [bin_ / "uwsgi", "--master", "--http-socket", listen, "--processes", processes, "--threads", threads,
+                *where, "--virtualenv", env]
+    kind = ["--application-type", "paste", src / target] if paste else ["--application-type", "module", "--entry-point", target.split(":")[0]]
+    argv = [bin_ / "mod_wsgi-express", "start-server", "--host", "127.0.0.1", "--port", port, "--processes", processes,
+            "--threads", threads, *kind, "--server-root", root / f"mod_wsgi-{port}"]
     return argv + (["--user", "www-data", "--group", "www-data"] if IS_ROOT else [])
+
+
+def find_concurrency(src: Path, server: str, env: dict) -> tuple[int, int]:
+    """The processes x threads `warp plan` shows for ``server``: the by-hand command gets the same."""
+    plan = run([*WARP, "plan", "--server", server], cwd=src, env=env).stdout
+    match = re.search(r"^processes x threads +(\d+) x (\d+) ", plan, re.MULTILINE)
+    if not match:
+        raise BenchError(f"no processes x threads in `warp plan --server {server}`:\n{plan}")
+    return int(match.group(1)), int(match.group(2))
 
 
 def time_start(argv: list, port: int, *, cwd: Path, env: dict, log: Path, sig: int = signal.SIGTERM) -> float:
@@ -56,100 +83,138 @@ def bench(runs: int, log) -> Section:
         return _bench(runs, log, root)
 
 
-def _bench(runs: int, log, root: Path) -> Section:
-    src, home, logs = root / "flask_wsgi", make_home(root), root / "logs"
-    shutil.copytree(REPO / "tests/apps/flask_wsgi", src, ignore=shutil.ignore_patterns("__pycache__"))
-    logs.mkdir()
-    python = app_python()
-    warp_env = with_server_wheels(clean_environ(WARP_HOME=str(home), WARP_PYTHON=python), python, log)
-    skipped: dict[str, str] = {}
-    env_path = None
+def prepare(app: str, root: Path, warp_env: dict, log) -> tuple[Path, dict[str, str], Path | None]:
+    """The app's source, built with each server in turn: (source, skipped server -> reason, the env's path)."""
+    from benchmarks.reload import make_django_site  # reload imports this module
+
+    src, skipped, env_path = root / app, {}, None
+    if APPS[app][0] is None:
+        make_django_site(src, warp_env)
+    else:
+        shutil.copytree(REPO / APPS[app][0], src, ignore=shutil.ignore_patterns("__pycache__"))
     for server in SERVERS:
-        log(f"start: warp build --server {server}")
+        log(f"start: warp build --server {server} ({app})")
         started = time.perf_counter()
         try:
             run([*WARP, "build", "--server", server], cwd=src, env=warp_env)
         except BenchError as exc:
             skipped[server] = "failed to build: " + " / ".join(str(exc).strip().splitlines()[-2:])
-            log(f"start: skipping {server}: {skipped[server]}")
+            log(f"start: skipping {server} ({app}): {skipped[server]}")
             continue
-        log(f"start: built {server} in {time.perf_counter() - started:.1f} s")
+        log(f"start: built {server} ({app}) in {time.perf_counter() - started:.1f} s")
         env_path = env_path or Path(run([*WARP, "exec", "python", "-c", "import sys; print(sys.prefix)"], cwd=src, env=warp_env).stdout.strip())
-    if env_path is None:
-        raise BenchError("no server could be built:\n" + "\n".join(f"{k}: {v}" for k, v in skipped.items()))
-    hand_env = clean_environ(VIRTUAL_ENV=str(env_path), PATH=f"{env_path / 'bin'}:{os.environ.get('PATH', '')}")
+    return src, skipped, env_path
 
-    def once(server: str, who: str) -> float:
+
+def _bench(runs: int, log, root: Path) -> Section:
+    home, logs = make_home(root), root / "logs"
+    logs.mkdir()
+    python = app_python()
+    warp_env = with_server_wheels(clean_environ(WARP_HOME=str(home), WARP_PYTHON=python), python, log)
+    skipped: dict[tuple[str, str], str] = {}
+    sources: dict[str, tuple[Path, Path, dict]] = {}
+    for app in APPS:
+        src, failed, env_path = prepare(app, root, warp_env, log)
+        skipped.update({(app, server): reason for server, reason in failed.items()})
+        if env_path is not None:
+            sources[app] = src, env_path, clean_environ(VIRTUAL_ENV=str(env_path), PATH=f"{env_path / 'bin'}:{os.environ.get('PATH', '')}")
+        else:
+            skipped.update({(app, server): "no server could be built" for server in SERVERS})
+    configs = [(app, server) for app in APPS for server in SERVERS if (app, server) not in skipped]
+    concurrency = {}
+    for app, server in list(configs):
+        try:
+            concurrency[app, server] = find_concurrency(sources[app][0], server, warp_env)
+        except BenchError as exc:
+            skipped[app, server] = str(exc).splitlines()[0]
+            configs.remove((app, server))
+
+    def once(app: str, server: str, who: str) -> float:
+        src, env_path, hand_env = sources[app]
         port = free_port()
+        name = f"{who}-{app}-{server}-{port}.log"
         if who == "warp":
             argv = [*WARP, "start", "--server", server, "--host", "127.0.0.1", "--port", port]
-            return time_start(argv, port, cwd=src, env=warp_env, log=logs / f"warp-{server}-{port}.log")
+            return time_start(argv, port, cwd=src, env=warp_env, log=logs / name)
         sig = signal.SIGINT if server == "uwsgi" else signal.SIGTERM
-        return time_start(by_hand(server, env_path, port, root), port, cwd=src, env=hand_env, log=logs / f"hand-{server}-{port}.log", sig=sig)
+        argv = by_hand(server, app, env_path, port, root, src, *concurrency[app, server])
+        return time_start(argv, port, cwd=src, env=hand_env, log=logs / name, sig=sig)
 
     failures: list[str] = []
 
-    def measured(server: str, who: str) -> float:
+    def measured(app: str, server: str, who: str) -> float:
         """One start; a failed start is retried once and reported in the notes."""
         try:
-            return once(server, who)
+            return once(app, server, who)
         except BenchError as exc:
-            failures.append(f"{server} ({who}) failed once and was retried: {str(exc).splitlines()[0]}; last log line: {str(exc).splitlines()[-1][:300]}")
+            failures.append(f"{app}/{server} ({who}) failed once and was retried: {str(exc).splitlines()[0]}; "
+                            f"last log line: {str(exc).splitlines()[-1][:300]}")
             log(f"start: {failures[-1]}")
-            return once(server, who)
+            return once(app, server, who)
 
-    servers = [s for s in SERVERS if s not in skipped]
-    for server in list(servers):  # warm-up: page cache, compiled bytecode; not counted
+    for app, server in list(configs):  # warm-up: page cache, warp's cached answers; not counted
         try:
-            measured(server, "warp"), measured(server, "hand")
+            measured(app, server, "warp"), measured(app, server, "hand")
         except BenchError as exc:
-            skipped[server] = "failed to start: " + str(exc).splitlines()[0]
-            log(f"start: skipping {server}: {exc}")
-            servers.remove(server)
-    times = {(s, who): [] for s in servers for who in ("warp", "hand")}
+            skipped[app, server] = "failed to start: " + str(exc).splitlines()[0]
+            log(f"start: skipping {app}/{server}: {exc}")
+            configs.remove((app, server))
+    times = {(app, server, who): [] for app, server in configs for who in ("warp", "hand")}
     for index in range(runs):
-        for server in servers:
+        for app, server in configs:
             for who in ("warp", "hand") if index % 2 == 0 else ("hand", "warp"):
-                times[server, who].append(measured(server, who))
-            log(f"start: run {index + 1}/{runs} {server:8}  warp {times[server, 'warp'][-1]:.3f} s  by hand {times[server, 'hand'][-1]:.3f} s")
+                times[app, server, who].append(measured(app, server, who))
+            log(f"start: run {index + 1}/{runs} {app:8} {server:8}  warp {times[app, server, 'warp'][-1]:.3f} s  "
+                f"by hand {times[app, server, 'hand'][-1]:.3f} s")
 
     section = Section(
         title="Start",
         intro=(
-            "From running the command to the first HTTP 200 on `/` (polled every 10 ms), for the Flask app "
-            "tests/apps/flask_wsgi: `warp start --server S --host 127.0.0.1 --port P` against the same server, "
-            "in the same env, started by hand with its own defaults."
+            "From running the command to the first HTTP 200 on `/` (polled every 10 ms): `warp start --server S --host 127.0.0.1 "
+            "--port P` against the same server, in the same env (made by `warp build`), started by hand with the processes × "
+            "threads warp chose, for the Flask app tests/apps/flask_wsgi, a `django-admin startproject` site and the Pyramid "
+            "paste app tests/apps/pyramid_paste. Goal: warp − hand at most +100 ms."
         ),
-        headers=["server", "warp start", "by hand", "warp − hand", "warp ÷ hand"],
+        headers=["app", "server", "processes × threads", "warp start", "by hand", "warp − hand", "warp ÷ hand"],
     )
-    for server in SERVERS:
-        if server in skipped:
-            section.rows.append([server, "skipped", "", "", ""])
-            continue
-        warp, hand = times[server, "warp"], times[server, "hand"]
-        section.rows.append([
-            server, Summary.of(warp).seconds(), Summary.of(hand).seconds(),
-            Summary.of([w - h for w, h in zip(warp, hand)]).millis(), ratios(warp, hand).ratio(),
-        ])
+    for app in APPS:
+        for server in SERVERS:
+            if (app, server) in skipped:
+                section.rows.append([app, server, "skipped", "", "", "", ""])
+                continue
+            warp, hand = times[app, server, "warp"], times[app, server, "hand"]
+            section.rows.append([
+                app, server, "%d × %d" % concurrency[app, server], Summary.of(warp).seconds(), Summary.of(hand).seconds(),
+                Summary.of([w - h for w, h in zip(warp, hand)]).millis(), ratios(warp, hand).ratio(),
+            ])
     section.notes = [
-        f"Median of {runs} runs, (min–max); differences and ratios are taken run by run (warp and by hand back to back, alternating which goes first).",
-        f"App interpreter: {python}" + (" (as root: Apache's user cannot read a Python under /root)" if python != PYTHON else "") + "; warp itself runs on " + PYTHON + ".",
-        "By hand: `gunicorn -b 127.0.0.1:P wsgi:application`; `waitress-serve --listen 127.0.0.1:P wsgi:application`; "
-        "`uwsgi --master --http-socket 127.0.0.1:P --module wsgi:application --virtualenv ENV`; "
-        "`mod_wsgi-express start-server --host 127.0.0.1 --port P --application-type module --entry-point wsgi"
-        + (" --user www-data --group www-data" if IS_ROOT else "") + "` (plus `--server-root` in the benchmark's directory).",
-        "warp's start includes its own interpreter start-up, reading the project and settings, and what it runs before the server "
-        "(mod_wsgi: `setup-server` as a separate step, then `apachectl`; waitress: warp's launcher script). "
-        "warp also starts more workers: 2 processes × 4 threads on 2 CPUs, where the servers' defaults are 1 worker "
-        "(gunicorn, uWSGI, mod_wsgi-express) or 4 threads (waitress).",
+        f"Median of {runs} runs, (min–max); differences and ratios are taken run by run (warp and by hand back to back, "
+        "alternating which goes first), after one uncounted start of each.",
+        f"App interpreter: {python}" + (" (as root: Apache's user cannot read a Python under /root)" if python != PYTHON else "")
+        + "; warp itself runs on " + PYTHON + ". The envs are as `warp build` made them (byte-compiled at install); "
+        f"PYTHONDONTWRITEBYTECODE={os.environ.get('PYTHONDONTWRITEBYTECODE', '(unset)')} as the machine sets it.",
+        "By hand, with P × T from `warp plan`: `gunicorn -b 127.0.0.1:P -w P --threads T TARGET` (`--paste paste.ini`); "
+        "`waitress-serve --listen 127.0.0.1:P --threads T TARGET` (one process; Pyramid: `pserve` on a copy of the ini that "
+        "listens there); `uwsgi --master --http-socket 127.0.0.1:P --processes P --threads T --module TARGET --virtualenv ENV` "
+        "(`--paste config:paste.ini`); `mod_wsgi-express start-server --host 127.0.0.1 --port P --processes P --threads T "
+        "--application-type module --entry-point MODULE` (`--application-type paste paste.ini`)"
+        + (" --user www-data --group www-data" if IS_ROOT else "") + " (plus `--server-root` in the benchmark's directory).",
+        "warp's start includes its own interpreter start-up, reading the project and settings, and what it runs before the "
+        "server: the app's checks are answered from what warp learned at the warm-up start and kept until a file, the build "
+        "or the environment changes; mod_wsgi: `setup-server` as a separate step, then `apachectl`; waitress: warp's "
+        "launcher script, which forks the processes; Django: warp also serves the static files.",
     ]
     section.notes += failures
-    section.notes += [f"{server} skipped: {reason}" for server, reason in skipped.items()]
-    code = "import importlib.metadata as m, sys\nfor d in sys.argv[1:]:\n    try: print(d, m.version(d))\n    except m.PackageNotFoundError: pass"
-    out = run([env_path / "bin/python", "-c", code, "flask", *DISTRIBUTIONS.values()], cwd=src, env=hand_env).stdout
-    section.versions = {f"{name} (start app)": version for name, version in (line.split() for line in out.splitlines())}
-    section.versions["Python (start app)"] = run([python, "--version"], cwd=src, env=hand_env).stdout.split()[-1]
-    if "mod_wsgi" in servers:
+    section.notes += [f"{app}/{server} skipped: {reason}" for (app, server), reason in skipped.items()]
+    if sources:
+        code = "import importlib.metadata as m, sys\nfor d in sys.argv[1:]:\n    try: print(d, m.version(d))\n    except m.PackageNotFoundError: pass"
+        section.versions = {}
+        for app, (src, env_path, hand_env) in sources.items():
+            out = run([env_path / "bin/python", "-c", code, {"flask": "flask", "django": "django", "pyramid": "pyramid"}[app],
+                       *DISTRIBUTIONS.values()], cwd=src, env=hand_env).stdout
+            section.versions.update({f"{name} (start app)": version for name, version in (line.split() for line in out.splitlines())})
+        section.versions["Python (start app)"] = run([python, "--version"], cwd=src, env=hand_env).stdout.split()[-1]
+    if any(server == "mod_wsgi" for _, server in configs):
         apache = shutil.which("apache2") or shutil.which("httpd") or "/usr/sbin/apache2"
-        section.versions["Apache"] = run([apache, "-v"], cwd=src, env=hand_env).stdout.splitlines()[0].split(":", 1)[-1].strip()
+        section.versions["Apache"] = run([apache, "-v"], cwd=root, env=clean_environ()).stdout.splitlines()[0].split(":", 1)[-1].strip()
     return section
