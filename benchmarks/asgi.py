@@ -211,6 +211,8 @@ def make_section(results, default: str, default_server: str, processes: int, rou
                 else:
                     section.rows.append([label, view, str(connections), *row])
     section.parts += [grid_part, make_bar(results)]
+    grid_part.notes.append(f"The point with warp's default server and processes ({default}) runs the same command as `warp start "
+                           "(default)` above: the difference between the two is the machine's noise in that round.")
     section.notes.append("wrk runs on the same CPUs as the servers: every figure includes the load generator's share of the machine.")
     section.notes.append("warp's access log is on in every warp configuration (for Granian, written by warp's ASGI module; see the "
                          "README); the servers started by hand log as their defaults say (uvicorn and `fastapi run` do, gunicorn, "
