@@ -74,6 +74,10 @@ def test_a_fastapi_app_with_no_configuration_is_found_and_served_on_the_default(
     running = run_warp(app)
     running.wait_ready("/")
     assert '"lifespan":true' in running.get("/")[1]
+    # Granian's access log, written by warp's ASGI module: one line per request, a control character escaped
+    running.get("/missing%0Aline")
+    wait_for_output(running, r'\] 127\.0\.0\.1 - "GET /missing\\nline HTTP/1\.1" 404 \d+\.\d{3}\n')
+    assert re.search(r'^\[\d{4}-\d\d-\d\d \d\d:\d\d:\d\d [+-]\d{4}\] 127\.0\.0\.1 - "GET / HTTP/1\.1" 200 ', running.output(), re.M), running.output()
 
 
 @pytest.mark.parametrize("server", ASGI_SERVERS)
