@@ -6,6 +6,8 @@ import csv
 import hashlib
 import os
 import re
+import time
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Mapping
@@ -18,6 +20,24 @@ from warp.project import AppFacts, ProjectFacts, scan_app, scan_project
 from warp.settings import Settings, find_settings, find_warp_home
 
 Report = Callable[[str], None]
+
+
+@contextmanager
+def working(report: Report, doing: str, done: str):
+    """A long step: ``doing`` says what it does, ``done`` (formatted with ``seconds``) that it finished.
+
+    A report that can show it live does (the command line's, on a terminal: see cli.Reporter);
+    any other gets the two as plain lines. A step that fails gets no ``done``.
+    """
+    live = getattr(report, "working", None)
+    if live is not None:
+        with live(doing, done):
+            yield
+        return
+    started = time.monotonic()
+    report(doing)
+    yield
+    report(done.format(seconds=time.monotonic() - started))
 
 
 @dataclass
