@@ -5,16 +5,18 @@ from __future__ import annotations
 import fcntl
 import importlib.util
 import json
+import os
 import re
 import shutil
 import sys
+import tempfile
 import time
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from pathlib import Path
 
 import warp
-from warp import __version__, learned, locks, proc, servers
-from warp.context import Context, Report, scan_digests, scan_incomplete, scan_installed
+from warp import __version__, learned, locks, proc, servers, venv, wheelstore
+from warp.context import Context, Report, scan_digests, scan_incomplete, scan_installed, working
 from warp.errors import EnvError, StepFailed, UsageError, disk_full_as_error
 from warp.plan import BuildPlan, Installer, find_dependency_inputs, find_installer, find_servers_named, make_build_plan
 from warp.venv import Env, drop_world_write, find_uv
@@ -122,7 +124,7 @@ def _run_steps(ctx: Context, report: Report, *, force: bool) -> dict:
         elif step.kind == "server":
             if unchanged:
                 continue
-            _ensure_server(ctx, step, environ, report, servers.ADAPTERS[plan.server])
+            _ensure_server(ctx, step, environ, report, servers.ADAPTERS[plan.server], installer)
         elif step.kind == "collectstatic":
             collected = _collectstatic_if_changed(ctx, step.title, environ, report, plan.fingerprint, again=force or cut_short, clear=cut_short)
         timings[step.kind] = timings.get(step.kind, 0.0) + round(time.monotonic() - started, 3)
@@ -280,17 +282,124 @@ def read_lock(ctx: Context, how: str, environ) -> list[str]:
     return dependencies
 
 
-def _ensure_server(ctx: Context, step, environ, report: Report, adapter: servers.Adapter) -> None:
+def _ensure_server(ctx: Context, step, environ, report: Report, adapter: servers.Adapter, installer: Installer) -> None:
     installed = scan_installed(ctx.env)
     missing = [package for package in step.packages if package not in installed]
     if not missing:
         report(f" -----> {', '.join(step.packages)} already installed")
         return
+    compiled = adapter.packages[0] in missing and bool(adapter.compiled_as)
     if adapter.packages[0] in missing:
         adapter.check_build(environ)
     report(f" -----> Installing {', '.join(missing)}")
+    if compiled and "pip" in installed:
+        with _server_wheel(ctx, adapter, environ, report, installer) as wheel:
+            argv = step.argv + tuple(str(wheel) if package == adapter.packages[0] else package for package in missing)
+            proc.run(argv, env=environ, cwd=ctx.source, step=f"Installing {', '.join(missing)}", hint="see the installer's output above")
+        return
     proc.run(step.argv + tuple(missing), env=environ, cwd=ctx.source, step=f"Installing {', '.join(missing)}",
              hint="see the installer's output above")
+
+
+#: uv's settings for the index, and pip's names for them (uv takes the same forms: URLs, space separated).
+_PIP_INDEX_VARIABLES = (("UV_DEFAULT_INDEX", "PIP_INDEX_URL"), ("UV_INDEX_URL", "PIP_INDEX_URL"), ("UV_EXTRA_INDEX_URL", "PIP_EXTRA_INDEX_URL"))
+
+
+@contextmanager
+def _server_wheel(ctx: Context, adapter: servers.Adapter, environ, report: Report, installer: Installer):
+    """The wheel of a compiled server for this env: the one kept in WARP_HOME for the env's build configuration
+    (see warp.wheelstore) when it is of the newest version the index has, else built now and kept.
+
+    uv finds the newest version (from the kept wheel's metadata when it is that version: no build); pip builds
+    the wheel when none is kept (uv keeps no wheel file of its own), so a new release is compiled once.
+    """
+    package = adapter.packages[0]
+    python = wheelstore.run_python_facts(ctx.env.python, environ, ctx.source)
+    facts = {
+        "package": package,
+        "python": python,
+        "variables": wheelstore.find_build_variables(environ, adapter.build_variables),
+        "server": adapter.scan_build_facts(environ),
+    }
+    store = wheelstore.find_store_dir(ctx.warp_home, package, facts)
+    store.mkdir(parents=True, exist_ok=True)
+    sources = ["--find-links", str(store)] + (["--find-links", str(installer.find_links)] if installer.find_links else [])
+    sources += ["--no-index"] if installer.offline else []
+    with venv.hold_lock(store / ".lock"):  # another env building the same server waits, then reuses its wheel
+        wheelstore.write_store_facts(store, facts)
+        building = Path(tempfile.mkdtemp(prefix=".building-", dir=store))
+        try:
+            version = _find_newest_version(ctx, package, sources, environ, installer, building)
+            kept = wheelstore.find_kept_wheel(store, package, version)
+            if kept is not None:
+                report(f"        reusing the {adapter.compiled_as} {version} wheel built for Python {python['version']} ({kept})")
+                yield kept
+                return
+            wheel, compiled = _build_wheel(ctx, adapter, f"{package}=={version}" if version else package, sources, environ,
+                                           installer, building, python["version"], report)
+            if compiled:
+                os.replace(wheel, store / wheel.name)
+                wheel = store / wheel.name
+            yield wheel  # else a wheel pip found elsewhere (a wheelhouse, the index): installed, not kept
+        finally:
+            shutil.rmtree(building, ignore_errors=True)
+
+
+def _find_newest_version(ctx: Context, package: str, sources: list[str], environ, installer: Installer, scratch: Path) -> str | None:
+    """The version of ``package`` an install would take now, as uv resolves it; None without uv (pip then decides)."""
+    if installer.name != "uv" or not installer.uv:
+        return None
+    wanted = scratch / "server.in"
+    wanted.write_text(package + "\n")
+    text = proc.run([installer.uv, "pip", "compile", "--python", str(ctx.env.python), *sources, "--no-header", "--no-annotate",
+                     "--quiet", str(wanted)], env=environ, cwd=ctx.source, step=f"Finding the newest {package}",
+                    hint="see the installer's output above")
+    for line in text.splitlines():
+        name, _, version = line.strip().partition("==")
+        if version and find_requirement_name(name) == find_requirement_name(package):
+            return version.strip()
+    return None
+
+
+#: uv's settings for the index, and pip's names for them (uv takes the same forms: URLs, space separated).
+_PIP_INDEX_VARIABLES = (("UV_DEFAULT_INDEX", "PIP_INDEX_URL"), ("UV_INDEX_URL", "PIP_INDEX_URL"), ("UV_EXTRA_INDEX_URL", "PIP_EXTRA_INDEX_URL"))
+
+
+def _build_wheel(ctx: Context, adapter: servers.Adapter, requirement: str, sources: list[str], environ, installer: Installer,
+                 dest: Path, python_version: str, report: Report) -> tuple[Path, bool]:
+    """pip's wheel of ``requirement`` in ``dest``, and whether pip compiled it (rather than found a wheel);
+    a compile is shown while it runs (context.working)."""
+    package = adapter.packages[0]
+    pip_environ = dict(environ)
+    if installer.name == "uv":
+        for uv_name, pip_name in _PIP_INDEX_VARIABLES:
+            if environ.get(uv_name) and not environ.get(pip_name):
+                pip_environ[pip_name] = environ[uv_name]
+    pip_environ.pop("PIP_QUIET", None)  # its lines name the version it takes
+    found: list[tuple[str, str]] = []
+    with ExitStack() as live:
+
+        def show(line: str) -> None:
+            file = wheelstore.find_distribution_file(line, package)
+            if file is None or found:
+                return
+            found.append(file)
+            version, kind = file
+            if kind == "sdist":
+                live.enter_context(working(
+                    report,
+                    f"        compiling {adapter.compiled_as} {version} against Python {python_version}"
+                    f" (this takes about {adapter.compile_seconds} s the first time)",
+                    f"        compiled {adapter.compiled_as} {version} in {{seconds:.1f}} s; later envs with this Python reuse it",
+                ))
+
+        proc.run_shown([str(ctx.env.python), "-m", "pip", "--disable-pip-version-check", "wheel", "--no-deps", "--no-cache-dir",
+                        *sources, "--wheel-dir", str(dest), requirement],
+                       env=pip_environ, cwd=ctx.source, step=f"Building {package}", show=show, hint="see pip's output above")
+    wheel = next(dest.glob("*.whl"), None)
+    if wheel is None:
+        raise StepFailed(f"pip made no wheel of {package}", hint="this is a bug in warp; please report it with the output above")
+    return wheel, bool(found) and found[0][1] == "sdist"
 
 
 def run_collectstatic(ctx: Context, report: Report) -> str | None:

@@ -22,6 +22,9 @@ class Uwsgi(Adapter):
     default_threads = 2
     image_build_packages = ("gcc", "libc6-dev")
     static_server = "uWSGI's --static-map"
+    compiled_as = "uWSGI"
+    compile_seconds = 20
+    build_variables = ("UWSGI_",)
 
     def make_command(self, launch: Launch) -> ServerCommand:
         target = launch.target
