@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from warp import cli, context, wheelstore
+from warp import build, cli, context, wheelstore
 from warp.servers.mod_wsgi import find_apxs
 
 PYTHON = {"python": "/usr/bin/python3.11", "python_stamp": [100, 1], "version": "3.11.2", "soabi": "cpython-311-x86_64-linux-gnu",
@@ -93,7 +93,7 @@ def run_working(monkeypatch, stream: io.StringIO, *, fail: bool = False) -> str:
     reporter = cli.Reporter()
     with pytest.raises(RuntimeError) if fail else nullcontext():
         with context.working(reporter, "        compiling uWSGI 2.0.31", "        compiled uWSGI 2.0.31 in {seconds:.1f} s"):
-            time.sleep(0.4)
+            time.sleep(0.6)
             if fail:
                 raise RuntimeError("the compiler failed")
     return stream.getvalue()
@@ -102,16 +102,16 @@ def run_working(monkeypatch, stream: io.StringIO, *, fail: bool = False) -> str:
 def test_in_a_log_a_long_step_is_two_plain_lines(monkeypatch):
     out = run_working(monkeypatch, io.StringIO())
     assert "\r" not in out and "\033" not in out
-    assert re.fullmatch(r"        compiling uWSGI 2\.0\.31\n        compiled uWSGI 2\.0\.31 in 0\.\d s\n", out)
+    assert re.fullmatch(r"        compiling uWSGI 2\.0\.31\n        compiled uWSGI 2\.0\.31 in \d+\.\d s\n", out)
 
 
 def test_on_a_terminal_a_long_step_spins_with_its_seconds_then_says_it_finished(monkeypatch):
     out = run_working(monkeypatch, Terminal())
     frames = out.split("\r")[1:]
     assert len(frames) >= 3  # redrawn while it runs
-    assert all(frame.startswith("        compiling uWSGI 2.0.31 ") and frame.endswith(" 0 s\033[K") for frame in frames[:-1])
+    assert all(re.fullmatch(r"        compiling uWSGI 2\.0\.31 [|/\\-] \d+ s\033\[K", frame) for frame in frames[:-1]), frames
     assert len({frame.split()[-3] for frame in frames[:-1]}) > 1  # the spinner turns
-    assert re.fullmatch(r"        compiled uWSGI 2\.0\.31 in 0\.\d s\033\[K\n", frames[-1])
+    assert re.fullmatch(r"        compiled uWSGI 2\.0\.31 in \d+\.\d s\033\[K\n", frames[-1])
 
 
 def test_on_a_terminal_a_failed_step_stays_named_without_finished(monkeypatch):
@@ -139,3 +139,29 @@ def test_quiet_shows_no_progress(monkeypatch):
 def test_paths_are_kept_under_warp_home(tmp_path):
     assert wheelstore.find_store_dir(tmp_path, "uwsgi", FACTS).parent == tmp_path / "wheels"
     assert Path(wheelstore.find_store_dir(tmp_path, "uwsgi", FACTS)).name.startswith("uwsgi-")
+
+
+# ---------------------------------------------------------------- a compiled server named among the dependencies
+
+
+def test_scan_requirement_lines_follows_included_files_and_drops_comments_and_options(tmp_path):
+    (tmp_path / "requirements").mkdir()
+    (tmp_path / "requirements.txt").write_text("# the app\nFlask>=3  # web\n--index-url https://example.org/simple\n-r requirements/base.txt\n")
+    (tmp_path / "requirements" / "base.txt").write_text("uWSGI==2.0.31 --hash=sha256:abc\n-r ../requirements.txt\n")
+    lines = build.scan_requirement_lines(tmp_path, ("uv", "pip", "install", "-r", "requirements.txt"))
+    assert sorted(lines) == ["Flask>=3", "uWSGI==2.0.31 --hash=sha256:abc"]
+    assert build.find_requirement_line(lines, "uwsgi") == "uWSGI==2.0.31"
+    assert build.find_requirement_line(lines, "mod-wsgi") is None
+
+
+@pytest.mark.parametrize(
+    "line, package, found",
+    [
+        ("mod_wsgi>=5 ; sys_platform == 'linux'", "mod-wsgi", "mod_wsgi>=5 ; sys_platform == 'linux'"),
+        ("pyuwsgi", "uwsgi", None),
+        ("uwsgitop", "uwsgi", None),
+        ("UWSGI", "uwsgi", "UWSGI"),
+    ],
+)
+def test_find_requirement_line_matches_the_normalized_name_only(line, package, found):
+    assert build.find_requirement_line([line], package) == found

@@ -36,16 +36,18 @@ def clean_environ(home: Path, **extra: str) -> dict[str, str]:
     return environ
 
 
-def build(project: Path, environ: dict[str, str], server: str) -> subprocess.CompletedProcess:
-    result = subprocess.run([sys.executable, "-m", "warp", "build", "--server", server], cwd=project, env=environ,
+def build(project: Path, environ: dict[str, str], *args: str) -> subprocess.CompletedProcess:
+    result = subprocess.run([sys.executable, "-m", "warp", "build", *args], cwd=project, env=environ,
                             capture_output=True, text=True, timeout=900)
     assert result.returncode == 0, result.stderr
     return result
 
 
-def make_project(tmp_path: Path, name: str) -> Path:
+def make_project(tmp_path: Path, name: str, requirements: str | None = None) -> Path:
     project = tmp_path / name
     shutil.copytree(APPS / "flask_wsgi", project)
+    if requirements is not None:
+        (project / "requirements.txt").write_text(requirements)
     return project
 
 
@@ -79,26 +81,33 @@ def other_python() -> str | None:
 
 @pytest.mark.slow
 @pytest.mark.parametrize("server", [server_param("uwsgi")])
-def test_a_second_env_with_the_same_python_installs_the_kept_uwsgi_wheel_and_compiles_nothing(tmp_path, server):
+def test_later_envs_with_the_same_python_install_the_kept_uwsgi_wheel_and_compile_nothing(tmp_path, server):
     home = tmp_path / "home"
-    first = build(make_project(tmp_path, "one"), clean_environ(home), server)
+    # Named in requirements.txt: compiled while the dependencies install, and kept.
+    first = build(make_project(tmp_path, "one", "Flask\nuWSGI  # the server\n"), clean_environ(home))
     lines = first.stderr.splitlines()
-    at = lines.index(" -----> Installing uwsgi")
+    at = lines.index(" -----> Installing dependencies with uv (requirements.txt)")
     assert re.fullmatch(r"        compiling uWSGI \d[\w.]* against Python 3\.\d+\.\d+ \(this takes about 20 s the first time\)", lines[at + 1]), first.stderr
     assert re.fullmatch(r"        compiled uWSGI \d[\w.]* in \d+\.\d s; later envs with this Python reuse it", lines[at + 2]), first.stderr
     kept = kept_wheels(home)
     assert len(kept) == 1
+    wheel = next(iter(kept))
+    reusing = f"        reusing the uWSGI {wheel.name.split('-')[1]} wheel built for Python "
 
     compilers, log = watched_compilers(tmp_path)
     environ = clean_environ(home, PATH=f"{compilers}{os.pathsep}{os.environ['PATH']}")
-    second = build(make_project(tmp_path, "two"), environ, server)
+    # Installed as the server (--server), then named in requirements.txt again: neither compiles.
+    second = build(make_project(tmp_path, "two"), environ, "--server", server)
+    third = build(make_project(tmp_path, "three", "Flask\nuwsgi\n"), environ)
     assert not log.exists(), f"a compiler ran {len(log.read_text().splitlines())} times, first: {log.read_text()[:200]}"
-    wheel = next(iter(kept))
-    assert f"        reusing the uWSGI {wheel.name.split('-')[1]} wheel built for Python " in second.stderr
-    assert "compiling" not in second.stderr
+    for result, step in ((second, " -----> Installing uwsgi"), (third, " -----> Installing dependencies with uv (requirements.txt)")):
+        lines = result.stderr.splitlines()
+        assert lines[lines.index(step) + 1].startswith(reusing), result.stderr
+        assert "compiling" not in result.stderr
     assert kept_wheels(home) == kept
-    version = subprocess.run([str(home / "envs" / "two" / "bin" / "uwsgi"), "--version"], capture_output=True, text=True)
-    assert version.stdout.strip() == wheel.name.split("-")[1]
+    for env in ("two", "three"):
+        version = subprocess.run([str(home / "envs" / env / "bin" / "uwsgi"), "--version"], capture_output=True, text=True)
+        assert version.stdout.strip() == wheel.name.split("-")[1]
 
 
 @pytest.mark.slow
@@ -108,9 +117,9 @@ def test_an_env_with_another_python_compiles_its_own_uwsgi_wheel(tmp_path, serve
     if python is None:
         pytest.skip("no second Python minor version with its headers on this machine")
     home = tmp_path / "home"
-    build(make_project(tmp_path, "one"), clean_environ(home), server)
+    build(make_project(tmp_path, "one"), clean_environ(home), "--server", server)
     kept = kept_wheels(home)
-    other = build(make_project(tmp_path, "two"), clean_environ(home, WARP_PYTHON=python), server)
+    other = build(make_project(tmp_path, "two"), clean_environ(home, WARP_PYTHON=python), "--server", server)
     assert "        compiling uWSGI " in other.stderr and "reusing" not in other.stderr
     added = set(kept_wheels(home)) - set(kept)
     assert len(added) == 1 and kept_wheels(home).items() >= kept.items()
@@ -123,12 +132,12 @@ def test_an_env_with_another_python_compiles_its_own_uwsgi_wheel(tmp_path, serve
 @pytest.mark.parametrize("server", [server_param("mod_wsgi")])
 def test_mod_wsgi_is_reused_with_the_same_apxs_and_compiled_again_with_another(tmp_path, server):
     home = tmp_path / "home"
-    first = build(make_project(tmp_path, "one"), clean_environ(home), server)
+    first = build(make_project(tmp_path, "one"), clean_environ(home), "--server", server)
     assert "        compiling mod_wsgi " in first.stderr
     kept = kept_wheels(home)
     assert len(kept) == 1
 
-    second = build(make_project(tmp_path, "two"), clean_environ(home), server)
+    second = build(make_project(tmp_path, "two"), clean_environ(home), "--server", server)
     assert "        reusing the mod_wsgi " in second.stderr and "compiling" not in second.stderr
     assert kept_wheels(home) == kept
 
@@ -136,6 +145,6 @@ def test_mod_wsgi_is_reused_with_the_same_apxs_and_compiled_again_with_another(t
     apxs = tmp_path / "apxs"
     apxs.write_text(f'#!/bin/sh\nexec {shutil.which("apxs") or shutil.which("apxs2")} "$@"\n')
     apxs.chmod(0o755)
-    third = build(make_project(tmp_path, "three"), clean_environ(home, APXS=str(apxs)), server)
+    third = build(make_project(tmp_path, "three"), clean_environ(home, APXS=str(apxs)), "--server", server)
     assert "        compiling mod_wsgi " in third.stderr and "reusing" not in third.stderr
     assert len(kept_wheels(home)) == 2

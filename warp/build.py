@@ -120,7 +120,9 @@ def _run_steps(ctx: Context, report: Report, *, force: bool) -> dict:
                 report(" -----> Dependencies unchanged, skipping install (use --force to reinstall)")
                 continue
             report(f" -----> {step.title}")
-            proc.run(step.argv, env=environ, cwd=ctx.source, step=step.title, hint="fix the requirement named above and run `warp build` again")
+            with _offer_server_wheels(ctx, step, environ, report, installer) as offered:
+                proc.run(step.argv + offered, env=environ, cwd=ctx.source, step=step.title,
+                         hint="fix the requirement named above and run `warp build` again")
         elif step.kind == "server":
             if unchanged:
                 continue
@@ -306,7 +308,58 @@ _PIP_INDEX_VARIABLES = (("UV_DEFAULT_INDEX", "PIP_INDEX_URL"), ("UV_INDEX_URL", 
 
 
 @contextmanager
-def _server_wheel(ctx: Context, adapter: servers.Adapter, environ, report: Report, installer: Installer):
+def _offer_server_wheels(ctx: Context, step, environ, report: Report, installer: Installer):
+    """When the dependencies name a compiled server that the env lacks, its wheel (kept, or built now and kept) is
+    offered to their install (``--find-links``), so the installer does not compile it again."""
+    installed = scan_installed(ctx.env)
+    lines = scan_requirement_lines(ctx.source, step.argv) if "pip" in installed else []
+    with ExitStack() as held:
+        offered: tuple[str, ...] = ()
+        for adapter in servers.ADAPTERS.values():
+            requirement = find_requirement_line(lines, adapter.packages[0]) if adapter.compiled_as else None
+            if requirement is not None and adapter.packages[0] not in installed:
+                adapter.check_build(environ)
+                wheel = held.enter_context(_server_wheel(ctx, adapter, environ, report, installer, requirement))
+                offered += ("--find-links", str(wheel.parent))
+        yield offered
+
+
+def scan_requirement_lines(source: Path, argv) -> list[str]:
+    """The requirement lines of the files an install's ``-r`` options name, and of the files those include."""
+    lines: list[str] = []
+    pending = [Path(value) for option, value in zip(argv, argv[1:]) if option in ("-r", "--requirement")]
+    seen: set[Path] = set()
+    while pending:
+        path = pending.pop()
+        path = Path(os.path.normpath(path if path.is_absolute() else source / path))
+        if path in seen:
+            continue
+        seen.add(path)
+        try:
+            text = path.read_text(errors="replace")
+        except OSError:
+            continue
+        for line in text.splitlines():
+            line = re.split(r"(?:^|\s)#", line, maxsplit=1)[0].strip()
+            words = line.split(None, 1)
+            if len(words) == 2 and words[0] in ("-r", "--requirement"):
+                pending.append(path.parent / words[1])
+            elif line and not line.startswith("-"):
+                lines.append(line)
+    return lines
+
+
+def find_requirement_line(lines: list[str], package: str) -> str | None:
+    """The line that requires ``package`` (its options, such as --hash, left out), or None."""
+    wanted = find_requirement_name(package)
+    for line in lines:
+        if find_requirement_name(line) == wanted:
+            return re.split(r"\s--?[a-z]", line, maxsplit=1)[0].strip()
+    return None
+
+
+@contextmanager
+def _server_wheel(ctx: Context, adapter: servers.Adapter, environ, report: Report, installer: Installer, requirement: str = ""):
     """The wheel of a compiled server for this env: the one kept in WARP_HOME for the env's build configuration
     (see warp.wheelstore) when it is of the newest version the index has, else built now and kept.
 
@@ -314,6 +367,7 @@ def _server_wheel(ctx: Context, adapter: servers.Adapter, environ, report: Repor
     the wheel when none is kept (uv keeps no wheel file of its own), so a new release is compiled once.
     """
     package = adapter.packages[0]
+    requirement = requirement or package
     python = wheelstore.run_python_facts(ctx.env.python, environ, ctx.source)
     facts = {
         "package": package,
@@ -329,30 +383,34 @@ def _server_wheel(ctx: Context, adapter: servers.Adapter, environ, report: Repor
         wheelstore.write_store_facts(store, facts)
         building = Path(tempfile.mkdtemp(prefix=".building-", dir=store))
         try:
-            version = _find_newest_version(ctx, package, sources, environ, installer, building)
-            kept = wheelstore.find_kept_wheel(store, package, version)
-            if kept is not None:
-                report(f"        reusing the {adapter.compiled_as} {version} wheel built for Python {python['version']} ({kept})")
-                yield kept
-                return
-            wheel, compiled = _build_wheel(ctx, adapter, f"{package}=={version}" if version else package, sources, environ,
-                                           installer, building, python["version"], report)
-            if compiled:
-                os.replace(wheel, store / wheel.name)
+            version = _find_newest_version(ctx, requirement, sources, environ, installer, building)
+            wheel = wheelstore.find_kept_wheel(store, package, version)
+            if wheel is None:
+                wheel, compiled = _build_wheel(ctx, adapter, f"{package}=={version}" if version else requirement, sources,
+                                               environ, installer, building, python["version"], report)
+                if compiled:
+                    os.replace(wheel, store / wheel.name)
+                    yield store / wheel.name
+                    return
+                if not (store / wheel.name).is_file():
+                    yield wheel  # a wheel pip found elsewhere (a wheelhouse, the index): installed, not kept
+                    return
                 wheel = store / wheel.name
-            yield wheel  # else a wheel pip found elsewhere (a wheelhouse, the index): installed, not kept
+            report(f"        reusing the {adapter.compiled_as} {wheel.name.split('-')[1]} wheel built for Python {python['version']} ({wheel})")
+            yield wheel
         finally:
             shutil.rmtree(building, ignore_errors=True)
 
 
-def _find_newest_version(ctx: Context, package: str, sources: list[str], environ, installer: Installer, scratch: Path) -> str | None:
-    """The version of ``package`` an install would take now, as uv resolves it; None without uv (pip then decides)."""
+def _find_newest_version(ctx: Context, requirement: str, sources: list[str], environ, installer: Installer, scratch: Path) -> str | None:
+    """The version an install of ``requirement`` would take now, as uv resolves it; None without uv (pip then decides)."""
     if installer.name != "uv" or not installer.uv:
         return None
+    package = find_requirement_name(requirement)
     wanted = scratch / "server.in"
-    wanted.write_text(package + "\n")
+    wanted.write_text(requirement + "\n")
     text = proc.run([installer.uv, "pip", "compile", "--python", str(ctx.env.python), *sources, "--no-header", "--no-annotate",
-                     "--quiet", str(wanted)], env=environ, cwd=ctx.source, step=f"Finding the newest {package}",
+                     "--quiet", str(wanted)], env=environ, cwd=ctx.source, step=f"Finding the version of {package} to install",
                     hint="see the installer's output above")
     for line in text.splitlines():
         name, _, version = line.strip().partition("==")
