@@ -165,3 +165,27 @@ def test_scan_requirement_lines_follows_included_files_and_drops_comments_and_op
 )
 def test_find_requirement_line_matches_the_normalized_name_only(line, package, found):
     assert build.find_requirement_line([line], package) == found
+
+
+def test_a_step_shown_only_live_leaves_no_line_in_a_log(monkeypatch):
+    monkeypatch.setattr(cli, "_quiet", False)
+    stream = io.StringIO()
+    monkeypatch.setattr("sys.stderr", stream)
+    with context.working(cli.Reporter(), "        uv is installing the dependencies"):
+        time.sleep(0.2)
+    assert stream.getvalue() == ""
+
+
+def test_on_a_terminal_a_step_shown_only_live_appears_after_its_delay_and_goes_when_it_ends(monkeypatch):
+    monkeypatch.setattr(cli, "_quiet", False)
+    quick, slow = Terminal(), Terminal()
+    monkeypatch.setattr("sys.stderr", quick)
+    with context.working(cli.Reporter(), "        uv is installing the dependencies", after=0.5):
+        pass
+    assert quick.getvalue() == ""
+    monkeypatch.setattr("sys.stderr", slow)
+    with context.working(cli.Reporter(), "        uv is installing the dependencies", after=0.2):
+        time.sleep(0.7)
+    frames = slow.getvalue().split("\r")[1:]
+    assert len(frames) >= 2 and all(frame.startswith("        uv is installing the dependencies ") for frame in frames[:-1])
+    assert frames[-1] == "\033[K"  # the line is cleared for the next step's

@@ -32,6 +32,8 @@ def find_hooks_dir() -> Path:
 
 
 HOOKS_DIR = find_hooks_dir()
+#: A step still running after this many seconds shows that it is working, on a terminal (see context.working).
+SHOW_AFTER = 1.5
 
 @contextmanager
 def hold_build_lock(env: Env, report: Report, *, wait: bool = True):
@@ -121,8 +123,9 @@ def _run_steps(ctx: Context, report: Report, *, force: bool) -> dict:
                 continue
             report(f" -----> {step.title}")
             with _offer_server_wheels(ctx, step, environ, report, installer) as offered:
-                proc.run(step.argv + offered, env=environ, cwd=ctx.source, step=step.title,
-                         hint="fix the requirement named above and run `warp build` again")
+                with working(report, f"        {installer.name} is installing the dependencies", after=SHOW_AFTER):
+                    proc.run(step.argv + offered, env=environ, cwd=ctx.source, step=step.title,
+                             hint="fix the requirement named above and run `warp build` again")
         elif step.kind == "server":
             if unchanged:
                 continue
@@ -294,13 +297,11 @@ def _ensure_server(ctx: Context, step, environ, report: Report, adapter: servers
     if adapter.packages[0] in missing:
         adapter.check_build(environ)
     report(f" -----> Installing {', '.join(missing)}")
-    if compiled and "pip" in installed:
-        with _server_wheel(ctx, adapter, environ, report, installer) as wheel:
-            argv = step.argv + tuple(str(wheel) if package == adapter.packages[0] else package for package in missing)
+    with ExitStack() as held:
+        wheel = held.enter_context(_server_wheel(ctx, adapter, environ, report, installer)) if compiled and "pip" in installed else None
+        argv = step.argv + tuple(str(wheel) if wheel and package == adapter.packages[0] else package for package in missing)
+        with working(report, f"        {installer.name} is installing {', '.join(missing)}", after=SHOW_AFTER):
             proc.run(argv, env=environ, cwd=ctx.source, step=f"Installing {', '.join(missing)}", hint="see the installer's output above")
-        return
-    proc.run(step.argv + tuple(missing), env=environ, cwd=ctx.source, step=f"Installing {', '.join(missing)}",
-             hint="see the installer's output above")
 
 
 #: uv's settings for the index, and pip's names for them (uv takes the same forms: URLs, space separated).
@@ -383,7 +384,8 @@ def _server_wheel(ctx: Context, adapter: servers.Adapter, environ, report: Repor
         wheelstore.write_store_facts(store, facts)
         building = Path(tempfile.mkdtemp(prefix=".building-", dir=store))
         try:
-            version = _find_newest_version(ctx, requirement, sources, environ, installer, building)
+            with working(report, f"        {installer.name} is finding the version of {adapter.compiled_as} to install", after=SHOW_AFTER):
+                version = _find_newest_version(ctx, requirement, sources, environ, installer, building)
             wheel = wheelstore.find_kept_wheel(store, package, version)
             if wheel is None:
                 wheel, compiled = _build_wheel(ctx, adapter, f"{package}=={version}" if version else requirement, sources,
@@ -446,8 +448,8 @@ def _build_wheel(ctx: Context, adapter: servers.Adapter, requirement: str, sourc
             if kind == "sdist":
                 live.enter_context(working(
                     report,
-                    f"        compiling {adapter.compiled_as} {version} against Python {python_version}"
-                    f" (this takes about {adapter.compile_seconds} s the first time)",
+                    f"        compiling {adapter.compiled_as} {version} for Python {python_version}"
+                    f" (about {adapter.compile_seconds} s, the first time)",
                     f"        compiled {adapter.compiled_as} {version} in {{seconds:.1f}} s; later envs with this Python reuse it",
                 ))
 
@@ -500,13 +502,14 @@ def _collectstatic(ctx: Context, title: str, environ, report: Report, *, clear: 
     """With ``clear`` the static root is emptied first: a copy cut short looks newer than its source, and would stay."""
     report(f" -----> {title}")
     environ = {**environ, "WARP_STATIC_FALLBACK": str(ctx.env.static_root), "WARP_STATIC_CLEAR": "1" if clear else ""}
-    answer = proc.run_json(
-        (str(ctx.env.python), str(HOOKS_DIR / "django_collectstatic.py")),
-        env=environ,
-        cwd=ctx.app.home,
-        step="collectstatic",
-        hint="fix the Django settings error above and run `warp build` again",
-    )
+    with working(report, "        Django is collecting the static files", after=SHOW_AFTER):
+        answer = proc.run_json(
+            (str(ctx.env.python), str(HOOKS_DIR / "django_collectstatic.py")),
+            env=environ,
+            cwd=ctx.app.home,
+            step="collectstatic",
+            hint="fix the Django settings error above and run `warp build` again",
+        )
     if answer.get("skipped"):
         report(f"        skipped: {answer['skipped']}")
         return None

@@ -32,26 +32,32 @@ class Reporter:
         click.echo(message, err=True)
 
     @contextmanager
-    def working(self, doing: str, done: str):
-        """A long step (see context.working): on a terminal ``doing`` with a spinner and the seconds so far, replaced
-        by ``done`` when the step ends; in a log both as plain lines."""
+    def working(self, doing: str, done: str | None, *, after: float = 0.0):
+        """A long step (see context.working): on a terminal, from ``after`` seconds on, ``doing`` with a spinner and
+        the seconds so far, replaced by ``done`` (or removed) when the step ends; in a log both as plain lines."""
         started = time.monotonic()
         if _quiet or not sys.stderr.isatty():
-            self(doing)
+            if done is not None:
+                self(doing)
             yield
-            self(done.format(seconds=time.monotonic() - started))
+            if done is not None:
+                self(done.format(seconds=time.monotonic() - started))
             return
         import itertools
         import threading
 
         stop = threading.Event()
+        drawn = threading.Event()
 
         def spin() -> None:
+            if stop.wait(after):
+                return
             width = shutil.get_terminal_size().columns - 1
             for frame in itertools.cycle("|/-\\"):
                 tail = f" {frame} {time.monotonic() - started:.0f} s"
                 sys.stderr.write("\r" + doing[: max(width - len(tail), 0)] + tail + "\033[K")
                 sys.stderr.flush()
+                drawn.set()
                 if stop.wait(0.125):
                     return
 
@@ -60,15 +66,18 @@ class Reporter:
         try:
             yield
         except BaseException:
-            self._end_live(stop, spinner, doing)  # the step that failed stays named above the error
+            stop.set()
+            spinner.join()
+            if drawn.is_set():  # the step that failed stays named above the error
+                sys.stderr.write("\r" + doing + "\033[K\n")
             raise
-        self._end_live(stop, spinner, done.format(seconds=time.monotonic() - started))
-
-    @staticmethod
-    def _end_live(stop, spinner, line: str) -> None:
-        stop.set()
-        spinner.join()
-        sys.stderr.write("\r" + line + "\033[K\n")
+        finally:
+            stop.set()
+            spinner.join()
+        if done is not None:
+            sys.stderr.write(("\r" if drawn.is_set() else "") + done.format(seconds=time.monotonic() - started) + "\033[K\n")
+        elif drawn.is_set():
+            sys.stderr.write("\r\033[K")
         sys.stderr.flush()
 
 
