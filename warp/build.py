@@ -304,10 +304,6 @@ def _ensure_server(ctx: Context, step, environ, report: Report, adapter: servers
             proc.run(argv, env=environ, cwd=ctx.source, step=f"Installing {', '.join(missing)}", hint="see the installer's output above")
 
 
-#: uv's settings for the index, and pip's names for them (uv takes the same forms: URLs, space separated).
-_PIP_INDEX_VARIABLES = (("UV_DEFAULT_INDEX", "PIP_INDEX_URL"), ("UV_INDEX_URL", "PIP_INDEX_URL"), ("UV_EXTRA_INDEX_URL", "PIP_EXTRA_INDEX_URL"))
-
-
 @contextmanager
 def _offer_server_wheels(ctx: Context, step, environ, report: Report, installer: Installer):
     """When the dependencies name a compiled server that the env lacks, its wheel (kept, or built now and kept) is
@@ -321,7 +317,7 @@ def _offer_server_wheels(ctx: Context, step, environ, report: Report, installer:
             if requirement is not None and adapter.packages[0] not in installed:
                 adapter.check_build(environ)
                 wheel = held.enter_context(_server_wheel(ctx, adapter, environ, report, installer, requirement))
-                offered += ("--find-links", str(wheel.parent))
+                offered += ("--find-links", str(wheel.parent)) if wheel else ()
         yield offered
 
 
@@ -362,7 +358,8 @@ def find_requirement_line(lines: list[str], package: str) -> str | None:
 @contextmanager
 def _server_wheel(ctx: Context, adapter: servers.Adapter, environ, report: Report, installer: Installer, requirement: str = ""):
     """The wheel of a compiled server for this env: the one kept in WARP_HOME for the env's build configuration
-    (see warp.wheelstore) when it is of the newest version the index has, else built now and kept.
+    (see warp.wheelstore) when it is of the newest version the index has, else built now and kept; None when
+    the requirement does not apply here (its markers) or pip made no wheel (the installer then does as it would).
 
     uv finds the newest version (from the kept wheel's metadata when it is that version: no build); pip builds
     the wheel when none is kept (uv keeps no wheel file of its own), so a new release is compiled once.
@@ -386,10 +383,16 @@ def _server_wheel(ctx: Context, adapter: servers.Adapter, environ, report: Repor
         try:
             with working(report, f"        {installer.name} is finding the version of {adapter.compiled_as} to install", after=SHOW_AFTER):
                 version = _find_newest_version(ctx, requirement, sources, environ, installer, building)
+            if version == "":
+                yield None
+                return
             wheel = wheelstore.find_kept_wheel(store, package, version)
             if wheel is None:
                 wheel, compiled = _build_wheel(ctx, adapter, f"{package}=={version}" if version else requirement, sources,
                                                environ, installer, building, python["version"], report)
+                if wheel is None:
+                    yield None
+                    return
                 if compiled:
                     os.replace(wheel, store / wheel.name)
                     yield store / wheel.name
@@ -405,7 +408,8 @@ def _server_wheel(ctx: Context, adapter: servers.Adapter, environ, report: Repor
 
 
 def _find_newest_version(ctx: Context, requirement: str, sources: list[str], environ, installer: Installer, scratch: Path) -> str | None:
-    """The version an install of ``requirement`` would take now, as uv resolves it; None without uv (pip then decides)."""
+    """The version an install of ``requirement`` would take now, as uv resolves it ("" when it takes none here);
+    None without uv (pip then decides)."""
     if installer.name != "uv" or not installer.uv:
         return None
     package = find_requirement_name(requirement)
@@ -418,7 +422,7 @@ def _find_newest_version(ctx: Context, requirement: str, sources: list[str], env
         name, _, version = line.strip().partition("==")
         if version and find_requirement_name(name) == find_requirement_name(package):
             return version.strip()
-    return None
+    return ""
 
 
 #: uv's settings for the index, and pip's names for them (uv takes the same forms: URLs, space separated).
@@ -426,9 +430,9 @@ _PIP_INDEX_VARIABLES = (("UV_DEFAULT_INDEX", "PIP_INDEX_URL"), ("UV_INDEX_URL", 
 
 
 def _build_wheel(ctx: Context, adapter: servers.Adapter, requirement: str, sources: list[str], environ, installer: Installer,
-                 dest: Path, python_version: str, report: Report) -> tuple[Path, bool]:
-    """pip's wheel of ``requirement`` in ``dest``, and whether pip compiled it (rather than found a wheel);
-    a compile is shown while it runs (context.working)."""
+                 dest: Path, python_version: str, report: Report) -> tuple[Path | None, bool]:
+    """pip's wheel of ``requirement`` in ``dest`` (None if it made none), and whether pip compiled it (rather than
+    found a wheel); a compile is shown while it runs (context.working)."""
     package = adapter.packages[0]
     pip_environ = dict(environ)
     if installer.name == "uv":
@@ -456,10 +460,7 @@ def _build_wheel(ctx: Context, adapter: servers.Adapter, requirement: str, sourc
         proc.run_shown([str(ctx.env.python), "-m", "pip", "--disable-pip-version-check", "wheel", "--no-deps", "--no-cache-dir",
                         *sources, "--wheel-dir", str(dest), requirement],
                        env=pip_environ, cwd=ctx.source, step=f"Building {package}", show=show, hint="see pip's output above")
-    wheel = next(dest.glob("*.whl"), None)
-    if wheel is None:
-        raise StepFailed(f"pip made no wheel of {package}", hint="this is a bug in warp; please report it with the output above")
-    return wheel, bool(found) and found[0][1] == "sdist"
+    return next(dest.glob("*.whl"), None), bool(found) and found[0][1] == "sdist"
 
 
 def run_collectstatic(ctx: Context, report: Report) -> str | None:
