@@ -148,3 +148,12 @@ def test_mod_wsgi_is_reused_with_the_same_apxs_and_compiled_again_with_another(t
     third = build(make_project(tmp_path, "three"), clean_environ(home, APXS=str(apxs)), "--server", server)
     assert "        compiling mod_wsgi " in third.stderr and "reusing" not in third.stderr
     assert len(kept_wheels(home)) == 2
+
+
+def test_a_compiled_server_whose_markers_exclude_this_machine_is_neither_built_nor_installed(tmp_path):
+    home = tmp_path / "home"
+    project = make_project(tmp_path, "one", 'Flask\nuWSGI ; sys_platform == "win32"\n')
+    result = build(project, clean_environ(home), "--server", "gunicorn")
+    assert "compiling" not in result.stderr and "reusing" not in result.stderr
+    assert not list((home / "envs" / "one").glob("lib/python*/site-packages/uwsgi-*.dist-info"))
+    assert not list((home / "wheels").glob("*/*.whl"))
