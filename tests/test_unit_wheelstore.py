@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from warp import build, cli, context, wheelstore
+from warp import cli, context, wheelstore
 from warp.servers.mod_wsgi import find_apxs
 
 PYTHON = {"python": "/usr/bin/python3.11", "python_stamp": [100, 1], "version": "3.11.2", "soabi": "cpython-311-x86_64-linux-gnu",
@@ -148,10 +148,10 @@ def test_scan_requirement_lines_follows_included_files_and_drops_comments_and_op
     (tmp_path / "requirements").mkdir()
     (tmp_path / "requirements.txt").write_text("# the app\nFlask>=3  # web\n--index-url https://example.org/simple\n-r requirements/base.txt\n")
     (tmp_path / "requirements" / "base.txt").write_text("uWSGI==2.0.31 --hash=sha256:abc\n-r ../requirements.txt\n")
-    lines = build.scan_requirement_lines(tmp_path, ("uv", "pip", "install", "-r", "requirements.txt"))
+    lines = wheelstore.scan_requirement_lines(tmp_path, ("uv", "pip", "install", "-r", "requirements.txt"))
     assert sorted(lines) == ["Flask>=3", "uWSGI==2.0.31 --hash=sha256:abc"]
-    assert build.find_requirement_line(lines, "uwsgi") == "uWSGI==2.0.31"
-    assert build.find_requirement_line(lines, "mod-wsgi") is None
+    assert wheelstore.find_requirement_line(lines, "uwsgi") == "uWSGI==2.0.31"
+    assert wheelstore.find_requirement_line(lines, "mod-wsgi") is None
 
 
 @pytest.mark.parametrize(
@@ -164,7 +164,7 @@ def test_scan_requirement_lines_follows_included_files_and_drops_comments_and_op
     ],
 )
 def test_find_requirement_line_matches_the_normalized_name_only(line, package, found):
-    assert build.find_requirement_line([line], package) == found
+    assert wheelstore.find_requirement_line([line], package) == found
 
 
 def test_a_step_shown_only_live_leaves_no_line_in_a_log(monkeypatch):

@@ -5,21 +5,20 @@ from __future__ import annotations
 import fcntl
 import importlib.util
 import json
-import os
 import re
 import shutil
 import sys
-import tempfile
 import time
 from contextlib import ExitStack, contextmanager
 from pathlib import Path
 
 import warp
-from warp import __version__, learned, locks, proc, servers, venv, wheelstore
-from warp.context import Context, Report, scan_digests, scan_incomplete, scan_installed, working
+from warp import __version__, learned, locks, proc, servers, wheelstore
+from warp.context import SHOW_AFTER, Context, Report, scan_digests, scan_incomplete, scan_installed, working
 from warp.errors import EnvError, StepFailed, UsageError, disk_full_as_error
 from warp.plan import BuildPlan, Installer, find_dependency_inputs, find_installer, find_servers_named, make_build_plan
 from warp.venv import Env, drop_world_write, find_uv
+from warp.wheelstore import find_requirement_name
 
 
 
@@ -32,8 +31,6 @@ def find_hooks_dir() -> Path:
 
 
 HOOKS_DIR = find_hooks_dir()
-#: A step still running after this many seconds shows that it is working, on a terminal (see context.working).
-SHOW_AFTER = 1.5
 
 @contextmanager
 def hold_build_lock(env: Env, report: Report, *, wait: bool = True):
@@ -122,7 +119,7 @@ def _run_steps(ctx: Context, report: Report, *, force: bool) -> dict:
                 report(" -----> Dependencies unchanged, skipping install (use --force to reinstall)")
                 continue
             report(f" -----> {step.title}")
-            with _offer_server_wheels(ctx, step, environ, report, installer) as offered:
+            with wheelstore.hold_offered_wheels(ctx, step, environ, report, installer) as offered:
                 with working(report, f"        {installer.name} is installing the dependencies", after=SHOW_AFTER):
                     proc.run(step.argv + offered, env=environ, cwd=ctx.source, step=step.title,
                              hint="fix the requirement named above and run `warp build` again")
@@ -244,12 +241,6 @@ def _run_wheel_step(argv: list[str], environ, ctx: Context) -> None:
                          detail=exc.detail, returncode=exc.returncode) from None
 
 
-def find_requirement_name(line: str) -> str:
-    """The normalized project name a requirement line starts with ("" for options, paths and URLs)."""
-    match = re.match(r"[A-Za-z0-9][A-Za-z0-9._-]*", line.strip())
-    return re.sub(r"[-_.]+", "-", match.group(0)).lower() if match else ""
-
-
 def read_installed(ctx: Context, environ) -> list[str]:
     """The env's installed set as pinned lines, without editable installs (the project itself)."""
     text = proc.run([str(ctx.env.python), "-m", "pip", "--disable-pip-version-check", "freeze", "--all", "--exclude-editable"],
@@ -298,169 +289,10 @@ def _ensure_server(ctx: Context, step, environ, report: Report, adapter: servers
         adapter.check_build(environ)
     report(f" -----> Installing {', '.join(missing)}")
     with ExitStack() as held:
-        wheel = held.enter_context(_server_wheel(ctx, adapter, environ, report, installer)) if compiled and "pip" in installed else None
+        wheel = held.enter_context(wheelstore.hold_server_wheel(ctx, adapter, environ, report, installer)) if compiled and "pip" in installed else None
         argv = step.argv + tuple(str(wheel) if wheel and package == adapter.packages[0] else package for package in missing)
         with working(report, f"        {installer.name} is installing {', '.join(missing)}", after=SHOW_AFTER):
             proc.run(argv, env=environ, cwd=ctx.source, step=f"Installing {', '.join(missing)}", hint="see the installer's output above")
-
-
-@contextmanager
-def _offer_server_wheels(ctx: Context, step, environ, report: Report, installer: Installer):
-    """When the dependencies name a compiled server that the env lacks, its wheel (kept, or built now and kept) is
-    offered to their install (``--find-links``), so the installer does not compile it again."""
-    installed = scan_installed(ctx.env)
-    lines = scan_requirement_lines(ctx.source, step.argv) if "pip" in installed else []
-    with ExitStack() as held:
-        offered: tuple[str, ...] = ()
-        for adapter in servers.ADAPTERS.values():
-            requirement = find_requirement_line(lines, adapter.packages[0]) if adapter.compiled_as else None
-            if requirement is not None and adapter.packages[0] not in installed:
-                adapter.check_build(environ)
-                wheel = held.enter_context(_server_wheel(ctx, adapter, environ, report, installer, requirement))
-                offered += ("--find-links", str(wheel.parent)) if wheel else ()
-        yield offered
-
-
-def scan_requirement_lines(source: Path, argv) -> list[str]:
-    """The requirement lines of the files an install's ``-r`` options name, and of the files those include."""
-    lines: list[str] = []
-    pending = [Path(value) for option, value in zip(argv, argv[1:]) if option in ("-r", "--requirement")]
-    seen: set[Path] = set()
-    while pending:
-        path = pending.pop()
-        path = Path(os.path.normpath(path if path.is_absolute() else source / path))
-        if path in seen:
-            continue
-        seen.add(path)
-        try:
-            text = path.read_text(errors="replace")
-        except OSError:
-            continue
-        for line in text.splitlines():
-            line = re.split(r"(?:^|\s)#", line, maxsplit=1)[0].strip()
-            words = line.split(None, 1)
-            if len(words) == 2 and words[0] in ("-r", "--requirement"):
-                pending.append(path.parent / words[1])
-            elif line and not line.startswith("-"):
-                lines.append(line)
-    return lines
-
-
-def find_requirement_line(lines: list[str], package: str) -> str | None:
-    """The line that requires ``package`` (its options, such as --hash, left out), or None."""
-    wanted = find_requirement_name(package)
-    for line in lines:
-        if find_requirement_name(line) == wanted:
-            return re.split(r"\s--?[a-z]", line, maxsplit=1)[0].strip()
-    return None
-
-
-@contextmanager
-def _server_wheel(ctx: Context, adapter: servers.Adapter, environ, report: Report, installer: Installer, requirement: str = ""):
-    """The wheel of a compiled server for this env: the one kept in WARP_HOME for the env's build configuration
-    (see warp.wheelstore) when it is of the newest version the index has, else built now and kept; None when
-    the requirement does not apply here (its markers) or pip made no wheel (the installer then does as it would).
-
-    uv finds the newest version (from the kept wheel's metadata when it is that version: no build); pip builds
-    the wheel when none is kept (uv keeps no wheel file of its own), so a new release is compiled once.
-    """
-    package = adapter.packages[0]
-    requirement = requirement or package
-    python = wheelstore.run_python_facts(ctx.env.python, environ, ctx.source)
-    facts = {
-        "package": package,
-        "python": python,
-        "variables": wheelstore.find_build_variables(environ, adapter.build_variables),
-        "server": adapter.scan_build_facts(environ),
-    }
-    store = wheelstore.find_store_dir(ctx.warp_home, package, facts)
-    store.mkdir(parents=True, exist_ok=True)
-    sources = ["--find-links", str(store)] + (["--find-links", str(installer.find_links)] if installer.find_links else [])
-    sources += ["--no-index"] if installer.offline else []
-    with venv.hold_lock(store / ".lock"):  # another env building the same server waits, then reuses its wheel
-        wheelstore.write_store_facts(store, facts)
-        building = Path(tempfile.mkdtemp(prefix=".building-", dir=store))
-        try:
-            with working(report, f"        {installer.name} is finding the version of {adapter.compiled_as} to install", after=SHOW_AFTER):
-                version = _find_newest_version(ctx, requirement, sources, environ, installer, building)
-            if version == "":
-                yield None
-                return
-            wheel = wheelstore.find_kept_wheel(store, package, version)
-            if wheel is None:
-                wheel, compiled = _build_wheel(ctx, adapter, f"{package}=={version}" if version else requirement, sources,
-                                               environ, installer, building, python["version"], report)
-                if wheel is None:
-                    yield None
-                    return
-                if compiled:
-                    os.replace(wheel, store / wheel.name)
-                    yield store / wheel.name
-                    return
-                if not (store / wheel.name).is_file():
-                    yield wheel  # a wheel pip found elsewhere (a wheelhouse, the index): installed, not kept
-                    return
-                wheel = store / wheel.name
-            report(f"        reusing the {adapter.compiled_as} {wheel.name.split('-')[1]} wheel built for Python {python['version']} ({wheel})")
-            yield wheel
-        finally:
-            shutil.rmtree(building, ignore_errors=True)
-
-
-def _find_newest_version(ctx: Context, requirement: str, sources: list[str], environ, installer: Installer, scratch: Path) -> str | None:
-    """The version an install of ``requirement`` would take now, as uv resolves it ("" when it takes none here);
-    None without uv (pip then decides)."""
-    if installer.name != "uv" or not installer.uv:
-        return None
-    package = find_requirement_name(requirement)
-    wanted = scratch / "server.in"
-    wanted.write_text(requirement + "\n")
-    text = proc.run([installer.uv, "pip", "compile", "--python", str(ctx.env.python), *sources, "--no-header", "--no-annotate",
-                     "--quiet", str(wanted)], env=environ, cwd=ctx.source, step=f"Finding the version of {package} to install",
-                    hint="see the installer's output above")
-    for line in text.splitlines():
-        name, _, version = line.strip().partition("==")
-        if version and find_requirement_name(name) == find_requirement_name(package):
-            return version.strip()
-    return ""
-
-
-#: uv's settings for the index, and pip's names for them (uv takes the same forms: URLs, space separated).
-_PIP_INDEX_VARIABLES = (("UV_DEFAULT_INDEX", "PIP_INDEX_URL"), ("UV_INDEX_URL", "PIP_INDEX_URL"), ("UV_EXTRA_INDEX_URL", "PIP_EXTRA_INDEX_URL"))
-
-
-def _build_wheel(ctx: Context, adapter: servers.Adapter, requirement: str, sources: list[str], environ, installer: Installer,
-                 dest: Path, python_version: str, report: Report) -> tuple[Path | None, bool]:
-    """pip's wheel of ``requirement`` in ``dest`` (None if it made none), and whether pip compiled it (rather than
-    found a wheel); a compile is shown while it runs (context.working)."""
-    package = adapter.packages[0]
-    pip_environ = dict(environ)
-    if installer.name == "uv":
-        for uv_name, pip_name in _PIP_INDEX_VARIABLES:
-            if environ.get(uv_name) and not environ.get(pip_name):
-                pip_environ[pip_name] = environ[uv_name]
-    pip_environ.pop("PIP_QUIET", None)  # its lines name the version it takes
-    found: list[tuple[str, str]] = []
-    with ExitStack() as live:
-
-        def show(line: str) -> None:
-            file = wheelstore.find_distribution_file(line, package)
-            if file is None or found:
-                return
-            found.append(file)
-            version, kind = file
-            if kind == "sdist":
-                live.enter_context(working(
-                    report,
-                    f"        compiling {adapter.compiled_as} {version} for Python {python_version}"
-                    f" (about {adapter.compile_seconds} s, the first time)",
-                    f"        compiled {adapter.compiled_as} {version} in {{seconds:.1f}} s; later envs with this Python reuse it",
-                ))
-
-        proc.run_shown([str(ctx.env.python), "-m", "pip", "--disable-pip-version-check", "wheel", "--no-deps", "--no-cache-dir",
-                        *sources, "--wheel-dir", str(dest), requirement],
-                       env=pip_environ, cwd=ctx.source, step=f"Building {package}", show=show, hint="see pip's output above")
-    return next(dest.glob("*.whl"), None), bool(found) and found[0][1] == "sdist"
 
 
 def run_collectstatic(ctx: Context, report: Report) -> str | None:

@@ -20,6 +20,8 @@ from warp.project import AppFacts, ProjectFacts, scan_app, scan_project
 from warp.settings import Settings, find_settings, find_warp_home
 
 Report = Callable[[str], None]
+#: A step still running after this many seconds shows that it is working, on a terminal (see working).
+SHOW_AFTER = 1.5
 
 
 @contextmanager

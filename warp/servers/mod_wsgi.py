@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import grp
+import hashlib
 import os
 import pwd
 import shutil
@@ -12,7 +13,7 @@ import stat
 from pathlib import Path
 from typing import Mapping
 
-from warp import proc, wheelstore
+from warp import proc
 from warp.errors import EnvError, StepFailed, UsageError
 from warp.servers.base import HASHED_STATIC_NAME, IMMUTABLE_CACHE_CONTROL, SHORT_CACHE_CONTROL, Adapter, Launch, ServerCommand, Stop
 from warp.servers.wrapper import WRAPPER_MODULE, make_wrapper_source
@@ -107,10 +108,10 @@ class ModWsgi(Adapter):
     def scan_build_facts(self, environ: Mapping[str, str]) -> dict:
         """The apxs mod_wsgi's setup.py will find, and the Apache it belongs to (its release header)."""
         apxs = find_apxs(environ)
-        facts = {"apxs": apxs, "apxs_sha256": wheelstore.hash_file(Path(apxs)) if apxs else None, "apache": None}
+        facts = {"apxs": apxs, "apxs_sha256": _hash_file(Path(apxs)) if apxs else None, "apache": None}
         include = proc.run_probe([apxs, "-q", "INCLUDEDIR"]) if apxs else None
         if include and include.strip():
-            facts["apache"] = wheelstore.hash_file(Path(include.strip()) / "ap_release.h")
+            facts["apache"] = _hash_file(Path(include.strip()) / "ap_release.h")
         return facts
 
     def find_run_user(self, environ: Mapping[str, str], euid: int) -> tuple[str, str] | None:
@@ -165,6 +166,13 @@ class ModWsgi(Adapter):
         except ProcessLookupError:
             return False
         return True
+
+
+def _hash_file(path: Path) -> str | None:
+    try:
+        return hashlib.sha256(path.read_bytes()).hexdigest()
+    except OSError:
+        return None
 
 
 def find_apxs(environ: Mapping[str, str]) -> str | None:
