@@ -9,15 +9,16 @@ import re
 import shutil
 import sys
 import time
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from pathlib import Path
 
 import warp
-from warp import __version__, learned, locks, proc, servers
-from warp.context import Context, Report, scan_digests, scan_incomplete, scan_installed
+from warp import __version__, learned, locks, proc, servers, wheelstore
+from warp.context import SHOW_AFTER, Context, Report, scan_digests, scan_incomplete, scan_installed, working
 from warp.errors import EnvError, StepFailed, UsageError, disk_full_as_error
 from warp.plan import BuildPlan, Installer, find_dependency_inputs, find_installer, find_servers_named, make_build_plan
 from warp.venv import Env, drop_world_write, find_uv
+from warp.wheelstore import find_requirement_name
 
 
 
@@ -118,11 +119,14 @@ def _run_steps(ctx: Context, report: Report, *, force: bool) -> dict:
                 report(" -----> Dependencies unchanged, skipping install (use --force to reinstall)")
                 continue
             report(f" -----> {step.title}")
-            proc.run(step.argv, env=environ, cwd=ctx.source, step=step.title, hint="fix the requirement named above and run `warp build` again")
+            with wheelstore.hold_offered_wheels(ctx, step, environ, report, installer) as offered:
+                with working(report, f"        {installer.name} is installing the dependencies", after=SHOW_AFTER):
+                    proc.run(step.argv + offered, env=environ, cwd=ctx.source, step=step.title,
+                             hint="fix the requirement named above and run `warp build` again")
         elif step.kind == "server":
             if unchanged:
                 continue
-            _ensure_server(ctx, step, environ, report, servers.ADAPTERS[plan.server])
+            _ensure_server(ctx, step, environ, report, servers.ADAPTERS[plan.server], installer)
         elif step.kind == "collectstatic":
             collected = _collectstatic_if_changed(ctx, step.title, environ, report, plan.fingerprint, again=force or cut_short, clear=cut_short)
         timings[step.kind] = timings.get(step.kind, 0.0) + round(time.monotonic() - started, 3)
@@ -245,12 +249,6 @@ def _run_wheel_step(argv: list[str], environ, ctx: Context) -> None:
                          detail=exc.detail, returncode=exc.returncode) from None
 
 
-def find_requirement_name(line: str) -> str:
-    """The normalized project name a requirement line starts with ("" for options, paths and URLs)."""
-    match = re.match(r"[A-Za-z0-9][A-Za-z0-9._-]*", line.strip())
-    return re.sub(r"[-_.]+", "-", match.group(0)).lower() if match else ""
-
-
 def read_installed(ctx: Context, environ) -> list[str]:
     """The env's installed set as pinned lines, without editable installs (the project itself)."""
     text = proc.run([str(ctx.env.python), "-m", "pip", "--disable-pip-version-check", "freeze", "--all", "--exclude-editable"],
@@ -288,17 +286,21 @@ def read_lock(ctx: Context, how: str, environ) -> list[str]:
     return dependencies
 
 
-def _ensure_server(ctx: Context, step, environ, report: Report, adapter: servers.Adapter) -> None:
+def _ensure_server(ctx: Context, step, environ, report: Report, adapter: servers.Adapter, installer: Installer) -> None:
     installed = scan_installed(ctx.env)
     missing = [package for package in step.packages if package not in installed]
     if not missing:
         report(f" -----> {', '.join(step.packages)} already installed")
         return
+    compiled = adapter.packages[0] in missing and bool(adapter.compiled_as)
     if adapter.packages[0] in missing:
         adapter.check_build(environ)
     report(f" -----> Installing {', '.join(missing)}")
-    proc.run(step.argv + tuple(missing), env=environ, cwd=ctx.source, step=f"Installing {', '.join(missing)}",
-             hint="see the installer's output above")
+    with ExitStack() as held:
+        wheel = held.enter_context(wheelstore.hold_server_wheel(ctx, adapter, environ, report, installer)) if compiled and "pip" in installed else None
+        argv = step.argv + tuple(str(wheel) if wheel and package == adapter.packages[0] else package for package in missing)
+        with working(report, f"        {installer.name} is installing {', '.join(missing)}", after=SHOW_AFTER):
+            proc.run(argv, env=environ, cwd=ctx.source, step=f"Installing {', '.join(missing)}", hint="see the installer's output above")
 
 
 def run_collectstatic(ctx: Context, report: Report) -> str | None:
@@ -341,13 +343,14 @@ def _collectstatic(ctx: Context, title: str, environ, report: Report, *, clear: 
     """With ``clear`` the static root is emptied first: a copy cut short looks newer than its source, and would stay."""
     report(f" -----> {title}")
     environ = {**environ, "WARP_STATIC_FALLBACK": str(ctx.env.static_root), "WARP_STATIC_CLEAR": "1" if clear else ""}
-    answer = proc.run_json(
-        (str(ctx.env.python), str(HOOKS_DIR / "django_collectstatic.py")),
-        env=environ,
-        cwd=ctx.app.home,
-        step="collectstatic",
-        hint="fix the Django settings error above and run `warp build` again",
-    )
+    with working(report, "        Django is collecting the static files", after=SHOW_AFTER):
+        answer = proc.run_json(
+            (str(ctx.env.python), str(HOOKS_DIR / "django_collectstatic.py")),
+            env=environ,
+            cwd=ctx.app.home,
+            step="collectstatic",
+            hint="fix the Django settings error above and run `warp build` again",
+        )
     if answer.get("skipped"):
         report(f"        skipped: {answer['skipped']}")
         return None

@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import os
 import shlex
+import shutil
 import sys
+import time
+from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -20,11 +23,65 @@ from warp.settings import INTERFACES, MODES, SERVER_TYPES, find_warp_home, read_
 _quiet = False
 
 
-def report(message: str) -> None:
+class Reporter:
     """Progress and warnings go to stderr, so `eval "$(warp activate)"` sees only shell code."""
-    if _quiet and not message.startswith("warning:"):
-        return
-    click.echo(message, err=True)
+
+    def __call__(self, message: str) -> None:
+        if _quiet and not message.startswith("warning:"):
+            return
+        click.echo(message, err=True)
+
+    @contextmanager
+    def working(self, doing: str, done: str | None, *, after: float = 0.0):
+        """A long step (see context.working): on a terminal, from ``after`` seconds on, ``doing`` with a spinner and
+        the seconds so far, replaced by ``done`` (or removed) when the step ends; in a log both as plain lines."""
+        started = time.monotonic()
+        if _quiet or not sys.stderr.isatty():
+            if done is not None:
+                self(doing)
+            yield
+            if done is not None:
+                self(done.format(seconds=time.monotonic() - started))
+            return
+        import itertools
+        import threading
+
+        stop = threading.Event()
+        drawn = threading.Event()
+
+        def spin() -> None:
+            if stop.wait(after):
+                return
+            width = shutil.get_terminal_size().columns - 1
+            for frame in itertools.cycle("|/-\\"):
+                tail = f" {frame} {time.monotonic() - started:.0f} s"
+                sys.stderr.write("\r" + doing[: max(width - len(tail), 0)] + tail + "\033[K")
+                sys.stderr.flush()
+                drawn.set()
+                if stop.wait(0.125):
+                    return
+
+        spinner = threading.Thread(target=spin, daemon=True)
+        spinner.start()
+        try:
+            yield
+        except BaseException:
+            stop.set()
+            spinner.join()
+            if drawn.is_set():  # the step that failed stays named above the error
+                sys.stderr.write("\r" + doing + "\033[K\n")
+            raise
+        finally:
+            stop.set()
+            spinner.join()
+        if done is not None:
+            sys.stderr.write(("\r" if drawn.is_set() else "") + done.format(seconds=time.monotonic() - started) + "\033[K\n")
+        elif drawn.is_set():
+            sys.stderr.write("\r\033[K")
+        sys.stderr.flush()
+
+
+report = Reporter()
 
 
 def _flags(**values) -> dict:

@@ -157,6 +157,12 @@ class Adapter:
     reloads_in_place = False
     #: What serves Django's collected static files, for `warp plan`.
     static_server = "WhiteNoise, in a wrapper module warp generates in the env"
+    #: A server compiled at install: its name as users know it ("uWSGI") and about how long it compiles;
+    #: "" for pure Python. Its wheel is built once per build configuration and kept (warp.wheelstore).
+    compiled_as = ""
+    compile_seconds = 0
+    #: Prefixes of the environment variables its build reads, besides the compiler's.
+    build_variables: tuple[str, ...] = ()
 
     def make_command(self, launch: Launch) -> ServerCommand:
         raise NotImplementedError
@@ -175,6 +181,10 @@ class Adapter:
 
     def check_build(self, environ: Mapping[str, str]) -> None:
         """Raise StepFailed, naming what to install, when the machine cannot build the server."""
+
+    def scan_build_facts(self, environ: Mapping[str, str]) -> dict:
+        """What its compiled wheel depends on besides the Python and the compiler (mod_wsgi: the Apache of apxs)."""
+        return {}
 
     def find_run_user(self, environ: Mapping[str, str], euid: int) -> tuple[str, str] | None:
         """The (user, group) the server must switch to under this euid; None: it runs as warp does."""

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import grp
+import hashlib
 import os
 import pwd
 import shutil
@@ -37,6 +38,9 @@ class ModWsgi(Adapter):
     image_build_packages = ("gcc", "libc6-dev", "apache2-dev")
     image_run_packages = ("apache2-bin",)
     static_server = "Apache (--url-alias)"
+    compiled_as = "mod_wsgi"
+    compile_seconds = 15
+    build_variables = ("APXS", "MOD_WSGI_", "LD_RUN_PATH")
 
     def make_command(self, launch: Launch) -> ServerCommand:
         target = launch.target
@@ -101,6 +105,15 @@ class ModWsgi(Adapter):
         if not (shutil.which("apxs") or shutil.which("apxs2") or environ.get("MOD_WSGI_APXS")):
             raise StepFailed("mod_wsgi needs Apache's apxs tool to build, and it was not found", hint=APXS_HINT)
 
+    def scan_build_facts(self, environ: Mapping[str, str]) -> dict:
+        """The apxs mod_wsgi's setup.py will find, and the Apache it belongs to (its release header)."""
+        apxs = find_apxs(environ)
+        facts = {"apxs": apxs, "apxs_sha256": _hash_file(Path(apxs)) if apxs else None, "apache": None}
+        include = proc.run_probe([apxs, "-q", "INCLUDEDIR"]) if apxs else None
+        if include and include.strip():
+            facts["apache"] = _hash_file(Path(include.strip()) / "ap_release.h")
+        return facts
+
     def find_run_user(self, environ: Mapping[str, str], euid: int) -> tuple[str, str] | None:
         if euid != 0:
             return None
@@ -153,6 +166,26 @@ class ModWsgi(Adapter):
         except ProcessLookupError:
             return False
         return True
+
+
+def _hash_file(path: Path) -> str | None:
+    try:
+        return hashlib.sha256(path.read_bytes()).hexdigest()
+    except OSError:
+        return None
+
+
+def find_apxs(environ: Mapping[str, str]) -> str | None:
+    """The apxs that mod_wsgi's setup.py uses: $APXS, else the first of mod_wsgi-apxs, apxs2, apxs on PATH or in /usr/sbin."""
+    wanted = environ.get("APXS")
+    if wanted and os.path.isabs(wanted):
+        return os.path.realpath(wanted)
+    dirs = environ.get("PATH", "").split(os.pathsep) + ["/usr/sbin"]
+    for name in [wanted] if wanted else ["mod_wsgi-apxs", "apxs2", "apxs"]:
+        for directory in dirs:
+            if directory and os.path.exists(os.path.join(directory, name)):
+                return os.path.realpath(os.path.join(directory, name))
+    return None
 
 
 def make_static_conf(url: str, root: Path) -> str:

@@ -24,6 +24,9 @@ class Uwsgi(Adapter):
     #: refuses --response-route-if. The run stage's libpcre2-8-0 is in every Debian base (grep needs it).
     image_build_packages = ("gcc", "libc6-dev", "libpcre2-dev")
     static_server = "uWSGI's --static-map"
+    compiled_as = "uWSGI"
+    compile_seconds = 20
+    build_variables = ("UWSGI_",)
 
     def make_command(self, launch: Launch) -> ServerCommand:
         target = launch.target
