@@ -649,7 +649,8 @@ def test_gunicorn_paste():
 def test_gunicorn_wrapper_module(target, reload):
     plan = start("gunicorn", target, reload=reload)
     wrapper = RUN / "warp_wsgi.py"
-    assert plan.files == {wrapper: make_wrapper_source(target, reload, signal_ready=reload)}
+    report = HOOKS / "_common.py" if reload else None  # under --reload it lists the modules it loaded for a warm parent
+    assert plan.files == {wrapper: make_wrapper_source(target, reload, signal_ready=reload, report_modules=report)}
     assert plan.argv[-1] == "warp_wsgi:application"
     assert after(plan.argv, "--pythonpath").split(",") == [str(RUN), str(ROOT)]
     assert "--paste" not in plan.argv
@@ -1488,3 +1489,29 @@ def test_asgi_servers_install_servestatic_and_gunicorn_adds_it_for_asgi_only():
 def test_asgi_servers_listen_on_a_unix_socket(server, expected):
     plan = asgi_plan(server, flags={"socket": "/run/app.sock"})
     assert contains_run(plan.argv, expected) and "--port" not in plan.argv and plan.socket_protocol == "http"
+
+
+def decision(plan, name):
+    return next((d for d in plan.decisions if d.name == name), None)
+
+
+@pytest.mark.parametrize(
+    "server, tool, warm, because",
+    [
+        ("gunicorn", {}, True, "a parked process holds gunicorn"),
+        ("waitress", {}, True, "a parked process holds waitress"),
+        ("gunicorn", {"reload-warm": False}, False, "[tool.warp] reload-warm = false"),
+        ("uwsgi", {}, False, "uwsgi is not a Python server warp can fork"),
+        ("mod_wsgi", {}, False, "mod_wsgi is not a Python server warp can fork"),
+    ],
+)
+def test_reload_says_whether_new_servers_are_forked_warm(server, tool, warm, because):
+    plan = start(server, MODULE, reload=True, project=make_project(tool=tool))
+    assert plan.warm is warm
+    assert decision(plan, "warm reload").value == ("yes" if warm else "no")
+    assert because in decision(plan, "warm reload").because
+
+
+def test_no_warm_decision_without_reload():
+    plan = start("gunicorn", MODULE)
+    assert plan.warm is False and decision(plan, "warm reload") is None

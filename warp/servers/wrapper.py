@@ -77,7 +77,32 @@ def _load_lines(target: Target) -> list[str]:
     ]
 
 
-def make_wrapper_source(target: Target, autorefresh: bool = False, signal_ready: bool = False) -> str:
+def _report_lines(common: Path) -> list[str]:
+    """Lines that list the installed modules the app loaded for warp's parked process, once loaded and after a first request.
+
+    Only under a warm --reload (WARP_MODULES_FILE set); ``common`` is hooks/_common.py, which does the listing.
+    """
+    return [
+        "",
+        "",
+        "if _os.environ.get('WARP_MODULES_FILE'):",
+        "    import runpy as _runpy",
+        "",
+        f"    _report_modules = _runpy.run_path({str(common)!r})['report_modules']",
+        "    _report_modules()",
+        "    _loaded, _first = application, []",
+        "",
+        "    def application(environ, start_response):",
+        "        try:",
+        "            return _loaded(environ, start_response)",
+        "        finally:",
+        "            if not _first:  # what the first request imported (Django's URLconf and views) is wanted too",
+        "                _first.append(True)",
+        "                _report_modules()",
+    ]
+
+
+def make_wrapper_source(target: Target, autorefresh: bool = False, signal_ready: bool = False, report_modules: Path | None = None) -> str:
     """A WSGI module that loads the target and adds WhiteNoise for static files (unless the app serves them).
 
     WhiteNoise caches hashed names for good and serves the .gz/.br copies
@@ -86,6 +111,7 @@ def make_wrapper_source(target: Target, autorefresh: bool = False, signal_ready:
     With ``signal_ready`` it writes one byte to the pipe named by WARP_READY_FD:
     ``1`` once the app is imported, ``0`` when importing it failed, so warp's
     reloader knows at once whether the new code is up (and stops waiting if not).
+    With ``report_modules`` (hooks/_common.py) it lists the installed modules it loaded for warp's parked process.
     """
     load = _load_lines(target)
     if target.should_serve_static:
@@ -107,6 +133,7 @@ def make_wrapper_source(target: Target, autorefresh: bool = False, signal_ready:
         "    _tell_warp(b'0')",
         "    raise",
         "_tell_warp(b'1')",
+        *(_report_lines(report_modules) if report_modules else []),
     ]
     return "\n".join(lines) + "\n"
 

@@ -1,0 +1,386 @@
+"""The parked process of `warp start --reload`: the server and the app's dependencies imported once, forked per reload.
+
+It imports the server and the installed modules (site-packages and the standard
+library) that the app's own processes loaded, as they report them in
+--modules, and nothing of the project's own code. On each `fork` request from
+warp it forks a child that runs the server's command as a new interpreter would
+(same argv, working directory and environment) and imports the project afresh.
+
+A module is parked only when importing it, in a throwaway fork first (a scout),
+raised nothing and left the process as clean as it was: no module from outside
+the installed and standard directories (the project's settings, models or
+blueprints, through a third-party import), no thread, no socket, Django's
+settings not configured and its app registry empty. Those are imported by each
+child instead.
+
+Protocol, one line each way: warp writes `fork JSON` ({"argv", "cwd", "environ"})
+or `stop` to --control; this process writes `ready JSON`, `started PID`,
+`refused REASON`, `exited PID CODE` and `learned N` to --answer.
+Standard library only.
+"""
+
+import argparse
+import json
+import os
+import runpy
+import select
+import signal
+import sys
+import sysconfig
+import threading
+import time
+import traceback
+from importlib import import_module
+
+#: Rounds of scouting before the rest of a list is left to the children.
+MAX_ROUNDS = 12
+#: Seconds a scout may take to import a list; a module that hangs is left to the children.
+SCOUT_TIMEOUT = 60.0
+#: How often the reported module list is looked at for news, in seconds.
+LEARN_EVERY = 0.5
+#: Packages whose import changes the interpreter for everything imported after it: never parked.
+NEVER = ("gevent", "eventlet", "greenlet", "__main__", "__mp_main__", "warp_wsgi", "warp_asgi")
+
+
+def installed_roots(source_roots):
+    """The directories a parked module may come from: the standard library and site-packages."""
+    paths = sysconfig.get_paths()
+    roots = {os.path.realpath(paths[key]) + os.sep for key in ("stdlib", "platstdlib", "purelib", "platlib") if paths.get(key)}
+    return tuple(roots), tuple(os.path.realpath(root) + os.sep for root in source_roots)
+
+
+class Cleanliness:
+    """Tells whether what was imported left the process as safe to fork as it was."""
+
+    def __init__(self, roots, project_roots, own_files):
+        self.roots, self.project_roots, self.own_files = roots, project_roots, set(own_files)
+        self.sockets = count_sockets()
+
+    def is_installed_file(self, path):
+        path = os.path.realpath(path)
+        return path.startswith(self.roots) and not path.startswith(self.project_roots)
+
+    def find_dirt(self):
+        """Why the process is no longer safe to fork, or None."""
+        for name, module in list(sys.modules.items()):
+            where = getattr(module, "__file__", None)
+            if where and os.path.realpath(where) not in self.own_files and not self.is_installed_file(where):
+                return f"it imported {name} from {where}"
+            for path in list(getattr(module, "__path__", None) or ()):
+                if isinstance(path, str) and not self.is_installed_file(path + os.sep):
+                    return f"it imported the package {name} from {path}"
+        if threading.active_count() > 1 or count_threads() > 1:
+            return "it started a thread"
+        if count_sockets() > self.sockets:
+            return "it opened a socket"
+        conf = sys.modules.get("django.conf")
+        if conf is not None and getattr(conf, "settings", None) is not None and conf.settings.configured:
+            return "it read Django's settings"
+        apps = sys.modules.get("django.apps")
+        if apps is not None and (apps.apps.apps_ready or apps.apps.loading):
+            return "it filled Django's app registry"
+        return None
+
+
+def count_threads():
+    try:
+        with open("/proc/self/status") as status:
+            for line in status:
+                if line.startswith("Threads:"):
+                    return int(line.split()[1])
+    except OSError:
+        pass
+    return 1
+
+
+def count_sockets():
+    count = 0
+    try:
+        for fd in os.listdir("/proc/self/fd"):
+            try:
+                count += os.readlink(f"/proc/self/fd/{fd}").startswith("socket:")
+            except OSError:
+                pass
+    except OSError:
+        pass
+    return count
+
+
+def is_wanted(name):
+    return not any(name == top or name.startswith(top + ".") for top in NEVER)
+
+
+class Parked:
+    def __init__(self, args):
+        self.args = args
+        self.control = os.fdopen(args.control, "rb", buffering=0)
+        self.answer = args.answer
+        roots, project_roots = installed_roots(args.source)
+        here = os.path.realpath(__file__)
+        self.clean = Cleanliness(roots, project_roots, [here])
+        self.unsafe = {}  # name -> why
+        self.seen_modules = None  # (mtime, size) of --modules last read
+        self.children = set()
+        self.buffer = b""
+        self.chld_read, self.chld_write = os.pipe()
+        os.set_blocking(self.chld_read, False)
+        os.set_blocking(self.chld_write, False)
+        signal.set_wakeup_fd(self.chld_write)
+        signal.signal(signal.SIGCHLD, lambda signum, frame: None)
+        signal.signal(signal.SIGTERM, lambda signum, frame: sys.exit(0))
+        signal.signal(signal.SIGINT, signal.SIG_IGN)  # the terminal's Ctrl-C is warp's to handle
+
+    def say(self, line):
+        os.write(self.answer, (line + "\n").encode())
+
+    # ---------------------------------------------------------------- parking modules
+
+    def park(self, names):
+        """Import those of ``names`` that a scout found clean; the count parked."""
+        wanted = [n for n in dict.fromkeys(names) if is_wanted(n) and n not in sys.modules and n not in self.unsafe]
+        if not wanted:
+            return 0
+        clean = self.scout(wanted)
+        before = len(sys.modules)
+        for name in clean:
+            try:
+                import_module(name)
+            except BaseException as exc:  # noqa: BLE001  (the scout imported it: this process is no longer as it thought)
+                self.say(f"broken importing {name} failed here but not in a scout: {exc!r}")
+                os._exit(1)
+        dirt = self.clean.find_dirt()
+        if dirt:
+            self.say(f"broken {dirt}")
+            os._exit(1)
+        return len(sys.modules) - before
+
+    def scout(self, wanted):
+        """The longest clean list of ``wanted``, in order, found by importing it in throwaway forks."""
+        for _ in range(MAX_ROUNDS):
+            todo = [n for n in wanted if n not in self.unsafe and n not in sys.modules]
+            if not todo:
+                return []
+            verdict, name, why, failed = self.run_scout(todo)
+            for each, reason in failed:
+                self.unsafe[each] = reason
+            if verdict == "clean":
+                return [n for n in todo if n not in self.unsafe]
+            if name is None:
+                return []
+            self.unsafe[name] = why
+        return []
+
+    def run_scout(self, todo):
+        """One scout: ("clean", None, None, failed) or ("dirty", name, why, failed); ``failed`` raised on import."""
+        read, write = os.pipe()
+        sys.stdout.flush()
+        sys.stderr.flush()
+        pid = os.fork()
+        if pid == 0:
+            os.close(read)
+            devnull = os.open(os.devnull, os.O_WRONLY)
+            os.dup2(devnull, 1)  # what an import prints is the children's to print
+            os.dup2(devnull, 2)
+            out = os.fdopen(write, "w", buffering=1)
+            try:
+                for name in todo:
+                    out.write(f"try {name}\n")
+                    try:
+                        import_module(name)
+                    except BaseException as exc:  # noqa: BLE001  (any failure leaves the module to the children)
+                        out.write(f"failed {name} {type(exc).__name__}\n")
+                    dirt = self.clean.find_dirt()
+                    if dirt:
+                        out.write(f"dirty {name} {dirt}\n")
+                        os._exit(0)
+                out.write("clean\n")
+            finally:
+                os._exit(0)
+        os.close(write)
+        lines, data, deadline = [], b"", time.monotonic() + SCOUT_TIMEOUT
+        with os.fdopen(read, "rb") as pipe:
+            while time.monotonic() < deadline:
+                ready, _, _ = select.select([pipe], [], [], 0.5)
+                if ready:
+                    chunk = os.read(pipe.fileno(), 65536)
+                    if not chunk:
+                        break
+                    data += chunk
+            else:
+                os.kill(pid, signal.SIGKILL)
+        os.waitpid(pid, 0)
+        lines = data.decode("utf-8", "replace").splitlines()
+        failed = [(line.split()[1], "its import raised " + line.split()[2]) for line in lines if line.startswith("failed ")]
+        if lines and lines[-1] == "clean":
+            return "clean", None, None, failed
+        if lines and lines[-1].startswith("dirty "):
+            _, name, why = lines[-1].split(" ", 2)
+            return "dirty", name, why, failed
+        tried = [line.split()[1] for line in lines if line.startswith("try ")]
+        return "dirty", tried[-1] if tried else None, "its import did not finish", failed
+
+    def learn(self):
+        """Park what the app's processes reported since the last look."""
+        try:
+            info = os.stat(self.args.modules)
+        except OSError:
+            return
+        stamp = (info.st_mtime_ns, info.st_size)
+        if stamp == self.seen_modules:
+            return
+        self.seen_modules = stamp
+        try:
+            with open(self.args.modules) as handle:
+                names = json.load(handle)
+        except (OSError, ValueError):
+            return
+        if isinstance(names, list) and self.park([n for n in names if isinstance(n, str)]):
+            self.say(f"learned {len(sys.modules)}")
+
+    # ---------------------------------------------------------------- serving warp
+
+    def run(self):
+        self.park(self.args.imports)
+        self.learn()
+        self.say("ready " + json.dumps({"modules": len(sys.modules), "paths": sysconfig.get_paths(), "unsafe": len(self.unsafe)}))
+        while True:
+            ready, _, _ = select.select([self.control, self.chld_read], [], [], LEARN_EVERY)
+            self.reap()
+            if self.control in ready:
+                chunk = os.read(self.control.fileno(), 65536)
+                if not chunk:
+                    return  # warp is gone
+                self.buffer += chunk
+                while b"\n" in self.buffer:
+                    line, self.buffer = self.buffer.split(b"\n", 1)
+                    if line == b"stop":
+                        return
+                    if line.startswith(b"fork "):
+                        self.fork(json.loads(line[5:]))
+            if not ready:
+                self.learn()
+
+    def reap(self):
+        try:
+            while os.read(self.chld_read, 4096):
+                pass
+        except BlockingIOError:
+            pass
+        while self.children:
+            try:
+                pid, status = os.waitpid(-1, os.WNOHANG)
+            except ChildProcessError:
+                break
+            if pid == 0:
+                break
+            self.children.discard(pid)
+            self.say(f"exited {pid} {os.waitstatus_to_exitcode(status)}")
+
+    def fork(self, request):
+        script, arguments = find_script(request["argv"])
+        if script is None:
+            self.say(f"refused {arguments}")
+            return
+        environ = dict(request["environ"])
+        if any(environ.get(key) != os.environ.get(key) for key in set(environ) | set(os.environ) if key not in WARP_OWN):
+            self.say("refused the environment differs from the parked process's")
+            return
+        sys.stdout.flush()
+        sys.stderr.flush()
+        signal.pthread_sigmask(signal.SIG_BLOCK, (signal.SIGCHLD, signal.SIGTERM))
+        try:
+            pid = os.fork()
+            if pid == 0:
+                self.become(script, arguments, request["cwd"], environ)
+            try:
+                os.setpgid(pid, pid)  # as the child does: a signal warp sends at once reaches it either way
+            except OSError:
+                pass
+            self.children.add(pid)
+        finally:
+            signal.pthread_sigmask(signal.SIG_UNBLOCK, (signal.SIGCHLD, signal.SIGTERM))
+        self.say(f"started {pid}")
+
+    def become(self, script, arguments, cwd, environ):
+        """In the child: run ``script`` as `python script arguments...` would, then exit; never return."""
+        code = 1
+        try:
+            os.setpgid(0, 0)  # a process group of its own, as warp's other children (warp stops it by group)
+            die_with_parent()
+            signal.set_wakeup_fd(-1)
+            for sig in (signal.SIGCHLD, signal.SIGTERM, signal.SIGHUP):
+                signal.signal(sig, signal.SIG_DFL)
+            signal.signal(signal.SIGINT, signal.default_int_handler)
+            signal.pthread_sigmask(signal.SIG_UNBLOCK, (signal.SIGCHLD, signal.SIGTERM))
+            for fd in (self.control.fileno(), self.answer, self.chld_read, self.chld_write):
+                os.close(fd)
+            os.chdir(cwd)
+            os.environ.clear()
+            os.environ.update(environ)
+            sys.argv = [script, *arguments]
+            sys.path[0] = os.path.dirname(os.path.realpath(script))
+            runpy.run_path(script, run_name="__main__")
+            code = 0
+        except SystemExit as exc:
+            code = exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
+            if not isinstance(exc.code, (int, type(None))):
+                sys.stderr.write(f"{exc.code}\n")
+        except KeyboardInterrupt:
+            code = 128 + signal.SIGINT
+        except BaseException:  # noqa: BLE001  (the child must never return into the parked loop)
+            traceback.print_exc()
+        finally:
+            try:
+                sys.stdout.flush()
+                sys.stderr.flush()
+            finally:
+                os._exit(code)
+
+
+#: What differs between the parked process and each child by design.
+WARP_OWN = ("WARP_READY_FD",)
+
+
+def find_script(argv):
+    """(script, arguments) of a command a fork can run: `PYTHON SCRIPT ARGS` or a console script; (None, why) otherwise."""
+    python = os.path.realpath(sys.executable)
+    first = argv[0]
+    if os.path.realpath(first) == python or os.path.realpath(first) == os.path.realpath(os.path.join(sys.prefix, "bin", "python")):
+        if len(argv) > 1 and not argv[1].startswith("-"):
+            return argv[1], list(argv[2:])
+        return None, "the server is started with interpreter options"
+    try:
+        with open(first, "rb") as handle:
+            head = handle.readline()
+    except OSError as exc:
+        return None, f"cannot read {first}: {exc.strerror}"
+    shebang = head[2:].decode(errors="replace").strip().split()
+    if not head.startswith(b"#!") or not shebang or os.path.realpath(shebang[0]) != python or len(shebang) > 1:
+        return None, f"{first} is not a script of this interpreter"
+    return first, list(argv[1:])
+
+
+def die_with_parent():
+    """SIGTERM this process if the parked process dies (Linux), as warp's own children get if warp does."""
+    if sys.platform.startswith("linux"):
+        import ctypes
+
+        try:
+            ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+        except (OSError, AttributeError):
+            pass
+
+
+def main():
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--control", type=int, required=True)
+    parser.add_argument("--answer", type=int, required=True)
+    parser.add_argument("--modules", required=True, help="a JSON list of module names the app's processes loaded")
+    parser.add_argument("--source", action="append", default=[], help="the project's directories: nothing is parked from them")
+    parser.add_argument("--import", dest="imports", action="append", default=[], help="a module to park at once (the server)")
+    args = parser.parse_args()
+    Parked(args).run()  # sys.path[0], this script's directory, is replaced in each child by its script's
+
+
+if __name__ == "__main__":
+    main()
