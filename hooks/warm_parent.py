@@ -6,7 +6,7 @@ library) that the app's own processes loaded, as they report them in
 warp it forks a child that runs the server's command as a new interpreter would
 (same argv, working directory and environment) and imports the project afresh.
 
-A module is parked only when importing it, in a throwaway fork first (a scout),
+A module is parked only when importing it, in a throwaway fork first,
 raised nothing and left the process as clean as it was: no module from outside
 the installed and standard directories (the project's settings, models or
 blueprints, through a third-party import), no thread, no socket, Django's
@@ -32,10 +32,8 @@ import time
 import traceback
 from importlib import import_module
 
-#: Rounds of scouting before the rest of a list is left to the children.
-MAX_ROUNDS = 12
-#: Seconds a scout may take to import a list; a module that hangs is left to the children.
-SCOUT_TIMEOUT = 60.0
+#: Seconds a throwaway fork may take to import a list; a module that hangs is left to the children.
+IMPORT_TIMEOUT = 30.0
 #: How often the reported module list is looked at for news, in seconds.
 LEARN_EVERY = 0.5
 #: Packages whose import changes the interpreter for everything imported after it: never parked.
@@ -55,6 +53,9 @@ class Cleanliness:
     def __init__(self, roots, project_roots, own_files):
         self.roots, self.project_roots, self.own_files = roots, project_roots, set(own_files)
         self.sockets = count_sockets()
+        #: Modules found clean, first those the interpreter loaded before this script ran (site, a distribution's
+        #: sitecustomize), which every child has too.
+        self.checked = set(sys.modules)
 
     def is_installed_file(self, path):
         path = os.path.realpath(path)
@@ -63,12 +64,15 @@ class Cleanliness:
     def find_dirt(self):
         """Why the process is no longer safe to fork, or None."""
         for name, module in list(sys.modules.items()):
+            if name in self.checked:
+                continue
             where = getattr(module, "__file__", None)
             if where and os.path.realpath(where) not in self.own_files and not self.is_installed_file(where):
                 return f"it imported {name} from {where}"
             for path in list(getattr(module, "__path__", None) or ()):
                 if isinstance(path, str) and not self.is_installed_file(path + os.sep):
                     return f"it imported the package {name} from {path}"
+            self.checked.add(name)
         if threading.active_count() > 1 or count_threads() > 1:
             return "it started a thread"
         if count_sockets() > self.sockets:
@@ -136,88 +140,88 @@ class Parked:
     # ---------------------------------------------------------------- parking modules
 
     def park(self, names):
-        """Import those of ``names`` that a scout found clean; the count parked."""
-        wanted = [n for n in dict.fromkeys(names) if is_wanted(n) and n not in sys.modules and n not in self.unsafe]
-        if not wanted:
-            return 0
-        clean = self.scout(wanted)
+        """Import, in order, each of ``names`` that a throwaway fork imported cleanly; the count of modules added.
+
+        A fork imports the list in order until an import raises or leaves dirt; this process then imports
+        the ones before it (the fork's state, reproduced), leaves that one to the children, and goes on after it.
+        """
         before = len(sys.modules)
-        for name in clean:
-            try:
-                import_module(name)
-            except BaseException as exc:  # noqa: BLE001  (the scout imported it: this process is no longer as it thought)
-                self.say(f"broken importing {name} failed here but not in a scout: {exc!r}")
+        todo = [n for n in dict.fromkeys(names) if is_wanted(n) and n not in self.unsafe]
+        while todo:
+            todo = [n for n in todo if n not in sys.modules]
+            if not todo:
+                break
+            clean, bad, why = self.try_in_fork(todo)
+            for name in clean:
+                try:
+                    import_module(name)
+                except BaseException as exc:  # noqa: BLE001  (the fork imported it: this process is not what it seemed)
+                    self.say(f"broken importing {name} failed here but not in a fork: {exc!r}")
+                    os._exit(1)
+            dirt = self.clean.find_dirt()
+            if dirt:
+                self.say(f"broken {dirt}, here but not in a fork")
                 os._exit(1)
-        dirt = self.clean.find_dirt()
-        if dirt:
-            self.say(f"broken {dirt}")
-            os._exit(1)
+            if bad is None:
+                break
+            self.unsafe[bad] = why
+            todo = todo[todo.index(bad) + 1:]
         return len(sys.modules) - before
 
-    def scout(self, wanted):
-        """The longest clean list of ``wanted``, in order, found by importing it in throwaway forks."""
-        for _ in range(MAX_ROUNDS):
-            todo = [n for n in wanted if n not in self.unsafe and n not in sys.modules]
-            if not todo:
-                return []
-            verdict, name, why, failed = self.run_scout(todo)
-            for each, reason in failed:
-                self.unsafe[each] = reason
-            if verdict == "clean":
-                return [n for n in todo if n not in self.unsafe]
-            if name is None:
-                return []
-            self.unsafe[name] = why
-        return []
-
-    def run_scout(self, todo):
-        """One scout: ("clean", None, None, failed) or ("dirty", name, why, failed); ``failed`` raised on import."""
+    def try_in_fork(self, todo):
+        """(clean, bad, why): importing ``todo`` in order in a throwaway fork, ``clean`` went well, then ``bad`` did not."""
         read, write = os.pipe()
         sys.stdout.flush()
         sys.stderr.flush()
         pid = os.fork()
         if pid == 0:
-            os.close(read)
-            devnull = os.open(os.devnull, os.O_WRONLY)
-            os.dup2(devnull, 1)  # what an import prints is the children's to print
-            os.dup2(devnull, 2)
-            out = os.fdopen(write, "w", buffering=1)
             try:
+                os.close(read)
+                devnull = os.open(os.devnull, os.O_WRONLY)
+                os.dup2(devnull, 1)  # what an import prints is the children's to print
+                os.dup2(devnull, 2)
+                out = os.fdopen(write, "w", buffering=1)
                 for name in todo:
-                    out.write(f"try {name}\n")
+                    if name in sys.modules:
+                        continue
                     try:
                         import_module(name)
                     except BaseException as exc:  # noqa: BLE001  (any failure leaves the module to the children)
-                        out.write(f"failed {name} {type(exc).__name__}\n")
+                        out.write(f"bad {name} its import raised {type(exc).__name__}\n")
+                        break
                     dirt = self.clean.find_dirt()
                     if dirt:
-                        out.write(f"dirty {name} {dirt}\n")
-                        os._exit(0)
-                out.write("clean\n")
+                        out.write(f"bad {name} {dirt}\n")
+                        break
+                    out.write(f"ok {name}\n")
             finally:
                 os._exit(0)
         os.close(write)
-        lines, data, deadline = [], b"", time.monotonic() + SCOUT_TIMEOUT
-        with os.fdopen(read, "rb") as pipe:
+        data, deadline = b"", time.monotonic() + IMPORT_TIMEOUT
+        try:
             while time.monotonic() < deadline:
-                ready, _, _ = select.select([pipe], [], [], 0.5)
+                ready, _, _ = select.select([read], [], [], 0.5)
                 if ready:
-                    chunk = os.read(pipe.fileno(), 65536)
+                    chunk = os.read(read, 65536)
                     if not chunk:
                         break
                     data += chunk
             else:
                 os.kill(pid, signal.SIGKILL)
-        os.waitpid(pid, 0)
+        finally:
+            os.close(read)
+            os.waitpid(pid, 0)
         lines = data.decode("utf-8", "replace").splitlines()
-        failed = [(line.split()[1], "its import raised " + line.split()[2]) for line in lines if line.startswith("failed ")]
-        if lines and lines[-1] == "clean":
-            return "clean", None, None, failed
-        if lines and lines[-1].startswith("dirty "):
-            _, name, why = lines[-1].split(" ", 2)
-            return "dirty", name, why, failed
-        tried = [line.split()[1] for line in lines if line.startswith("try ")]
-        return "dirty", tried[-1] if tried else None, "its import did not finish", failed
+        clean = [line[3:] for line in lines if line.startswith("ok ")]
+        bad = next((line for line in lines if line.startswith("bad ")), None)
+        if bad is not None:
+            _, name, why = bad.split(" ", 2)
+            return clean, name, why
+        rest = [n for n in todo if n not in clean and n not in sys.modules]
+        if data.endswith(b"\n") and not rest:
+            return clean, None, None
+        # It ended (or hung) during the import after the last clean one, which may have imported some of the rest.
+        return clean, rest[0] if rest else None, "its import did not finish"
 
     def learn(self):
         """Park what the app's processes reported since the last look."""

@@ -20,11 +20,11 @@ def edit(path, pattern, replacement):
     path.write_text(re.sub(pattern, replacement, path.read_text()))
 
 
-def wait_for_text(running, text, timeout=30):
+def wait_for_text(running, text, timeout=30, path="/"):
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         try:
-            status, body = running.get("/", timeout=10)
+            status, body = running.get(path, timeout=10)
             if status == 200 and text in body:
                 return body
         except (OSError, http.client.HTTPException):  # waiting only; a response cut off by the restart is retried

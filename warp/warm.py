@@ -164,10 +164,12 @@ class WarmParent:
         self.stamp: tuple | None = None
         self.said: str | None = None
         self.wanted = False
+        #: Why no parked process is started again in this session (one failed by itself).
+        self.given_up: str | None = None
 
     def want(self) -> None:
         """A server is up: a parked process may be started (on the next ``tick``)."""
-        self.wanted = True
+        self.wanted = self.given_up is None
 
     def start(self, plan, environ: Mapping[str, str], fds: Sequence[int], sources: Sequence[Path]) -> None:
         control_read, control_write = os.pipe()
@@ -200,7 +202,7 @@ class WarmParent:
         was_ready = parked.ready is not None
         parked.pump()
         if parked.poll() is not None:
-            self.discard(parked.broken or f"the parked process exited with code {parked.poll()}")
+            self.give_up(parked.broken or f"it exited with code {parked.poll()}")
             return
         if parked.ready is not None and not was_ready:
             self.stamp = scan_stamp(self.python, self.record, self.site_packages(parked))
@@ -219,7 +221,8 @@ class WarmParent:
         if parked is None or parked.ready is None:
             return ""  # none yet, or still importing: nothing to say
         if parked.poll() is not None:
-            return parked.broken or "the parked process exited"
+            self.give_up(parked.broken or f"it exited with code {parked.poll()}")
+            return ""
         if dict(environ) != parked.environ:
             return "the environment changed"
         if scan_stamp(self.python, self.record, self.site_packages(parked)) != self.stamp:
@@ -233,11 +236,20 @@ class WarmParent:
             try:
                 return WarmChild(self.parked.fork(argv, cwd, environ), self.parked)
             except OSError as exc:
-                why = f"the parked process could not fork the server ({exc})"
+                self.give_up(f"it could not fork the server ({exc})")
+                return None
         if why:
-            self.discard(why)
-            self.wanted = True  # again once the new server is up
+            self.discard(why)  # a new one is started once the new server is up
         return None
+
+    def give_up(self, why: str) -> None:
+        """A parked process failed by itself: full restarts for the rest of the session, said once."""
+        self.given_up = why
+        self.wanted = False
+        self.say(f" -----> Full restarts from now on: the parked process failed: {why}")
+        if self.parked is not None:
+            self.parked.stop()
+            self.parked = None
 
     def discard(self, why: str) -> None:
         """Stop the parked process, saying once why the next servers start in a new interpreter."""

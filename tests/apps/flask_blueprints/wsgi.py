@@ -1,0 +1,23 @@
+import os
+
+from flask import Flask
+
+import config
+from blog import bp as blog
+from shop.views import bp as shop
+
+
+def create_app():
+    app = Flask(__name__)
+    app.config.from_object(config)
+    app.register_blueprint(shop)
+    app.register_blueprint(blog, url_prefix="/blog")
+
+    @app.route("/pid")
+    def pid():
+        return f"pid {os.getpid()} extra {os.environ.get('EXTRA')}"
+
+    return app
+
+
+application = create_app()
