@@ -117,6 +117,9 @@ def test_each_kind_of_file_of_a_flask_app_with_blueprints_is_served_after_a_warm
     wait_for_text(running, "shop template 0 price 0 greeting 0 shop view 0")
     assert_each_edit_is_served_warm(running, app, FLASK_EDITS, "/pid")
     assert running.get("/")[1] == "shop template 1 price 1 greeting 1 shop view 1"
+    # Two dependencies are not parked: one starts a thread when imported (a fork would not have it running), the
+    # other reads the project's config.py when imported (a parked copy would keep "greeting 0").
+    assert running.get("/deps")[1] == "ticking True greeting 1"
     assert running.get("/blog/posts")[0] == 404
     assert running.stop(signal.SIGINT, timeout=30) == 0, running.output()
     assert not running.leftovers(), running.output()
