@@ -29,7 +29,7 @@ from warp.plan import (
 )
 from warp.project import AppFacts, HookFile, PasteServer, ProjectFacts
 from warp.servers import HASHED_STATIC_NAME, Stop, Target, make_wrapper_source
-from warp.settings import find_settings
+from warp.settings import Value, find_settings
 
 ROOT = Path("/srv/blog")
 ENV = Path("/home/u/.warp/envs/blog")
@@ -1496,20 +1496,25 @@ def decision(plan, name):
 
 
 @pytest.mark.parametrize(
-    "server, tool, warm, because",
+    "server, environ, warm, because",
     [
         ("gunicorn", {}, True, "a parked process holds gunicorn"),
         ("waitress", {}, True, "a parked process holds waitress"),
-        ("gunicorn", {"reload-warm": False}, False, "[tool.warp] reload-warm = false"),
+        ("gunicorn", {"WARP_RELOAD_WARM": "0"}, False, "off (from WARP_RELOAD_WARM)"),
         ("uwsgi", {}, False, "uwsgi is not a Python server warp can fork"),
         ("mod_wsgi", {}, False, "mod_wsgi is not a Python server warp can fork"),
     ],
 )
-def test_reload_says_whether_new_servers_are_forked_warm(server, tool, warm, because):
-    plan = start(server, MODULE, reload=True, project=make_project(tool=tool))
+def test_reload_says_whether_new_servers_are_forked_warm(server, environ, warm, because):
+    plan = start(server, MODULE, reload=True, environ=environ)
     assert plan.warm is warm
     assert decision(plan, "warm reload").value == ("yes" if warm else "no")
     assert because in decision(plan, "warm reload").because
+
+
+def test_warm_reload_can_be_turned_off_in_pyproject():
+    assert make_settings(tool={"reload-warm": False})["reload_warm"] == Value(False, "[tool.warp] reload-warm")
+    assert make_settings()["reload_warm"] == Value(True, "default")
 
 
 def test_no_warm_decision_without_reload():

@@ -22,7 +22,7 @@ from warp.frameworks import Mode, find_asgi_request, find_mode
 from warp.locks import LOCK_FILES, find_missing_poetry_package, is_poetry_package
 from warp.machine import MachineFacts
 from warp.project import AppFacts, HookFile, PasteServer, ProjectFacts
-from warp.settings import Settings
+from warp.settings import Settings, Value
 
 SERVER_MODES = ("django", "wsgi", "asgi", "paste")
 
@@ -529,7 +529,7 @@ def make_start_plan(
     )
     warm = False
     if reload:
-        warm, warm_because = find_warm_reload(adapter, project.tool.get("reload-warm", True))
+        warm, warm_because = find_warm_reload(adapter, settings["reload_warm"])
         decisions.append(Decision("warm reload", "yes" if warm else "no", warm_because))
     if interface == "asgi":
         decisions.append(Decision("lifespan", "on" if launch.lifespan else "off", "Django has no lifespan events" if mode.name == "django"
@@ -551,10 +551,10 @@ def make_start_plan(
     )
 
 
-def find_warm_reload(adapter: servers.Adapter, setting: object) -> tuple[bool, str]:
+def find_warm_reload(adapter: servers.Adapter, setting: Value) -> tuple[bool, str]:
     """Whether --reload forks each new server from a parked process, and why (not)."""
-    if setting is False:
-        return False, "[tool.warp] reload-warm = false: each change starts the server in a new interpreter"
+    if not setting.value:
+        return False, f"off (from {setting.source}): each change starts the server in a new interpreter"
     if not adapter.forks_warm:
         return False, f"{adapter.name} is not a Python server warp can fork: each change starts it in a new interpreter"
     return True, (
