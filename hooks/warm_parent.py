@@ -126,6 +126,8 @@ class Parked:
         self.seen_modules = None  # (mtime, size) of --modules last read
         self.children = set()
         self.buffer = b""
+        #: Descriptors of a throwaway fork in progress, closed in a server forked meanwhile.
+        self.transient = set()
         self.chld_read, self.chld_write = os.pipe()
         os.set_blocking(self.chld_read, False)
         os.set_blocking(self.chld_write, False)
@@ -153,6 +155,7 @@ class Parked:
                 break
             clean, bad, why = self.try_in_fork(todo)
             for name in clean:
+                self.hear_if_any()
                 try:
                     import_module(name)
                 except BaseException as exc:  # noqa: BLE001  (the fork imported it: this process is not what it seemed)
@@ -197,11 +200,14 @@ class Parked:
             finally:
                 os._exit(0)
         os.close(write)
+        self.transient.add(read)
         data, deadline = b"", time.monotonic() + IMPORT_TIMEOUT
         try:
             while time.monotonic() < deadline:
-                ready, _, _ = select.select([read], [], [], 0.5)
-                if ready:
+                ready, _, _ = select.select([read, self.control], [], [], 0.5)
+                if self.control in ready:
+                    self.hear()
+                if read in ready:
                     chunk = os.read(read, 65536)
                     if not chunk:
                         break
@@ -209,6 +215,7 @@ class Parked:
             else:
                 os.kill(pid, signal.SIGKILL)
         finally:
+            self.transient.discard(read)
             os.close(read)
             os.waitpid(pid, 0)
         lines = data.decode("utf-8", "replace").splitlines()
@@ -251,18 +258,27 @@ class Parked:
             ready, _, _ = select.select([self.control, self.chld_read], [], [], LEARN_EVERY)
             self.reap()
             if self.control in ready:
-                chunk = os.read(self.control.fileno(), 65536)
-                if not chunk:
-                    return  # warp is gone
-                self.buffer += chunk
-                while b"\n" in self.buffer:
-                    line, self.buffer = self.buffer.split(b"\n", 1)
-                    if line == b"stop":
-                        return
-                    if line.startswith(b"fork "):
-                        self.fork(json.loads(line[5:]))
+                self.hear()
             if not ready:
                 self.learn()
+
+    def hear(self):
+        """Act on what warp wrote: fork a server for each request; exit on `stop` or once warp is gone."""
+        chunk = os.read(self.control.fileno(), 65536)
+        if not chunk:
+            sys.exit(0)  # warp is gone
+        self.buffer += chunk
+        while b"\n" in self.buffer:
+            line, self.buffer = self.buffer.split(b"\n", 1)
+            if line == b"stop":
+                sys.exit(0)
+            if line.startswith(b"fork "):
+                self.fork(json.loads(line[5:]))
+
+    def hear_if_any(self):
+        """While parking: a fork asked for is served between two imports, not after the whole list."""
+        if select.select([self.control], [], [], 0)[0]:
+            self.hear()
 
     def reap(self):
         try:
@@ -270,15 +286,15 @@ class Parked:
                 pass
         except BlockingIOError:
             pass
-        while self.children:
+        for child in list(self.children):  # the servers only: a throwaway fork is waited for where it was made
             try:
-                pid, status = os.waitpid(-1, os.WNOHANG)
+                pid, status = os.waitpid(child, os.WNOHANG)
             except ChildProcessError:
-                break
-            if pid == 0:
-                break
-            self.children.discard(pid)
-            self.say(f"exited {pid} {os.waitstatus_to_exitcode(status)}")
+                self.children.discard(child)
+                continue
+            if pid:
+                self.children.discard(pid)
+                self.say(f"exited {pid} {os.waitstatus_to_exitcode(status)}")
 
     def fork(self, request):
         script, arguments = find_script(request["argv"])
@@ -316,7 +332,7 @@ class Parked:
                 signal.signal(sig, signal.SIG_DFL)
             signal.signal(signal.SIGINT, signal.default_int_handler)
             signal.pthread_sigmask(signal.SIG_UNBLOCK, (signal.SIGCHLD, signal.SIGTERM))
-            for fd in (self.control.fileno(), self.answer, self.chld_read, self.chld_write):
+            for fd in (self.control.fileno(), self.answer, self.chld_read, self.chld_write, *self.transient):
                 os.close(fd)
             os.chdir(cwd)
             os.environ.clear()
