@@ -304,6 +304,8 @@ DJANGO_SITES = {
         {"assets/site.css": SITE_CSS},
     ),
     "django_two_apps": ("Django\n", TWO_APPS_SETTINGS, TWO_APPS_FILES),
+    # The same served through its asgi.py: uvicorn among the dependencies asks for ASGI.
+    "django_two_apps_asgi": ("Django\nuvicorn\n", TWO_APPS_SETTINGS, TWO_APPS_FILES),
     # Django's asgi.py: uvicorn among the dependencies asks for ASGI.
     "django_asgi": ("Django\nuvicorn\n", 'ALLOWED_HOSTS = ["127.0.0.1", "localhost"]\n', {}),
 }

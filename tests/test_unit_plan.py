@@ -1500,6 +1500,8 @@ def decision(plan, name):
     [
         ("gunicorn", {}, True, "a parked process holds gunicorn"),
         ("waitress", {}, True, "a parked process holds waitress"),
+        ("uvicorn", {}, True, "a parked process holds uvicorn"),
+        ("granian", {}, False, "granian is not a Python server warp can fork"),
         ("gunicorn", {"WARP_RELOAD_WARM": "0"}, False, "off (from WARP_RELOAD_WARM)"),
         ("uwsgi", {}, False, "uwsgi is not a Python server warp can fork"),
         ("mod_wsgi", {}, False, "mod_wsgi is not a Python server warp can fork"),

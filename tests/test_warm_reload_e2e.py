@@ -21,7 +21,7 @@ from warp.proc import scan_process_table
 
 pytestmark = pytest.mark.e2e
 
-#: The servers whose --reload forks a parked process.
+#: The WSGI servers whose --reload forks a parked process (uvicorn, ASGI, serves the Django site through its asgi.py).
 WARM_SERVERS = ("gunicorn", "waitress")
 PARKED = r" -----> Parked \d+ modules for warm reloads \(pid (\d+)"
 
@@ -83,9 +83,9 @@ DJANGO_EDITS = [
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("server", [server_param(s) for s in WARM_SERVERS])
+@pytest.mark.parametrize("server", [server_param(s) for s in (*WARM_SERVERS, "uvicorn")])
 def test_each_kind_of_file_of_a_django_site_with_two_apps_is_served_after_a_warm_reload(server, run_warp):
-    app = build_app("django_two_apps", server, copy_as=f"warm_django_{server}")
+    app = build_app("django_two_apps_asgi" if server == "uvicorn" else "django_two_apps", server, copy_as=f"warm_django_{server}")
     running = run_warp(app, "--server", server, "--reload")
     running.wait_ready("/")
     wait_for_text(running, "polls template 0 polls view 0 question 0 greeting 0")

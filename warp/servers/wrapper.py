@@ -77,11 +77,27 @@ def _load_lines(target: Target) -> list[str]:
     ]
 
 
-def _report_lines(common: Path) -> list[str]:
+def _report_lines(common: Path, asgi: bool = False) -> list[str]:
     """Lines that list the installed modules the app loaded for warp's parked process, once loaded and after a first request.
 
     Only under a warm --reload (WARP_MODULES_FILE set); ``common`` is hooks/_common.py, which does the listing.
     """
+    if asgi:
+        call = [
+            "    async def application(scope, receive, send):",
+            "        try:",
+            "            return await _loaded(scope, receive, send)",
+            "        finally:",
+            "            if scope['type'] == 'http' and not _first:  # what the first request imported is wanted too",
+        ]
+    else:
+        call = [
+            "    def application(environ, start_response):",
+            "        try:",
+            "            return _loaded(environ, start_response)",
+            "        finally:",
+            "            if not _first:  # what the first request imported (Django's URLconf and views) is wanted too",
+        ]
     return [
         "",
         "",
@@ -92,11 +108,7 @@ def _report_lines(common: Path) -> list[str]:
         "    _report_modules()",
         "    _loaded, _first = application, []",
         "",
-        "    def application(environ, start_response):",
-        "        try:",
-        "            return _loaded(environ, start_response)",
-        "        finally:",
-        "            if not _first:  # what the first request imported (Django's URLconf and views) is wanted too",
+        *call,
         "                _first.append(True)",
         "                _report_modules()",
     ]
@@ -139,7 +151,8 @@ def make_wrapper_source(target: Target, autorefresh: bool = False, signal_ready:
 
 
 def make_asgi_wrapper_source(
-    target: Target, signal_ready: bool = False, lifespan: bool = True, exit_on_failed_startup: bool = False, failure_marker: Path | None = None
+    target: Target, signal_ready: bool = False, lifespan: bool = True, exit_on_failed_startup: bool = False, failure_marker: Path | None = None,
+    report_modules: Path | None = None,
 ) -> str:
     """An ASGI module that loads the target and adds ServeStatic for Django's static files (unless the app serves them).
 
@@ -149,8 +162,10 @@ def make_asgi_wrapper_source(
     code 3, which a gunicorn arbiter takes as "worker failed to boot" and stops on,
     instead of serving an app that did not start; ``failure_marker`` is a file it
     writes first, for a server whose parent then exits 0 (uvicorn's and Hypercorn's
-    with several workers).
+    with several workers). With ``report_modules`` (hooks/_common.py) it lists the
+    installed modules it loaded for warp's parked process.
     """
+    report = _report_lines(report_modules, asgi=True) if report_modules else []
     load = _load_lines(target)
     if target.should_serve_static:
         load += [
@@ -165,7 +180,7 @@ def make_asgi_wrapper_source(
     lines += ["except BaseException:", "    _tell_warp(b'0')", "    raise", "_app = application"]
     if not (lifespan and (signal_ready or exit_on_failed_startup or failure_marker)):
         lines.append("_tell_warp(b'1')")
-        return "\n".join(lines) + "\n"
+        return "\n".join(lines + report) + "\n"
     failed = [f"            open({str(failure_marker)!r}, 'w').close()"] if failure_marker else []
     exit_lines = [
         "        try:",
@@ -201,6 +216,7 @@ def make_asgi_wrapper_source(
         "    finally:",
         "        if not told:  # no lifespan support: the server goes on without it",
         "            _tell_warp(b'1')",
+        *report,
     ]
     return "\n".join(lines) + "\n"
 
@@ -219,7 +235,8 @@ def make_asgi_app(
     if target.kind == "module" and not (target.should_serve_static or launch.reload or (
             (exit_on_failed_startup or failure_marker) and launch.lifespan)):
         return target.spec, {}, launch.python_path
-    source = make_asgi_wrapper_source(target, launch.reload, launch.lifespan, exit_on_failed_startup, failure_marker)
+    report = launch.hooks_dir / "_common.py" if launch.reload else None
+    source = make_asgi_wrapper_source(target, launch.reload, launch.lifespan, exit_on_failed_startup, failure_marker, report)
     module = launch.run_dir / f"{ASGI_WRAPPER_MODULE}.py"
     spec = f"{module}:application" if by_path else f"{ASGI_WRAPPER_MODULE}:application"
     return spec, {launch.run_dir / f"{ASGI_WRAPPER_MODULE}.py": source}, (launch.run_dir, *launch.python_path)
