@@ -351,10 +351,29 @@ class Parked:
             traceback.print_exc()
         finally:
             try:
-                sys.stdout.flush()
-                sys.stderr.flush()
+                finish_as_at_exit()
             finally:
                 os._exit(code)
+
+
+def finish_as_at_exit():
+    """What a fresh interpreter does when its program ends: wait for non-daemon threads, run atexit, flush.
+
+    A child cannot return into the parked process's loop, so it ends with os._exit, which does none of it
+    (the app's atexit handlers, logging's flush, a coverage run's data).
+    """
+    import atexit
+
+    try:
+        threading._shutdown()  # noqa: SLF001  (the interpreter's own step at exit)
+    except Exception:  # noqa: BLE001  (best effort: the process ends either way)
+        pass
+    atexit._run_exitfuncs()  # noqa: SLF001  (idem)
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            stream.flush()
+        except Exception:  # noqa: BLE001  (idem)
+            pass
 
 
 #: What differs between the parked process and each child by design.
