@@ -115,3 +115,17 @@ def test_a_command_it_cannot_run_as_a_fork_means_full_restarts_from_then_on(tmp_
     assert lines[-1].startswith(" -----> Full restarts from now on: the parked process failed: it could not fork the server (/bin/sh is not")
     warm.want()
     assert warm.parked is None and not warm.wanted
+
+
+def test_a_build_while_it_is_still_importing_stops_it_before_any_fork(tmp_path, project):
+    lines: list[str] = []
+    (tmp_path / "modules.json").write_text(json.dumps(PROBED))
+    warm = WarmParent(Path(sys.executable), HOOKS_DIR, tmp_path / "build.json", tmp_path / "modules.json", lines.append)
+    plan = SimpleNamespace(adapter=SimpleNamespace(warm_imports=("json",)), cwd=project)
+    warm.start(plan, {**os.environ, "PYTHONPATH": str(project)}, (), [project])
+    (tmp_path / "build.json").write_text("{}")  # before it has imported what it was told to
+    deadline = time.monotonic() + 60
+    while warm.parked is not None and time.monotonic() < deadline:
+        warm.tick()
+        time.sleep(0.02)
+    assert lines == [" -----> Full restarts until a new parked process is ready: the interpreter or the installed packages changed (a build)"]

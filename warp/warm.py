@@ -162,6 +162,7 @@ class WarmParent:
         self.report = report
         self.parked: Parked | None = None
         self.stamp: tuple | None = None
+        self.started_stamp: tuple | None = None
         self.said: str | None = None
         self.wanted = False
         #: Why no parked process is started again in this session (one failed by itself).
@@ -192,6 +193,7 @@ class WarmParent:
         os.close(answers_write)
         self.parked = Parked(popen, control_write, answers_read, dict(environ))
         self.stamp = None
+        self.started_stamp = scan_stamp(self.python, self.record, ())
         self.wanted = False
 
     def tick(self) -> None:
@@ -206,6 +208,9 @@ class WarmParent:
             return
         if parked.ready is not None and not was_ready:
             self.stamp = scan_stamp(self.python, self.record, self.site_packages(parked))
+            if self.stamp[:2] != self.started_stamp:
+                self.discard("the interpreter or the installed packages changed (a build)")  # while it was importing
+                return
             rss = read_rss(parked.pid)
             memory = f", {rss / 2**20:.0f} MB resident, shared with each server it forks" if rss else ""
             self.report(f" -----> Parked {parked.ready.get('modules', 0)} modules for warm reloads (pid {parked.pid}{memory})")
@@ -218,6 +223,8 @@ class WarmParent:
     def find_why_not(self, environ: Mapping[str, str]) -> str | None:
         """Why the next server cannot be forked from the parked process; None: it can."""
         parked = self.parked
+        if parked is not None and parked.ready is None and scan_stamp(self.python, self.record, ()) != self.started_stamp:
+            return "the interpreter or the installed packages changed (a build)"
         if parked is None or parked.ready is None:
             return ""  # none yet, or still importing: nothing to say
         if parked.poll() is not None:
