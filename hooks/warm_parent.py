@@ -339,6 +339,7 @@ class Parked:
             os.environ.update(environ)
             sys.argv = [script, *arguments]
             sys.path[0] = os.path.dirname(os.path.realpath(script))
+            reseed()
             runpy.run_path(script, run_name="__main__")
             code = 0
         except SystemExit as exc:
@@ -354,6 +355,19 @@ class Parked:
                 finish_as_at_exit()
             finally:
                 os._exit(code)
+
+
+def reseed():
+    """New random state where a parked library keeps its own: each fresh interpreter seeds it anew at import.
+
+    (The standard library's random reseeds itself after a fork; NumPy's global generator does not.)
+    """
+    numpy_random = sys.modules.get("numpy.random")
+    if numpy_random is not None:
+        try:
+            numpy_random.seed()
+        except Exception:  # noqa: BLE001  (a NumPy without the legacy global generator has nothing to reseed)
+            pass
 
 
 def finish_as_at_exit():
