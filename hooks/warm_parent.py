@@ -15,7 +15,8 @@ child instead.
 
 Protocol, one line each way: warp writes `fork JSON` ({"argv", "cwd", "environ"})
 or `stop` to --control; this process writes `ready JSON`, `started PID`,
-`refused REASON`, `exited PID CODE` and `learned N` to --answer.
+`refused REASON` (`refused stale FILE ...` when a parked module's file changed
+on disk), `exited PID CODE` and `learned N` to --answer.
 Standard library only.
 """
 
@@ -123,6 +124,7 @@ class Parked:
         here = os.path.realpath(__file__)
         self.clean = Cleanliness(roots, project_roots, [here])
         self.unsafe = {}  # name -> why
+        self.files = {}  # parked file -> its (size, mtime) when imported
         self.seen_modules = None  # (mtime, size) of --modules last read
         self.children = set()
         self.buffer = b""
@@ -165,11 +167,33 @@ class Parked:
             if dirt:
                 self.say(f"broken {dirt}, here but not in a fork")
                 os._exit(1)
+            self.note_files()
             if bad is None:
                 break
             self.unsafe[bad] = why
             todo = todo[todo.index(bad) + 1:]
         return len(sys.modules) - before
+
+    def note_files(self):
+        for module in list(sys.modules.values()):
+            where = getattr(module, "__file__", None)
+            if where and where not in self.files:
+                try:
+                    info = os.stat(where)
+                except OSError:
+                    continue
+                self.files[where] = (info.st_size, info.st_mtime_ns)
+
+    def find_changed(self):
+        """A parked module's file that changed on disk since it was imported (someone edits a library), or None."""
+        for where, seen in self.files.items():
+            try:
+                info = os.stat(where)
+            except OSError:
+                return where
+            if (info.st_size, info.st_mtime_ns) != seen:
+                return where
+        return None
 
     def try_in_fork(self, todo):
         """(clean, bad, why): importing ``todo`` in order in a throwaway fork, ``clean`` went well, then ``bad`` did not."""
@@ -300,6 +324,10 @@ class Parked:
         script, arguments = find_script(request["argv"])
         if script is None:
             self.say(f"refused {arguments}")
+            return
+        changed = self.find_changed()
+        if changed:
+            self.say(f"refused stale {changed} changed since it was parked")
             return
         environ = dict(request["environ"])
         if any(environ.get(key) != os.environ.get(key) for key in set(environ) | set(os.environ) if key not in WARP_OWN):

@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import os
 import sys
+import sysconfig
 import time
 from pathlib import Path
 from types import SimpleNamespace
@@ -129,3 +130,23 @@ def test_a_build_while_it_is_still_importing_stops_it_before_any_fork(tmp_path, 
         warm.tick()
         time.sleep(0.02)
     assert lines == [" -----> Full restarts until a new parked process is ready: the interpreter or the installed packages changed (a build)"]
+
+
+def test_an_edited_installed_module_stops_the_parked_process(tmp_path, project):
+    """Someone adds a print to a library in the env: the next server imports it anew, as a full restart would."""
+    library = Path(sysconfig.get_paths()["purelib"]) / f"warp_test_library_{os.getpid()}_{time.monotonic_ns()}.py"
+    library.write_text("VALUE = 1\n")
+    try:
+        warm, environ, lines = start_parked(tmp_path, project, [library.stem])
+        try:
+            child = warm.fork([sys.executable, str(project / "child.py")], project, environ)
+            assert child is not None and wait_exit(child) == 7
+            library.write_text("VALUE = 2  # edited\n")
+            assert warm.fork([sys.executable, str(project / "child.py")], project, environ) is None
+            assert lines[-1] == (
+                f" -----> Full restarts until a new parked process is ready: an installed module changed: {library} changed since it was parked"
+            )
+        finally:
+            warm.close()
+    finally:
+        library.unlink()

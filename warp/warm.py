@@ -52,6 +52,10 @@ def read_rss(pid: int) -> int | None:
     return None
 
 
+class StaleModule(OSError):
+    """A module the parked process imported changed on disk since."""
+
+
 class WarmChild:
     """A server forked by the parked process: warp is not its parent, so its exit comes from the parked process."""
 
@@ -128,6 +132,8 @@ class Parked:
                 word, _, rest = self.replies.pop(0).partition(" ")
                 if word == "started":
                     return int(rest)
+                if rest.startswith("stale "):
+                    raise StaleModule(rest[len("stale "):])
                 raise OSError(rest)
             if self.poll() is not None:
                 raise OSError(self.broken or f"it exited with code {self.poll()}")
@@ -242,6 +248,8 @@ class WarmParent:
         if why is None:
             try:
                 return WarmChild(self.parked.fork(argv, cwd, environ), self.parked)
+            except StaleModule as exc:
+                why = f"an installed module changed: {exc}"
             except OSError as exc:
                 self.give_up(f"it could not fork the server ({exc})")
                 return None
