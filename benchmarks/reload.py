@@ -271,7 +271,8 @@ def native(server: str, env: Path, port: int, root: Path) -> list:
     """Each server's own reloader, otherwise the command the start section types by hand."""
     bin_, listen = env / "bin", f"127.0.0.1:{port}"
     if server == "gunicorn":
-        return [bin_ / "gunicorn", "-b", listen, "--reload", "wsgi:application"]
+        # No control socket: another gunicorn of this user (a test, a second benchmark) would share or steal it.
+        return [bin_ / "gunicorn", "-b", listen, "--reload", "--no-control-socket", "wsgi:application"]
     if server == "waitress":
         return [bin_ / "hupper", "-m", "waitress", "--listen", listen, "wsgi:application"]
     if server == "uwsgi":
@@ -347,7 +348,8 @@ def _bench(runs: int, log, root: Path) -> Section:
         plans["warp-django"] = (lambda port: [*WARP, "start", "--server", "gunicorn", "--reload", "--host", "127.0.0.1", "--port", port],
                                 django_editor, site, warp_env, signal.SIGTERM)
         plans["cold-django"] = (plans["warp-django"][0], django_editor, site, {**warp_env, "WARP_RELOAD_WARM": "0"}, signal.SIGTERM)
-        plans["gunicorn-django"] = (lambda port: [site_env / "bin/gunicorn", "-b", f"127.0.0.1:{port}", "--reload", "mysite.wsgi:application"],
+        plans["gunicorn-django"] = (lambda port: [site_env / "bin/gunicorn", "-b", f"127.0.0.1:{port}", "--reload", "--no-control-socket",
+                                                  "mysite.wsgi:application"],
                                     django_editor, site, site_hand_env, signal.SIGTERM)
         plans["native-django"] = (lambda port: [site_env / "bin/python", "manage.py", "runserver", f"127.0.0.1:{port}"],
                                   django_editor, site, site_hand_env, signal.SIGTERM)
@@ -441,7 +443,7 @@ def _bench(runs: int, log, root: Path) -> Section:
         "mod_wsgi: the app runs in Apache's children (embedded mode, 1 process × 4 threads); warp kills those children and sends Apache "
         "a SIGHUP, which keeps the listening socket and starts new children at once; they tell warp through a pipe when the app is imported.",
         "Native: "
-        f"`gunicorn -b 127.0.0.1:P --reload wsgi:application` (reload engine `auto`, which here is {engine or '?'}: "
+        f"`gunicorn -b 127.0.0.1:P --reload --no-control-socket wsgi:application` (reload engine `auto`, which here is {engine or '?'}: "
         + ("the `inotify` package is installed" if engine == "inotify" else "gunicorn polls every second, as the `inotify` package is not installed")
         + "; the arbiter keeps the socket and restarts its 1 sync worker); "
         "`uwsgi --master --http-socket 127.0.0.1:P --module wsgi:application --virtualenv ENV --py-autoreload 1` (checks the loaded modules every second, then reloads); "
@@ -449,7 +451,8 @@ def _bench(runs: int, log, root: Path) -> Section:
         + (" --user www-data --group www-data" if IS_ROOT else "") + "` (the daemon checks its modules once a second); "
         + (f"`hupper -m waitress --listen 127.0.0.1:P wsgi:application` (hupper {hupper}, installed with pip into the env; it restarts the whole process, which binds the port anew)."
            if hupper else "Waitress has no reloader of its own."),
-        "Django: the site's own env (Django, gunicorn); `python manage.py runserver 127.0.0.1:P` uses "
+        "Django: the site's own env (Django, gunicorn); `gunicorn -b 127.0.0.1:P --reload --no-control-socket mysite.wsgi:application`; "
+        "`python manage.py runserver 127.0.0.1:P` uses "
         + (f"Django's {django_reloader}" if django_reloader else "Django's autoreloader")
         + (" (polls every second; pywatchman is not installed)" if django_reloader == "StatReloader" else "")
         + " and restarts its child process, which binds the port anew.",
