@@ -191,9 +191,9 @@ class WarmParent:
         try:
             popen = proc.spawn(argv, env=environ, cwd=plan.cwd, pass_fds=(*fds, control_read, answers_write))
         except Exception as exc:  # noqa: BLE001  (any failure here only means the full restart)
-            self.say(f"no warm reloads: the parked process did not start ({exc})")
             for fd in (control_read, control_write, answers_read, answers_write):
                 os.close(fd)
+            self.give_up(f"it did not start ({exc})")
             return
         os.close(control_read)
         os.close(answers_write)
