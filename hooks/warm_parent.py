@@ -123,7 +123,10 @@ class Parked:
         roots, project_roots = installed_roots(args.source)
         here = os.path.realpath(__file__)
         self.clean = Cleanliness(roots, project_roots, [here])
-        self.unsafe = {}  # name -> why
+        #: name -> why it is left to the children, kept for the next session (a module that became clean since is only
+        #: not parked; one that became unsafe is still found, since clean ones are always tried).
+        self.unsafe_file = args.modules + ".unsafe"
+        self.unsafe = read_json(self.unsafe_file, {})
         self.files = {}  # parked file -> its (size, mtime) when imported
         self.seen_modules = None  # (mtime, size) of --modules last read
         self.children = set()
@@ -149,7 +152,7 @@ class Parked:
         A fork imports the list in order until an import raises or leaves dirt; this process then imports
         the ones before it (the fork's state, reproduced), leaves that one to the children, and goes on after it.
         """
-        before = len(sys.modules)
+        before, unsafe_before = len(sys.modules), len(self.unsafe)
         todo = [n for n in dict.fromkeys(names) if is_wanted(n) and n not in self.unsafe]
         while todo:
             todo = [n for n in todo if n not in sys.modules]
@@ -172,6 +175,8 @@ class Parked:
                 break
             self.unsafe[bad] = why
             todo = todo[todo.index(bad) + 1:]
+        if len(self.unsafe) != unsafe_before:
+            write_json(self.unsafe_file, self.unsafe)
         return len(sys.modules) - before
 
     def note_files(self):
@@ -420,6 +425,25 @@ def finish_as_at_exit():
 
 #: What differs between the parked process and each child by design.
 WARP_OWN = ("WARP_READY_FD",)
+
+
+def read_json(path, default):
+    try:
+        with open(path) as handle:
+            value = json.load(handle)
+    except (OSError, ValueError):
+        return default
+    return value if isinstance(value, type(default)) else default
+
+
+def write_json(path, value):
+    temporary = f"{path}.{os.getpid()}"
+    try:
+        with open(temporary, "w") as handle:
+            json.dump(value, handle)
+        os.replace(temporary, path)
+    except OSError:
+        pass  # only a shortcut for the next session
 
 
 def find_script(argv):

@@ -90,6 +90,10 @@ def test_a_fork_runs_the_script_as_a_new_interpreter_would_with_only_clean_insta
         assert (report["argv"], report["cwd"], report["marker"], report["helpers"]) == ([str(project / "child.py"), "one"], str(project), "m", "fresh")
         assert report["path0"] == str(project)
         assert (project / "atexit-ran").exists()  # the child ends as an interpreter does, not with a bare os._exit
+        # What it left to the children is kept, so that the next session's parked process does not try it again.
+        unsafe = json.loads((tmp_path / "modules.json.unsafe").read_text())
+        assert unsafe["django.contrib.auth.models"] == "its import raised AppRegistryNotReady"
+        assert "json" not in unsafe
     finally:
         warm.close()
 
