@@ -39,6 +39,10 @@ EDIT_TIMEOUT = 20
 QUICK_EDIT_TIMEOUT = 10
 #: The view's f-string up to " pid", as in tests/test_reload_e2e.py.
 PATTERN = r'f"[^"]* pid'
+#: The servers whose `warp start --reload` forks each new server from a parked process (warm); they also get a row
+#: with WARP_RELOAD_WARM=0, warp's full restart in a new interpreter.
+WARM_SERVERS = ("gunicorn", "waitress")
+PARKED = re.compile(r" -----> Parked (\d+) modules for warm reloads \(pid \d+, (\d+) MB resident")
 NATIVE_LABELS = {
     "gunicorn": "gunicorn --reload",
     "uwsgi": "uwsgi --py-autoreload 1",
@@ -170,6 +174,15 @@ def measure(argv: list, port: int, editor: Editor, edits: int, *, cwd: Path, env
     return result
 
 
+def read_warm_log(log: Path) -> tuple[int, int, int, int]:
+    """(modules parked, MB resident, warm restarts, restarts) from a warm `warp start --reload` log."""
+    text = log.read_text(errors="replace")
+    found = PARKED.search(text)
+    modules, rss = (int(found.group(1)), int(found.group(2))) if found else (0, 0)
+    warm = len(re.findall(r" -----> Restarted \S+ in [\d.]+s after a change to \S+ \(warm\)", text))
+    return modules, rss, warm, text.count(" -----> Restarted ")
+
+
 # ---------------------------------------------------------------- statistics
 
 
@@ -258,7 +271,8 @@ def native(server: str, env: Path, port: int, root: Path) -> list:
     """Each server's own reloader, otherwise the command the start section types by hand."""
     bin_, listen = env / "bin", f"127.0.0.1:{port}"
     if server == "gunicorn":
-        return [bin_ / "gunicorn", "-b", listen, "--reload", "wsgi:application"]
+        # No control socket: another gunicorn of this user (a test, a second benchmark) would share or steal it.
+        return [bin_ / "gunicorn", "-b", listen, "--reload", "--no-control-socket", "wsgi:application"]
     if server == "waitress":
         return [bin_ / "hupper", "-m", "waitress", "--listen", listen, "wsgi:application"]
     if server == "uwsgi":
@@ -322,17 +336,31 @@ def _bench(runs: int, log, root: Path) -> Section:
         if (server != "waitress" or hupper) and not (quick and native_key in QUICK_SKIPS):
             plans[native_key] = (lambda port, s=server: native(s, env_path, port, root), flask_editor, src, hand_env,
                                  signal.SIGINT if server == "uwsgi" else signal.SIGTERM)
-        rows += [(server, f"{server}: warp start --reload", warp_key), (server, f"{server}: {NATIVE_LABELS[server]}", native_key)]
+        if server in WARM_SERVERS:
+            plans[f"cold-{server}"] = (plans[warp_key][0], flask_editor, src, {**warp_env, "WARP_RELOAD_WARM": "0"}, signal.SIGTERM)
+            rows += [(server, f"{server}: warp start --reload (warm)", warp_key),
+                     (server, f"{server}: warp start --reload, full restart", f"cold-{server}")]
+        else:
+            rows.append((server, f"{server}: warp start --reload", warp_key))
+        rows.append((server, f"{server}: {NATIVE_LABELS[server]}", native_key))
     if django_skip is None:
         django_editor = Editor(site / "mysite" / "views.py")
         plans["warp-django"] = (lambda port: [*WARP, "start", "--server", "gunicorn", "--reload", "--host", "127.0.0.1", "--port", port],
                                 django_editor, site, warp_env, signal.SIGTERM)
+        plans["cold-django"] = (plans["warp-django"][0], django_editor, site, {**warp_env, "WARP_RELOAD_WARM": "0"}, signal.SIGTERM)
+        plans["gunicorn-django"] = (lambda port: [site_env / "bin/gunicorn", "-b", f"127.0.0.1:{port}", "--reload", "--no-control-socket",
+                                                  "mysite.wsgi:application"],
+                                    django_editor, site, site_hand_env, signal.SIGTERM)
         plans["native-django"] = (lambda port: [site_env / "bin/python", "manage.py", "runserver", f"127.0.0.1:{port}"],
                                   django_editor, site, site_hand_env, signal.SIGTERM)
-        rows += [("django", "Django (gunicorn): warp start --reload", "warp-django"), ("django", "Django: manage.py runserver", "native-django")]
+        rows += [("django", "Django (gunicorn): warp start --reload (warm)", "warp-django"),
+                 ("django", "Django (gunicorn): warp start --reload, full restart", "cold-django"),
+                 ("django", "Django: gunicorn --reload", "gunicorn-django"),
+                 ("django", "Django: manage.py runserver", "native-django")]
 
     results: dict[str, Result] = {}
     errors: dict[str, str] = {}
+    parked: dict[str, tuple[int, int, int, int]] = {}  # warm key -> (modules, MB resident, warm restarts, restarts)
     groups = list(dict.fromkeys(group for group, _, _ in rows))
     for index, group in enumerate(groups):
         keys = [key for g, _, key in rows if g == group and key in plans]
@@ -344,6 +372,8 @@ def _bench(runs: int, log, root: Path) -> Section:
                 try:
                     results[key] = measure(factory(port), port, editor, edits, cwd=cwd, env=env, log=logs / f"{key}-{port}.log", sig=sig,
                                            edit_timeout=edit_timeout)
+                    if key.startswith("warp-") and (key == "warp-django" or key[5:] in WARM_SERVERS):
+                        parked[key] = read_warm_log(logs / f"{key}-{port}.log")
                     break
                 except BenchError as exc:
                     first, last = str(exc).splitlines()[0], str(exc).strip().splitlines()[-1][:300]
@@ -364,10 +394,12 @@ def _bench(runs: int, log, root: Path) -> Section:
             f"{EDIT_GAP[0]:g}–{EDIT_GAP[1]:g} s (random, seeded) after the previous one was served: a reloader that polls once "
             "a second is then measured with its polling wait, as people meet it. "
             "Meanwhile a second client requests `/` every 10 ms and counts the requests that fail (connection errors, non-200). "
-            "The Flask app tests/apps/flask_wsgi under `warp start --server S --reload` against the server's own reloader in the same env; "
-            "a `django-admin startproject` site under `warp start --server gunicorn --reload` against `manage.py runserver`."
+            "The Flask app tests/apps/flask_wsgi under `warp start --server S --reload` (warm, and with WARP_RELOAD_WARM=0 a full restart) "
+            "against the server's own reloader in the same env; "
+            "a `django-admin startproject` site under `warp start --server gunicorn --reload` (warm and full restart) against "
+            "`gunicorn --reload` and `manage.py runserver`."
         ),
-        headers=["configuration", "median", "p95", "min–max", "failed / requests", "native ÷ warp"],
+        headers=["configuration", "median", "p95", "min–max", "failed / requests", "÷ warp"],
     )
     for group, label, key in rows:
         if key not in plans:
@@ -380,7 +412,7 @@ def _bench(runs: int, log, root: Path) -> Section:
         result = results[key]
         ratio = ""
         peer = f"warp-{group}"
-        if key.startswith("native-") and peer in results:
+        if not key.startswith("warp-") and peer in results:
             ratio = f"{statistics.median(result.latencies) / statistics.median(results[peer].latencies):.2f}×"
         section.rows.append([label, seconds(statistics.median(result.latencies)), seconds(p95(result.latencies)), span(result.latencies), failures(result), ratio])
     for server, reason in skipped.items():
@@ -394,7 +426,14 @@ def _bench(runs: int, log, root: Path) -> Section:
         django_reloader = probe(site_env, site_hand_env, "from django.utils import autoreload; print(type(autoreload.get_reloader()).__name__)")
     section.notes = [
         f"{edits} edits per configuration; median, 95th percentile (interpolated) and range of the edits' latencies. "
-        "native ÷ warp divides the two medians of the same server, measured back to back in the same run (alternating which goes first).",
+        "÷ warp divides a row's median by the median of `warp start --reload` on the same server (warm where it says so), "
+        "measured back to back in the same run (alternating which goes first).",
+        "warm: warp keeps a parked process in the app's interpreter that imported the server and the installed modules the app "
+        "loaded (none of the project's); each edit forks it and the fork imports only the project. "
+        "full restart: the same with WARP_RELOAD_WARM=0, each edit starts the server in a new interpreter. "
+        + "; ".join(f"{key}: the parked process held {modules} modules in {rss} MB resident (shared copy-on-write with the servers it forks), "
+                    f"{warm} of {restarts} restarts (the uncounted first edit included) were warm"
+                    for key, (modules, rss, warm, restarts) in parked.items()) + ".",
         "failed / requests counts the second client's requests from the first timed edit to the last one served; "
         "a request may wait while a server restarts, which is not a failure.",
         f"App interpreter: {python}; warp itself runs on {PYTHON}. The libraries in each env are byte-compiled beforehand; "
@@ -404,7 +443,7 @@ def _bench(runs: int, log, root: Path) -> Section:
         "mod_wsgi: the app runs in Apache's children (embedded mode, 1 process × 4 threads); warp kills those children and sends Apache "
         "a SIGHUP, which keeps the listening socket and starts new children at once; they tell warp through a pipe when the app is imported.",
         "Native: "
-        f"`gunicorn -b 127.0.0.1:P --reload wsgi:application` (reload engine `auto`, which here is {engine or '?'}: "
+        f"`gunicorn -b 127.0.0.1:P --reload --no-control-socket wsgi:application` (reload engine `auto`, which here is {engine or '?'}: "
         + ("the `inotify` package is installed" if engine == "inotify" else "gunicorn polls every second, as the `inotify` package is not installed")
         + "; the arbiter keeps the socket and restarts its 1 sync worker); "
         "`uwsgi --master --http-socket 127.0.0.1:P --module wsgi:application --virtualenv ENV --py-autoreload 1` (checks the loaded modules every second, then reloads); "
@@ -412,7 +451,8 @@ def _bench(runs: int, log, root: Path) -> Section:
         + (" --user www-data --group www-data" if IS_ROOT else "") + "` (the daemon checks its modules once a second); "
         + (f"`hupper -m waitress --listen 127.0.0.1:P wsgi:application` (hupper {hupper}, installed with pip into the env; it restarts the whole process, which binds the port anew)."
            if hupper else "Waitress has no reloader of its own."),
-        "Django: the site's own env (Django, gunicorn); `python manage.py runserver 127.0.0.1:P` uses "
+        "Django: the site's own env (Django, gunicorn); `gunicorn -b 127.0.0.1:P --reload --no-control-socket mysite.wsgi:application`; "
+        "`python manage.py runserver 127.0.0.1:P` uses "
         + (f"Django's {django_reloader}" if django_reloader else "Django's autoreloader")
         + (" (polls every second; pywatchman is not installed)" if django_reloader == "StatReloader" else "")
         + " and restarts its child process, which binds the port anew.",

@@ -36,3 +36,31 @@ def fail_from_app(what, exc):
         sys.stderr.write(line)
     sys.stderr.write("--- end of the application's traceback ---\n")
     sys.exit(1)
+
+
+def report_modules():
+    """Under `warp start --reload`, list the installed modules this process loaded for warp's parked process.
+
+    Written to WARP_MODULES_FILE (JSON, in import order): those from the standard library and
+    site-packages, never the project's (under WARP_SRC_ROOT or WARP_APP_ROOT).
+    """
+    target = os.environ.get("WARP_MODULES_FILE")
+    if not target:
+        return
+    paths = sysconfig.get_paths()
+    roots = tuple({os.path.realpath(paths[k]) + os.sep for k in ("stdlib", "platstdlib", "purelib", "platlib") if paths.get(k)})
+    project = tuple(os.path.realpath(os.environ[k]) + os.sep for k in ("WARP_SRC_ROOT", "WARP_APP_ROOT") if os.environ.get(k))
+    names = []
+    for name, module in list(sys.modules.items()):
+        where = getattr(module, "__file__", None)
+        if where:
+            where = os.path.realpath(where)
+            if where.startswith(roots) and not where.startswith(project):
+                names.append(name)
+    temporary = f"{target}.{os.getpid()}"
+    try:
+        with open(temporary, "w") as handle:
+            json.dump(names, handle)
+        os.replace(temporary, target)
+    except OSError:
+        pass

@@ -27,7 +27,7 @@ from importlib import import_module
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
-from _common import fail_from_app  # noqa: E402  (path set just above)
+from _common import fail_from_app, report_modules  # noqa: E402  (path set just above)
 
 
 def load_app(args):
@@ -97,7 +97,25 @@ def serve_app(args, adjustments, loaded=None):
         app.add_files(args.static_root, prefix=args.static_url)
     if loaded is not None:
         loaded()
+    if os.environ.get("WARP_MODULES_FILE"):
+        app = reporting_modules(app)
     serve(app, args.threads, args.graceful_timeout, adjustments)
+
+
+def reporting_modules(app):
+    """Under a warm --reload: list the installed modules loaded for warp's parked process, now and after a first request."""
+    report_modules()
+    first = []
+
+    def application(environ, start_response):
+        try:
+            return app(environ, start_response)
+        finally:
+            if not first:  # what the first request imported (Django's URLconf and views) is wanted too
+                first.append(True)
+                report_modules()
+
+    return application
 
 
 def tell_warp(byte):

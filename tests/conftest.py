@@ -254,6 +254,44 @@ STORAGES = {
 #: The site's own stylesheet: long and repetitive enough that its .gz and .br copies are kept.
 SITE_CSS = "".join(f".rule-{n} {{ color: red; margin: {n}px; }}\n" for n in range(200))
 
+#: A startproject site with two apps, each kind of file it has served at / (polls) and /blog/ (blog), numbered 0.
+TWO_APPS_SETTINGS = """
+INSTALLED_APPS += ["polls", "blog"]
+ALLOWED_HOSTS = ["127.0.0.1", "localhost"]
+GREETING = "greeting 0"
+TEMPLATES[0]["DIRS"] = [BASE_DIR / "templates"]
+"""
+TWO_APPS_FILES = {
+    "mysite/urls.py": (
+        "from django.contrib import admin\nfrom django.urls import include, path\n\n"
+        'urlpatterns = [path("admin/", admin.site.urls), path("", include("polls.urls")), path("blog/", include("blog.urls"))]\n'
+    ),
+    "polls/__init__.py": "",
+    "polls/apps.py": 'from django.apps import AppConfig\n\n\nclass PollsConfig(AppConfig):\n    name = "polls"\n',
+    "polls/models.py": (
+        "from django.db import models\n\n\nclass Question(models.Model):\n    text = models.CharField(max_length=200)\n\n"
+        '    class Meta:\n        verbose_name = "question 0"\n'
+    ),
+    "polls/admin.py": "from django.contrib import admin\n\nfrom polls.models import Question\n\nadmin.site.register(Question)\n",
+    "polls/views.py": (
+        "import os\n\nfrom django.conf import settings\nfrom django.shortcuts import render\n\nfrom polls.models import Question\n\n\n"
+        "def index(request):\n"
+        '    context = {"view": "polls view 0", "name": Question._meta.verbose_name, "greeting": settings.GREETING, "pid": os.getpid()}\n'
+        '    return render(request, "polls/index.html", context)\n'
+    ),
+    "polls/urls.py": 'from django.urls import path\n\nfrom polls import views\n\nurlpatterns = [path("", views.index)]\n',
+    "polls/templates/polls/index.html": "polls template 0 {{ view }} {{ name }} {{ greeting }} pid {{ pid }}\n",
+    "blog/__init__.py": "",
+    "blog/apps.py": 'from django.apps import AppConfig\n\n\nclass BlogConfig(AppConfig):\n    name = "blog"\n',
+    "blog/helpers.py": 'TEXT = "helper 0"\n',
+    "blog/views.py": (
+        "from django.http import HttpResponse\nfrom django.template.loader import render_to_string\n\nfrom blog.helpers import TEXT\n\n\n"
+        'def index(request):\n    return HttpResponse(render_to_string("blog.html", {"text": TEXT}) + " blog view 0")\n'
+    ),
+    "blog/urls.py": 'from django.urls import path\n\nfrom blog import views\n\nurlpatterns = [path("", views.index)]\n',
+    "templates/blog.html": "blog template 0 {{ text }}\n",
+}
+
 #: Django sample sites made by `django-admin startproject`: name -> (requirements, settings appended, files added).
 DJANGO_SITES = {
     "django_site": ("Django\n", "", {}),
@@ -265,6 +303,9 @@ DJANGO_SITES = {
         MANIFEST_SETTINGS + 'MIDDLEWARE.insert(1, "whitenoise.middleware.WhiteNoiseMiddleware")\nWHITENOISE_MAX_AGE = 4321\n',
         {"assets/site.css": SITE_CSS},
     ),
+    "django_two_apps": ("Django\n", TWO_APPS_SETTINGS, TWO_APPS_FILES),
+    # The same served through its asgi.py: uvicorn among the dependencies asks for ASGI.
+    "django_two_apps_asgi": ("Django\nuvicorn\n", TWO_APPS_SETTINGS, TWO_APPS_FILES),
     # Django's asgi.py: uvicorn among the dependencies asks for ASGI.
     "django_asgi": ("Django\nuvicorn\n", 'ALLOWED_HOSTS = ["127.0.0.1", "localhost"]\n', {}),
 }

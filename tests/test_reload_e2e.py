@@ -20,11 +20,11 @@ def edit(path, pattern, replacement):
     path.write_text(re.sub(pattern, replacement, path.read_text()))
 
 
-def wait_for_text(running, text, timeout=30):
+def wait_for_text(running, text, timeout=30, path="/"):
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         try:
-            status, body = running.get("/", timeout=10)
+            status, body = running.get(path, timeout=10)
             if status == 200 and text in body:
                 return body
         except (OSError, http.client.HTTPException):  # waiting only; a response cut off by the restart is retried
@@ -255,7 +255,9 @@ def test_reload_exits_with_128_plus_the_signal_that_killed_its_server(run_warp):
     app = build_app("flask_wsgi", "gunicorn")
     running = run_warp(app, "--reload")
     running.wait_ready("/")
-    (server,) = [pid for pid, (_, parent, _) in scan_process_table().items() if parent == running.proc.pid]  # gunicorn's arbiter
+    children = [pid for pid, (_, parent, _) in scan_process_table().items() if parent == running.proc.pid]
+    # gunicorn's arbiter, not the parked process of warm reloads
+    (server,) = [pid for pid in children if b"warm_parent.py" not in open(f"/proc/{pid}/cmdline", "rb").read()]
     os.kill(server, signal.SIGKILL)
     wait_for_output(running, r"warning: gunicorn exited with code -9")
     assert running.stop(signal.SIGTERM, timeout=30) == 128 + signal.SIGKILL, running.output()

@@ -29,7 +29,7 @@ from warp.plan import (
 )
 from warp.project import AppFacts, HookFile, PasteServer, ProjectFacts
 from warp.servers import HASHED_STATIC_NAME, Stop, Target, make_wrapper_source
-from warp.settings import find_settings
+from warp.settings import Value, find_settings
 
 ROOT = Path("/srv/blog")
 ENV = Path("/home/u/.warp/envs/blog")
@@ -649,7 +649,8 @@ def test_gunicorn_paste():
 def test_gunicorn_wrapper_module(target, reload):
     plan = start("gunicorn", target, reload=reload)
     wrapper = RUN / "warp_wsgi.py"
-    assert plan.files == {wrapper: make_wrapper_source(target, reload, signal_ready=reload)}
+    report = HOOKS / "_common.py" if reload else None  # under --reload it lists the modules it loaded for a warm parent
+    assert plan.files == {wrapper: make_wrapper_source(target, reload, signal_ready=reload, report_modules=report)}
     assert plan.argv[-1] == "warp_wsgi:application"
     assert after(plan.argv, "--pythonpath").split(",") == [str(RUN), str(ROOT)]
     assert "--paste" not in plan.argv
@@ -1511,3 +1512,36 @@ def test_uwsgi_build_needs_pcre_for_the_static_routes_and_says_what_to_install(t
     uwsgi.check_build({"PATH": _tools(tmp_path / "bin", "gcc", "pcre2-config")})
     with pytest.raises(StepFailed, match="no C compiler"):
         uwsgi.check_build({"PATH": _tools(tmp_path / "empty")})
+
+
+def decision(plan, name):
+    return next((d for d in plan.decisions if d.name == name), None)
+
+
+@pytest.mark.parametrize(
+    "server, environ, warm, because",
+    [
+        ("gunicorn", {}, True, "a parked process holds gunicorn"),
+        ("waitress", {}, True, "a parked process holds waitress"),
+        ("uvicorn", {}, True, "a parked process holds uvicorn"),
+        ("granian", {}, False, "granian is not a Python server warp can fork"),
+        ("gunicorn", {"WARP_RELOAD_WARM": "0"}, False, "off (from WARP_RELOAD_WARM)"),
+        ("uwsgi", {}, False, "uwsgi is not a Python server warp can fork"),
+        ("mod_wsgi", {}, False, "mod_wsgi is not a Python server warp can fork"),
+    ],
+)
+def test_reload_says_whether_new_servers_are_forked_warm(server, environ, warm, because):
+    plan = start(server, MODULE, reload=True, environ=environ)
+    assert plan.warm is warm
+    assert decision(plan, "warm reload").value == ("yes" if warm else "no")
+    assert because in decision(plan, "warm reload").because
+
+
+def test_warm_reload_can_be_turned_off_in_pyproject():
+    assert make_settings(tool={"reload-warm": False})["reload_warm"] == Value(False, "[tool.warp] reload-warm")
+    assert make_settings()["reload_warm"] == Value(True, "default")
+
+
+def test_no_warm_decision_without_reload():
+    plan = start("gunicorn", MODULE)
+    assert plan.warm is False and decision(plan, "warm reload") is None

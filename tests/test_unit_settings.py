@@ -103,6 +103,10 @@ PRECEDENCE = [
     ("reload", {"reload": None}, {"WARP_RELOAD": "0", "MOD_WSGI_RELOAD_ON_CHANGES": "1"}, {}, {}, False, "WARP_RELOAD"),
     ("reload", {}, {"MOD_WSGI_RELOAD_ON_CHANGES": "1"}, {}, {"reload": False}, True, "MOD_WSGI_RELOAD_ON_CHANGES"),
     ("reload", {}, {}, {}, {"reload": True}, False, "default"),
+    # warm reload: WARP_RELOAD_WARM > [tool.warp] reload-warm > on; no flag
+    ("reload_warm", {}, {"WARP_RELOAD_WARM": "0"}, {}, {"reload-warm": True}, False, "WARP_RELOAD_WARM"),
+    ("reload_warm", {}, {}, {}, {"reload-warm": False}, False, "[tool.warp] reload-warm"),
+    ("reload_warm", {}, {}, {}, {}, True, "default"),
     # graceful timeout; pyproject spells the key with a dash
     ("graceful_timeout", {"graceful_timeout": "12.5"}, {"WARP_GRACEFUL_TIMEOUT": "5"}, {}, {}, 12.5, "--graceful-timeout"),
     ("graceful_timeout", {}, {"WARP_GRACEFUL_TIMEOUT": "5"}, {}, {"graceful-timeout": 7}, 5.0, "WARP_GRACEFUL_TIMEOUT"),

@@ -81,6 +81,23 @@ def test_a_change_replaces_the_child_and_reports_how_long_it_took():
     assert world.reports == [" -----> Restarted gunicorn in 0.25s after a change to wsgi.py"]
 
 
+def test_a_child_forked_from_the_parked_process_is_reported_as_a_warm_restart_and_idle_runs_between_changes():
+    world = World()
+    idle = []
+
+    def spawn():
+        process = world.spawn()
+        process.warm = len(world.processes) > 1  # the first server starts anew; the next is forked warm
+        return process
+
+    reloader = Reloader(Hooks(spawn=spawn, wait_ready=world.wait_ready, prepare=world.prepare, report=world.reports.append,
+                              signal_group=world.signal_group, group_alive=lambda pid: pid in world.alive, clock=world.clock,
+                              idle=lambda: idle.append(world.now)), "waitress")
+    run_loop(reloader, [set(), {"wsgi.py"}, set()], classify)
+    assert world.reports == [" -----> Restarted waitress in 0.25s after a change to wsgi.py (warm)"]
+    assert len(idle) == 3  # once per batch, before the child is looked at
+
+
 def test_a_replaced_child_that_ignores_sigterm_is_killed_once_the_grace_period_has_passed():
     """The loop looks every 0.1 s: no SIGKILL while the old child may still be finishing requests, one just after."""
     world = World()

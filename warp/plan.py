@@ -22,7 +22,7 @@ from warp.frameworks import Mode, find_asgi_request, find_mode
 from warp.locks import LOCK_FILES, find_missing_poetry_package, is_poetry_package
 from warp.machine import MachineFacts
 from warp.project import AppFacts, HookFile, PasteServer, ProjectFacts
-from warp.settings import Settings
+from warp.settings import Settings, Value
 
 SERVER_MODES = ("django", "wsgi", "asgi", "paste")
 
@@ -427,6 +427,8 @@ class StartPlan:
     launch: servers.Launch | None = None
     #: The file that says the app's startup failed, for a server that exits 0 then (see ServerCommand).
     failure_marker: Path | None = None
+    #: --reload forks each new server from a parked process that imported the server and the app's dependencies.
+    warm: bool = False
 
     @property
     def adapter(self) -> servers.Adapter | None:
@@ -477,6 +479,8 @@ def make_start_plan(
     if mode.name in ("shell", "python"):
         # warp stays the parent until the app listens, so an app that exits first is reported; SIGTERM is passed on.
         argv = (str(app.home / "app.sh"),) if mode.name == "shell" else (str(env_path / "bin" / "python"), "app.py")
+        if reload:
+            decisions.append(Decision("warm reload", "no", f"{'app.sh' if mode.name == 'shell' else 'app.py'} is its own program: each change starts it again"))
         return StartPlan(mode.name, None, host, port.value, argv, environ, app.home,
                          servers.Stop("signal", signal="SIGTERM", timeout=timeout), (*decisions, timeout_decision), masked=masked)
 
@@ -523,6 +527,10 @@ def make_start_plan(
         interface=interface,
         lifespan=mode.name != "django",
     )
+    warm = False
+    if reload:
+        warm, warm_because = find_warm_reload(adapter, settings["reload_warm"])
+        decisions.append(Decision("warm reload", "yes" if warm else "no", warm_because))
     if interface == "asgi":
         decisions.append(Decision("lifespan", "on" if launch.lifespan else "off", "Django has no lifespan events" if mode.name == "django"
                                   else "the app's startup and shutdown run; a failed startup stops the server"))
@@ -539,6 +547,19 @@ def make_start_plan(
         target=target,
         launch=launch,
         failure_marker=command.failure_marker,
+        warm=warm,
+    )
+
+
+def find_warm_reload(adapter: servers.Adapter, setting: Value) -> tuple[bool, str]:
+    """Whether --reload forks each new server from a parked process, and why (not)."""
+    if not setting.value:
+        return False, f"off (from {setting.source}): each change starts the server in a new interpreter"
+    if not adapter.forks_warm:
+        return False, f"{adapter.name} is not a Python server warp can fork: each change starts it in a new interpreter"
+    return True, (
+        f"a parked process holds {adapter.name} and the installed modules the app loads; each change forks it and "
+        "imports only the project (a new interpreter instead after a build, or when the environment changes)"
     )
 
 

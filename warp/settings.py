@@ -40,6 +40,7 @@ WARP_PIP_NO_INDEX = "WARP_PIP_NO_INDEX"
 WARP_BASE_IMAGE = "WARP_BASE_IMAGE"
 WARP_GRACEFUL_TIMEOUT = "WARP_GRACEFUL_TIMEOUT"
 WARP_RELOAD = "WARP_RELOAD"
+WARP_RELOAD_WARM = "WARP_RELOAD_WARM"
 MOD_WSGI_RELOAD_ON_CHANGES = "MOD_WSGI_RELOAD_ON_CHANGES"  # warpdrive's name
 
 SERVER_TYPES = ("auto", *servers.ADAPTERS)
@@ -164,6 +165,8 @@ SPECS: tuple[Spec, ...] = (
     Spec("offline", "--offline", (WARP_PIP_NO_INDEX,), (), "offline", False, _flag, "offline install"),
     Spec("base_image", "--base-image", (WARP_BASE_IMAGE,), (), "base-image", None, _text, "base image"),
     Spec("reload", "--reload", (WARP_RELOAD, MOD_WSGI_RELOAD_ON_CHANGES), (), None, False, _flag, "reload"),
+    # --reload forks new servers from a parked process where it can; off: each starts in a new interpreter.
+    Spec("reload_warm", None, (WARP_RELOAD_WARM,), (), "reload-warm", True, _flag, "warm reload"),
     Spec(
         "graceful_timeout", "--graceful-timeout", (WARP_GRACEFUL_TIMEOUT,), (), "graceful-timeout",
         DEFAULT_GRACEFUL_TIMEOUT, _positive_float, "graceful timeout",

@@ -14,6 +14,7 @@ from warp.errors import EnvError, UsageError, WarpError, disk_full_as_error
 from warp.frameworks import find_asgi_request, find_mode, find_shadowed, make_django_target
 from warp.plan import StartPlan, find_interface, find_server, make_plan_with_paste_server, make_start_plan
 from warp.project import find_assigned_name, scan_paste_server
+from warp.warm import WarmParent
 
 
 def make_plan(ctx: Context, *, listen_fd: int | None = None, local_socket: bool = False) -> StartPlan:
@@ -193,7 +194,8 @@ def run_reload(ctx: Context, plan: StartPlan, held: Prepared, report: Report, re
         sock = checks.bind_socket(plan.host, plan.port)
         sock.listen(1024)
         plan = make_plan(ctx, listen_fd=sock.fileno())
-    children = supervise.ServerChildren(plan, sock)
+    warm = WarmParent(ctx.env.python, HOOKS_DIR, ctx.env.record_path, ctx.env.run_dir / "warm-modules.json", report) if plan.warm else None
+    children = supervise.ServerChildren(plan, sock, warm)
     state = {"ctx": ctx}
 
     def prepare_reaction(reaction) -> bool:
@@ -232,6 +234,7 @@ def run_reload(ctx: Context, plan: StartPlan, held: Prepared, report: Report, re
             reload_in_place=children.reload_in_place,
             sequential=sock is None,
             stop_child=children.stop_child,
+            idle=children.idle,
         ),
         name=plan.server or plan.mode,
     )

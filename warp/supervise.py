@@ -23,6 +23,7 @@ from warp import checks, proc
 from warp.errors import StepFailed
 from warp.plan import StartPlan
 from warp.servers import Stop
+from warp.warm import WarmParent
 from warp.watch import Reaction
 
 #: Seconds a replaced child gets to finish before its process group is killed.
@@ -51,6 +52,8 @@ class Hooks:
     sequential: bool = False
     #: Ask a child to stop gracefully; default SIGTERM to its process group.
     stop_child: Callable[[Process], None] | None = None
+    #: Called between changes (about ten times a second).
+    idle: Callable[[], None] = lambda: None
     signal_group: Callable[[int, int], None] = proc.signal_group
     group_alive: Callable[[int], bool] = proc.is_group_running
     clock: Callable[[], float] = time.monotonic
@@ -71,6 +74,7 @@ class Reloader:
 
     def check_child(self) -> None:
         """Notice a child that exited on its own; wait for a change instead of looping."""
+        self.hooks.idle()
         if self.child is not None and not self.crashed:
             code = self.child.poll()
             if code is not None:
@@ -106,7 +110,8 @@ class Reloader:
     def _report_ready(self, started: float, reaction: Reaction) -> None:
         if self.hooks.wait_ready(self.child):
             elapsed = self.hooks.clock() - started
-            self.hooks.report(f" -----> Restarted {self.name} in {elapsed:.2f}s after a change to {reaction.path}")
+            how = " (warm)" if getattr(self.child, "warm", False) else ""
+            self.hooks.report(f" -----> Restarted {self.name} in {elapsed:.2f}s after a change to {reaction.path}{how}")
         elif self.child.poll() is None and self.stop_requested is None:
             self.hooks.report(f"warning: the app did not load after the change to {reaction.path}; fix the error above and save to retry")
 
@@ -289,9 +294,11 @@ class ServerChildren:
     with a new generation, so per-child files (uWSGI's control FIFO) never collide.
     """
 
-    def __init__(self, plan: StartPlan, sock: socket.socket | None) -> None:
+    def __init__(self, plan: StartPlan, sock: socket.socket | None, warm: WarmParent | None = None) -> None:
         self.plan = plan
         self.sock = sock
+        #: Forks the new servers when the plan says so (plan.warm); the first and any after a change it cannot take start anew.
+        self.warm = warm
         self.ready_read, self.ready_write = os.pipe()
         os.set_blocking(self.ready_read, False)
         self.stops: dict[int, Stop] = {}
@@ -311,11 +318,46 @@ class ServerChildren:
             argv, stop = command.argv, command.stop
         else:
             argv, stop = self.plan.argv, self.plan.stop
-        environ = {**self.plan.environ, "WARP_READY_FD": str(self.ready_write)}
-        fds = (self.ready_write,) + ((self.sock.fileno(),) if self.sock else ())
-        child = proc.spawn(argv, env=environ, cwd=self.plan.cwd, pass_fds=fds)
+        environ = self.make_environ()
+        child = None
+        if self.is_warm:
+            child = self.warm.fork(argv, self.plan.cwd, environ)
+        if child is None:
+            child = proc.spawn(argv, env=environ, cwd=self.plan.cwd, pass_fds=self.fds)
         self.stops[child.pid] = stop
         return child
+
+    @property
+    def is_warm(self) -> bool:
+        return self.warm is not None and self.plan.warm
+
+    @property
+    def fds(self) -> tuple[int, ...]:
+        return (self.ready_write,) + ((self.sock.fileno(),) if self.sock else ())
+
+    def make_environ(self) -> dict[str, str]:
+        environ = {**self.plan.environ, "WARP_READY_FD": str(self.ready_write)}
+        if self.is_warm:
+            environ["WARP_MODULES_FILE"] = str(self.warm.modules_file)
+        return environ
+
+    def idle(self) -> None:
+        """Between changes: start a parked process once a server is up, and hear from it."""
+        if self.warm is None:
+            return
+        if not self.plan.warm:
+            self.warm.close()
+            return
+        if self.warm.parked is None and not self.warm.wanted:
+            try:
+                news = os.read(self.ready_read, 64)  # the first server's "loaded", which no one waits for
+            except BlockingIOError:
+                news = b""
+            if b"1" in news:
+                self.warm.want()
+        if self.warm.wanted and self.warm.parked is None:
+            self.warm.start(self.plan, self.make_environ(), self.fds, self.plan.launch.python_path)
+        self.warm.tick()
 
     def stop_child(self, child) -> None:
         stop = self.stops.pop(child.pid, self.plan.stop)
@@ -335,6 +377,8 @@ class ServerChildren:
                 except BlockingIOError:
                     news = b""
                 if b"1" in news:
+                    if self.warm is not None and self.warm.parked is None:
+                        self.warm.want()
                     return True
                 if b"0" in news:
                     return False
@@ -356,6 +400,8 @@ class ServerChildren:
         return reload
 
     def close(self) -> None:
+        if self.warm is not None:
+            self.warm.close()
         os.close(self.ready_read)
         os.close(self.ready_write)
 

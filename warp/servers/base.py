@@ -155,6 +155,10 @@ class Adapter:
     image_run_packages: tuple[str, ...] = ()
     #: Loads new code inside the running server (reload_in_place) instead of being replaced by a new child.
     reloads_in_place = False
+    #: Under --reload, a parked process that imported it forks each new server (a Python server run as a script).
+    forks_warm = False
+    #: What that parked process imports at once; the rest it learns from the app's processes.
+    warm_imports: tuple[str, ...] = ()
     #: What serves Django's collected static files, for `warp plan`.
     static_server = "WhiteNoise, in a wrapper module warp generates in the env"
     #: A server compiled at install: its name as users know it ("uWSGI") and about how long it compiles;

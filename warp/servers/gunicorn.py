@@ -14,6 +14,8 @@ class Gunicorn(Adapter):
     unix_protocol = "http"
     #: Its native ASGI worker (-k asgi) is stable from 25.1; from 27.0 a failed lifespan startup stops gunicorn by itself.
     ASGI_SINCE = (25, 1)
+    forks_warm = True
+    warm_imports = ("gunicorn.app.wsgiapp", "gunicorn.arbiter", "gunicorn.workers.sync", "gunicorn.workers.gthread", "whitenoise")
 
     def check_interface(self, interface: str, versions) -> str | None:
         version = versions.get("gunicorn")
@@ -55,7 +57,9 @@ class Gunicorn(Adapter):
         elif target.kind == "module" and not target.should_serve_static and not launch.reload:
             app_args = [target.spec]
         else:
-            files[launch.run_dir / f"{WRAPPER_MODULE}.py"] = make_wrapper_source(target, launch.reload, launch.reload)
+            files[launch.run_dir / f"{WRAPPER_MODULE}.py"] = make_wrapper_source(
+                target, launch.reload, launch.reload, report_modules=launch.hooks_dir / "_common.py" if launch.reload else None
+            )
             python_path.insert(0, launch.run_dir)
             app_args = [f"{WRAPPER_MODULE}:application"]
         argv += ["--pythonpath", ",".join(str(path) for path in python_path)]

@@ -16,6 +16,8 @@ class Uvicorn(Adapter):
     unix_protocol = "http"
     default_threads = 1
     static_server = "ServeStatic (ServeStaticASGI), in an ASGI module warp generates in the env"
+    forks_warm = True
+    warm_imports = ("uvicorn.main", "uvicorn.server", "uvicorn.config", "uvloop", "httptools", "servestatic")
 
     def make_command(self, launch: Launch) -> ServerCommand:
         # One process exits 3 when the app's startup fails; with several, uvicorn's parent stops them all and exits 0,

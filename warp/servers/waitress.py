@@ -10,6 +10,8 @@ class Waitress(Adapter):
     packages = ("waitress", "whitenoise")
     requirement_names = ("waitress",)
     static_server = "WhiteNoise, added by warp's Waitress launcher"
+    forks_warm = True
+    warm_imports = ("waitress", "waitress.server", "whitenoise")
 
     def make_command(self, launch: Launch) -> ServerCommand:
         target = launch.target

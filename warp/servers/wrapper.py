@@ -131,7 +131,44 @@ def _load_lines(target: Target) -> list[str]:
     ]
 
 
-def make_wrapper_source(target: Target, autorefresh: bool = False, signal_ready: bool = False) -> str:
+def _report_lines(common: Path, asgi: bool = False) -> list[str]:
+    """Lines that list the installed modules the app loaded for warp's parked process, once loaded and after a first request.
+
+    Only under a warm --reload (WARP_MODULES_FILE set); ``common`` is hooks/_common.py, which does the listing.
+    """
+    if asgi:
+        call = [
+            "    async def application(scope, receive, send):",
+            "        try:",
+            "            return await _loaded(scope, receive, send)",
+            "        finally:",
+            "            if scope['type'] == 'http' and not _first:  # what the first request imported is wanted too",
+        ]
+    else:
+        call = [
+            "    def application(environ, start_response):",
+            "        try:",
+            "            return _loaded(environ, start_response)",
+            "        finally:",
+            "            if not _first:  # what the first request imported (Django's URLconf and views) is wanted too",
+        ]
+    return [
+        "",
+        "",
+        "if _os.environ.get('WARP_MODULES_FILE'):",
+        "    import runpy as _runpy",
+        "",
+        f"    _report_modules = _runpy.run_path({str(common)!r})['report_modules']",
+        "    _report_modules()",
+        "    _loaded, _first = application, []",
+        "",
+        *call,
+        "                _first.append(True)",
+        "                _report_modules()",
+    ]
+
+
+def make_wrapper_source(target: Target, autorefresh: bool = False, signal_ready: bool = False, report_modules: Path | None = None) -> str:
     """A WSGI module that loads the target and adds WhiteNoise for static files (unless the app serves them).
 
     WhiteNoise caches hashed names for good and serves the .gz/.br copies
@@ -140,6 +177,7 @@ def make_wrapper_source(target: Target, autorefresh: bool = False, signal_ready:
     With ``signal_ready`` it writes one byte to the pipe named by WARP_READY_FD:
     ``1`` once the app is imported, ``0`` when importing it failed, so warp's
     reloader knows at once whether the new code is up (and stops waiting if not).
+    With ``report_modules`` (hooks/_common.py) it lists the installed modules it loaded for warp's parked process.
     """
     load = _load_lines(target)
     if target.should_serve_static:
@@ -161,13 +199,14 @@ def make_wrapper_source(target: Target, autorefresh: bool = False, signal_ready:
         "    _tell_warp(b'0')",
         "    raise",
         "_tell_warp(b'1')",
+        *(_report_lines(report_modules) if report_modules else []),
     ]
     return "\n".join(lines) + "\n"
 
 
 def make_asgi_wrapper_source(
     target: Target, signal_ready: bool = False, lifespan: bool = True, exit_on_failed_startup: bool = False, failure_marker: Path | None = None,
-    access_log: bool = False,
+    access_log: bool = False, report_modules: Path | None = None,
 ) -> str:
     """An ASGI module that loads the target and adds ServeStatic for Django's static files (unless the app serves them).
 
@@ -178,9 +217,12 @@ def make_asgi_wrapper_source(
     instead of serving an app that did not start; ``failure_marker`` is a file it
     writes first, for a server whose parent then exits 0 (uvicorn's and Hypercorn's
     with several workers). With ``access_log`` it writes a line per request on stdout
-    (for Granian, whose own access log costs a third of its throughput).
+    (for Granian, whose own access log costs a third of its throughput). With
+    ``report_modules`` (hooks/_common.py) it lists the installed modules it loaded
+    for warp's parked process.
     """
     log = _ACCESS_LOG if access_log else ""
+    report = _report_lines(report_modules, asgi=True) if report_modules else []
     load = _load_lines(target)
     if target.should_serve_static:
         load += [
@@ -195,7 +237,7 @@ def make_asgi_wrapper_source(
     lines += ["except BaseException:", "    _tell_warp(b'0')", "    raise", "_app = application"]
     if not (lifespan and (signal_ready or exit_on_failed_startup or failure_marker)):
         lines.append("_tell_warp(b'1')")
-        return "\n".join(lines) + "\n" + log
+        return "\n".join(lines + report) + "\n" + log
     failed = [f"            open({str(failure_marker)!r}, 'w').close()"] if failure_marker else []
     exit_lines = [
         "        try:",
@@ -231,6 +273,7 @@ def make_asgi_wrapper_source(
         "    finally:",
         "        if not told:  # no lifespan support: the server goes on without it",
         "            _tell_warp(b'1')",
+        *report,
     ]
     return "\n".join(lines) + "\n" + log
 
@@ -250,7 +293,8 @@ def make_asgi_app(
     if target.kind == "module" and not (target.should_serve_static or launch.reload or access_log or (
             (exit_on_failed_startup or failure_marker) and launch.lifespan)):
         return target.spec, {}, launch.python_path
-    source = make_asgi_wrapper_source(target, launch.reload, launch.lifespan, exit_on_failed_startup, failure_marker, access_log)
+    report = launch.hooks_dir / "_common.py" if launch.reload else None
+    source = make_asgi_wrapper_source(target, launch.reload, launch.lifespan, exit_on_failed_startup, failure_marker, access_log, report)
     module = launch.run_dir / f"{ASGI_WRAPPER_MODULE}.py"
     spec = f"{module}:application" if by_path else f"{ASGI_WRAPPER_MODULE}:application"
     return spec, {launch.run_dir / f"{ASGI_WRAPPER_MODULE}.py": source}, (launch.run_dir, *launch.python_path)

@@ -1,0 +1,1 @@
+PRICE = "price 0"
