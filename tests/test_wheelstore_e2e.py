@@ -108,6 +108,9 @@ def test_later_envs_with_the_same_python_install_the_kept_uwsgi_wheel_and_compil
     for env in ("two", "three"):
         version = subprocess.run([str(home / "envs" / env / "bin" / "uwsgi"), "--version"], capture_output=True, text=True)
         assert version.stdout.strip() == wheel.name.split("-")[1]
+        # Installed by name, not from a path on this machine: the image's wheelhouse reads `pip freeze`.
+        freeze = subprocess.run([str(home / "envs" / env / "bin" / "python"), "-m", "pip", "freeze"], capture_output=True, text=True)
+        assert f"uWSGI=={wheel.name.split('-')[1]}".lower() in freeze.stdout.lower().splitlines(), freeze.stdout
 
 
 @pytest.mark.slow

@@ -298,7 +298,10 @@ def _ensure_server(ctx: Context, step, environ, report: Report, adapter: servers
     report(f" -----> Installing {', '.join(missing)}")
     with ExitStack() as held:
         wheel = held.enter_context(wheelstore.hold_server_wheel(ctx, adapter, environ, report, installer)) if compiled and "pip" in installed else None
-        argv = step.argv + tuple(str(wheel) if wheel and package == adapter.packages[0] else package for package in missing)
+        wanted = tuple(f"{package}=={wheel.name.split('-')[1]}" if wheel and package == adapter.packages[0] else package for package in missing)
+        # By name from the wheel's directory, not by its path: a path is recorded (direct_url.json), so `pip freeze`, and
+        # with it the image's wheelhouse, would name a file of this machine (one that may be gone: a scratch directory).
+        argv = step.argv + (("--find-links", str(wheel.parent)) if wheel else ()) + wanted
         with working(report, f"        {installer.name} is installing {', '.join(missing)}", after=SHOW_AFTER):
             proc.run(argv, env=environ, cwd=ctx.source, step=f"Installing {', '.join(missing)}", hint="see the installer's output above")
 
