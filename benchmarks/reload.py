@@ -230,12 +230,6 @@ def build(src: Path, servers, env: dict, log) -> tuple[dict[str, str], Path | No
     return skipped, env_path
 
 
-def compile_site_packages(env_path: Path, env: dict) -> None:
-    """Bytecode for the libraries, whatever PYTHONDONTWRITEBYTECODE says (Apache's user could not write it anyway)."""
-    code = "import compileall, site, sys; sys.exit(not all(compileall.compile_dir(p, quiet=1) for p in site.getsitepackages()))"
-    run([env_path / "bin/python", "-c", code], cwd=env_path, env=env, timeout=600)
-
-
 def make_django_site(src: Path, env: dict) -> None:
     """A `django-admin startproject` site, made as tests/conftest.py makes it, whose / names its pid."""
     src.mkdir(mode=0o755)
@@ -309,7 +303,6 @@ def _bench(runs: int, log, root: Path) -> Section:
             hupper = versions_in(env_path, hand_env, ["hupper"]).get("hupper")
         except BenchError as exc:
             notes.append("hupper did not install (" + " / ".join(str(exc).strip().splitlines()[-1:]) + "): waitress has no native reloader in this table.")
-    compile_site_packages(env_path, hand_env)
 
     log("reload: making the Django site")
     django_skip = None
@@ -318,7 +311,6 @@ def _bench(runs: int, log, root: Path) -> Section:
         site_skipped, site_env = build(site, ["gunicorn"], warp_env, log)
         if site_env is None:
             raise BenchError(site_skipped["gunicorn"])
-        compile_site_packages(site_env, hand_env)
         site_hand_env = clean_environ(VIRTUAL_ENV=str(site_env), PATH=f"{site_env / 'bin'}:{os.environ.get('PATH', '')}")
     except BenchError as exc:
         django_skip = str(exc).strip().splitlines()[0]
@@ -436,7 +428,7 @@ def _bench(runs: int, log, root: Path) -> Section:
                     for key, (modules, rss, warm, restarts) in parked.items()) + ".",
         "failed / requests counts the second client's requests from the first timed edit to the last one served; "
         "a request may wait while a server restarts, which is not a failure.",
-        f"App interpreter: {python}; warp itself runs on {PYTHON}. The libraries in each env are byte-compiled beforehand; "
+        f"App interpreter: {python}; warp itself runs on {PYTHON}. The envs are as `warp build` made them (uv byte-compiles at install), PYTHONDONTWRITEBYTECODE as the machine sets it; "
         "each edit makes the file longer, so a restarted server never trusts a stale .pyc of the view.",
         "warp: watchfiles (inotify) with 50 ms of quiet before a batch; the new server gets warp's listening socket "
         "(gunicorn, uWSGI, Waitress; 2 processes × 4 threads), so requests made while the old one stops and the new one imports the app wait in the backlog; "
