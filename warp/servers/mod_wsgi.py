@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import dataclasses
 import grp
-import hashlib
 import os
 import pwd
 import shutil
@@ -169,6 +168,8 @@ class ModWsgi(Adapter):
 
 
 def _hash_file(path: Path) -> str | None:
+    import hashlib  # only when building: every command imports this module through the registry
+
     try:
         return hashlib.sha256(path.read_bytes()).hexdigest()
     except OSError:
