@@ -57,10 +57,15 @@ def report_modules():
             where = os.path.realpath(where)
             if where.startswith(roots) and not where.startswith(project):
                 names.append(name)
-    temporary = f"{target}.{os.getpid()}"
+    write_json(target, names)
+
+
+def write_json(path, value):
+    """``value`` as JSON at ``path``, whole or not at all (readers never see half a file); a failure is only a lost shortcut."""
+    temporary = f"{path}.{os.getpid()}"
     try:
         with open(temporary, "w") as handle:
-            json.dump(names, handle)
-        os.replace(temporary, target)
+            json.dump(value, handle)
+        os.replace(temporary, path)
     except OSError:
         pass

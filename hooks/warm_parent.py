@@ -33,6 +33,8 @@ import time
 import traceback
 from importlib import import_module
 
+from _common import write_json  # hooks/ is this script's directory, first on sys.path
+
 #: Seconds a throwaway fork may take to import a list; a module that hangs is left to the children.
 IMPORT_TIMEOUT = 30.0
 #: How often the reported module list is looked at for news, in seconds.
@@ -434,16 +436,6 @@ def read_json(path, default):
     except (OSError, ValueError):
         return default
     return value if isinstance(value, type(default)) else default
-
-
-def write_json(path, value):
-    temporary = f"{path}.{os.getpid()}"
-    try:
-        with open(temporary, "w") as handle:
-            json.dump(value, handle)
-        os.replace(temporary, path)
-    except OSError:
-        pass  # only a shortcut for the next session
 
 
 def find_script(argv):
