@@ -19,7 +19,7 @@ from pathlib import Path
 import pytest
 
 from conftest import SERVERS, build_app, canned_server, find_cause, free_port, http_get, server_param
-from warp.build import HOOKS_DIR
+from warp.hookdir import HOOKS_DIR
 from warp.proc import find_descendants, scan_process_table
 
 pytestmark = pytest.mark.e2e

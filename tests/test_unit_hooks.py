@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from warp.build import HOOKS_DIR
+from warp.hookdir import HOOKS_DIR
 
 #: What the project's static directory holds: text, a nested file, bytes that are not UTF-8.
 STATIC_FILES = {

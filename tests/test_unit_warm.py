@@ -17,7 +17,7 @@ from types import SimpleNamespace
 
 import pytest
 
-from warp.build import HOOKS_DIR
+from warp.hookdir import HOOKS_DIR
 from warp.warm import WarmParent
 
 #: What the child script prints: which of these it found imported already (parked), and how it was started.

@@ -6,7 +6,7 @@ import json
 from pathlib import Path
 
 from warp import learned, proc
-from warp.build import HOOKS_DIR
+from warp.hookdir import HOOKS_DIR
 from warp.context import Context
 from warp.errors import StepFailed, UsageError, WarpError
 from warp.plan import StartPlan

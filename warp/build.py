@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import fcntl
-import importlib.util
 import json
 import re
 import shutil
@@ -12,25 +11,14 @@ import time
 from contextlib import ExitStack, contextmanager
 from pathlib import Path
 
-import warp
 from warp import __version__, learned, locks, proc, servers, wheelstore
 from warp.context import SHOW_AFTER, Context, Report, scan_digests, scan_incomplete, scan_installed, working
 from warp.errors import EnvError, StepFailed, UsageError, disk_full_as_error
+from warp.hookdir import HOOKS_DIR
 from warp.plan import BuildPlan, Installer, find_dependency_inputs, find_installer, find_servers_named, make_build_plan
 from warp.venv import Env, drop_world_write, find_uv
 from warp.wheelstore import find_requirement_name
 
-
-
-def find_hooks_dir() -> Path:
-    """The hooks/ scripts: package warp.hooks when installed, ../hooks in a source checkout."""
-    spec = importlib.util.find_spec("warp.hooks")
-    if spec is not None and spec.origin:
-        return Path(spec.origin).resolve().parent
-    return Path(warp.__file__).resolve().parent.parent / "hooks"
-
-
-HOOKS_DIR = find_hooks_dir()
 
 @contextmanager
 def hold_build_lock(env: Env, report: Report, *, wait: bool = True):

@@ -16,7 +16,7 @@ import click
 if TYPE_CHECKING:
     from warp.context import Context
 
-from warp import __version__, proc, servers, shell, venv
+from warp import __version__, shell
 from warp.errors import EnvError, UsageError, WarpError, disk_full_as_error
 from warp.settings import INTERFACES, MODES, SERVER_TYPES, find_warp_home, read_environ
 
@@ -133,7 +133,7 @@ def _path_without(path: str, *remove: str) -> list[str]:
 @shell_option
 def activate(name: str | None, python: str | None, shell_name: str | None) -> None:
     """Create (if needed) and select an env; print shell code for eval."""
-    from warp import context, pythons
+    from warp import venv
 
     environ = read_environ()
     cwd = _cwd()
@@ -146,8 +146,12 @@ def activate(name: str | None, python: str | None, shell_name: str | None) -> No
     if env.exists():
         source = Path(env.read_meta().get("source") or cwd)
         if python:
+            from warp import context, pythons
+
             context.ensure_python(env, pythons.Request(python, "--python"), environ, source, report)
     else:
+        from warp import context
+
         context.create_project_env(env, flags, environ, cwd)
         report(f" -----> Created env {env.name} ({env.path})")
         source = cwd
@@ -179,6 +183,8 @@ def deactivate(shell_name: str | None) -> None:
 @click.option("--yes", "-y", is_flag=True, help="Do not ask for confirmation.")
 def destroy(name: str, yes: bool) -> None:
     """Delete the env NAME (never the active one, never anything outside WARP_HOME)."""
+    from warp import venv
+
     environ = read_environ()
     env = venv.find_env(find_warp_home(environ), name)
     if environ.get("WARP_ENV_NAME") == env.name:
@@ -200,6 +206,8 @@ def destroy(name: str, yes: bool) -> None:
 @cli.command(name="list")
 def list_() -> None:
     """List envs: name, python, source directory, last build."""
+    from warp import venv
+
     envs = venv.list_envs(find_warp_home(read_environ()))
     if not envs:
         report('no envs yet; create one with eval "$(warp activate)"')
@@ -236,6 +244,8 @@ def env_(shell_name: str | None, show_secrets: bool) -> None:
 @click.argument("command", nargs=-1, required=True, type=click.UNPROCESSED)
 def exec_(command: tuple[str, ...]) -> None:
     """Run COMMAND in the app environment."""
+    from warp import proc
+
     ctx = _context()
     proc.exec_(command, env=ctx.app_environ(), cwd=_cwd())
 
@@ -243,6 +253,8 @@ def exec_(command: tuple[str, ...]) -> None:
 @cli.command(name="shell")
 def shell_() -> None:
     """Open your shell in the app environment."""
+    from warp import proc
+
     ctx = _context()
     proc.exec_([os.environ.get("SHELL") or "/bin/sh"], env=ctx.app_environ(), cwd=ctx.source)
 
@@ -277,6 +289,10 @@ def wheels(dest: Path | None, server: str | None) -> None:
     build.run_wheels(ctx, report, (dest or ctx.source / ".warp" / "wheelhouse").absolute())
 
 
+#: Written out, not read from the adapters: importing them all would slow every command (a unit test keeps it true).
+SOCKET_HELP = "Listen on this Unix socket instead (HTTP; uwsgi: the uwsgi protocol; not mod_wsgi or waitress)."
+
+
 def start_options(function):
     options = [
         server_option,
@@ -286,8 +302,7 @@ def start_options(function):
         click.option("--interface", type=click.Choice(INTERFACES), help="WSGI or ASGI (default: what the application is)."),
         click.option("--host", help="Address to listen on (default 127.0.0.1; 0.0.0.0 in a container)."),
         click.option("--port", help="Port to listen on (default: $PORT or 8080)."),
-        click.option("--socket", help="Listen on this Unix socket instead ("
-                     + "; ".join(f"{a.name}: {a.unix_protocol}" for a in servers.ADAPTERS.values() if a.unix_protocol) + ")."),
+        click.option("--socket", help=SOCKET_HELP),
         click.option("--processes", help="Worker processes."),
         click.option("--threads", help="Threads per process."),
         click.option("--graceful-timeout", help="Seconds in-flight requests get on stop (default 30)."),
@@ -476,6 +491,8 @@ def migrate() -> None:
     """Run the migrate hook, or Django's `manage.py migrate --noinput`."""
 
     def django_migrate(ctx: Context) -> None:
+        from warp import proc
+
         if not (ctx.app.manage_py and ctx.app.django_settings):
             report(" -----> No migrate hook and not a Django project; nothing to do")
             return

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import csv
-import hashlib
 import os
 import re
 import time
@@ -15,7 +13,6 @@ from typing import Any, Callable, Mapping
 from warp import pythons, venv
 from warp.errors import EnvError, UsageError
 from warp.machine import MachineFacts, scan_machine
-from warp.plan import make_app_environ
 from warp.project import AppFacts, ProjectFacts, scan_app, scan_project
 from warp.settings import Settings, find_settings, find_warp_home
 
@@ -189,6 +186,8 @@ def scan_incomplete(env: venv.Env) -> dict[str, Path]:
 
     An install cut short (a kill, a full disk) leaves them, and an installer would take them for installed.
     """
+    import csv
+
     incomplete = {}
     for site in env.path.glob("lib/python*/site-packages"):
         for info in site.glob("*.dist-info"):
@@ -203,6 +202,8 @@ def scan_incomplete(env: venv.Env) -> dict[str, Path]:
 
 def scan_digests(root: Path, files: tuple[str, ...]) -> dict[str, str]:
     """Content hashes of dependency files, following requirements' -r/-c includes."""
+    import hashlib  # OpenSSL's start-up: only for the builds that hash
+
     digests: dict[str, str] = {}
     pending = [(name, "") for name in files]
     while pending:
@@ -226,3 +227,39 @@ def scan_digests(root: Path, files: tuple[str, ...]) -> dict[str, str]:
                 included = match.group(1) if Path(match.group(1)).is_absolute() else str((path.parent / match.group(1)).relative_to(root))
                 pending.append((included, name))
     return digests
+
+
+def make_app_environ(
+    base: Mapping[str, str],
+    *,
+    env_name: str,
+    env_path: Path,
+    source: Path,
+    home: Path,
+    file_vars: tuple[tuple[str, str], ...],
+    django_settings: str | None = None,
+) -> dict[str, str]:
+    """The environment every step and the server run in."""
+    environ = {key: value for key, value in base.items() if key not in ("PYTHONHOME", "__PYVENV_LAUNCHER__")}
+    bin_dir = str(env_path / "bin")
+    path = [p for p in environ.get("PATH", "/usr/local/bin:/usr/bin:/bin").split(":") if p and p != bin_dir]
+    paths = list(dict.fromkeys([str(source), str(home)]))
+    if environ.get("PYTHONPATH"):
+        paths.append(environ["PYTHONPATH"])
+    environ.update(
+        {
+            "PATH": ":".join([bin_dir] + path),
+            "VIRTUAL_ENV": str(env_path),
+            "PYTHONPATH": ":".join(paths),
+            "WARP_ENV_NAME": env_name,
+            "WARP_ENV_ROOT": str(env_path),
+            "WARP_SRC_ROOT": str(source),
+            "WARP_APP_ROOT": str(home),
+            "PYTHONUNBUFFERED": "1",
+        }
+    )
+    if django_settings and "DJANGO_SETTINGS_MODULE" not in environ:
+        environ["DJANGO_SETTINGS_MODULE"] = django_settings
+    for key, value in file_vars:
+        environ[key] = value
+    return environ

@@ -601,39 +601,3 @@ def find_static_because(target: servers.Target, adapter: servers.Adapter) -> str
     if target.app_serves_static:
         return because + "the app: its WhiteNoise middleware (whitenoise.middleware.WhiteNoiseMiddleware in MIDDLEWARE), so warp adds none"
     return because + f"{adapter.static_server}: hashed names cached for good (immutable), .gz/.br copies to clients that accept them"
-
-
-def make_app_environ(
-    base: Mapping[str, str],
-    *,
-    env_name: str,
-    env_path: Path,
-    source: Path,
-    home: Path,
-    file_vars: tuple[tuple[str, str], ...],
-    django_settings: str | None = None,
-) -> dict[str, str]:
-    """The environment every step and the server run in."""
-    environ = {key: value for key, value in base.items() if key not in ("PYTHONHOME", "__PYVENV_LAUNCHER__")}
-    bin_dir = str(env_path / "bin")
-    path = [p for p in environ.get("PATH", "/usr/local/bin:/usr/bin:/bin").split(":") if p and p != bin_dir]
-    paths = list(dict.fromkeys([str(source), str(home)]))
-    if environ.get("PYTHONPATH"):
-        paths.append(environ["PYTHONPATH"])
-    environ.update(
-        {
-            "PATH": ":".join([bin_dir] + path),
-            "VIRTUAL_ENV": str(env_path),
-            "PYTHONPATH": ":".join(paths),
-            "WARP_ENV_NAME": env_name,
-            "WARP_ENV_ROOT": str(env_path),
-            "WARP_SRC_ROOT": str(source),
-            "WARP_APP_ROOT": str(home),
-            "PYTHONUNBUFFERED": "1",
-        }
-    )
-    if django_settings and "DJANGO_SETTINGS_MODULE" not in environ:
-        environ["DJANGO_SETTINGS_MODULE"] = django_settings
-    for key, value in file_vars:
-        environ[key] = value
-    return environ

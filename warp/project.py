@@ -6,7 +6,6 @@ at which marker files exist and reads small text files.
 
 from __future__ import annotations
 
-import configparser
 import os
 import re
 import shlex
@@ -15,11 +14,6 @@ from pathlib import Path
 from typing import Any
 
 from warp.errors import UsageError
-
-try:
-    import tomllib
-except ModuleNotFoundError:  # Python 3.10
-    import tomli as tomllib  # type: ignore[no-redef]
 
 DEPENDENCY_FILES = (
     "requirements.txt",
@@ -186,6 +180,8 @@ def scan_paste_server(ini: Path) -> PasteServer | None:
 
     Read as text (``%(here)s`` is left as written); a file that is not an ini is the server's to report.
     """
+    import configparser
+
     parser = configparser.RawConfigParser(strict=False)
     try:
         parser.read_string(ini.read_text(encoding="utf-8", errors="replace"), str(ini))
@@ -257,6 +253,10 @@ def find_env_file_quirks(path: Path) -> list[int]:
 def _scan_pyproject(path: Path) -> dict[str, Any]:
     if not path.is_file():
         return {}
+    try:
+        import tomllib
+    except ModuleNotFoundError:  # Python 3.10
+        import tomli as tomllib  # type: ignore[no-redef]
     try:
         return tomllib.loads(_read(path))
     except tomllib.TOMLDecodeError as exc:

@@ -43,7 +43,7 @@ WARP_RELOAD = "WARP_RELOAD"
 WARP_RELOAD_WARM = "WARP_RELOAD_WARM"
 MOD_WSGI_RELOAD_ON_CHANGES = "MOD_WSGI_RELOAD_ON_CHANGES"  # warpdrive's name
 
-SERVER_TYPES = ("auto", *servers.ADAPTERS)
+SERVER_TYPES = ("auto", *servers.NAMES)
 MODES = ("auto", "shell", "python", "django", "wsgi", "asgi", "paste")
 INTERFACES = ("auto", "asgi", "wsgi")
 INSTALLERS = ("uv", "pip")

@@ -8,7 +8,7 @@ import tempfile
 from pathlib import Path
 
 from warp import appcheck, checks, learned, lifecycle, proc, servers, supervise
-from warp.build import HOOKS_DIR
+from warp.hookdir import HOOKS_DIR
 from warp.context import Context, Report
 from warp.errors import EnvError, UsageError, WarpError, disk_full_as_error
 from warp.frameworks import find_asgi_request, find_mode, find_shadowed, make_django_target

@@ -1,21 +1,28 @@
-"""The server adapters and their registry: adding a server is one module and one line here."""
+"""The server adapters and their registry: adding a server is one module and one line here.
+
+Commands that never start a server (`warp --version`, `list`, `activate`) only need the names, so the
+adapter modules are imported the first time the registry itself is asked for.
+"""
 
 from __future__ import annotations
 
-from warp.servers.base import HASHED_STATIC_NAME, IMMUTABLE_CACHE_CONTROL, Adapter, Launch, ServerCommand, Stop, Target, is_at_least
-from warp.servers.granian import Granian
-from warp.servers.gunicorn import Gunicorn
-from warp.servers.hypercorn import Hypercorn
-from warp.servers.mod_wsgi import ModWsgi
-from warp.servers.uvicorn import Uvicorn
-from warp.servers.uwsgi import Uwsgi
-from warp.servers.waitress import Waitress
-from warp.servers.wrapper import WRAPPER_MODULE, make_wrapper_source
+import importlib
+from typing import TYPE_CHECKING
 
-#: name -> adapter, in the order `warp --help` lists them.
-ADAPTERS: dict[str, Adapter] = {
-    adapter.name: adapter for adapter in (ModWsgi(), Gunicorn(), Uwsgi(), Waitress(), Uvicorn(), Granian(), Hypercorn())
+if TYPE_CHECKING:
+    from warp.servers.base import Adapter
+
+#: name -> (module, class), in the order `warp --help` lists them.
+REGISTRY = {
+    "mod_wsgi": ("mod_wsgi", "ModWsgi"),
+    "gunicorn": ("gunicorn", "Gunicorn"),
+    "uwsgi": ("uwsgi", "Uwsgi"),
+    "waitress": ("waitress", "Waitress"),
+    "uvicorn": ("uvicorn", "Uvicorn"),
+    "granian": ("granian", "Granian"),
+    "hypercorn": ("hypercorn", "Hypercorn"),
 }
+NAMES = tuple(REGISTRY)
 #: What `auto` falls back to for a WSGI app: pure Python, installs everywhere.
 DEFAULT = "gunicorn"
 #: ...and for an ASGI app: the fastest as warp runs them, and the only one with no error at 500 connections
@@ -23,21 +30,41 @@ DEFAULT = "gunicorn"
 DEFAULT_ASGI = "granian"
 DEFAULTS = {"wsgi": DEFAULT, "asgi": DEFAULT_ASGI}
 
+#: What this package re-exports from its modules, imported on first use (PEP 562).
+_FROM = {
+    "HASHED_STATIC_NAME": "base", "IMMUTABLE_CACHE_CONTROL": "base", "Adapter": "base", "Launch": "base",
+    "ServerCommand": "base", "Stop": "base", "Target": "base", "is_at_least": "base",
+    "WRAPPER_MODULE": "wrapper", "make_wrapper_source": "wrapper",
+}
+
+
+def __getattr__(name: str):
+    if name in globals():  # the module's own functions ask through here too
+        return globals()[name]
+    if name == "ADAPTERS":
+        value = {key: getattr(importlib.import_module(f"{__name__}.{module}"), cls)() for key, (module, cls) in REGISTRY.items()}
+    elif name in _FROM:
+        value = getattr(importlib.import_module(f"{__name__}.{_FROM[name]}"), name)
+    else:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    globals()[name] = value
+    return value
+
 
 def find_adapter(name: str | None) -> Adapter | None:
-    return ADAPTERS.get(name) if name else None
+    return __getattr__("ADAPTERS").get(name) if name else None
 
 
 def normalize_name(raw: str) -> str | None:
     """A server name as users write it (mod-wsgi, ModWSGI...) -> its registered name, None when unknown."""
     value = raw.strip().lower().replace("-", "_")
-    for adapter in ADAPTERS.values():
+    for adapter in __getattr__("ADAPTERS").values():
         if value == adapter.name or value in {alias.replace("-", "_") for alias in adapter.aliases}:
             return adapter.name
     return None
 
 
 __all__ = [
-    "ADAPTERS", "DEFAULT", "DEFAULTS", "HASHED_STATIC_NAME", "IMMUTABLE_CACHE_CONTROL", "Adapter", "Launch", "ServerCommand", "Stop", "Target", "WRAPPER_MODULE",
-    "find_adapter", "is_at_least", "make_wrapper_source", "normalize_name",
+    "ADAPTERS", "DEFAULT", "DEFAULTS", "HASHED_STATIC_NAME", "IMMUTABLE_CACHE_CONTROL", "NAMES", "Adapter", "Launch", "ServerCommand",
+    "Stop", "Target", "WRAPPER_MODULE", "find_adapter", "is_at_least", "make_wrapper_source", "normalize_name",
 ]

@@ -1,0 +1,67 @@
+"""What the everyday commands import: `warp --version`, `list` and `activate` run in shells' start-up files, and
+every module they import is paid on each new shell (the CLI latency rows in docs/benchmarks.md)."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+
+from warp import servers
+from warp.cli import SOCKET_HELP
+
+LOADED = """
+import json, sys
+from warp.cli import main
+sys.argv = ["warp", *sys.argv[1:]]
+try:
+    main()
+except SystemExit:
+    pass
+print(json.dumps(sorted(name for name in sys.modules if name.startswith("warp"))), file=sys.stderr)
+"""
+
+
+def loaded_by(tmp_path, *args: str) -> set[str]:
+    home = tmp_path / "home"
+    result = subprocess.run(
+        [sys.executable, "-c", LOADED, *args], cwd=tmp_path, capture_output=True, text=True, check=True,
+        env=dict(os.environ, WARP_HOME=str(home)),
+    )
+    return set(json.loads(result.stderr.strip().splitlines()[-1]))
+
+
+def test_version_and_list_import_no_adapter_and_no_project_scan(tmp_path):
+    for args in (("--version",), ("list",)):
+        loaded = loaded_by(tmp_path, *args)
+        assert "warp.cli" in loaded
+        assert not loaded & {"warp.servers.base", "warp.servers.gunicorn", "warp.context", "warp.plan", "warp.project"}, (args, loaded)
+
+
+def test_activate_of_an_existing_env_skips_the_project_machinery(tmp_path):
+    (tmp_path / "site").mkdir()
+    site = tmp_path / "site"
+    first = subprocess.run([sys.executable, "-m", "warp", "activate"], cwd=site, capture_output=True, text=True,
+                           env=dict(os.environ, WARP_HOME=str(tmp_path / "home")))
+    assert first.returncode == 0, first.stderr
+    result = subprocess.run(
+        [sys.executable, "-c", LOADED, "activate"], cwd=site, capture_output=True, text=True, check=True,
+        env=dict(os.environ, WARP_HOME=str(tmp_path / "home")),
+    )
+    assert "VIRTUAL_ENV" in result.stdout
+    loaded = set(json.loads(result.stderr.strip().splitlines()[-1]))
+    assert not loaded & {"warp.context", "warp.plan", "warp.pythons", "warp.servers.base"}, loaded
+
+
+def test_the_registry_names_are_the_adapters_names():
+    assert servers.NAMES == tuple(adapter.name for adapter in servers.ADAPTERS.values())
+    assert all(servers.find_adapter(name).name == name for name in servers.NAMES)
+
+
+def test_socket_help_names_each_server_by_what_it_speaks_on_a_unix_socket():
+    for adapter in servers.ADAPTERS.values():
+        if adapter.unix_protocol is None:
+            assert f"not {adapter.name}" in SOCKET_HELP or f"or {adapter.name}" in SOCKET_HELP, adapter.name
+        elif adapter.unix_protocol != "http":
+            assert f"{adapter.name}: the {adapter.unix_protocol} protocol" in SOCKET_HELP
