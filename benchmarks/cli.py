@@ -11,7 +11,7 @@ import time
 from pathlib import Path
 
 from benchmarks.common import (
-    PYTHON, REPO, BenchError, Section, Summary, clean_environ, is_quick, make_home, ratios, run, scratch_tree,
+    PYTHON, BenchError, Section, Summary, clean_environ, is_quick, make_home, ratios, run, scratch_tree, user_warp,
 )
 
 #: The goal for the commands people put in their shell start-up (`warp activate`) or type all day.
@@ -27,11 +27,8 @@ def bench(runs: int, log) -> Section:
 
 def _bench(runs: int, log, root: Path) -> Section:
     rounds = 5 if is_quick(runs) else 15
-    log("cli: installing warp as a user does (pip install . into its own venv)")
-    tool = root / "warp-venv"
-    run([PYTHON, "-m", "venv", tool], cwd=root, env=clean_environ())
-    run([tool / "bin/python", "-m", "pip", "install", "--quiet", "--disable-pip-version-check", REPO], cwd=root, env=clean_environ())
-    warp = [str(tool / "bin/warp")]
+    warp = list(user_warp(log))
+    tool = Path(warp[0]).parent.parent
     site = root / "site"
     home = make_home(root)
     environ = clean_environ(WARP_HOME=str(home), WARP_PYTHON=PYTHON)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import atexit
+import functools
 import http.client
 import os
 import platform
@@ -21,6 +23,7 @@ from warp.proc import find_descendants, is_running
 REPO = Path(__file__).resolve().parent.parent
 #: The interpreter that runs warp, and so the one warp gives new envs when WARP_PYTHON is unset.
 PYTHON = sys.executable
+#: warp from this checkout, for the steps that are not timed (builds, plans); timed commands use user_warp().
 WARP = (PYTHON, "-m", "warp")
 
 
@@ -163,6 +166,21 @@ def scratch_tree(name: str):
         yield root
     finally:
         shutil.rmtree(root, ignore_errors=True)
+
+
+@functools.cache
+def user_warp(log) -> tuple[str, ...]:
+    """warp installed the way a user installs it, once per benchmark run: `pip install .` into a venv of its own.
+
+    Its modules are byte-compiled at install and no editable finder or .pth of the checkout's Python runs at its
+    start-up, so a timed command measures what a user's `warp` costs.
+    """
+    root = make_tree("warp-bench-tool")
+    atexit.register(shutil.rmtree, root, ignore_errors=True)
+    log("installing warp as a user does (pip install . into its own venv)")
+    run([PYTHON, "-m", "venv", root / "venv"], cwd=root, env=clean_environ())
+    run([root / "venv/bin/python", "-m", "pip", "install", "--quiet", "--disable-pip-version-check", REPO], cwd=root, env=clean_environ())
+    return (str(root / "venv/bin/warp"),)
 
 
 def free_port() -> int:

@@ -12,7 +12,7 @@ from pathlib import Path
 
 from benchmarks.common import (
     PYTHON, REPO, WARP, BenchError, Section, Summary, clean_environ, first_200, free_port, make_home, scratch_tree, ratios, run, start_server, stop,
-    with_server_wheels,
+    user_warp, with_server_wheels,
 )
 
 SERVERS = ("gunicorn", "waitress", "uwsgi", "mod_wsgi")
@@ -129,12 +129,15 @@ def _bench(runs: int, log, root: Path) -> Section:
             skipped[app, server] = str(exc).splitlines()[0]
             configs.remove((app, server))
 
+    warp = user_warp(log)
+    ports = {config: free_port() for config in configs}  # one per configuration, as a user restarts on 8080
+
     def once(app: str, server: str, who: str) -> float:
         src, env_path, hand_env = sources[app]
-        port = free_port()
+        port = ports[app, server]
         name = f"{who}-{app}-{server}-{port}.log"
         if who == "warp":
-            argv = [*WARP, "start", "--server", server, "--host", "127.0.0.1", "--port", port]
+            argv = [*warp, "start", "--server", server, "--host", "127.0.0.1", "--port", port]
             return time_start(argv, port, cwd=src, env=warp_env, log=logs / name)
         sig = signal.SIGINT if server == "uwsgi" else signal.SIGTERM
         argv = by_hand(server, app, env_path, port, root, src, *concurrency[app, server])
@@ -171,8 +174,9 @@ def _bench(runs: int, log, root: Path) -> Section:
         title="Start",
         intro=(
             "From running the command to the first HTTP 200 on `/` (polled every 10 ms): `warp start --server S --host 127.0.0.1 "
-            "--port P` against the same server, in the same env (made by `warp build`), started by hand with the processes × "
-            "threads warp chose, for the Flask app tests/apps/flask_wsgi, a `django-admin startproject` site and the Pyramid "
+            "--port P` (warp installed as a user installs it: `pip install .` into a venv of its own) against the same "
+            "server, in the same env (made by `warp build`), started by hand with the processes × threads warp chose, each "
+            "configuration on one port throughout, as a user restarts on 8080, for the Flask app tests/apps/flask_wsgi, a `django-admin startproject` site and the Pyramid "
             "paste app tests/apps/pyramid_paste. Goal: warp − hand at most +100 ms."
         ),
         headers=["app", "server", "processes × threads", "warp start", "by hand", "warp − hand", "warp ÷ hand"],
@@ -201,7 +205,8 @@ def _bench(runs: int, log, root: Path) -> Section:
         + (" --user www-data --group www-data" if IS_ROOT else "") + " (plus `--server-root` in the benchmark's directory).",
         "warp's start includes its own interpreter start-up, reading the project and settings, and what it runs before the "
         "server: the app's checks are answered from what warp learned at the warm-up start and kept until a file, the build "
-        "or the environment changes; mod_wsgi: `setup-server` as a separate step, then `apachectl`; waitress: warp's "
+        "or the environment changes; mod_wsgi: `apachectl` on the configuration `setup-server` wrote at the warm-up start "
+        "(it runs again when its arguments, environment or the build change, or a file it wrote did); waitress: warp's "
         "launcher script, which forks the processes; Django: warp also serves the static files.",
     ]
     section.notes += failures

@@ -9,13 +9,14 @@ import shutil
 import signal
 import socket
 import sys
+import tempfile
 import time
 from collections import Counter
 from pathlib import Path
 
 import pytest
 
-from conftest import APPS, SERVERS, build_app, free_port, server_param, warp, why_server_unavailable
+from conftest import APPS, SERVERS, RunningWarp, build_app, free_port, server_param, warp, why_server_unavailable
 from warp.proc import find_descendants
 
 pytestmark = pytest.mark.e2e
@@ -280,3 +281,31 @@ def test_a_build_waits_for_a_starting_server_and_runs_once_it_has_started(run_wa
         assert running.stop() == 0
     finally:
         hook.unlink()
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(why_server_unavailable("mod_wsgi") is not None, reason="Apache is not installed")
+def test_mod_wsgi_setup_runs_again_only_when_what_it_reads_changed():
+    """mod_wsgi-express setup-server writes Apache's configuration; a start with the same inputs reuses it."""
+    app = build_app("flask_wsgi", "mod_wsgi")
+    port = free_port()
+
+    def start(*args: str) -> float:
+        running = RunningWarp(app, ["--server", "mod_wsgi", *args], port)
+        try:
+            running.wait_ready("/")
+            assert running.get("/")[0] == 200
+            conf = next(Path(tempfile.gettempdir()).glob(f"warp-{os.geteuid()}/*/mod_wsgi-{port}/httpd.conf"))
+            return conf.stat().st_mtime_ns
+        finally:
+            assert running.stop(signal.SIGTERM, timeout=60) == 0, running.output()
+            running.close()
+
+    first = start("--threads", "3")
+    assert start("--threads", "3") == first  # nothing changed: setup-server did not run
+    changed = start("--threads", "5")
+    assert changed != first  # another argument: written again
+    conf = next(Path(tempfile.gettempdir()).glob(f"warp-{os.geteuid()}/*/mod_wsgi-{port}/httpd.conf"))
+    assert "threads=5" in conf.read_text()
+    conf.unlink()  # a file it wrote is gone: written again, and Apache starts
+    assert start("--threads", "5") != changed

@@ -26,21 +26,31 @@ def ask_once(ctx: Context, name: str, environ: Mapping[str, str], ask: Callable[
     """``ask()``'s answer, from the env's record of it when the project, build and environment are as they were."""
     stamp = ctx.env.run_dir / f"{name}.json"
     inputs = scan_inputs(ctx, environ, skip)
-    try:
-        saved = json.loads(stamp.read_text())
-    except (OSError, ValueError):
-        saved = None
-    if isinstance(saved, dict) and saved.get("inputs") == inputs and isinstance(saved.get("answer"), dict):
+    saved = read_stamp(stamp)
+    if saved is not None and saved.get("inputs") == inputs and isinstance(saved.get("answer"), dict):
         return saved["answer"]
     answer = ask()
-    try:
-        stamp.parent.mkdir(parents=True, exist_ok=True)
-        temporary = stamp.with_name(f".{stamp.name}.{os.getpid()}")
-        temporary.write_text(json.dumps({"inputs": inputs, "answer": answer}))
-        os.replace(temporary, stamp)
-    except OSError:
-        pass  # only a shortcut for the next command
+    write_stamp(stamp, {"inputs": inputs, "answer": answer})
     return answer
+
+
+def read_stamp(path: Path) -> dict | None:
+    try:
+        saved = json.loads(path.read_text())
+    except (OSError, ValueError):
+        return None
+    return saved if isinstance(saved, dict) else None
+
+
+def write_stamp(path: Path, value: dict) -> None:
+    """Replace ``path`` whole with ``value``; a stamp is only a shortcut for the next command, so a failure is not one."""
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        temporary = path.with_name(f".{path.name}.{os.getpid()}")
+        temporary.write_text(json.dumps(value))
+        os.replace(temporary, path)
+    except OSError:
+        pass
 
 
 def scan_inputs(ctx: Context, environ: Mapping[str, str], skip: tuple[Path, ...] = ()) -> dict:

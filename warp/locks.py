@@ -12,17 +12,14 @@ import re
 from typing import Any
 
 from warp.errors import UsageError
-
-try:
-    import tomllib
-except ModuleNotFoundError:  # Python 3.10
-    import tomli as tomllib  # type: ignore[no-redef]
+from warp.project import find_tomllib
 
 LOCK_FILES = ("uv.lock", "poetry.lock", "Pipfile.lock")
 
 
 def make_poetry_requirements(lock_text: str) -> list[str]:
     """The default (main) group of a poetry.lock, pinned: ``name==version ; markers``."""
+    tomllib = find_tomllib()
     try:
         lock = tomllib.loads(lock_text)
     except tomllib.TOMLDecodeError as exc:

@@ -250,13 +250,19 @@ def find_env_file_quirks(path: Path) -> list[int]:
     return quirks
 
 
-def _scan_pyproject(path: Path) -> dict[str, Any]:
-    if not path.is_file():
-        return {}
+def find_tomllib():
+    """tomllib, imported when a TOML file is read (most starts read none)."""
     try:
         import tomllib
     except ModuleNotFoundError:  # Python 3.10
         import tomli as tomllib  # type: ignore[no-redef]
+    return tomllib
+
+
+def _scan_pyproject(path: Path) -> dict[str, Any]:
+    if not path.is_file():
+        return {}
+    tomllib = find_tomllib()
     try:
         return tomllib.loads(_read(path))
     except tomllib.TOMLDecodeError as exc:

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import dataclasses
+import json
 import os
+import stat
 import tempfile
 from pathlib import Path
 
@@ -14,7 +16,6 @@ from warp.errors import EnvError, UsageError, WarpError, disk_full_as_error
 from warp.frameworks import find_asgi_request, find_mode, find_shadowed, make_django_target
 from warp.plan import StartPlan, find_interface, find_server, make_plan_with_paste_server, make_start_plan
 from warp.project import find_assigned_name, scan_paste_server
-from warp.warm import WarmParent
 
 
 def make_plan(ctx: Context, *, listen_fd: int | None = None, local_socket: bool = False) -> StartPlan:
@@ -129,9 +130,58 @@ def prepare(ctx: Context, plan: StartPlan, report: Report) -> Prepared:
     if not ctx.settings["reload"].value:  # under --reload an import error is shown and the next save retries
         appcheck.check_app_imports(ctx, plan, record)
     write_plan_files(ctx, plan)
+    run_prepare(ctx, plan)
+    return held
+
+
+#: In the server root: what the set-up commands were and the files they wrote (see run_prepare).
+PREPARED = "warp-prepared.json"
+
+
+def run_prepare(ctx: Context, plan: StartPlan) -> None:
+    """The server's set-up commands (mod_wsgi-express setup-server), skipped when the same commands in the same
+    environment, after the same build, wrote the server root and its files are as they left them: most starts."""
+    if not plan.prepare:
+        return
+    stamp = plan.server_root / PREPARED if plan.server_root is not None else None
+    key = make_prepare_key(ctx, plan)
+    if stamp is not None:
+        saved = learned.read_stamp(stamp) or {}
+        if saved.get("key") == key and saved.get("files") and scan_files(plan.server_root, saved["files"]) == saved["files"]:
+            return
     for argv in plan.prepare:
         proc.run(argv, env=plan.environ, cwd=plan.cwd, step=f"Preparing {plan.server}")
-    return held
+    if stamp is not None:
+        learned.write_stamp(stamp, {"key": key, "files": scan_files(plan.server_root)})
+
+
+def make_prepare_key(ctx: Context, plan: StartPlan) -> str:
+    """A digest of what the set-up commands read: themselves, their environment (which may hold secrets, hence
+    the digest) and directory, and the build, by the stat of the build record and of each command's program."""
+    import hashlib
+
+    programs = [os.stat(argv[0]) if os.path.exists(argv[0]) else None for argv in plan.prepare]
+    record = ctx.env.record_path.stat() if ctx.env.record_path.exists() else None
+    inputs = {
+        "prepare": [list(argv) for argv in plan.prepare],
+        "environ": dict(sorted(plan.environ.items())),
+        "cwd": str(plan.cwd),
+        "stats": [[st.st_size, st.st_mtime_ns] if st else None for st in (*programs, record)],
+    }
+    return hashlib.sha256(json.dumps(inputs, sort_keys=True).encode()).hexdigest()
+
+
+def scan_files(root: Path, names=None) -> dict[str, list[int]]:
+    """name -> [size, mtime] of the regular files directly in ``root`` (or of ``names``, missing ones left out)."""
+    found = {}
+    for name in names if names is not None else sorted(os.listdir(root)):
+        try:
+            st = os.stat(root / name)
+        except OSError:
+            continue
+        if stat.S_ISREG(st.st_mode) and name != PREPARED:
+            found[name] = [st.st_size, st.st_mtime_ns]
+    return found
 
 
 def check_server_installed(ctx: Context, plan: StartPlan) -> None:
@@ -194,6 +244,8 @@ def run_reload(ctx: Context, plan: StartPlan, held: Prepared, report: Report, re
         sock = checks.bind_socket(plan.host, plan.port)
         sock.listen(1024)
         plan = make_plan(ctx, listen_fd=sock.fileno())
+    from warp.warm import WarmParent
+
     warm = WarmParent(ctx.env.python, HOOKS_DIR, ctx.env.record_path, ctx.env.run_dir / "warm-modules.json", report) if plan.warm else None
     children = supervise.ServerChildren(plan, sock, warm)
     state = {"ctx": ctx}
@@ -218,8 +270,7 @@ def run_reload(ctx: Context, plan: StartPlan, held: Prepared, report: Report, re
                 children.plan = make_plan(state["ctx"], listen_fd=sock.fileno() if sock else None)
             write_plan_files(state["ctx"], children.plan)
             if reaction.kind in ("config", "install"):
-                for argv in children.plan.prepare:
-                    proc.run(argv, env=children.plan.environ, cwd=children.plan.cwd, step=f"Preparing {children.plan.server}")
+                run_prepare(state["ctx"], children.plan)
         except WarpError as exc:
             report(f"warning: {exc.message}; the server keeps running the previous code")
             return False

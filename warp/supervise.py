@@ -17,14 +17,16 @@ import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Iterable, Protocol
+from typing import TYPE_CHECKING, Callable, Iterable, Protocol
 
 from warp import checks, proc
 from warp.errors import StepFailed
 from warp.plan import StartPlan
 from warp.servers import Stop
-from warp.warm import WarmParent
-from warp.watch import Reaction
+
+if TYPE_CHECKING:
+    from warp.warm import WarmParent
+    from warp.watch import Reaction
 
 #: Seconds a replaced child gets to finish before its process group is killed.
 RESTART_GRACE = 3.0
