@@ -5,10 +5,13 @@ from __future__ import annotations
 import shutil
 from pathlib import Path
 
-from benchmarks.common import PYTHON, WARP, BenchError, Section, Summary, clean_environ, is_quick, make_tree, ratios, run, timed
+from benchmarks.common import PYTHON, WARP, BenchError, Section, Summary, clean_environ, is_quick, make_tree, ratios, run, timed, user_warp
 
-TOOLS = ("warp", "pip", "uv", "warpdrive")
-LABELS = {"warp": "warp build", "pip": "venv + pip", "uv": "uv venv + uv pip", "warpdrive": "warpdrive build"}
+TOOLS = ("warp", "pip", "uv", "uv-same", "warpdrive")
+LABELS = {
+    "warp": "warp build", "pip": "venv + pip", "uv": "uv venv + uv pip", "uv-same": "uv, warp's work by hand",
+    "warpdrive": "warpdrive build",
+}
 WARPDRIVE = "warpdrive==0.34.0"
 #: warpdrive's own workflow: `warpdrive activate NAME` makes (or enters) the env with virtualenv and pip-installs
 #: warpdrive into it; `warpdrive build` pip-installs the requirements and the server, then runs collectstatic.
@@ -29,6 +32,8 @@ def make_project(root: Path) -> tuple[Path, list[str]]:
     env = clean_environ(WARP_HOME=str(root / "setup-home"))
     run([*WARP, "build"], cwd=src, env=env)
     run([*WARP, "exec", "django-admin", "startproject", "mysite", "."], cwd=src, env=env)
+    settings = src / "mysite" / "settings.py"  # a STATIC_ROOT, so that collectstatic by hand has somewhere to write
+    settings.write_text(settings.read_text() + '\nSTATIC_ROOT = BASE_DIR / "collected"\n')
     run([*WARP, "build"], cwd=src, env=env)
     if "unchanged" not in run([*WARP, "build"], cwd=src, env=env).stderr:
         raise BenchError("a second `warp build` with nothing changed did not report its inputs unchanged")
@@ -45,8 +50,8 @@ def install_warpdrive(root: Path) -> Path:
     return tool / "bin"
 
 
-def plan(tool: str, src: Path, home: Path, uv: str, warpdrive_bin: Path | None = None):
-    """(environment, cold commands, no-op rebuild command) for one tool."""
+def plan(tool: str, src: Path, home: Path, uv: str, warpdrive_bin: Path | None = None, warp: tuple[str, ...] = WARP):
+    """(environment, cold commands, no-op rebuild command) for one tool; ``warp``: the warp a user installed."""
     if tool == "warpdrive":
         # Server gunicorn, as warp chooses for this project (it is named in requirements.txt); warpdrive's default is mod_wsgi.
         env = {k: v for k, v in clean_environ().items() if not k.startswith("WARPDRIVE")}
@@ -54,21 +59,26 @@ def plan(tool: str, src: Path, home: Path, uv: str, warpdrive_bin: Path | None =
         build = ["bash", "-c", WARPDRIVE_BUILD.format(python=PYTHON)]
         return env, [build], [build]
     if tool == "warp":
-        return clean_environ(WARP_HOME=str(home)), [[*WARP, "build"]], [[*WARP, "build"]]
+        return clean_environ(WARP_HOME=str(home)), [[*warp, "build"]], [[*warp, "build"]]
     if tool == "pip":
         install = [src / ".venv/bin/pip", "install", "-r", "requirements.txt"]
         return clean_environ(), [[PYTHON, "-m", "venv", ".venv"], install], [install]
+    if tool == "uv-same":  # what warp's build does for this project: a seeded venv, compiled installs, WhiteNoise, collectstatic
+        install = [uv, "pip", "install", "--compile-bytecode", "--python", ".venv/bin/python", "-r", "requirements.txt", "whitenoise"]
+        collect = [src / ".venv/bin/python", "manage.py", "collectstatic", "--noinput"]
+        return clean_environ(), [[uv, "venv", "--seed", "--python", PYTHON], install, collect], [install, collect]
     install = [uv, "pip", "install", "-r", "requirements.txt"]
     return clean_environ(), [[uv, "venv", "--python", PYTHON], install], [install]
 
 
-def one_run(tool: str, template: Path, root: Path, uv: str, warpdrive_bin: Path | None = None) -> tuple[float, float, Path]:
+def one_run(tool: str, template: Path, root: Path, uv: str, warpdrive_bin: Path | None = None,
+            warp: tuple[str, ...] = WARP) -> tuple[float, float, Path]:
     workdir = make_tree(tool, root)
     src = workdir / "src"
-    shutil.copytree(template, src, ignore=shutil.ignore_patterns("__pycache__", ".venv"))
+    shutil.copytree(template, src, ignore=shutil.ignore_patterns("__pycache__", ".venv", "collected"))
     if tool == "warpdrive":
         (workdir / "home").mkdir()
-    env, cold, noop = plan(tool, src, workdir / "home", uv, warpdrive_bin)
+    env, cold, noop = plan(tool, src, workdir / "home", uv, warpdrive_bin, warp)
     return timed(cold, cwd=src, env=env), timed(noop, cwd=src, env=env), workdir
 
 
@@ -89,11 +99,12 @@ def bench(runs: int, log) -> Section:
             shutil.rmtree(workdir)
         # --quick: one timed run; a full run: `runs` of them.
         rounds = 1 if is_quick(runs) else runs
+        warp = user_warp(log)
         times = {tool: ([], []) for tool in TOOLS}
         for index in range(rounds):
             order = TOOLS[index % len(TOOLS) :] + TOOLS[: index % len(TOOLS)]  # rotate, so no tool always runs first
             for tool in order:
-                cold, noop, workdir = one_run(tool, template, root, uv, warpdrive_bin)
+                cold, noop, workdir = one_run(tool, template, root, uv, warpdrive_bin, warp)
                 shutil.rmtree(workdir)
                 times[tool][0].append(cold)
                 times[tool][1].append(noop)
@@ -104,18 +115,19 @@ def bench(runs: int, log) -> Section:
         title="Build",
         intro=(
             "The same Django project (`django-admin startproject`, requirements: Django, gunicorn), with the package "
-            "caches of pip and uv already warm. Cold: a new env from nothing (`warp build` with a fresh WARP_HOME; "
+            "caches of pip and uv already warm. Cold: a new env from nothing (`warp build` with a fresh WARP_HOME, warp "
+            "installed as a user installs it; "
             "`python -m venv .venv && .venv/bin/pip install -r requirements.txt`; "
-            "`uv venv && uv pip install -r requirements.txt`; warpdrive 0.34.0's own workflow, "
+            "`uv venv && uv pip install -r requirements.txt`; the same with warp's work done by hand (below); warpdrive 0.34.0's own workflow, "
             "`eval \"$(warpdrive activate NAME)\" && warpdrive build`). No-op: the same install command again, nothing changed."
         ),
-        headers=["", LABELS["warp"], LABELS["pip"], LABELS["uv"], LABELS["warpdrive"], "warp ÷ pip", "warp ÷ uv", "warp ÷ warpdrive"],
+        headers=["", *(LABELS[tool] for tool in TOOLS), "warp ÷ pip", "warp ÷ uv", "warp ÷ uv (same work)", "warp ÷ warpdrive"],
     )
     for phase, name in ((0, "cold"), (1, "no-op rebuild")):
-        warp, pip, uvt, wd = (times[tool][phase] for tool in TOOLS)
+        warp, pip, uvt, same, wd = (times[tool][phase] for tool in TOOLS)
         section.rows.append([
-            name, Summary.of(warp).seconds(), Summary.of(pip).seconds(), Summary.of(uvt).seconds(), Summary.of(wd).seconds(),
-            ratios(warp, pip).ratio(), ratios(warp, uvt).ratio(), ratios(warp, wd).ratio(),
+            name, *(Summary.of(times[tool][phase]).seconds() for tool in TOOLS),
+            ratios(warp, pip).ratio(), ratios(warp, uvt).ratio(), ratios(warp, same).ratio(), ratios(warp, wd).ratio(),
         ])
     section.notes = [
         f"Median of {rounds} run{'s' if rounds > 1 else ''}, (min–max); ratios are taken run by run (the four tools run back to back, in rotating order).",
@@ -123,7 +135,11 @@ def bench(runs: int, log) -> Section:
         "warp's cold build does more than its peers: it also installs whitenoise (for static files under gunicorn), "
         "seeds pip into the env (`uv venv --seed`), runs collectstatic through Django, and writes its build record.",
         "`python -m venv` also seeds pip (ensurepip); `uv venv` seeds nothing.",
-        "warp's no-op rebuild still starts warp, fingerprints the inputs and reruns collectstatic; pip and uv re-resolve the requirements against the env.",
+        "uv, warp's work by hand: `uv venv --seed && uv pip install --compile-bytecode -r requirements.txt whitenoise && "
+        "python manage.py collectstatic --noinput`; its no-op is the install and collectstatic again. The goal: warp's cold "
+        "build at or under it (warp ÷ uv (same work) ≤ 1.00×).",
+        "warp's no-op rebuild starts warp, fingerprints the inputs and skips collectstatic when nothing it reads changed; "
+        "pip and uv re-resolve the requirements against the env.",
         f"warpdrive: {WARPDRIVE} and virtualenv from the index in a venv of their own, on PATH; a fresh WARPDRIVE_VIRTUALENVS per run; "
         f"`warpdrive activate bench --python={PYTHON}` (virtualenv, then `pip install {WARPDRIVE}` into the new env) and `warpdrive build` "
         "(pip install -r with pip's cache, the server and WhiteNoise, then collectstatic) in one bash. Its server was set to gunicorn "

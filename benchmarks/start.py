@@ -78,9 +78,13 @@ def time_start(argv: list, port: int, *, cwd: Path, env: dict, log: Path, sig: i
             stop(proc, sig)  # uWSGI's own SIGTERM reloads; SIGINT stops it
 
 
+#: Starts per configuration even in a quick run: a start takes a second or so, and a median of two is an average.
+MIN_RUNS = 5
+
+
 def bench(runs: int, log) -> Section:
     with scratch_tree("warp-bench-start") as root:
-        return _bench(runs, log, root)
+        return _bench(max(runs, MIN_RUNS), log, root)
 
 
 def prepare(app: str, root: Path, warp_env: dict, log) -> tuple[Path, dict[str, str], Path | None]:

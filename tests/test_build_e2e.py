@@ -156,6 +156,19 @@ def test_unchanged_inputs_skip_the_installer_and_changes_or_force_run_it(tmp_pat
     assert record(env)["state"] == "ok"
 
 
+def test_the_server_is_installed_in_the_dependencies_installer_run_unless_it_compiles(tmp_path):
+    """One installer run, not two: its start-up, a resolution and (uv) a byte-compiling pass over the env once."""
+    project, home = make_project(tmp_path, "six\n")
+    first = warp("build", cwd=project, home=home)
+    lines = first.stderr.splitlines()
+    assert " -----> Installing gunicorn, whitenoise (with the dependencies: one resolution)" in lines, first.stderr
+    assert " -----> Installing gunicorn, whitenoise" not in lines and "already installed" not in first.stderr
+    assert {"six", "gunicorn", "whitenoise"} <= set(installed(env_of(home)))
+    switched = warp("build", "--server", "waitress", cwd=project, home=home)
+    assert " -----> Installing waitress (with the dependencies: one resolution)" in switched.stderr.splitlines()
+    assert "waitress" in installed(env_of(home))
+
+
 def test_a_server_chosen_with_server_stays_chosen_for_build_plan_and_start(tmp_path):
     project, home = make_project(tmp_path, "six\n")
     env = env_of(home)
