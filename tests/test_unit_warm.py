@@ -49,12 +49,12 @@ def project(tmp_path):
     return root
 
 
-def start_parked(tmp_path: Path, project: Path, modules: list[str]):
+def start_parked(tmp_path: Path, project: Path, modules: list[str], django: str | None = None):
     lines: list[str] = []
     (tmp_path / "modules.json").write_text(json.dumps(modules))
     warm = WarmParent(Path(sys.executable), HOOKS_DIR, tmp_path / "build.json", tmp_path / "modules.json", lines.append)
     environ = {**os.environ, "PYTHONPATH": str(project), "DJANGO_SETTINGS_MODULE": "settings", "MARKER": "m"}
-    plan = SimpleNamespace(adapter=SimpleNamespace(warm_imports=("json",)), cwd=project)
+    plan = SimpleNamespace(adapter=SimpleNamespace(warm_imports=("json",)), cwd=project, warm_django=django)
     warm.start(plan, environ, (), [project])
     deadline = time.monotonic() + 60
     while not any("Parked" in line for line in lines) and time.monotonic() < deadline:
@@ -154,3 +154,79 @@ def test_an_edited_installed_module_stops_the_parked_process(tmp_path, project):
             warm.close()
     finally:
         library.unlink()
+
+
+def test_with_django_set_up_its_models_and_settings_are_parked_and_an_edit_to_a_file_the_setup_read_stops_it(tmp_path, project):
+    (project / "settings.py").write_text((project / "settings.py").read_text() + "TIME_ZONE = 'Asia/Tokyo'\nUSE_TZ = True\n")
+    warm, environ, lines = start_parked(tmp_path, project, PROBED, django="settings")
+    try:
+        assert lines[-1].endswith("; Django set up with settings"), lines
+        child = warm.fork([sys.executable, str(project / "child.py")], project, environ)
+        assert child is not None and wait_exit(child) == 7, lines
+        report = json.loads((project / "child.json").read_text())
+        assert report["parked"] == {
+            "json": True, "email.mime.text": True, "django.conf": True, "django.db.models": True,
+            "django.contrib.auth.models": True,  # needs the app registry: parked once Django is set up
+            "django.contrib.auth.password_validation": True,
+            "settings": True,  # the project's, read by the setup
+            "helpers": False, "threads_at_import": False,  # the project's, not read by the setup
+        }
+        assert report["helpers"] == "fresh"
+        # The fork was made although Django's setup set TZ (from TIME_ZONE) here: the environment compared is warp's.
+        assert set(json.loads((tmp_path / "modules.json.unsafe-django").read_text())) == {"helpers", "threads_at_import"}
+
+        (project / "helpers.py").write_text("VALUE = 'edited'\n")  # not read by the setup: still forked
+        child = warm.fork([sys.executable, str(project / "child.py")], project, environ)
+        assert child is not None and wait_exit(child) == 7
+        assert json.loads((project / "child.json").read_text())["helpers"] == "edited"
+
+        (project / "settings.py").write_text((project / "settings.py").read_text() + "# edited\n")
+        assert_the_setup_read("settings.py", warm, project, environ, lines)
+    finally:
+        warm.close()
+
+
+def assert_the_setup_read(what: str, warm, project: Path, environ, lines) -> None:
+    """The next fork is refused, said once: ``what`` changed, which Django's setup in the parked process read."""
+    assert warm.fork([sys.executable, str(project / "child.py")], project, environ) is None
+    assert lines[-1] == f" -----> Full restarts until a new parked process is ready: {what} changed, which Django's setup in the parked process read"
+    assert warm.parked is None
+
+
+def test_a_file_the_settings_read_stops_it_when_it_changes_and_a_file_they_write_does_not(tmp_path, project):
+    """Settings that read a file of the project (an .env) or open a log file in it (which grows with each request)."""
+    (project / "greeting.txt").write_text("hello")
+    (project / "settings.py").write_text(
+        (project / "settings.py").read_text() + "GREETING = open('greeting.txt').read()\nopen('app.log', 'a').close()\n"
+    )
+    warm, environ, lines = start_parked(tmp_path, project, ["json"], django="settings")
+    try:
+        (project / "app.log").write_text("a request was served\n")
+        child = warm.fork([sys.executable, str(project / "child.py")], project, environ)
+        assert child is not None and wait_exit(child) == 7, lines
+        (project / "greeting.txt").write_text("hello again")
+        assert_the_setup_read("greeting.txt", warm, project, environ, lines)
+    finally:
+        warm.close()
+
+
+def test_a_module_added_where_the_setup_looked_stops_it(tmp_path, project):
+    """A new file in a directory Django's setup listed (an admin.py that autodiscovery would import) is not missed."""
+    warm, environ, lines = start_parked(tmp_path, project, ["json"], django="settings")
+    try:
+        (project / "admin.py").write_text("")
+        assert_the_setup_read("the list of modules in ./", warm, project, environ, lines)
+    finally:
+        warm.close()
+
+
+def test_django_that_cannot_be_set_up_is_left_to_each_server(tmp_path, project):
+    (project / "settings.py").write_text("INSTALLED_APPS = ['no_such_app']\n")
+    warm, environ, lines = start_parked(tmp_path, project, ["json"], django="settings")
+    try:
+        assert lines[-1].endswith("; Django left to each server: django.setup() raised ModuleNotFoundError"), lines
+        child = warm.fork([sys.executable, str(project / "child.py")], project, environ)
+        assert child is not None and wait_exit(child) == 7
+        assert json.loads((project / "child.json").read_text())["parked"]["settings"] is False
+    finally:
+        warm.close()
