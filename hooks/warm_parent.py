@@ -546,6 +546,8 @@ class Parked:
             os.environ.clear()
             os.environ.update(environ)
             os.environ.update(self.set_up_environ)
+            if self.django:
+                forget_django_caches()
             sys.argv = [script, *arguments]
             sys.path[0] = os.path.dirname(os.path.realpath(script))
             reseed()
@@ -564,6 +566,24 @@ class Parked:
                 finish_as_at_exit()
             finally:
                 os._exit(code)
+
+
+def forget_django_caches():
+    """What Django builds from the project's files on first use, built anew by each server should the parked process have.
+
+    Neither the setup nor a parked module builds them as far as seen (a module that would import the URLconf is left
+    to the children); this keeps it so for a dependency that asks for a template engine when imported.
+    """
+    template = sys.modules.get("django.template")
+    if template is not None:
+        template.engines._engines = {}  # noqa: SLF001  (EngineHandler's own cache)
+        vars(template.engines).pop("templates", None)
+    utils = sys.modules.get("django.template.utils")
+    if utils is not None:
+        utils.get_app_template_dirs.cache_clear()
+    urls = sys.modules.get("django.urls")
+    if urls is not None:
+        urls.clear_url_caches()
 
 
 def reseed():
