@@ -98,6 +98,17 @@ def test_a_fork_runs_the_script_as_a_new_interpreter_would_with_only_clean_insta
         warm.close()
 
 
+def test_a_module_that_one_before_it_in_the_list_imported_is_parked_not_left_out(tmp_path, project):
+    """The list is in import order: a package comes before the modules its import brings in."""
+    warm, environ, lines = start_parked(tmp_path, project, ["email.mime.text", "email.mime.nonmultipart", "email.mime.base"])
+    try:
+        child = warm.fork([sys.executable, str(project / "child.py")], project, environ)
+        assert child is not None and wait_exit(child) == 7
+        assert not (tmp_path / "modules.json.unsafe").exists() or json.loads((tmp_path / "modules.json.unsafe").read_text()) == {}
+    finally:
+        warm.close()
+
+
 def test_a_changed_environment_stops_the_parked_process_and_says_so_once(tmp_path, project):
     warm, environ, lines = start_parked(tmp_path, project, ["json"])
     parked = warm.parked
