@@ -236,10 +236,9 @@ class Parked:
         sys.addaudithook(self.project.hear)
         #: The settings module Django was set up with here, or None and why not (--django).
         self.django = self.django_why = None
-        #: The environment warp started this process with, and what django.setup() set in it since (TZ, from TIME_ZONE),
-        #: which a new interpreter's setup would set too.
+        #: The environment warp started this process with: what parked imports and django.setup() changed in it since
+        #: (TZ, from TIME_ZONE) is changed in each child too, as a new interpreter's imports would.
         self.environ = dict(os.environ)
-        self.set_up_environ = {}
         #: name -> why it is left to the children, kept for the next session (a module that became clean since is only
         #: not parked; one that became unsafe is still found, since clean ones are always tried).
         self.unsafe_file = args.modules + ".unsafe"
@@ -425,7 +424,6 @@ class Parked:
         self.clean.allow_current()
         self.note_files()
         self.django = settings_module
-        self.set_up_environ = {key: value for key, value in os.environ.items() if self.environ.get(key) != value}
         self.unsafe_file = self.args.modules + ".unsafe-django"
         self.unsafe = read_json(self.unsafe_file, {})
 
@@ -544,9 +542,14 @@ class Parked:
             self.project.recording = False
             importlib.invalidate_caches()  # a project file added since the parked process listed its directory is found
             os.chdir(cwd)
+            changed = {key: os.environ.get(key) for key in {*os.environ, *self.environ} if os.environ.get(key) != self.environ.get(key)}
             os.environ.clear()
             os.environ.update(environ)
-            os.environ.update(self.set_up_environ)
+            for key, value in changed.items():  # what the parked imports changed, as they would in a new interpreter
+                if value is None:
+                    os.environ.pop(key, None)
+                else:
+                    os.environ[key] = value
             if self.django:
                 forget_django_caches()
             sys.argv = [script, *arguments]

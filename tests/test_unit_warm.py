@@ -32,7 +32,8 @@ found = {name: name in sys.modules for name in %r}
 import helpers  # the project's own module, imported afresh
 atexit.register(lambda: open("atexit-ran", "w").close())
 json.dump({"parked": found, "argv": sys.argv, "cwd": os.getcwd(), "ppid": os.getppid(), "pid": os.getpid(),
-           "path0": sys.path[0], "marker": os.environ.get("MARKER"), "helpers": helpers.VALUE}, open("child.json", "w"))
+           "path0": sys.path[0], "marker": os.environ.get("MARKER"), "helpers": helpers.VALUE, "tz": os.environ.get("TZ")},
+          open("child.json", "w"))
 sys.exit(7)
 """
 
@@ -183,7 +184,9 @@ def test_with_django_set_up_its_models_and_settings_are_parked_and_an_edit_to_a_
             "helpers": False, "threads_at_import": False,  # the project's, not read by the setup
         }
         assert report["helpers"] == "fresh"
-        # The fork was made although Django's setup set TZ (from TIME_ZONE) here: the environment compared is warp's.
+        # Django's setup set TZ (from TIME_ZONE) here, as it does in a new interpreter: the child has it, and the environment
+        # compared with warp's is the one this process started with.
+        assert report["tz"] == "Asia/Tokyo"
         assert set(json.loads((tmp_path / "modules.json.unsafe-django").read_text())) == {"helpers", "threads_at_import"}
 
         (project / "helpers.py").write_text("VALUE = 'edited'\n")  # not read by the setup: still forked
