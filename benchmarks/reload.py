@@ -1,4 +1,8 @@
-"""Reload: edit to new response, `warp start --reload` against each server's own reloader and Django's runserver."""
+"""Reload: edit to new response, `warp start --reload` against each server's own reloader and Django's runserver.
+
+Three apps: the Flask test app, a `django-admin startproject` site and a `wagtail start` site (a CMS with about
+thirty installed apps), both built by `warp build` as a user would.
+"""
 
 from __future__ import annotations
 
@@ -42,6 +46,10 @@ PATTERN = r'f"[^"]* pid'
 #: The servers whose `warp start --reload` forks each new server from a parked process (warm); they also get a row
 #: with WARP_RELOAD_WARM=0, warp's full restart in a new interpreter.
 WARM_SERVERS = ("gunicorn", "waitress")
+#: The Django sites measured warm, with a full restart and under runserver: group -> its label in the table.
+DJANGO_SITES = {"django": "Django", "wagtail": "Wagtail"}
+#: What the issue asks of the Wagtail site: warm at least this many times faster than runserver and than a full restart.
+WAGTAIL_GOALS = {"native-wagtail": ("manage.py runserver", 3.0), "cold-wagtail": ("warp's full restart", 2.0)}
 PARKED = re.compile(r" -----> Parked (\d+) modules for warm reloads \(pid \d+, (\d+) MB resident")
 NATIVE_LABELS = {
     "gunicorn": "gunicorn --reload",
@@ -247,6 +255,57 @@ def make_django_site(src: Path, env: dict) -> None:
     urls.write_text(text)
 
 
+def make_wagtail_site(src: Path, env: dict, log) -> Path:
+    """A `wagtail start` site built by `warp build`, whose / is a view of its own (home/views.py, imported by a URL pattern); its env.
+
+    Wagtail is installed first into an env of its own to run `wagtail start`; the site then asks for that release
+    (the template's own pins may ask for a newer Python than the app's) and gets its env from `warp build`.
+    """
+    maker = src.parent / "wagtail_maker"
+    maker.mkdir(mode=0o755)
+    (maker / "requirements.txt").write_text("wagtail\n")
+    log("reload: warp build of an env to run `wagtail start` in")
+    run([*WARP, "build"], cwd=maker, env=env)
+    version = run([*WARP, "exec", "python", "-c", "import wagtail; print(wagtail.__version__)"], cwd=maker, env=env).stdout.split()[-1]
+    src.mkdir(mode=0o755)
+    run([*WARP, "exec", "wagtail", "start", "mysite", src], cwd=maker, env=env)
+    (src / "requirements.txt").write_text(f"wagtail=={version}\n")
+    (src / "home" / "views.py").write_text(
+        "import os\n\nfrom django.http import HttpResponse\n\n\n"
+        "def index(request):\n    return HttpResponse(f\"hello from wagtail pid {os.getpid()}\")\n"
+    )
+    urls = src / "mysite" / "urls.py"
+    text, found = re.subn(r"^urlpatterns = \[\n", 'urlpatterns = [\n    path("", __import__("home.views").views.index),\n', urls.read_text(), count=1, flags=re.M)
+    if not found:
+        raise BenchError(f"no urlpatterns to add the view to in {urls}")
+    urls.write_text(text)
+    skipped, env_path = build(src, ["gunicorn"], env, log)
+    if env_path is None:
+        raise BenchError(skipped["gunicorn"])
+    log("reload: warp migrate of the Wagtail site")
+    run([*WARP, "migrate"], cwd=src, env=env)
+    return env_path
+
+
+def make_django_plans(group: str, site: Path, site_env: Path, warp_env: dict, editor: "Editor") -> dict[str, tuple]:
+    """warp's warm reload, warp's full restart and `manage.py runserver` for a Django site: key -> plan."""
+    hand_env = clean_environ(VIRTUAL_ENV=str(site_env), PATH=f"{site_env / 'bin'}:{os.environ.get('PATH', '')}")
+    warm = lambda port: [*WARP, "start", "--server", "gunicorn", "--reload", "--host", "127.0.0.1", "--port", port]  # noqa: E731  (a plan's argv factory)
+    return {
+        f"warp-{group}": (warm, editor, site, warp_env, signal.SIGTERM),
+        f"cold-{group}": (warm, editor, site, {**warp_env, "WARP_RELOAD_WARM": "0"}, signal.SIGTERM),
+        f"native-{group}": (lambda port: [site_env / "bin/python", "manage.py", "runserver", f"127.0.0.1:{port}"], editor, site, hand_env, signal.SIGTERM),
+    }
+
+
+def make_django_rows(group: str) -> list[tuple[str, str, str]]:
+    label = DJANGO_SITES[group]
+    return [(group, f"{label} (gunicorn): warp start --reload (warm)", f"warp-{group}"),
+            (group, f"{label} (gunicorn): warp start --reload, full restart", f"cold-{group}"),
+            *([(group, "Django: gunicorn --reload", "gunicorn-django")] if group == "django" else []),
+            (group, f"{label}: manage.py runserver", f"native-{group}")]
+
+
 def versions_in(env_path: Path, env: dict, names) -> dict[str, str]:
     code = "import importlib.metadata as m, sys\nfor d in sys.argv[1:]:\n    try: print(d, m.version(d))\n    except m.PackageNotFoundError: pass"
     out = run([env_path / "bin/python", "-c", code, *names], cwd=env_path, env=env).stdout
@@ -284,7 +343,7 @@ def bench(runs: int, log) -> Section:
 def _bench(runs: int, log, root: Path) -> Section:
     quick = is_quick(runs)
     edits, edit_timeout = (3, QUICK_EDIT_TIMEOUT) if quick else (10, EDIT_TIMEOUT)
-    src, site, home, logs = root / "flask_wsgi", root / "django_site", make_home(root), root / "logs"
+    src, site, wagtail, home, logs = root / "flask_wsgi", root / "django_site", root / "wagtail_site", make_home(root), root / "logs"
     shutil.copytree(REPO / "tests/apps/flask_wsgi", src, ignore=shutil.ignore_patterns("__pycache__"))
     logs.mkdir()
     python = app_python()
@@ -316,6 +375,14 @@ def _bench(runs: int, log, root: Path) -> Section:
         django_skip = str(exc).strip().splitlines()[0]
         log(f"reload: skipping Django: {exc}")
 
+    log("reload: making the Wagtail site")
+    wagtail_skip = wagtail_env = None
+    try:
+        wagtail_env = make_wagtail_site(wagtail, warp_env, log)
+    except BenchError as exc:
+        wagtail_skip = str(exc).strip().splitlines()[0]
+        log(f"reload: skipping Wagtail: {exc}")
+
     rows: list[tuple[str, str, str]] = []  # (group, label, key)
     plans: dict[str, tuple] = {}  # key -> (argv factory, editor, cwd, env, signal)
     flask_editor = Editor(src / "wsgi.py")
@@ -337,18 +404,14 @@ def _bench(runs: int, log, root: Path) -> Section:
         rows.append((server, f"{server}: {NATIVE_LABELS[server]}", native_key))
     if django_skip is None:
         django_editor = Editor(site / "mysite" / "views.py")
-        plans["warp-django"] = (lambda port: [*WARP, "start", "--server", "gunicorn", "--reload", "--host", "127.0.0.1", "--port", port],
-                                django_editor, site, warp_env, signal.SIGTERM)
-        plans["cold-django"] = (plans["warp-django"][0], django_editor, site, {**warp_env, "WARP_RELOAD_WARM": "0"}, signal.SIGTERM)
+        plans.update(make_django_plans("django", site, site_env, warp_env, django_editor))
         plans["gunicorn-django"] = (lambda port: [site_env / "bin/gunicorn", "-b", f"127.0.0.1:{port}", "--reload", "--no-control-socket",
                                                   "mysite.wsgi:application"],
                                     django_editor, site, site_hand_env, signal.SIGTERM)
-        plans["native-django"] = (lambda port: [site_env / "bin/python", "manage.py", "runserver", f"127.0.0.1:{port}"],
-                                  django_editor, site, site_hand_env, signal.SIGTERM)
-        rows += [("django", "Django (gunicorn): warp start --reload (warm)", "warp-django"),
-                 ("django", "Django (gunicorn): warp start --reload, full restart", "cold-django"),
-                 ("django", "Django: gunicorn --reload", "gunicorn-django"),
-                 ("django", "Django: manage.py runserver", "native-django")]
+        rows += make_django_rows("django")
+    if wagtail_skip is None:
+        plans.update(make_django_plans("wagtail", wagtail, wagtail_env, warp_env, Editor(wagtail / "home" / "views.py")))
+        rows += make_django_rows("wagtail")
 
     results: dict[str, Result] = {}
     errors: dict[str, str] = {}
@@ -364,7 +427,7 @@ def _bench(runs: int, log, root: Path) -> Section:
                 try:
                     results[key] = measure(factory(port), port, editor, edits, cwd=cwd, env=env, log=logs / f"{key}-{port}.log", sig=sig,
                                            edit_timeout=edit_timeout)
-                    if key.startswith("warp-") and (key == "warp-django" or key[5:] in WARM_SERVERS):
+                    if key.startswith("warp-") and (key[5:] in DJANGO_SITES or key[5:] in WARM_SERVERS):
                         parked[key] = read_warm_log(logs / f"{key}-{port}.log")
                     break
                 except BenchError as exc:
@@ -389,7 +452,8 @@ def _bench(runs: int, log, root: Path) -> Section:
             "The Flask app tests/apps/flask_wsgi under `warp start --server S --reload` (warm, and with WARP_RELOAD_WARM=0 a full restart) "
             "against the server's own reloader in the same env; "
             "a `django-admin startproject` site under `warp start --server gunicorn --reload` (warm and full restart) against "
-            "`gunicorn --reload` and `manage.py runserver`."
+            "`gunicorn --reload` and `manage.py runserver`; a `wagtail start` site (built by `warp build`, migrated by `warp migrate`; "
+            "the edited view is home/views.py, which a URL pattern imports) under the same, against `manage.py runserver`."
         ),
         headers=["configuration", "median", "p95", "min–max", "failed / requests", "÷ warp"],
     )
@@ -411,6 +475,13 @@ def _bench(runs: int, log, root: Path) -> Section:
         notes.append(f"{server} skipped: {reason}")
     if django_skip:
         notes.append(f"Django skipped: {django_skip}")
+    if wagtail_skip:
+        notes.append(f"Wagtail skipped: {wagtail_skip}")
+    if "warp-wagtail" in results:
+        warm_median = statistics.median(results["warp-wagtail"].latencies)
+        notes.append("Wagtail, warm against the others: " + "; ".join(
+            f"{statistics.median(results[key].latencies) / warm_median:.2f}× faster than {name} (goal ≥ {goal:g}×)"
+            for key, (name, goal) in WAGTAIL_GOALS.items() if key in results) + ".")
 
     engine = probe(env_path, hand_env, "from gunicorn import reloader; print('inotify' if reloader.has_inotify else 'poll')") if "gunicorn" not in skipped else ""
     django_reloader = ""
@@ -421,7 +492,8 @@ def _bench(runs: int, log, root: Path) -> Section:
         "÷ warp divides a row's median by the median of `warp start --reload` on the same server (warm where it says so), "
         "measured back to back in the same run (alternating which goes first).",
         "warm: warp keeps a parked process in the app's interpreter that imported the server and the installed modules the app "
-        "loaded (none of the project's); each edit forks it and the fork imports only the project. "
+        "loaded (none of the project's) and, for a Django site, ran django.setup() (its settings, app configs and models); "
+        "each edit forks it and the fork imports the rest of the project. "
         "full restart: the same with WARP_RELOAD_WARM=0, each edit starts the server in a new interpreter. "
         + "; ".join(f"{key}: the parked process held {modules} modules in {rss} MB resident (shared copy-on-write with the servers it forks), "
                     f"{warm} of {restarts} restarts (the uncounted first edit included) were warm"
@@ -459,4 +531,7 @@ def _bench(runs: int, log, root: Path) -> Section:
     section.versions["watchfiles (warp)"] = probe(Path(PYTHON).parent.parent, clean_environ(), "import watchfiles; print(watchfiles.__version__)") or "?"
     if django_skip is None:
         section.versions["Django (reload site)"] = versions_in(site_env, site_hand_env, ["django"]).get("django", "?")
+    if wagtail_skip is None:
+        for name, version in versions_in(wagtail_env, clean_environ(), ["wagtail", "django"]).items():
+            section.versions[f"{name} (Wagtail site)"] = version
     return section

@@ -13,14 +13,27 @@ blueprints, through a third-party import), no thread, no socket, Django's
 settings not configured and its app registry empty. Those are imported by each
 child instead.
 
+With --django (a Django project, DJANGO_SETTINGS_MODULE in the environment) it
+first runs django.setup(), checked in a throwaway fork like a module: then the
+project's settings, app configs, models and whatever else the setup imports are
+parked too, and so are the installed modules that need the app registry. Every
+file of the project it read on the way (imported or opened) and every listing of
+a project directory it looked at is noted; a fork is refused while any of them
+differs on disk (`refused project FILE ...`), and warp starts anew. The URLconf,
+views and templates are not read by the setup, and a module whose import would
+read one (a project module, or a project file opened) is left to the children.
+
 Protocol, one line each way: warp writes `fork JSON` ({"argv", "cwd", "environ"})
 or `stop` to --control; this process writes `ready JSON`, `started PID`,
 `refused REASON` (`refused stale FILE ...` when a parked module's file changed
-on disk), `exited PID CODE` and `learned N` to --answer.
+on disk, `refused project FILE ...` when a project file the setup read did),
+`exited PID CODE` and `learned N` to --answer.
 Standard library only.
 """
 
 import argparse
+import importlib
+import importlib.machinery
 import json
 import os
 import runpy
@@ -41,6 +54,8 @@ IMPORT_TIMEOUT = 30.0
 LEARN_EVERY = 0.5
 #: Packages whose import changes the interpreter for everything imported after it: never parked.
 NEVER = ("gevent", "eventlet", "greenlet", "__main__", "__mp_main__", "warp_wsgi", "warp_asgi")
+#: The endings of a file an import can find (.py, .pyc, extension modules).
+IMPORTABLE = tuple(importlib.machinery.all_suffixes())
 
 
 def installed_roots(source_roots):
@@ -59,6 +74,12 @@ class Cleanliness:
         #: Modules found clean, first those the interpreter loaded before this script ran (site, a distribution's
         #: sitecustomize), which every child has too.
         self.checked = set(sys.modules)
+        #: Django's settings and app registry are the parked process's own (set up on purpose, --django).
+        self.django_ready = False
+
+    def allow_current(self):
+        """What is imported now is clean by decision (what django.setup() imported, the project's included)."""
+        self.checked.update(sys.modules)
 
     def is_installed_file(self, path):
         path = os.path.realpath(path)
@@ -80,6 +101,8 @@ class Cleanliness:
             return "it started a thread"
         if count_sockets() > self.sockets:
             return "it opened a socket"
+        if self.django_ready:
+            return find_open_database()
         conf = sys.modules.get("django.conf")
         if conf is not None and getattr(conf, "settings", None) is not None and conf.settings.configured:
             return "it read Django's settings"
@@ -87,6 +110,90 @@ class Cleanliness:
         if apps is not None and (apps.apps.apps_ready or apps.apps.loading):
             return "it filled Django's app registry"
         return None
+
+
+def find_open_database():
+    """Why a database connection Django opened may not be shared by forks, or None."""
+    db = sys.modules.get("django.db")
+    if db is None:
+        return None
+    try:
+        wrappers = db.connections.all(initialized_only=True)
+    except TypeError:  # Django before 4.1
+        wrappers = db.connections.all()
+    for wrapper in wrappers:
+        if getattr(wrapper, "connection", None) is not None:
+            return f"it opened the database connection {wrapper.alias!r}"
+    return None
+
+
+class ProjectFiles:
+    """The project's files this process read and the listings of its directories it looked at, from audit events.
+
+    A fork is safe while each is as it was: the same size and mtime (or still absent), the same importable names.
+    Files written (a log file) and bytecode caches are not reading the project.
+    """
+
+    def __init__(self, project_roots):
+        self.roots = project_roots
+        self.files = {}  # path -> (size, mtime_ns), or None: it was looked for and absent
+        self.listings = {}  # directory -> its importable names
+        self.recording = False
+
+    def hear(self, event, args):
+        if not self.recording or event not in ("open", "os.listdir", "os.scandir"):
+            return
+        path = args[0] if args else None
+        if event != "open":
+            path = "." if path is None else path
+        elif len(args) > 2 and isinstance(args[2], int) and args[2] & (os.O_WRONLY | os.O_RDWR):
+            return
+        if isinstance(path, bytes):
+            path = os.fsdecode(path)
+        if not isinstance(path, str):
+            return  # a descriptor
+        path = os.path.realpath(path)
+        if not (path + os.sep).startswith(self.roots) or "__pycache__" in path:
+            return
+        self.recording = False  # listing a directory is an audit event too
+        try:
+            if event == "open":
+                if path not in self.files:
+                    self.files[path] = stat_file(path)
+            elif path not in self.listings:
+                self.listings[path] = list_importable(path)
+        finally:
+            self.recording = True
+
+    def find_changed(self):
+        """A file or directory of the project that differs from what this process read, or None."""
+        for path, seen in self.files.items():
+            if stat_file(path) != seen:
+                return path
+        for path, seen in self.listings.items():
+            if list_importable(path) != seen:
+                return path + os.sep
+        return None
+
+
+def stat_file(path):
+    try:
+        info = os.stat(path)
+    except OSError:
+        return None
+    return (info.st_size, info.st_mtime_ns)
+
+
+def list_importable(path):
+    """The names in ``path`` an import could find: modules and packages, not an editor's temporary files."""
+    try:
+        names = os.listdir(path)
+    except OSError:
+        return None
+    return sorted(
+        n for n in names
+        if n.partition(".")[0].isidentifier() and (n.endswith(IMPORTABLE) or os.path.exists(os.path.join(path, n, "__init__.py")))
+    )
 
 
 def count_threads():
@@ -125,6 +232,13 @@ class Parked:
         roots, project_roots = installed_roots(args.source)
         here = os.path.realpath(__file__)
         self.clean = Cleanliness(roots, project_roots, [here])
+        self.project = ProjectFiles(project_roots)
+        sys.addaudithook(self.project.hear)
+        #: The settings module Django was set up with here, or None and why not (--django).
+        self.django = self.django_why = None
+        #: The environment warp started this process with: what parked imports and django.setup() changed in it since
+        #: (TZ, from TIME_ZONE) is changed in each child too, as a new interpreter's imports would.
+        self.environ = dict(os.environ)
         #: name -> why it is left to the children, kept for the next session (a module that became clean since is only
         #: not parked; one that became unsafe is still found, since clean ones are always tried).
         self.unsafe_file = args.modules + ".unsafe"
@@ -204,6 +318,38 @@ class Parked:
 
     def try_in_fork(self, todo):
         """(clean, bad, why): importing ``todo`` in order in a throwaway fork, ``clean`` went well, then ``bad`` did not."""
+
+        def work(out):
+            for name in todo:
+                if name in sys.modules:  # imported by one before it, which was clean
+                    out.write(f"ok {name}\n")
+                    continue
+                try:
+                    import_module(name)
+                except BaseException as exc:  # noqa: BLE001  (any failure leaves the module to the children)
+                    out.write(f"bad {name} its import raised {type(exc).__name__}\n")
+                    break
+                dirt = self.clean.find_dirt()
+                if dirt:
+                    out.write(f"bad {name} {dirt}\n")
+                    break
+                out.write(f"ok {name}\n")
+
+        data = self.run_in_fork(work)
+        lines = data.decode("utf-8", "replace").splitlines()
+        clean = [line[3:] for line in lines if line.startswith("ok ")]
+        bad = next((line for line in lines if line.startswith("bad ")), None)
+        if bad is not None:
+            _, name, why = bad.split(" ", 2)
+            return clean, name, why
+        rest = [n for n in todo if n not in clean and n not in sys.modules]
+        if data.endswith(b"\n") and not rest:
+            return clean, None, None
+        # It ended (or hung) during the import after the last clean one, which may have imported some of the rest.
+        return clean, rest[0] if rest else None, "its import did not finish"
+
+    def run_in_fork(self, work):
+        """What ``work(out)`` wrote to ``out`` in a throwaway fork (cut short after IMPORT_TIMEOUT); warp is heard meanwhile."""
         read, write = os.pipe()
         sys.stdout.flush()
         sys.stderr.flush()
@@ -214,20 +360,7 @@ class Parked:
                 devnull = os.open(os.devnull, os.O_WRONLY)
                 os.dup2(devnull, 1)  # what an import prints is the children's to print
                 os.dup2(devnull, 2)
-                out = os.fdopen(write, "w", buffering=1)
-                for name in todo:
-                    if name in sys.modules:
-                        continue
-                    try:
-                        import_module(name)
-                    except BaseException as exc:  # noqa: BLE001  (any failure leaves the module to the children)
-                        out.write(f"bad {name} its import raised {type(exc).__name__}\n")
-                        break
-                    dirt = self.clean.find_dirt()
-                    if dirt:
-                        out.write(f"bad {name} {dirt}\n")
-                        break
-                    out.write(f"ok {name}\n")
+                work(os.fdopen(write, "w", buffering=1))
             finally:
                 os._exit(0)
         os.close(write)
@@ -249,17 +382,50 @@ class Parked:
             self.transient.discard(read)
             os.close(read)
             os.waitpid(pid, 0)
-        lines = data.decode("utf-8", "replace").splitlines()
-        clean = [line[3:] for line in lines if line.startswith("ok ")]
-        bad = next((line for line in lines if line.startswith("bad ")), None)
-        if bad is not None:
-            _, name, why = bad.split(" ", 2)
-            return clean, name, why
-        rest = [n for n in todo if n not in clean and n not in sys.modules]
-        if data.endswith(b"\n") and not rest:
-            return clean, None, None
-        # It ended (or hung) during the import after the last clean one, which may have imported some of the rest.
-        return clean, rest[0] if rest else None, "its import did not finish"
+        return data
+
+    def set_up_django(self):
+        """Run django.setup() here if it does in a throwaway fork and leaves nothing that forks cannot share.
+
+        When it does not, the children set Django up themselves, as without --django, and ``django_why`` says why.
+        """
+        settings_module = os.environ.get("DJANGO_SETTINGS_MODULE")
+        if not settings_module:
+            self.django_why = "DJANGO_SETTINGS_MODULE is not set"
+            return
+
+        def work(out):
+            try:
+                import django
+
+                django.setup()
+            except BaseException as exc:  # noqa: BLE001  (the children set Django up, and show what it raises)
+                out.write(f"bad django.setup() raised {type(exc).__name__}\n")
+                return
+            self.clean.django_ready = True
+            self.clean.allow_current()
+            dirt = self.clean.find_dirt()
+            out.write(f"bad {dirt}\n" if dirt else "ok\n")
+
+        answer = self.run_in_fork(work).decode("utf-8", "replace").strip()
+        if answer != "ok":
+            self.django_why = answer[len("bad "):] if answer.startswith("bad ") else "django.setup() did not finish"
+            return
+        self.project.recording = True
+        importlib.invalidate_caches()  # each directory the setup searches is listed again, and noted
+        import django
+
+        try:
+            django.setup()
+        except BaseException as exc:  # noqa: BLE001  (the fork set it up: this process is not what it seemed)
+            self.say(f"broken django.setup() failed here but not in a fork: {exc!r}")
+            os._exit(1)
+        self.clean.django_ready = True
+        self.clean.allow_current()
+        self.note_files()
+        self.django = settings_module
+        self.unsafe_file = self.args.modules + ".unsafe-django"
+        self.unsafe = read_json(self.unsafe_file, {})
 
     def learn(self):
         """Park what the app's processes reported since the last look."""
@@ -283,8 +449,11 @@ class Parked:
 
     def run(self):
         self.park(self.args.imports)
+        if self.args.django:
+            self.set_up_django()
         self.learn()
-        self.say("ready " + json.dumps({"modules": len(sys.modules), "paths": sysconfig.get_paths(), "unsafe": len(self.unsafe)}))
+        self.say("ready " + json.dumps({"modules": len(sys.modules), "paths": sysconfig.get_paths(), "unsafe": len(self.unsafe),
+                                        "django": self.django, "django_why": self.django_why, "project_files": len(self.project.files)}))
         while True:
             ready, _, _ = select.select([self.control, self.chld_read], [], [], LEARN_EVERY)
             self.reap()
@@ -332,12 +501,13 @@ class Parked:
         if script is None:
             self.say(f"refused {arguments}")
             return
-        changed = self.find_changed()
-        if changed:
-            self.say(f"refused stale {changed} changed since it was parked")
-            return
+        for word, find, since in (("project", self.project.find_changed, "the parked process read it"), ("stale", self.find_changed, "it was parked")):
+            changed = find()
+            if changed:
+                self.say(f"refused {word} {changed} changed since {since}")
+                return
         environ = dict(request["environ"])
-        if any(environ.get(key) != os.environ.get(key) for key in set(environ) | set(os.environ) if key not in WARP_OWN):
+        if any(environ.get(key) != self.environ.get(key) for key in set(environ) | set(self.environ) if key not in WARP_OWN):
             self.say("refused the environment differs from the parked process's")
             return
         sys.stdout.flush()
@@ -369,9 +539,19 @@ class Parked:
             signal.pthread_sigmask(signal.SIG_UNBLOCK, (signal.SIGCHLD, signal.SIGTERM))
             for fd in (self.control.fileno(), self.answer, self.chld_read, self.chld_write, *self.transient):
                 os.close(fd)
+            self.project.recording = False
+            importlib.invalidate_caches()  # a project file added since the parked process listed its directory is found
             os.chdir(cwd)
+            changed = {key: os.environ.get(key) for key in {*os.environ, *self.environ} if os.environ.get(key) != self.environ.get(key)}
             os.environ.clear()
             os.environ.update(environ)
+            for key, value in changed.items():  # what the parked imports changed, as they would in a new interpreter
+                if value is None:
+                    os.environ.pop(key, None)
+                else:
+                    os.environ[key] = value
+            if self.django:
+                forget_django_caches()
             sys.argv = [script, *arguments]
             sys.path[0] = os.path.dirname(os.path.realpath(script))
             reseed()
@@ -390,6 +570,24 @@ class Parked:
                 finish_as_at_exit()
             finally:
                 os._exit(code)
+
+
+def forget_django_caches():
+    """What Django builds from the project's files on first use, built anew by each server should the parked process have.
+
+    Neither the setup nor a parked module builds them as far as seen (a module that would import the URLconf is left
+    to the children); this keeps it so for a dependency that asks for a template engine when imported.
+    """
+    template = sys.modules.get("django.template")
+    if template is not None:
+        template.engines._engines = {}  # noqa: SLF001  (EngineHandler's own cache)
+        vars(template.engines).pop("templates", None)
+    utils = sys.modules.get("django.template.utils")
+    if utils is not None:
+        utils.get_app_template_dirs.cache_clear()
+    urls = sys.modules.get("django.urls")
+    if urls is not None:
+        urls.clear_url_caches()
 
 
 def reseed():
@@ -474,6 +672,7 @@ def main():
     parser.add_argument("--answer", type=int, required=True)
     parser.add_argument("--modules", required=True, help="a JSON list of module names the app's processes loaded")
     parser.add_argument("--source", action="append", default=[], help="the project's directories: nothing is parked from them")
+    parser.add_argument("--django", action="store_true", help="run django.setup() with DJANGO_SETTINGS_MODULE before parking")
     parser.add_argument("--import", dest="imports", action="append", default=[], help="a module to park at once (the server)")
     args = parser.parse_args()
     Parked(args).run()  # sys.path[0], this script's directory, is replaced in each child by its script's

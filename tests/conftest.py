@@ -267,20 +267,23 @@ TWO_APPS_FILES = {
         'urlpatterns = [path("admin/", admin.site.urls), path("", include("polls.urls")), path("blog/", include("blog.urls"))]\n'
     ),
     "polls/__init__.py": "",
-    "polls/apps.py": 'from django.apps import AppConfig\n\n\nclass PollsConfig(AppConfig):\n    name = "polls"\n',
+    "polls/apps.py": 'from django.apps import AppConfig\n\n\nclass PollsConfig(AppConfig):\n    name = "polls"\n    verbose_name = "app 0"\n',
+    # LOADED_IN: the process that imported the models (a server, or the parked process of a warm --reload that set Django up).
     "polls/models.py": (
-        "from django.db import models\n\n\nclass Question(models.Model):\n    text = models.CharField(max_length=200)\n\n"
-        '    class Meta:\n        verbose_name = "question 0"\n'
+        "import os\n\nfrom django.db import models\n\nLOADED_IN = os.getpid()\n\n\nclass Question(models.Model):\n"
+        '    text = models.CharField(max_length=200)\n\n    class Meta:\n        verbose_name = "question 0"\n'
     ),
     "polls/admin.py": "from django.contrib import admin\n\nfrom polls.models import Question\n\nadmin.site.register(Question)\n",
     "polls/views.py": (
-        "import os\n\nfrom django.conf import settings\nfrom django.shortcuts import render\n\nfrom polls.models import Question\n\n\n"
+        "import os\n\nfrom django.apps import apps\nfrom django.conf import settings\nfrom django.shortcuts import render\n\n"
+        "from polls.models import LOADED_IN, Question\n\n\n"
         "def index(request):\n"
-        '    context = {"view": "polls view 0", "name": Question._meta.verbose_name, "greeting": settings.GREETING, "pid": os.getpid()}\n'
+        '    context = {"view": "polls view 0", "name": Question._meta.verbose_name, "greeting": settings.GREETING, "pid": os.getpid(),\n'
+        '               "app": apps.get_app_config("polls").verbose_name, "models_from": LOADED_IN}\n'
         '    return render(request, "polls/index.html", context)\n'
     ),
     "polls/urls.py": 'from django.urls import path\n\nfrom polls import views\n\nurlpatterns = [path("", views.index)]\n',
-    "polls/templates/polls/index.html": "polls template 0 {{ view }} {{ name }} {{ greeting }} pid {{ pid }}\n",
+    "polls/templates/polls/index.html": "polls template 0 {{ view }} {{ name }} {{ greeting }} {{ app }} pid {{ pid }} models from {{ models_from }}\n",
     "blog/__init__.py": "",
     "blog/apps.py": 'from django.apps import AppConfig\n\n\nclass BlogConfig(AppConfig):\n    name = "blog"\n',
     "blog/helpers.py": 'TEXT = "helper 0"\n',

@@ -1537,6 +1537,26 @@ def test_reload_says_whether_new_servers_are_forked_warm(server, environ, warm, 
     assert because in decision(plan, "warm reload").because
 
 
+@pytest.mark.parametrize(
+    "mode, environ, warm_django",
+    [
+        ("django", {"DJANGO_SETTINGS_MODULE": "mysite.settings"}, "mysite.settings"),
+        ("django", {}, None),  # no settings module known: each server sets Django up
+        ("wsgi", {"DJANGO_SETTINGS_MODULE": "mysite.settings"}, None),  # not served as a Django project
+    ],
+)
+def test_warm_reload_of_a_django_project_says_the_parked_process_sets_django_up(mode, environ, warm_django):
+    target = Target("module", module="mysite.wsgi", callable="application")
+    plan = start("gunicorn", target, reload=True, mode=Mode(mode, "from --app", target), app_environ={"PATH": "/usr/bin", **environ})
+    assert plan.warm_django == warm_django
+    because = decision(plan, "warm reload").because
+    assert ("Django set up with mysite.settings (settings, app configs, models; each server sets it up instead if that fails)" in because) is bool(warm_django)
+    assert ("when a file the setup read changes" in because) is bool(warm_django)
+    off = start("gunicorn", target, reload=True, mode=Mode(mode, "from --app", target), app_environ={"PATH": "/usr/bin", **environ},
+                environ={"WARP_RELOAD_WARM": "0"})
+    assert off.warm is False and off.warm_django is None
+
+
 def test_warm_reload_can_be_turned_off_in_pyproject():
     assert make_settings(tool={"reload-warm": False})["reload_warm"] == Value(False, "[tool.warp] reload-warm")
     assert make_settings()["reload_warm"] == Value(True, "default")

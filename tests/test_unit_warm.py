@@ -32,7 +32,8 @@ found = {name: name in sys.modules for name in %r}
 import helpers  # the project's own module, imported afresh
 atexit.register(lambda: open("atexit-ran", "w").close())
 json.dump({"parked": found, "argv": sys.argv, "cwd": os.getcwd(), "ppid": os.getppid(), "pid": os.getpid(),
-           "path0": sys.path[0], "marker": os.environ.get("MARKER"), "helpers": helpers.VALUE}, open("child.json", "w"))
+           "path0": sys.path[0], "marker": os.environ.get("MARKER"), "helpers": helpers.VALUE, "tz": os.environ.get("TZ")},
+          open("child.json", "w"))
 sys.exit(7)
 """
 
@@ -49,12 +50,12 @@ def project(tmp_path):
     return root
 
 
-def start_parked(tmp_path: Path, project: Path, modules: list[str]):
+def start_parked(tmp_path: Path, project: Path, modules: list[str], django: str | None = None):
     lines: list[str] = []
     (tmp_path / "modules.json").write_text(json.dumps(modules))
     warm = WarmParent(Path(sys.executable), HOOKS_DIR, tmp_path / "build.json", tmp_path / "modules.json", lines.append)
     environ = {**os.environ, "PYTHONPATH": str(project), "DJANGO_SETTINGS_MODULE": "settings", "MARKER": "m"}
-    plan = SimpleNamespace(adapter=SimpleNamespace(warm_imports=("json",)), cwd=project)
+    plan = SimpleNamespace(adapter=SimpleNamespace(warm_imports=("json",)), cwd=project, warm_django=django)
     warm.start(plan, environ, (), [project])
     deadline = time.monotonic() + 60
     while not any("Parked" in line for line in lines) and time.monotonic() < deadline:
@@ -94,6 +95,17 @@ def test_a_fork_runs_the_script_as_a_new_interpreter_would_with_only_clean_insta
         unsafe = json.loads((tmp_path / "modules.json.unsafe").read_text())
         assert unsafe["django.contrib.auth.models"] == "its import raised AppRegistryNotReady"
         assert "json" not in unsafe
+    finally:
+        warm.close()
+
+
+def test_a_module_that_one_before_it_in_the_list_imported_is_parked_not_left_out(tmp_path, project):
+    """The list is in import order: a package comes before the modules its import brings in."""
+    warm, environ, lines = start_parked(tmp_path, project, ["email.mime.text", "email.mime.nonmultipart", "email.mime.base"])
+    try:
+        child = warm.fork([sys.executable, str(project / "child.py")], project, environ)
+        assert child is not None and wait_exit(child) == 7
+        assert not (tmp_path / "modules.json.unsafe").exists() or json.loads((tmp_path / "modules.json.unsafe").read_text()) == {}
     finally:
         warm.close()
 
@@ -154,3 +166,81 @@ def test_an_edited_installed_module_stops_the_parked_process(tmp_path, project):
             warm.close()
     finally:
         library.unlink()
+
+
+def test_with_django_set_up_its_models_and_settings_are_parked_and_an_edit_to_a_file_the_setup_read_stops_it(tmp_path, project):
+    (project / "settings.py").write_text((project / "settings.py").read_text() + "TIME_ZONE = 'Asia/Tokyo'\nUSE_TZ = True\n")
+    warm, environ, lines = start_parked(tmp_path, project, PROBED, django="settings")
+    try:
+        assert lines[-1].endswith("; Django set up with settings"), lines
+        child = warm.fork([sys.executable, str(project / "child.py")], project, environ)
+        assert child is not None and wait_exit(child) == 7, lines
+        report = json.loads((project / "child.json").read_text())
+        assert report["parked"] == {
+            "json": True, "email.mime.text": True, "django.conf": True, "django.db.models": True,
+            "django.contrib.auth.models": True,  # needs the app registry: parked once Django is set up
+            "django.contrib.auth.password_validation": True,
+            "settings": True,  # the project's, read by the setup
+            "helpers": False, "threads_at_import": False,  # the project's, not read by the setup
+        }
+        assert report["helpers"] == "fresh"
+        # Django's setup set TZ (from TIME_ZONE) here, as it does in a new interpreter: the child has it, and the environment
+        # compared with warp's is the one this process started with.
+        assert report["tz"] == "Asia/Tokyo"
+        assert set(json.loads((tmp_path / "modules.json.unsafe-django").read_text())) == {"helpers", "threads_at_import"}
+
+        (project / "helpers.py").write_text("VALUE = 'edited'\n")  # not read by the setup: still forked
+        child = warm.fork([sys.executable, str(project / "child.py")], project, environ)
+        assert child is not None and wait_exit(child) == 7
+        assert json.loads((project / "child.json").read_text())["helpers"] == "edited"
+
+        (project / "settings.py").write_text((project / "settings.py").read_text() + "# edited\n")
+        assert_the_setup_read("settings.py", warm, project, environ, lines)
+    finally:
+        warm.close()
+
+
+def assert_the_setup_read(what: str, warm, project: Path, environ, lines) -> None:
+    """The next fork is refused, said once: ``what`` changed, which Django's setup in the parked process read."""
+    assert warm.fork([sys.executable, str(project / "child.py")], project, environ) is None
+    assert lines[-1] == f" -----> Full restarts until a new parked process is ready: {what} changed, which Django's setup in the parked process read"
+    assert warm.parked is None
+
+
+def test_a_file_the_settings_read_stops_it_when_it_changes_and_a_file_they_write_does_not(tmp_path, project):
+    """Settings that read a file of the project (an .env) or open a log file in it (which grows with each request)."""
+    (project / "greeting.txt").write_text("hello")
+    (project / "settings.py").write_text(
+        (project / "settings.py").read_text() + "GREETING = open('greeting.txt').read()\nopen('app.log', 'a').close()\n"
+    )
+    warm, environ, lines = start_parked(tmp_path, project, ["json"], django="settings")
+    try:
+        (project / "app.log").write_text("a request was served\n")
+        child = warm.fork([sys.executable, str(project / "child.py")], project, environ)
+        assert child is not None and wait_exit(child) == 7, lines
+        (project / "greeting.txt").write_text("hello again")
+        assert_the_setup_read("greeting.txt", warm, project, environ, lines)
+    finally:
+        warm.close()
+
+
+def test_a_module_added_where_the_setup_looked_stops_it(tmp_path, project):
+    """A new file in a directory Django's setup listed (an admin.py that autodiscovery would import) is not missed."""
+    warm, environ, lines = start_parked(tmp_path, project, ["json"], django="settings")
+    try:
+        (project / "admin.py").write_text("")
+        assert_the_setup_read("the list of modules in ./", warm, project, environ, lines)
+    finally:
+        warm.close()
+
+
+def test_django_that_cannot_be_set_up_is_left_to_each_server(tmp_path, project):
+    (project / "settings.py").write_text("INSTALLED_APPS = ['no_such_app']\n")
+    warm, environ, lines = start_parked(tmp_path, project, ["json"], django="settings")
+    try:
+        assert lines[-1].endswith("; Django left to each server: django.setup() raised ModuleNotFoundError"), lines
+        child = warm.fork([sys.executable, str(project / "child.py")], project, environ)
+        assert child is not None and wait_exit(child) == 7
+        assert json.loads((project / "child.json").read_text())["parked"]["settings"] is False
+    finally:
+        warm.close()

@@ -4,7 +4,9 @@ Each edit must be served exactly as it is on disk, including the project modules
 that a third-party one imports (Django's urls, models and admin modules, loaded by
 Django itself) and templates and settings; and each restart must have been a fork
 of the parked process (its line says "(warm)" and the server's parent chain leads
-to the parked process), or the test is not testing the warm path.
+to the parked process), or the test is not testing the warm path. For Django the
+parked process has run django.setup(): an edit to a file the setup read is a full
+restart, said, and the next parked process is set up with the edit.
 """
 
 from __future__ import annotations
@@ -70,9 +72,8 @@ def assert_each_edit_is_served_warm(running, app, edits, pid_path: str) -> None:
     assert "Full restarts" not in running.output(), running.output()
 
 
-DJANGO_EDITS = [
-    ("mysite/settings.py", r"greeting 0", "greeting 1", "/", "greeting 1"),
-    ("polls/models.py", r"question 0", "question 1", "/", "question 1"),
+#: Files Django's setup does not read: each edit forks the parked process, which has Django set up.
+DJANGO_WARM_EDITS = [
     ("polls/views.py", r"polls view 0", "polls view 1", "/", "polls view 1"),
     ("polls/templates/polls/index.html", r"polls template 0", "polls template 1", "/", "polls template 1"),
     ("blog/helpers.py", r"helper 0", "helper 1", "/blog/", "helper 1"),
@@ -80,20 +81,54 @@ DJANGO_EDITS = [
     ("blog/views.py", r"blog view 0", "blog view 1", "/blog/", "blog view 1"),
     ("mysite/urls.py", r'"blog/"', '"news/"', "/news/", "blog view 1"),
 ]
+#: Files Django's setup read in the parked process (settings, models, app configs): each edit is a full restart, said.
+DJANGO_SETUP_EDITS = [
+    ("mysite/settings.py", r"greeting 0", "greeting 1", "/", "greeting 1"),
+    ("polls/models.py", r"question 0", "question 1", "/", "question 1"),
+    ("polls/apps.py", r"app 0", "app 1", "/", "app 1"),
+]
+PARKED_WITH_DJANGO = PARKED + r", \d+ MB resident, shared with each server it forks\); Django set up with mysite\.settings\n"
 
 
-@pytest.mark.slow
-@pytest.mark.parametrize("server", [server_param(s) for s in (*WARM_SERVERS, "uvicorn")])
-def test_each_kind_of_file_of_a_django_site_with_two_apps_is_served_after_a_warm_reload(server, run_warp):
+def models_from(running) -> int:
+    """The pid of the process that imported polls/models.py of the server that answers /."""
+    return int(re.search(r"models from (\d+)", running.get("/")[1]).group(1))
+
+
+@pytest.mark.parametrize("server", [pytest.param(s, marks=[] if s == "gunicorn" else [pytest.mark.slow], id=s) for s in (*WARM_SERVERS, "uvicorn")])
+def test_each_kind_of_file_of_a_django_site_with_two_apps_is_served_warm_or_after_a_full_restart_when_the_setup_read_it(server, run_warp):
     app = build_app("django_two_apps_asgi" if server == "uvicorn" else "django_two_apps", server, copy_as=f"warm_django_{server}")
     running = run_warp(app, "--server", server, "--reload")
     running.wait_ready("/")
-    wait_for_text(running, "polls template 0 polls view 0 question 0 greeting 0")
-    assert_each_edit_is_served_warm(running, app, DJANGO_EDITS, "/")
-    # Everything edited at once is still what is served.
-    assert "polls template 1 polls view 1 question 1 greeting 1" in running.get("/")[1]
+    wait_for_text(running, "polls template 0 polls view 0 question 0 greeting 0 app 0")
+    parked = wait_for_parked(running)
+    assert re.search(PARKED_WITH_DJANGO, running.output()), running.output()
+
+    # Views, templates, helpers, URLconfs: forked from the parked process, whose models (Django set up) the server uses.
+    assert_each_edit_is_served_warm(running, app, DJANGO_WARM_EDITS, "/")
+    assert models_from(running) == parked
     assert running.get("/news/")[1] == "blog template 1 helper 1\n blog view 1"
     assert running.get("/blog/")[0] == 404
+
+    # Settings, models, app configs: read by the setup, so a new interpreter serves them, said once each; then a new parked process.
+    for number, (name, pattern, replacement, path, served) in enumerate(DJANGO_SETUP_EDITS, start=2):
+        time.sleep(0.3)
+        edit(app.src / name, pattern, replacement)
+        wait_for_text(running, served, path=path)
+        said = f" -----> Full restarts until a new parked process is ready: {name} changed, which Django's setup in the parked process read\n"
+        assert running.output().count(said) == 1, running.output()
+        wait_for_output(running, rf" -----> Restarted {server} in \d+\.\d\ds after a change to {re.escape(name)}\n")
+        assert parked not in ancestors(served_pid(running, "/"))
+        assert models_from(running) == served_pid(running, "/")  # its own models
+        parked = wait_for_parked(running, number)
+    assert warm_restarts(running) == len(DJANGO_WARM_EDITS)
+
+    # The new parked process has the edited settings, models and app config set up: a view edit is warm again.
+    edit(app.src / "polls" / "views.py", r"polls view 1", "polls view 2")
+    wait_for_text(running, "polls template 1 polls view 2 question 1 greeting 1 app 1")
+    wait_for_count(running, warm_restarts, len(DJANGO_WARM_EDITS) + 1)
+    assert parked in ancestors(served_pid(running, "/"))
+    assert models_from(running) == parked
     assert running.stop(signal.SIGINT, timeout=30) == 0, running.output()
     assert not running.leftovers(), running.output()
 

@@ -429,6 +429,8 @@ class StartPlan:
     failure_marker: Path | None = None
     #: --reload forks each new server from a parked process that imported the server and the app's dependencies.
     warm: bool = False
+    #: The settings module the parked process runs django.setup() with (a Django project), or None.
+    warm_django: str | None = None
 
     @property
     def adapter(self) -> servers.Adapter | None:
@@ -527,9 +529,11 @@ def make_start_plan(
         interface=interface,
         lifespan=mode.name != "django",
     )
-    warm = False
+    warm, warm_django = False, None
     if reload:
-        warm, warm_because = find_warm_reload(adapter, settings["reload_warm"])
+        django_settings = environ.get("DJANGO_SETTINGS_MODULE") if mode.name == "django" else None
+        warm, warm_because = find_warm_reload(adapter, settings["reload_warm"], django_settings)
+        warm_django = django_settings if warm else None
         decisions.append(Decision("warm reload", "yes" if warm else "no", warm_because))
     if interface == "asgi":
         decisions.append(Decision("lifespan", "on" if launch.lifespan else "off", "Django has no lifespan events" if mode.name == "django"
@@ -548,15 +552,25 @@ def make_start_plan(
         launch=launch,
         failure_marker=command.failure_marker,
         warm=warm,
+        warm_django=warm_django,
     )
 
 
-def find_warm_reload(adapter: servers.Adapter, setting: Value) -> tuple[bool, str]:
-    """Whether --reload forks each new server from a parked process, and why (not)."""
+def find_warm_reload(adapter: servers.Adapter, setting: Value, django_settings: str | None = None) -> tuple[bool, str]:
+    """Whether --reload forks each new server from a parked process, and why (not).
+
+    ``django_settings``: the settings module of a Django project, which the parked process sets Django up with.
+    """
     if not setting.value:
         return False, f"off (from {setting.source}): each change starts the server in a new interpreter"
     if not adapter.forks_warm:
         return False, f"{adapter.name} is not a Python server warp can fork: each change starts it in a new interpreter"
+    if django_settings:
+        return True, (
+            f"a parked process holds {adapter.name}, the installed modules the app loads and Django set up with {django_settings} "
+            "(settings, app configs, models; each server sets it up instead if that fails); each change forks it and imports the rest "
+            "of the project (a new interpreter instead after a build, when the environment changes, or when a file the setup read changes)"
+        )
     return True, (
         f"a parked process holds {adapter.name} and the installed modules the app loads; each change forks it and "
         "imports only the project (a new interpreter instead after a build, or when the environment changes)"

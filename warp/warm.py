@@ -6,7 +6,10 @@ project's code; a fork of it imports only the project. warp starts one after
 the first server is up, asks it for each new server while nothing it depends
 on has changed, and otherwise starts the server in a new interpreter as
 before, saying once why. What it depends on: the interpreter, the env's build
-(its record and its site-packages directories) and the environment.
+(its record and its site-packages directories) and the environment; for a Django
+project whose plan says so (plan.warm_django) it has also run django.setup(), and
+then depends on the project's files that the setup read (settings, app configs,
+models), which the parked process checks itself before each fork.
 """
 
 from __future__ import annotations
@@ -54,6 +57,10 @@ def read_rss(pid: int) -> int | None:
 
 class StaleModule(OSError):
     """A module the parked process imported changed on disk since."""
+
+
+class StaleProject(OSError):
+    """A file of the project that the parked process read (Django's setup) changed on disk since."""
 
 
 class WarmChild:
@@ -134,6 +141,8 @@ class Parked:
                     return int(rest)
                 if rest.startswith("stale "):
                     raise StaleModule(rest[len("stale "):])
+                if rest.startswith("project "):
+                    raise StaleProject(rest[len("project "):].split(" ", 1)[0])
                 raise OSError(rest)
             if self.poll() is not None:
                 raise OSError(self.broken or f"it exited with code {self.poll()}")
@@ -167,6 +176,7 @@ class WarmParent:
         self.python, self.hooks_dir, self.record, self.modules_file = python, hooks_dir, record, modules_file
         self.report = report
         self.parked: Parked | None = None
+        self.cwd: Path | None = None
         self.stamp: tuple | None = None
         self.started_stamp: tuple | None = None
         self.said: str | None = None
@@ -187,6 +197,7 @@ class WarmParent:
             "--control", str(control_read), "--answer", str(answers_write), "--modules", str(self.modules_file),
             *[arg for source in sources for arg in ("--source", str(source))],
             *[arg for name in plan.adapter.warm_imports for arg in ("--import", name)],
+            *(["--django"] if getattr(plan, "warm_django", None) else []),
         ]
         try:
             popen = proc.spawn(argv, env=environ, cwd=plan.cwd, pass_fds=(*fds, control_read, answers_write))
@@ -198,6 +209,7 @@ class WarmParent:
         os.close(control_read)
         os.close(answers_write)
         self.parked = Parked(popen, control_write, answers_read, dict(environ))
+        self.cwd = plan.cwd
         self.stamp = None
         self.started_stamp = scan_stamp(self.python, self.record, ())
         self.wanted = False
@@ -219,7 +231,12 @@ class WarmParent:
                 return
             rss = read_rss(parked.pid)
             memory = f", {rss / 2**20:.0f} MB resident, shared with each server it forks" if rss else ""
-            self.report(f" -----> Parked {parked.ready.get('modules', 0)} modules for warm reloads (pid {parked.pid}{memory})")
+            django = ""
+            if parked.ready.get("django"):
+                django = f"; Django set up with {parked.ready['django']}"
+            elif parked.ready.get("django_why"):
+                django = f"; Django left to each server: {parked.ready['django_why']}"
+            self.report(f" -----> Parked {parked.ready.get('modules', 0)} modules for warm reloads (pid {parked.pid}{memory}){django}")
 
     @staticmethod
     def site_packages(parked: Parked) -> list[str]:
@@ -250,6 +267,8 @@ class WarmParent:
                 return WarmChild(self.parked.fork(argv, cwd, environ), self.parked)
             except StaleModule as exc:
                 why = f"an installed module changed: {exc}"
+            except StaleProject as exc:
+                why = f"{self.show(str(exc))} changed, which Django's setup in the parked process read"
             except OSError as exc:
                 self.give_up(f"it could not fork the server ({exc})")
                 return None
@@ -272,6 +291,13 @@ class WarmParent:
         if self.parked is not None:
             self.parked.stop()
             self.parked = None
+
+    def show(self, path: str) -> str:
+        """``path`` relative to the app's directory when it is in it; a directory (ending in /) as the list of its modules."""
+        shown = path
+        if self.cwd is not None and Path(path).is_relative_to(os.path.realpath(self.cwd)):
+            shown = os.path.relpath(path, os.path.realpath(self.cwd))
+        return f"the list of modules in {shown.rstrip(os.sep)}{os.sep}" if path.endswith(os.sep) else shown
 
     def say(self, line: str) -> None:
         if line != self.said:
