@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import atexit
-import functools
 import http.client
 import os
 import platform
@@ -168,19 +167,24 @@ def scratch_tree(name: str):
         shutil.rmtree(root, ignore_errors=True)
 
 
-@functools.cache
 def user_warp(log) -> tuple[str, ...]:
     """warp installed the way a user installs it, once per benchmark run: `pip install .` into a venv of its own.
 
     Its modules are byte-compiled at install and no editable finder or .pth of the checkout's Python runs at its
     start-up, so a timed command measures what a user's `warp` costs.
     """
+    if _user_warp:
+        return _user_warp[0]
     root = make_tree("warp-bench-tool")
     atexit.register(shutil.rmtree, root, ignore_errors=True)
     log("installing warp as a user does (pip install . into its own venv)")
     run([PYTHON, "-m", "venv", root / "venv"], cwd=root, env=clean_environ())
     run([root / "venv/bin/python", "-m", "pip", "install", "--quiet", "--disable-pip-version-check", REPO], cwd=root, env=clean_environ())
-    return (str(root / "venv/bin/warp"),)
+    _user_warp.append((str(root / "venv/bin/warp"),))
+    return _user_warp[0]
+
+
+_user_warp: list[tuple[str, ...]] = []  # one install per benchmark run, whichever section asks first
 
 
 def free_port() -> int:

@@ -20,8 +20,9 @@ parked too, and so are the installed modules that need the app registry. Every
 file of the project it read on the way (imported or opened) and every listing of
 a project directory it looked at is noted; a fork is refused while any of them
 differs on disk (`refused project FILE ...`), and warp starts anew. The URLconf,
-views and templates are not read by the setup, and a module whose import would
-read one (a project module, or a project file opened) is left to the children.
+views and templates are not read by the setup; an installed module whose import
+would import a project module is left to the children, and one that only opens a
+project file is parked, with that file noted like the rest.
 
 Protocol, one line each way: warp writes `fork JSON` ({"argv", "cwd", "environ"})
 or `stop` to --control; this process writes `ready JSON`, `started PID`,
@@ -164,6 +165,15 @@ class ProjectFiles:
                 self.listings[path] = list_importable(path)
         finally:
             self.recording = True
+
+    def note_modules(self, modules):
+        """The project's modules among ``modules``: an import from a valid .pyc opens only the .pyc, which is not noted."""
+        for module in modules:
+            path = getattr(module, "__file__", None)
+            if isinstance(path, str):
+                path = os.path.realpath(path)
+                if (path + os.sep).startswith(self.roots) and path not in self.files:
+                    self.files[path] = stat_file(path)
 
     def find_changed(self):
         """A file or directory of the project that differs from what this process read, or None."""
@@ -422,6 +432,7 @@ class Parked:
             os._exit(1)
         self.clean.django_ready = True
         self.clean.allow_current()
+        self.project.note_modules(list(sys.modules.values()))
         self.note_files()
         self.django = settings_module
         self.unsafe_file = self.args.modules + ".unsafe-django"

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import fcntl
-import json
 import re
 import shutil
 import sys
@@ -89,7 +88,7 @@ def _run_steps(ctx: Context, report: Report, *, force: bool) -> dict:
         environ.setdefault("UV_PYTHON_DOWNLOADS", "never")
     timings: dict[str, float] = {}
     collected = None
-    riders = () if unchanged else find_riders(ctx, plan)
+    riders = () if unchanged else scan_riders(ctx, plan)
     rode = riders
     for step in plan.steps:
         started = time.monotonic()
@@ -113,8 +112,9 @@ def _run_steps(ctx: Context, report: Report, *, force: bool) -> dict:
                 report(f" -----> Installing {', '.join(riders)} (with the dependencies: one resolution)")
             with wheelstore.hold_offered_wheels(ctx, step, environ, report, installer) as offered:
                 with working(report, f"        {installer.name} is installing the dependencies", after=SHOW_AFTER):
+                    named = f" (among the dependencies, or {', '.join(riders)} for {plan.server})" if riders else ""
                     proc.run(step.argv + offered + riders, env=environ, cwd=ctx.source, step=step.title,
-                             hint="fix the requirement named above and run `warp build` again")
+                             hint=f"fix the requirement named above{named} and run `warp build` again")
             riders = ()
         elif step.kind == "server":
             if unchanged or rode:  # nothing to do, or its packages came with the dependencies
@@ -279,7 +279,7 @@ def read_lock(ctx: Context, how: str, environ) -> list[str]:
     return dependencies
 
 
-def find_riders(ctx: Context, plan: BuildPlan) -> tuple[str, ...]:
+def scan_riders(ctx: Context, plan: BuildPlan) -> tuple[str, ...]:
     """The server's packages that the dependencies' install can take along: those missing, when none is compiled.
 
     One installer run instead of two saves its start-up and a second resolution (and, with uv, a second pass over
@@ -325,20 +325,13 @@ def _collectstatic_if_changed(ctx: Context, title: str, environ, report: Report,
     """collectstatic, unless nothing it reads changed since it last ran: the project's files (static
     sources and settings), the installed set, the app's environment, and the collected files themselves."""
     stamp = ctx.env.run_dir / "collectstatic.json"
-    try:
-        saved = json.loads(stamp.read_text())
-    except (OSError, ValueError):
-        saved = None
-    if not again and isinstance(saved, dict) and saved.get("inputs") == _static_inputs(ctx, environ, fingerprint, saved.get("static_root")):
+    saved = learned.read_stamp(stamp)
+    if not again and saved is not None and saved.get("inputs") == _static_inputs(ctx, environ, fingerprint, saved.get("static_root")):
         report(" -----> Django static files unchanged, skipping collectstatic (use --force to collect again)")
         return saved.get("static_root")
     stamp.unlink(missing_ok=True)
     root = _collectstatic(ctx, title, environ, report, clear=clear)
-    try:
-        stamp.parent.mkdir(parents=True, exist_ok=True)
-        stamp.write_text(json.dumps({"static_root": root, "inputs": _static_inputs(ctx, environ, fingerprint, root)}))
-    except OSError:
-        pass  # only a shortcut for the next build
+    learned.write_stamp(stamp, {"static_root": root, "inputs": _static_inputs(ctx, environ, fingerprint, root)})
     return root
 
 

@@ -19,6 +19,7 @@ from packaging.requirements import InvalidRequirement, Requirement
 
 import warp
 from warp import __version__, build, export, proc, servers, start
+from warp.hookdir import HOOKS_DIR
 from warp.context import Context, Report, scan_digests
 from warp.errors import EnvError, StepFailed, UsageError, WarpError
 from warp.plan import StartPlan, find_dependency_inputs
@@ -272,7 +273,7 @@ def write_warp_wheel(dest: Path) -> Path:
     info = f"warp_web-{version}.dist-info"
     files: dict[str, bytes] = {}
     package = Path(warp.__file__).resolve().parent
-    for root, arcroot in ((package, "warp"), (build.HOOKS_DIR, "warp/hooks")):
+    for root, arcroot in ((package, "warp"), (HOOKS_DIR, "warp/hooks")):
         for path in sorted(root.rglob("*.py")):
             if "__pycache__" not in path.parts:
                 files.setdefault(f"{arcroot}/{path.relative_to(root).as_posix()}", path.read_bytes())

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import json
 import os
 import stat
 import tempfile
+import time
 from pathlib import Path
 
 from warp import appcheck, checks, learned, lifecycle, proc, servers, supervise
@@ -136,6 +138,8 @@ def prepare(ctx: Context, plan: StartPlan, report: Report) -> Prepared:
 
 #: In the server root: what the set-up commands were and the files they wrote (see run_prepare).
 PREPARED = "warp-prepared.json"
+#: Files' mtimes come from the kernel's coarse clock, which may lag time.time_ns() by a tick.
+PREPARE_CLOCK_SLACK = 100_000_000
 
 
 def run_prepare(ctx: Context, plan: StartPlan) -> None:
@@ -144,22 +148,22 @@ def run_prepare(ctx: Context, plan: StartPlan) -> None:
     if not plan.prepare:
         return
     stamp = plan.server_root / PREPARED if plan.server_root is not None else None
-    key = make_prepare_key(ctx, plan)
+    key = scan_prepare_key(ctx, plan)
     if stamp is not None:
         saved = learned.read_stamp(stamp) or {}
         if saved.get("key") == key and saved.get("files") and scan_files(plan.server_root, saved["files"]) == saved["files"]:
             return
+    started = time.time_ns() - PREPARE_CLOCK_SLACK
     for argv in plan.prepare:
         proc.run(argv, env=plan.environ, cwd=plan.cwd, step=f"Preparing {plan.server}")
-    if stamp is not None:
-        learned.write_stamp(stamp, {"key": key, "files": scan_files(plan.server_root)})
+    if stamp is not None:  # what the commands wrote; not what a running server keeps there (httpd.pid under --reload)
+        written = {name: seen for name, seen in scan_files(plan.server_root).items() if seen[1] >= started}
+        learned.write_stamp(stamp, {"key": key, "files": written})
 
 
-def make_prepare_key(ctx: Context, plan: StartPlan) -> str:
+def scan_prepare_key(ctx: Context, plan: StartPlan) -> str:
     """A digest of what the set-up commands read: themselves, their environment (which may hold secrets, hence
     the digest) and directory, and the build, by the stat of the build record and of each command's program."""
-    import hashlib
-
     programs = [os.stat(argv[0]) if os.path.exists(argv[0]) else None for argv in plan.prepare]
     record = ctx.env.record_path.stat() if ctx.env.record_path.exists() else None
     inputs = {
@@ -174,7 +178,12 @@ def make_prepare_key(ctx: Context, plan: StartPlan) -> str:
 def scan_files(root: Path, names=None) -> dict[str, list[int]]:
     """name -> [size, mtime] of the regular files directly in ``root`` (or of ``names``, missing ones left out)."""
     found = {}
-    for name in names if names is not None else sorted(os.listdir(root)):
+    if names is None:
+        try:
+            names = sorted(os.listdir(root))
+        except OSError:
+            return found
+    for name in names:
         try:
             st = os.stat(root / name)
         except OSError:

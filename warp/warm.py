@@ -142,7 +142,7 @@ class Parked:
                 if rest.startswith("stale "):
                     raise StaleModule(rest[len("stale "):])
                 if rest.startswith("project "):
-                    raise StaleProject(rest[len("project "):].split(" ", 1)[0])
+                    raise StaleProject(rest[len("project "):].rpartition(" changed since ")[0])
                 raise OSError(rest)
             if self.poll() is not None:
                 raise OSError(self.broken or f"it exited with code {self.poll()}")
