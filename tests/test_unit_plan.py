@@ -1528,6 +1528,7 @@ def decision(plan, name):
         ("gunicorn", {"WARP_RELOAD_WARM": "0"}, False, "off (from WARP_RELOAD_WARM)"),
         ("uwsgi", {}, False, "uwsgi is not a Python server warp can fork"),
         ("mod_wsgi", {}, False, "mod_wsgi is not a Python server warp can fork"),
+        ("hypercorn", {}, False, "hypercorn starts its workers as new interpreters (multiprocessing's spawn)"),
     ],
 )
 def test_reload_says_whether_new_servers_are_forked_warm(server, environ, warm, because):

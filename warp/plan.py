@@ -564,7 +564,7 @@ def find_warm_reload(adapter: servers.Adapter, setting: Value, django_settings: 
     if not setting.value:
         return False, f"off (from {setting.source}): each change starts the server in a new interpreter"
     if not adapter.forks_warm:
-        return False, f"{adapter.name} is not a Python server warp can fork: each change starts it in a new interpreter"
+        return False, adapter.cold_reload_because.format(name=adapter.name) + ": each change starts it in a new interpreter"
     if django_settings:
         return True, (
             f"a parked process holds {adapter.name}, the installed modules the app loads and Django set up with {django_settings} "

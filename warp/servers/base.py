@@ -157,6 +157,8 @@ class Adapter:
     reloads_in_place = False
     #: Under --reload, a parked process that imported it forks each new server (a Python server run as a script).
     forks_warm = False
+    #: Why it cannot, for `warp plan --reload` (``{name}``: the server's).
+    cold_reload_because = "{name} is not a Python server warp can fork"
     #: What that parked process imports at once; the rest it learns from the app's processes.
     warm_imports: tuple[str, ...] = ()
     #: What serves Django's collected static files, for `warp plan`.

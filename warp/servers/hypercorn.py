@@ -14,6 +14,7 @@ class Hypercorn(Adapter):
     unix_protocol = "http"
     default_threads = 1
     static_server = "ServeStatic (ServeStaticASGI), in an ASGI module warp generates in the env"
+    cold_reload_because = "hypercorn starts its workers as new interpreters (multiprocessing's spawn), which no fork reaches"
 
     def make_command(self, launch: Launch) -> ServerCommand:
         # A failed lifespan startup ends Hypercorn with 0: warp's module leaves a marker and warp, staying the
