@@ -151,13 +151,13 @@ def run_prepare(ctx: Context, plan: StartPlan) -> None:
     key = scan_prepare_key(ctx, plan)
     if stamp is not None:
         saved = learned.read_stamp(stamp) or {}
-        if saved.get("key") == key and saved.get("files") and scan_files(plan.server_root, saved["files"]) == saved["files"]:
+        if saved.get("key") == key and saved.get("files") and scan_written(plan.server_root, saved["files"]) == saved["files"]:
             return
     started = time.time_ns() - PREPARE_CLOCK_SLACK
     for argv in plan.prepare:
         proc.run(argv, env=plan.environ, cwd=plan.cwd, step=f"Preparing {plan.server}")
     if stamp is not None:  # what the commands wrote; not what a running server keeps there (httpd.pid under --reload)
-        written = {name: seen for name, seen in scan_files(plan.server_root).items() if seen[1] >= started}
+        written = {name: seen for name, seen in scan_written(plan.server_root).items() if seen[1] >= started}
         learned.write_stamp(stamp, {"key": key, "files": written})
 
 
@@ -175,7 +175,7 @@ def scan_prepare_key(ctx: Context, plan: StartPlan) -> str:
     return hashlib.sha256(json.dumps(inputs, sort_keys=True).encode()).hexdigest()
 
 
-def scan_files(root: Path, names=None) -> dict[str, list[int]]:
+def scan_written(root: Path, names=None) -> dict[str, list[int]]:
     """name -> [size, mtime] of the regular files directly in ``root`` (or of ``names``, missing ones left out)."""
     found = {}
     if names is None:
