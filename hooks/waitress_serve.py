@@ -16,6 +16,7 @@ keep-alive connections and the others idle. An inherited --fd is shared.
 """
 
 import argparse
+import gc
 import logging
 import os
 import runpy
@@ -90,6 +91,7 @@ def serve_app(args, adjustments, loaded=None):
         tell_warp(b"0")
         fail_from_app("the application failed to load", exc)
     tell_warp(b"1")
+    gc.freeze()  # what the import made lives as long as the process: the collector's full passes skip it (warp's WSGI module does the same)
     if args.static_url and args.static_root:
         from whitenoise import WhiteNoise
 

@@ -158,6 +158,18 @@ def test_waitress_runs_several_processes_and_replaces_one_that_dies(run_warp):
     assert not running.is_listening()
 
 
+@pytest.mark.parametrize("server, args, env", [("waitress", [], {}), ("gunicorn", ["--reload"], {"WARP_RELOAD_WARM": "0"})],
+                         ids=["waitress", "gunicorn-wrapper"])
+def test_the_objects_the_apps_import_made_are_frozen_in_the_server(server, args, env, run_warp):
+    """Where warp loads the app (Waitress's launcher, warp's WSGI module), the collector no longer walks its import."""
+    app = build_app("flask_wsgi", server)
+    running = run_warp(app, "--server", server, *args, env=env)
+    running.wait_ready("/")
+    status, body = running.get("/frozen")
+    assert status == 200 and int(body) > 10_000, running.output()  # Flask and the app: tens of thousands of objects
+    assert running.stop() == 0, running.output()
+
+
 def listening_sockets(port: int) -> dict[str, int | None]:
     """Each socket that listens on 127.0.0.1:port ('socket:[inode]'), with the process that holds it (from /proc)."""
     owners: dict[str, int | None] = {}

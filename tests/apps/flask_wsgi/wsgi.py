@@ -1,3 +1,4 @@
+import gc
 import os
 import time
 
@@ -9,6 +10,11 @@ application = Flask(__name__)
 @application.route("/")
 def index():
     return f"hello from flask pid {os.getpid()}"
+
+
+@application.route("/frozen")
+def frozen():
+    return str(gc.get_freeze_count())
 
 
 @application.route("/slow")
