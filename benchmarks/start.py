@@ -78,8 +78,9 @@ def time_start(argv: list, port: int, *, cwd: Path, env: dict, log: Path, sig: i
             stop(proc, sig)  # uWSGI's own SIGTERM reloads; SIGINT stops it
 
 
-#: Starts per configuration even in a quick run: a start takes a second or so, and a median of two is an average.
-MIN_RUNS = 5
+#: Starts per configuration even in a quick run: a start takes a second or so, and on a shared machine two starts
+#: back to back differ by tens of ms, the size of the goal's margin; a median of two is an average.
+MIN_RUNS = 9
 
 
 def bench(runs: int, log) -> Section:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import os
 import shlex
-import shutil
 import sys
 import time
 from contextlib import contextmanager
@@ -44,6 +43,7 @@ class Reporter:
                 self(done.format(seconds=time.monotonic() - started))
             return
         import itertools
+        import shutil
         import threading
 
         stop = threading.Event()

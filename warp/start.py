@@ -11,7 +11,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from warp import appcheck, checks, learned, lifecycle, proc, servers, supervise
+from warp import appcheck, checks, learned, lifecycle, proc, servers
 from warp.hookdir import HOOKS_DIR
 from warp.context import Context, Report
 from warp.errors import EnvError, UsageError, WarpError, disk_full_as_error
@@ -213,12 +213,16 @@ def run_server(plan: StartPlan, held: Prepared, report: Report) -> int:
     if plan.stop.kind == "exec":
         held.server_started()
         proc.exec_(plan.argv, env=plan.environ, cwd=plan.cwd)
+    from warp import supervise  # not on the way to an exec
+
     early_exit = (lambda code: describe_early_exit(plan, code)) if plan.mode in ("shell", "python") else None
     return supervise.supervise(plan, report, started=held.server_started, why_exited=early_exit)
 
 
 def describe_early_exit(plan: StartPlan, code: int) -> str:
     """Why app.py/app.sh ended before it listened, and what to run instead when app.py is a WSGI module."""
+    from warp import supervise
+
     name = Path(plan.argv[-1]).name
     message = f"{name} exited (code {supervise.exit_code(code)}) before anything listened on port {plan.port}"
     if plan.mode == "python":
@@ -246,7 +250,7 @@ def run_reload(ctx: Context, plan: StartPlan, held: Prepared, report: Report, re
     ``plan`` has been prepared already; ``reload_context`` re-reads the project
     (after a change under .warp/ or to pyproject.toml).
     """
-    from warp import build, watch
+    from warp import build, supervise, watch
 
     sock = None
     if plan.adapter is not None and plan.adapter.takes_socket:
