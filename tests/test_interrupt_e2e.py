@@ -18,6 +18,7 @@ from pathlib import Path
 import pytest
 
 from conftest import RunningWarp, BuiltApp, free_port, warp, warp_environ
+from warp.proc import find_descendants
 
 pytestmark = pytest.mark.e2e
 
@@ -66,6 +67,20 @@ def wait_for_line(path: Path, count: int, timeout: float = 120) -> None:
     raise AssertionError(f"{path} did not reach {count} lines")
 
 
+def wait_for_sleep(pid: int, timeout: float = 60) -> None:
+    """Until a `sleep` runs below ``pid`` (the slow hook has reached its sleep)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        for child in find_descendants(pid):
+            try:
+                if Path(f"/proc/{child}/cmdline").read_bytes().split(b"\0")[0] == b"sleep":
+                    return
+            except OSError:
+                continue
+        time.sleep(0.05)
+    raise AssertionError(f"no sleep below process {pid} within {timeout}s")
+
+
 def kill_group(proc: subprocess.Popen) -> None:
     try:
         os.killpg(proc.pid, signal.SIGKILL)
@@ -85,7 +100,7 @@ def test_interrupted_build_records_no_success_and_the_next_build_completes(tmp_p
     build = spawn_warp(project, home, "build")
     try:
         wait_for_line(project / "hook.log", 1)
-        time.sleep(0.5)  # let the hook reach its sleep: bash can miss a SIGINT between two commands
+        wait_for_sleep(build.pid)  # the hook's shell can miss a SIGINT between two commands
         if how == "ctrl-c":
             os.killpg(build.pid, signal.SIGINT)  # what the terminal sends to the foreground group
         else:
