@@ -4,13 +4,16 @@ from __future__ import annotations
 
 import errno
 import os
+import signal
+import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
 
 from warp.errors import DISK_FULL_HINT, make_disk_full
-from warp.proc import cannot_start, find_json_answer, is_disk_full, is_unreachable, make_step_failed, run_probe, spawn
+from warp.proc import cannot_start, find_json_answer, is_disk_full, is_running, is_unreachable, make_step_failed, run_probe, spawn
 
 
 @pytest.mark.parametrize(
@@ -95,6 +98,27 @@ def test_spawn_gives_the_server_its_own_group_in_warps_session(tmp_path):
     finally:
         child.kill()
         child.wait()
+
+
+def test_a_spawned_server_is_stopped_when_warp_dies():
+    """PR_SET_PDEATHSIG: a warp killed without a chance to stop its server leaves no server behind."""
+    code = (
+        "import os; from pathlib import Path; from warp.proc import spawn\n"
+        "child = spawn(['sleep', '30'], env=dict(os.environ), cwd=Path('.'))\n"
+        "print(child.pid, flush=True)\n"
+        "os._exit(0)\n"
+    )
+    warp = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, text=True)
+    with warp.stdout:  # the server holds this pipe too: read its pid, not to the end
+        pid = int(warp.stdout.readline())
+    assert warp.wait(timeout=10) == 0
+    deadline = time.monotonic() + 10
+    while is_running(pid) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    alive = is_running(pid)
+    if alive:
+        os.kill(pid, signal.SIGKILL)
+    assert not alive
 
 
 @pytest.mark.parametrize(
