@@ -90,13 +90,14 @@ def serve_app(args, adjustments, loaded=None):
     except Exception as exc:  # noqa: BLE001  (the app's import error is the app's)
         tell_warp(b"0")
         fail_from_app("the application failed to load", exc)
+    gc.freeze()  # what the import made lives as long as the process: the collector's full passes skip it (as in warp's WSGI module)
     tell_warp(b"1")
-    gc.freeze()  # what the import made lives as long as the process: the collector's full passes skip it (warp's WSGI module does the same)
     if args.static_url and args.static_root:
         from whitenoise import WhiteNoise
 
         app = WhiteNoise(app, autorefresh=args.autorefresh, immutable_file_test=args.immutable_file_test)
         app.add_files(args.static_root, prefix=args.static_url)
+        gc.freeze()
     if loaded is not None:
         loaded()
     if os.environ.get("WARP_MODULES_FILE"):
