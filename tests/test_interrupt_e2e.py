@@ -53,8 +53,23 @@ def record(home: Path) -> dict:
 def spawn_warp(project: Path, home: Path, *args: str) -> subprocess.Popen:
     return subprocess.Popen(
         [sys.executable, "-m", "warp", *args], cwd=project, env=warp_environ(home), stdin=subprocess.DEVNULL,
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True,
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True, preexec_fn=as_a_shell_starts_it,
     )
+
+
+def as_a_shell_starts_it() -> None:
+    """In the child: SIGINT as a shell leaves it to a foreground command, neither ignored nor blocked, whatever
+    the test's process inherited or set."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+    signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT})
+
+
+def signal_state(pid: int) -> str:
+    """The SigBlk and SigIgn lines of ``pid``, for a failure's message."""
+    try:
+        return " ".join(line for line in Path(f"/proc/{pid}/status").read_text().splitlines() if line.startswith(("SigBlk", "SigIgn")))
+    except OSError:
+        return "(gone)"
 
 
 def wait_for_line(path: Path, count: int, timeout: float = 120) -> None:
@@ -101,15 +116,19 @@ def test_interrupted_build_records_no_success_and_the_next_build_completes(tmp_p
     try:
         wait_for_line(project / "hook.log", 1)
         wait_for_sleep(build.pid)  # the hook's shell can miss a SIGINT between two commands
+        state = signal_state(build.pid)
         if how == "ctrl-c":
             os.killpg(build.pid, signal.SIGINT)  # what the terminal sends to the foreground group
         else:
             os.kill(build.pid, signal.SIGKILL)  # the OOM killer, or a CI runner's timeout
-        _, err = build.communicate(timeout=60)
+        try:
+            _, err = build.communicate(timeout=60)
+        except subprocess.TimeoutExpired:
+            raise AssertionError(f"the build went on after {how}; warp's signals when interrupted: {state}") from None
     finally:
         kill_group(build)
     if how == "ctrl-c":
-        assert build.returncode == 130, err
+        assert build.returncode == 130, f"{err}\nwarp's signals when interrupted: {state}"
         assert "error: interrupted" in err.splitlines()
         assert "Traceback" not in err
     else:
