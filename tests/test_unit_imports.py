@@ -13,7 +13,7 @@ from warp.cli import SOCKET_HELP
 
 LOADED = """
 import json, sys
-from warp.cli import main
+from warp.__main__ import main
 sys.argv = ["warp", *sys.argv[1:]]
 try:
     main()
@@ -36,7 +36,7 @@ def test_version_and_list_import_no_adapter_and_no_project_scan(tmp_path):
     for args in (("--version",), ("list",)):
         loaded = loaded_by(tmp_path, *args)
         assert "warp.cli" in loaded
-        assert not loaded & {"warp.servers.base", "warp.servers.gunicorn", "warp.context", "warp.plan", "warp.project"}, (args, loaded)
+        assert not loaded & {"warp.servers.base", "warp.servers.gunicorn", "warp.context", "warp.plan", "warp.project", "warp.quickstart"}, (args, loaded)
 
 
 def test_activate_of_an_existing_env_skips_the_project_machinery(tmp_path):

@@ -11,9 +11,12 @@ import pwd
 import socket
 import stat
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from warp.context import Report
 from warp.errors import EnvError, UsageError
+
+if TYPE_CHECKING:  # not imported: a replayed start claims its port with this module (see warp.quickstart)
+    from warp.context import Report
 
 #: The groups nginx's workers run as (Debian, RHEL, Arch), first found wins.
 WEB_GROUPS = ("www-data", "nginx", "http")

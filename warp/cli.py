@@ -25,9 +25,14 @@ _quiet = False
 class Reporter:
     """Progress and warnings go to stderr, so `eval "$(warp activate)"` sees only shell code."""
 
+    #: Every line said, when a list (a start keeps them to say them again: warp.quickstart).
+    said: list[str] | None = None
+
     def __call__(self, message: str) -> None:
         if _quiet and not message.startswith("warning:"):
             return
+        if self.said is not None:
+            self.said.append(message)
         click.echo(message, err=True)
 
     @contextmanager
@@ -318,9 +323,11 @@ def start_options(function):
 @click.option("--dry-run", is_flag=True, help="Print the plan instead of starting.")
 def start_(dry_run: bool, **flags) -> None:
     """Start the app under a production server."""
-    from warp import start
+    from warp import quickstart, start
 
+    report.said = []
     ctx = _context(**flags)
+    recorder = None if dry_run or ctx.settings["reload"].value else quickstart.Recorder(ctx, sys.argv[1:])
     plan = start.make_plan(ctx)
     for warning in plan.warnings:
         report(f"warning: {warning}")
@@ -334,6 +341,7 @@ def start_(dry_run: bool, **flags) -> None:
     report(f" -----> Starting {plan.server or plan.mode} on {where}")
     if ctx.settings["reload"].value:
         sys.exit(start.run_reload(ctx, plan, held, report, lambda: _context(**flags)))
+    recorder.keep(ctx, plan, report.said, held.port_claim)
     sys.exit(start.run_server(plan, held, report))
 
 

@@ -280,7 +280,7 @@ def write_warp_wheel(dest: Path) -> Path:
     metadata = dist.read_text("METADATA") or dist.read_text("PKG-INFO") or f"Metadata-Version: 2.1\nName: warp-web\nVersion: {version}\n"
     files[f"{info}/METADATA"] = metadata.encode()
     files[f"{info}/WHEEL"] = b"Wheel-Version: 1.0\nGenerator: warp\nRoot-Is-Purelib: true\nTag: py3-none-any\n"
-    files[f"{info}/entry_points.txt"] = (dist.read_text("entry_points.txt") or "[console_scripts]\nwarp = warp.cli:main\n").encode()
+    files[f"{info}/entry_points.txt"] = (dist.read_text("entry_points.txt") or "[console_scripts]\nwarp = warp.__main__:main\n").encode()
     record = [f"{name},sha256={_digest(data)},{len(data)}" for name, data in files.items()] + [f"{info}/RECORD,,"]
     files[f"{info}/RECORD"] = ("\n".join(record) + "\n").encode()
     path = dest / f"warp_web-{version}-py3-none-any.whl"

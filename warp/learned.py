@@ -13,10 +13,12 @@ import hashlib
 import json
 import os
 from pathlib import Path
-from typing import Callable, Mapping
+from typing import TYPE_CHECKING, Callable, Mapping
 
-from warp.context import Context
 from warp.watch import IGNORED_DIRS
+
+if TYPE_CHECKING:  # not imported: `warp start` replays a start with this module (see warp.quickstart)
+    from warp.context import Context
 
 #: Where the app listens is not something its settings depend on.
 WHERE_IT_LISTENS = ("PORT", "WARP_HTTP_PORT", "WARP_HTTP_HOST")
@@ -42,12 +44,13 @@ def read_stamp(path: Path) -> dict | None:
     return saved if isinstance(saved, dict) else None
 
 
-def write_stamp(path: Path, value: dict) -> None:
+def write_stamp(path: Path, value: dict, mode: int = 0o666) -> None:
     """Replace ``path`` whole with ``value``; a stamp is only a shortcut for the next command, so a failure is not one."""
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
         temporary = path.with_name(f".{path.name}.{os.getpid()}")
-        temporary.write_text(json.dumps(value))
+        with open(os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, mode), "w") as handle:
+            handle.write(json.dumps(value))
         os.replace(temporary, path)
     except OSError:
         pass

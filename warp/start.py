@@ -102,6 +102,8 @@ class Prepared:
 
     build_lock: object = None
     port_lock: int | None = None
+    #: (the locks' directory, host, port) of the port claimed, for a replay of this start (warp.quickstart).
+    port_claim: tuple | None = None
 
     def server_started(self) -> None:
         """A build may run from now on."""
@@ -126,7 +128,8 @@ def prepare(ctx: Context, plan: StartPlan, report: Report) -> Prepared:
     if plan.socket:
         checks.ensure_socket_dir(plan.socket, report)
     elif not ctx.settings["reload"].value:  # --reload binds the port itself and keeps it
-        held.port_lock = checks.claim_port(find_runtime_dir(ctx).parent, plan.host, plan.port)
+        held.port_claim = (str(find_runtime_dir(ctx).parent), plan.host, plan.port)
+        held.port_lock = checks.claim_port(Path(held.port_claim[0]), plan.host, plan.port)
     else:
         checks.bind_socket(plan.host, plan.port).close()
     if not ctx.settings["reload"].value:  # under --reload an import error is shown and the next save retries

@@ -17,6 +17,11 @@ def frozen():
     return str(gc.get_freeze_count())
 
 
+@application.route("/env/<name>")
+def env(name):
+    return os.environ.get(name, "(unset)")
+
+
 @application.route("/slow")
 def slow():
     time.sleep(float(os.environ.get("SLOW_SECONDS", "3")))
