@@ -9,7 +9,8 @@ import time
 
 import pytest
 
-from conftest import RunningWarp, build_app, free_port, warp
+from conftest import RunningWarp, build_app, free_port, server_param, warp
+from warp.proc import find_descendants
 
 pytestmark = pytest.mark.e2e
 
@@ -17,8 +18,8 @@ pytestmark = pytest.mark.e2e
 IMPORT_TIMES = {"PYTHONPROFILEIMPORTTIME": "1"}
 
 
-def start(app, port: int, *args: str, env: dict | None = None) -> RunningWarp:
-    running = RunningWarp(app, ["--server", "gunicorn", *args], port, {**IMPORT_TIMES, **(env or {})})
+def start(app, port: int, *args: str, env: dict | None = None, server: str = "gunicorn") -> RunningWarp:
+    running = RunningWarp(app, ["--server", server, *args], port, {**IMPORT_TIMES, **(env or {})})
     running.wait_ready("/")
     return running
 
@@ -26,8 +27,8 @@ def start(app, port: int, *args: str, env: dict | None = None) -> RunningWarp:
 def warps_imports(running: RunningWarp) -> str:
     """What warp itself imported: the import lines before the server's."""
     output = running.output()
-    assert " -----> Starting gunicorn" in output, output
-    return output[: output.index(" -----> Starting gunicorn")]
+    assert " -----> Starting " in output, output
+    return output[: output.index(" -----> Starting ")]
 
 
 def imported(module: str, lines: str) -> bool:
@@ -39,16 +40,27 @@ def said(running: RunningWarp) -> list[str]:
 
 
 def command_line(running: RunningWarp) -> list[str]:
-    with open(f"/proc/{running.proc.pid}/cmdline", "rb") as handle:  # warp execs the server: the same process
+    """The server's command: warp's own process, which execs gunicorn, or the child warp supervises (uWSGI)."""
+    children = [pid for pid in find_descendants(running.proc.pid) if parent_of(pid) == running.proc.pid]
+    with open(f"/proc/{children[0] if children else running.proc.pid}/cmdline", "rb") as handle:
         return handle.read().decode().split("\0")[:-1]
 
 
-def test_a_start_with_nothing_changed_is_replayed_without_planning_and_does_what_the_full_start_did():
-    app = build_app("flask_wsgi", "gunicorn", copy_as="replayed_start")
+def parent_of(pid: int) -> int | None:
+    try:
+        with open(f"/proc/{pid}/stat") as handle:
+            return int(handle.read().rpartition(")")[2].split()[1])
+    except OSError:
+        return None
+
+
+@pytest.mark.parametrize("server", ["gunicorn", server_param("uwsgi")])
+def test_a_start_with_nothing_changed_is_replayed_without_planning_and_does_what_the_full_start_did(server):
+    app = build_app("flask_wsgi", server, copy_as=f"replayed_start_{server}")
     (app.src / ".warp").mkdir(exist_ok=True)
     (app.src / ".warp" / "environment").write_text("REPLAY_SECRET=s3cret-token\n")
     port = free_port()
-    first = start(app, port)
+    first = start(app, port, server=server)
     assert imported("click", warps_imports(first)) and imported("warp.plan", warps_imports(first))
     full = (said(first), command_line(first), first.get("/env/REPLAY_SECRET"), first.get("/env/VIRTUAL_ENV"))
     assert first.stop() == 0
@@ -57,13 +69,13 @@ def test_a_start_with_nothing_changed_is_replayed_without_planning_and_does_what
     assert stat.S_IMODE(record.stat().st_mode) == 0o600
     assert "s3cret-token" not in record.read_text()  # read again from .warp/environment, never copied
 
-    second = start(app, port)
+    second = start(app, port, server=server)
     imports = warps_imports(second)
     assert not imported("click", imports) and not imported("warp.plan", imports) and imported("warp.quickstart", imports), imports
     assert (said(second), command_line(second), second.get("/env/REPLAY_SECRET"), second.get("/env/VIRTUAL_ENV")) == full
     assert full[2] == (200, "s3cret-token")
 
-    again = warp("start", "--server", "gunicorn", "--host", "127.0.0.1", "--port", str(port), cwd=app.src, home=app.home,
+    again = warp("start", "--server", server, "--host", "127.0.0.1", "--port", str(port), cwd=app.src, home=app.home,
                  env=IMPORT_TIMES, check=False)  # the same start while the replayed one runs: the port is claimed
     assert again.returncode == 2 and f"error: port {port} is already in use by another `warp start`" in again.stderr, again.stderr
     assert second.get("/")[0] == 200

@@ -8,7 +8,11 @@ def main() -> None:
     if sys.argv[1:2] == ["start"]:
         from warp import quickstart
 
-        quickstart.replay(sys.argv[1:], dict(os.environ))  # returns only when it cannot
+        try:
+            quickstart.replay(sys.argv[1:], dict(os.environ))  # returns only when it cannot
+        except KeyboardInterrupt:
+            print("error: interrupted", file=sys.stderr)
+            sys.exit(130)
     from warp.cli import main as run
 
     run()

@@ -558,11 +558,7 @@ def main() -> None:
         with disk_full_as_error():
             cli.main(standalone_mode=False, prog_name="warp")
     except WarpError as exc:
-        if exc.detail:
-            click.echo(exc.detail.rstrip(), err=True)
-        click.echo(f"error: {exc.message}", err=True)
-        if exc.hint:
-            click.echo(f"       {exc.hint}", err=True)
+        click.echo(exc.render(), err=True)
         sys.exit(exc.exit_code)
     except click.exceptions.Abort as exc:
         if isinstance(exc.__cause__, KeyboardInterrupt):  # click turns Ctrl-C into Abort

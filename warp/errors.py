@@ -23,6 +23,14 @@ class WarpError(Exception):
         #: Output of the failing command, shown before the error line.
         self.detail = detail
 
+    def render(self) -> str:
+        """The error as the command line prints it: the command's output, the `error:` line, the hint."""
+        lines = [self.detail.rstrip()] if self.detail else []
+        lines.append(f"error: {self.message}")
+        if self.hint:
+            lines.append(f"       {self.hint}")
+        return "\n".join(lines)
+
 
 class UsageError(WarpError):
     """The command line or the project's settings are wrong."""

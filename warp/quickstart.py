@@ -16,11 +16,13 @@ and of the server's environment only what warp itself set is kept.
 
 from __future__ import annotations
 
+import dataclasses
 import fcntl
 import hashlib
 import json
 import os
 import sys
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Mapping, Sequence
 
@@ -92,7 +94,7 @@ def server_environ(record: Mapping, environ: Mapping[str, str]) -> dict[str, str
 
 
 def replay(argv: Sequence[str], environ: Mapping[str, str]) -> None:
-    """Exec the recorded start when nothing it read has changed; return when it cannot (the full start follows)."""
+    """Run the recorded start when nothing it read has changed; return when it cannot (the full start follows)."""
     from warp.errors import UsageError
 
     try:
@@ -103,39 +105,81 @@ def replay(argv: Sequence[str], environ: Mapping[str, str]) -> None:
         if any(file_digest(path) != digest for path, digest in record["files"].items()):
             return
         env = server_environ(record, environ)
-    except (OSError, ValueError, LookupError, TypeError, UsageError):
-        return
-    try:
-        build_lock = open(record["lock"])
-    except FileNotFoundError:  # no build ever ran: nothing to wait for (checks.hold_finished_build)
-        build_lock = None
-    except (OSError, TypeError):
+        build_lock = hold_idle_build(record["lock"])
+    except (OSError, ValueError, LookupError, TypeError, UsageError):  # BlockingIOError: the full start waits, and says so
         return
     port_lock = None
     try:
-        if build_lock is not None:
-            fcntl.flock(build_lock, fcntl.LOCK_SH | fcntl.LOCK_NB)  # a build running: the full start waits for it, and says so
         if record["port"]:
             from warp import checks
 
             runtime_base, host, port = record["port"]
             port_lock = checks.claim_port(Path(runtime_base), host, port)  # in use: the full start says so
-        os.umask(os.umask(0o022) | 0o002)  # as warp.cli.main
-        for line in record["lines"]:
-            print(line, file=sys.stderr)
-        sys.stderr.flush()
+    except (OSError, UsageError):
         if build_lock is not None:
             build_lock.close()
-            build_lock = None
+        return
+    os.umask(os.umask(0o022) | 0o002)  # as warp.cli.main
+    for line in record["lines"]:
+        print(line, file=sys.stderr, flush=True)
+    if record["stop"]["kind"] != "exec":
+        sys.exit(run_supervised(record, env, build_lock))  # warp keeps the port's lock while its child runs
+    if build_lock is not None:
+        build_lock.close()
+    try:
         os.chdir(record["cwd"])
         os.execvpe(record["argv"][0], record["argv"], env)
-    except (OSError, UsageError):
+    except OSError:  # the full start says why
         if port_lock is not None:
-            os.close(port_lock)  # the full start claims it again
-        return
-    finally:
-        if build_lock is not None:
-            build_lock.close()
+            os.close(port_lock)
+
+
+def hold_idle_build(path: str):
+    """A shared hold on the env's build lock, as checks.hold_finished_build takes it, but never waiting (BlockingIOError)."""
+    try:
+        handle = open(path)
+    except FileNotFoundError:  # no build ever ran here
+        return None
+    try:
+        fcntl.flock(handle, fcntl.LOCK_SH | fcntl.LOCK_NB)
+    except OSError:
+        handle.close()
+        raise
+    return handle
+
+
+@dataclass(frozen=True)
+class Supervised:
+    """What warp.supervise reads of a StartPlan, as recorded."""
+
+    mode: str
+    server: str
+    host: str
+    port: int
+    argv: tuple[str, ...]
+    environ: dict[str, str]
+    cwd: Path
+    stop: object
+    failure_marker: Path | None
+
+
+def run_supervised(record: Mapping, env: dict[str, str], build_lock) -> int:
+    """Run the recorded server as warp's child, as warp.start.run_server does (warp.supervise)."""
+    from warp import supervise
+    from warp.errors import WarpError
+    from warp.servers.base import Stop
+
+    stop = record["stop"]
+    plan = Supervised(
+        record["mode"], record["server"], record["host"], record["port"], tuple(record["argv"]), env, Path(record["cwd"]),
+        Stop(**{**stop, "path": Path(stop["path"]) if stop["path"] else None}),
+        Path(record["failure_marker"]) if record["failure_marker"] else None,
+    )
+    try:
+        return supervise.supervise(plan, lambda line: print(line, file=sys.stderr, flush=True), started=build_lock.close if build_lock else lambda: None)
+    except WarpError as exc:
+        print(exc.render(), file=sys.stderr)
+        return exc.exit_code
 
 
 class Recorder:
@@ -165,9 +209,13 @@ class Recorder:
             "files": {str(path): hashlib.sha256(content.encode()).hexdigest() for path, content in plan.files.items()},
             "lock": str(ctx.env.lock_path),
             "port": list(port_claim) if port_claim else None,
+            "mode": plan.mode, "server": plan.server, "host": plan.host,
+            "stop": {**dataclasses.asdict(plan.stop), "path": str(plan.stop.path) if plan.stop.path else None},
+            "failure_marker": str(plan.failure_marker) if plan.failure_marker else None,
         }
         replayable = (
-            plan.stop.kind == "exec"
+            plan.mode not in ("shell", "python")  # app.sh and app.py: warp tells why one exits early, from the project
+            and not plan.prepare  # mod_wsgi's setup-server: warp.start.run_prepare knows when to run it again
             and not plan.socket  # its directory is made ready by the full start
             and all(line.startswith(REPLAYED) for line in lines)
             and make_key(self.argv, self.cwd, self.environ, self.watch) == self.key  # nothing changed while it ran

@@ -21,10 +21,10 @@ from typing import TYPE_CHECKING, Callable, Iterable, Protocol
 
 from warp import checks, proc
 from warp.errors import StepFailed
-from warp.plan import StartPlan
 from warp.servers import Stop
 
-if TYPE_CHECKING:
+if TYPE_CHECKING:  # not imported: a replayed start supervises its server with this module (see warp.quickstart)
+    from warp.plan import StartPlan
     from warp.warm import WarmParent
     from warp.watch import Reaction
 
