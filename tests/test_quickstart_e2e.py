@@ -24,11 +24,17 @@ def start(app, port: int, *args: str, env: dict | None = None, server: str = "gu
     return running
 
 
+#: The first line each server writes: what comes before is warp's (a replayed uWSGI start imports its supervisor
+#: after its " -----> Starting" line).
+SERVERS_FIRST = re.compile(r"\[INFO\] Starting gunicorn|\*\*\* Starting uWSGI")
+
+
 def warps_imports(running: RunningWarp) -> str:
-    """What warp itself imported: the import lines before the server's."""
+    """What warp itself imported: the import lines before the server's first line."""
     output = running.output()
-    assert " -----> Starting " in output, output
-    return output[: output.index(" -----> Starting ")]
+    first = SERVERS_FIRST.search(output)
+    assert " -----> Starting " in output and first, output
+    return output[: first.start()]
 
 
 def imported(module: str, lines: str) -> bool:
@@ -39,11 +45,18 @@ def said(running: RunningWarp) -> list[str]:
     return [line for line in running.output().splitlines() if line.startswith((" ----->", "warning:", "error:"))]
 
 
-def command_line(running: RunningWarp) -> list[str]:
+def command_line(running: RunningWarp, server: str = "gunicorn") -> list[str]:
     """The server's command: warp's own process, which execs gunicorn, or the child warp supervises (uWSGI)."""
-    children = [pid for pid in find_descendants(running.proc.pid) if parent_of(pid) == running.proc.pid]
-    with open(f"/proc/{children[0] if children else running.proc.pid}/cmdline", "rb") as handle:
+    pid = running.proc.pid
+    if server != "gunicorn":
+        pid = next(child for child in find_descendants(pid) if parent_of(child) == running.proc.pid)
+    with open(f"/proc/{pid}/cmdline", "rb") as handle:
         return handle.read().decode().split("\0")[:-1]
+
+
+def recorded(app, port: int):
+    """The record of the last start on ``port``."""
+    return next(path for path in (app.home / "starts").glob("*.json") if f"127.0.0.1:{port}" in path.read_text())
 
 
 def parent_of(pid: int) -> int | None:
@@ -62,20 +75,19 @@ def test_a_start_with_nothing_changed_is_replayed_without_planning_and_does_what
     port = free_port()
     first = start(app, port, server=server)
     assert imported("click", warps_imports(first)) and imported("warp.plan", warps_imports(first))
-    full = (said(first), command_line(first), first.get("/env/REPLAY_SECRET"), first.get("/env/VIRTUAL_ENV"))
+    full = (said(first), command_line(first, server), first.get("/env/REPLAY_SECRET"), first.get("/env/VIRTUAL_ENV"))
     assert first.stop() == 0
-    records = list((app.home / "starts").glob("*.json"))
-    record = next(path for path in records if f"127.0.0.1:{port}" in path.read_text())
+    record = recorded(app, port)
     assert stat.S_IMODE(record.stat().st_mode) == 0o600
     assert "s3cret-token" not in record.read_text()  # read again from .warp/environment, never copied
 
     second = start(app, port, server=server)
     imports = warps_imports(second)
     assert not imported("click", imports) and not imported("warp.plan", imports) and imported("warp.quickstart", imports), imports
-    assert (said(second), command_line(second), second.get("/env/REPLAY_SECRET"), second.get("/env/VIRTUAL_ENV")) == full
+    assert (said(second), command_line(second, server), second.get("/env/REPLAY_SECRET"), second.get("/env/VIRTUAL_ENV")) == full
     assert full[2] == (200, "s3cret-token")
 
-    again = warp("start", "--server", server, "--host", "127.0.0.1", "--port", str(port), cwd=app.src, home=app.home,
+    again = warp("start", "--host", "127.0.0.1", "--port", str(port), "--server", server, cwd=app.src, home=app.home,
                  env=IMPORT_TIMES, check=False)  # the same start while the replayed one runs: the port is claimed
     assert again.returncode == 2 and f"error: port {port} is already in use by another `warp start`" in again.stderr, again.stderr
     assert second.get("/")[0] == 200
@@ -113,6 +125,7 @@ def test_a_generated_file_that_changed_is_written_again_by_a_full_start():
     port = free_port()
     first = start(app, port, "--app", "hello.wsgi")
     assert first.stop() == 0
+    assert recorded(app, port)
     generated = app.home / "envs" / app.name / ".warp" / "run" / "warp_wsgi.py"
     written = generated.read_text()
     generated.write_text("raise SystemExit('not the module warp wrote')\n")
@@ -129,6 +142,7 @@ def test_a_start_during_a_build_waits_for_it_as_a_full_start_does():
     port = free_port()
     first = start(app, port)
     assert first.stop() == 0
+    assert recorded(app, port)
     lock = app.home / "envs" / app.name / ".warp" / "build.lock"
     with open(lock) as building:
         fcntl.flock(building, fcntl.LOCK_EX)  # as `warp build` holds it
@@ -144,3 +158,28 @@ def test_a_start_during_a_build_waits_for_it_as_a_full_start_does():
             assert waiting.stop() == 0
         finally:
             waiting.close()
+
+
+def test_a_file_made_executable_is_seen_by_the_next_start():
+    """The entry point depends on app.sh's execute bit, which a chmod changes without its size or mtime."""
+    app = build_app("flask_wsgi", "gunicorn", copy_as="replay_chmod")
+    script = app.src / "app.sh"
+    script.write_text('#!/bin/sh\nexec python -m http.server --bind 127.0.0.1 "$PORT"\n')
+    script.chmod(0o644)
+    port = free_port()
+    first = RunningWarp(app, [], port, IMPORT_TIMES)
+    try:
+        first.wait_ready("/")
+        assert " -----> Starting gunicorn" in first.output()
+        assert first.stop() == 0
+    finally:
+        first.close()
+    assert recorded(app, port)
+    script.chmod(0o755)
+    second = RunningWarp(app, [], port, IMPORT_TIMES)
+    try:
+        second.wait_ready("/")
+        assert " -----> Starting shell" in second.output(), second.output()
+        assert second.stop() == 0
+    finally:
+        second.close()

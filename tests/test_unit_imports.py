@@ -65,3 +65,11 @@ def test_socket_help_names_each_server_by_what_it_speaks_on_a_unix_socket():
             assert f"not {adapter.name}" in SOCKET_HELP or f"or {adapter.name}" in SOCKET_HELP, adapter.name
         elif adapter.unix_protocol != "http":
             assert f"{adapter.name}: the {adapter.unix_protocol} protocol" in SOCKET_HELP
+
+
+def test_the_warp_command_is_the_entry_that_can_replay_a_start():
+    """`warp` (the installed script) runs warp.__main__:main, which tries the replay before it imports click."""
+    import importlib.metadata
+
+    scripts = {entry.name: entry.value for entry in importlib.metadata.entry_points(group="console_scripts") if entry.name == "warp"}
+    assert scripts == {"warp": "warp.__main__:main"}

@@ -71,18 +71,31 @@ def hash_environ(environ: Mapping[str, str]) -> str:
     return hashlib.sha256(json.dumps(shown).encode()).hexdigest()
 
 
-def scan_files(root: Path, skip: tuple[Path, ...] = ()) -> str:
-    """A hash of the name, size and mtime of every file under ``root``, but for warp's ignored directories and ``skip``."""
+def scan_files(root: Path, skip: tuple[Path, ...] = (), exact: bool = False) -> str:
+    """A hash of the name, size and mtime of every file under ``root``, but for warp's ignored directories and ``skip``.
+
+    ``exact``: also each file's mode and ctime (a chmod, a copy that keeps mtimes), and the directories a symlink
+    leads to, each once.
+    """
     files = []
     skipped = {Path(os.path.realpath(path)) for path in skip}
-    for top, dirs, names in os.walk(root):
-        dirs[:] = [d for d in dirs if d not in IGNORED_DIRS and Path(os.path.realpath(os.path.join(top, d))) not in skipped]
+    seen = {os.path.realpath(root)}
+    for top, dirs, names in os.walk(root, followlinks=exact):
+        kept = []
+        for d in dirs:
+            real = os.path.realpath(os.path.join(top, d))
+            if d in IGNORED_DIRS or Path(real) in skipped or (exact and real in seen):
+                continue
+            seen.add(real)
+            kept.append(d)
+        dirs[:] = kept
         for name in names:
             path = os.path.join(top, name)
             try:
                 info = os.stat(path)
             except OSError:
                 continue
-            files.append([os.path.relpath(path, root), info.st_size, info.st_mtime_ns])
+            entry = [os.path.relpath(path, root), info.st_size, info.st_mtime_ns]
+            files.append(entry + [info.st_mode, info.st_ctime_ns] if exact else entry)
     files.sort()
     return hashlib.sha256(json.dumps(files).encode()).hexdigest()

@@ -53,8 +53,8 @@ def make_key(argv: Sequence[str], cwd: str, environ: Mapping[str, str], watch: M
     os.umask(umask)
     inputs = {
         "start": [list(argv), cwd, sorted(environ.items()), os.geteuid(), os.getegid(), umask | 0o002],  # as warp sets it
-        "warp": [__version__, str(WARP_DIR), scan_files(WARP_DIR)],
-        "project": [watch["source"], scan_files(Path(watch["source"]), tuple(Path(p) for p in watch["skip"]))],
+        "warp": [__version__, str(WARP_DIR), scan_files(WARP_DIR, exact=True)],
+        "project": [watch["source"], scan_files(Path(watch["source"]), tuple(Path(p) for p in watch["skip"]), exact=True)],
         "env": [
             _stat(env / ".warp" / "env.json"), _stat(env / ".warp" / "build.json"), _stat(env / "bin" / "python", follow=False),
             _stat(env / "bin" / "python"), *(_stat(site) for site in sorted(env.glob("lib/python*/site-packages"))),
@@ -95,27 +95,30 @@ def server_environ(record: Mapping, environ: Mapping[str, str]) -> dict[str, str
 
 def replay(argv: Sequence[str], environ: Mapping[str, str]) -> None:
     """Run the recorded start when nothing it read has changed; return when it cannot (the full start follows)."""
-    from warp.errors import UsageError
+    from warp.errors import WarpError
 
     try:
         cwd = os.getcwd()
-        record = read_stamp(record_path(environ, cwd, argv))
-        if not record or record.get("format") != FORMAT or make_key(argv, cwd, environ, record["watch"]) != record["key"]:
+        path = record_path(environ, cwd, argv)
+        record = read_stamp(path)
+        if not record or record.get("format") != FORMAT:
             return
-        if any(file_digest(path) != digest for path, digest in record["files"].items()):
-            return
-        env = server_environ(record, environ)
-        build_lock = hold_idle_build(record["lock"])
-    except (OSError, ValueError, LookupError, TypeError, UsageError):  # BlockingIOError: the full start waits, and says so
+        build_lock = hold_idle_build(record["lock"])  # before the digest: no build may end between the two
+    except (OSError, ValueError, LookupError, TypeError, AttributeError, WarpError):  # BlockingIOError: the full start waits, and says so
         return
     port_lock = None
     try:
+        if make_key(argv, cwd, environ, record["watch"]) != record["key"]:
+            raise LookupError("changed")
+        if any(file_digest(file) != digest for file, digest in record["files"].items()):
+            raise LookupError("changed")
+        env = server_environ(record, environ)
         if record["port"]:
             from warp import checks
 
             runtime_base, host, port = record["port"]
             port_lock = checks.claim_port(Path(runtime_base), host, port)  # in use: the full start says so
-    except (OSError, UsageError):
+    except (OSError, ValueError, LookupError, TypeError, AttributeError, WarpError):
         if build_lock is not None:
             build_lock.close()
         return
@@ -129,7 +132,9 @@ def replay(argv: Sequence[str], environ: Mapping[str, str]) -> None:
     try:
         os.chdir(record["cwd"])
         os.execvpe(record["argv"][0], record["argv"], env)
-    except OSError:  # the full start says why
+    except OSError:  # the full start, from where it was asked, says why; and records again if it gets as far
+        os.chdir(cwd)
+        path.unlink(missing_ok=True)
         if port_lock is not None:
             os.close(port_lock)
 
