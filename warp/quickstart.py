@@ -3,8 +3,8 @@
 A start reads the project, the env, the settings and what warp learned of the app, then execs the server. Most
 starts find all of it as the previous start left it. So a start that execs its server (gunicorn, Waitress, the
 ASGI servers) keeps a record of what it ran, under ``$WARP_HOME/starts/``, with a digest of what it read: its
-arguments, directory and environment, every file of the project (name, size, mtime), the env (its metadata,
-build record, installed packages and Python), every env's metadata (which env is this directory's), warp
+arguments, directory and environment, every file of the project (name, size, mtime, mode, ctime), the env (its metadata,
+build record, installed packages and Python), which env is this directory's (each env's recorded project), warp
 itself and the machine's facts. The next `warp start` with the same arguments computes that digest before it
 imports click or plans anything; when it matches, and the generated files the command uses are as written, it
 claims the port and waits for no build exactly as a full start does, prints the same lines, and execs.
@@ -59,10 +59,16 @@ def make_key(argv: Sequence[str], cwd: str, environ: Mapping[str, str], watch: M
             _stat(env / ".warp" / "env.json"), _stat(env / ".warp" / "build.json"), _stat(env / "bin" / "python", follow=False),
             _stat(env / "bin" / "python"), *(_stat(site) for site in sorted(env.glob("lib/python*/site-packages"))),
         ],
-        "envs": [[str(path), _stat(path)] for path in sorted(home.glob("envs/*/.warp/env.json"))],
+        "envs": [str(path) for path in sorted(home.glob("envs/*/.warp/env.json")) if _source_of(path) == watch["source"]],
         "machine": repr(scan_machine(environ)),
     }
     return hashlib.sha256(json.dumps(inputs).encode()).hexdigest()
+
+
+def _source_of(meta: Path) -> str | None:
+    """The project an env was made for: which env is this directory's (venv.find_env_for_source) reads only that."""
+    saved = read_stamp(meta)
+    return saved.get("source") if saved else None
 
 
 def _stat(path: Path, follow: bool = True) -> list | None:
