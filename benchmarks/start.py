@@ -209,12 +209,11 @@ def _bench(runs: int, log, root: Path) -> Section:
         "--application-type module --entry-point MODULE` (`--application-type paste paste.ini`)"
         + (" --user www-data --group www-data" if IS_ROOT else "") + " (plus `--server-root` in the benchmark's directory).",
         "warp's start includes its own interpreter start-up, reading the project and settings, and what it runs before the "
-        "server. On gunicorn, Waitress and uWSGI each counted start finds the project, env and environment as the one "
-        "before left them and replays it (README: the same start again, replayed): it compares a digest of what a start "
-        "reads, claims the port and runs the same command, without planning. On mod_wsgi every start is a full one: "
-        "the app's checks are answered from what warp learned at the warm-up start and kept until a file, the build "
-        "or the environment changes; mod_wsgi: `apachectl` on the configuration `setup-server` wrote at the warm-up start "
-        "(it runs again when its arguments, environment or the build change, or a file it wrote did); waitress: warp's "
+        "server. Each counted start finds the project, env and environment as the one before left them and replays it "
+        "(README: the same start again, replayed): it compares a digest of what a start reads, claims the port and runs "
+        "the same command, without planning; mod_wsgi: `apachectl` on the configuration `setup-server` wrote at the "
+        "warm-up start (a full start runs it again when its arguments, environment or the build change, or a file it "
+        "wrote did); waitress: warp's "
         "launcher script, which forks the processes; Django: warp also serves the static files.",
     ]
     section.notes += failures

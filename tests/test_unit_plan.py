@@ -365,7 +365,7 @@ def test_find_concurrency_because(server, flags, environ, because):
     ],
 )
 def test_find_host(flags, environ, in_container, expected):
-    machine = dataclasses.replace(WORKSTATION, in_container=in_container)
+    machine = WORKSTATION._replace(in_container=in_container)
     assert find_host(make_settings(flags, environ), machine) == expected
 
 
@@ -938,7 +938,7 @@ def test_waitress_script_paste_static_reload():
 
 @pytest.mark.parametrize("server", sorted(servers.ADAPTERS))
 def test_container_listens_everywhere(server):
-    machine = dataclasses.replace(WORKSTATION, in_container=True)
+    machine = WORKSTATION._replace(in_container=True)
     plan = start(server, MODULE, machine=machine)
     assert plan.host == "0.0.0.0"
     listen = list(plan.argv) + list(plan.prepare[0] if plan.prepare else ())

@@ -7,7 +7,8 @@ from pathlib import Path
 import pytest
 
 from warp.errors import UsageError
-from warp.project import PasteServer, find_env_file_quirks, scan_app, scan_environment_file, scan_paste_server, scan_project
+from warp.envfile import find_env_file_quirks, scan_environment_file
+from warp.project import PasteServer, scan_app, scan_paste_server, scan_project
 
 DJANGO_MANAGE = """#!/usr/bin/env python
 import os

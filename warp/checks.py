@@ -8,21 +8,25 @@ import grp
 import hashlib
 import os
 import pwd
-import socket
 import stat
-from pathlib import Path
-from typing import TYPE_CHECKING
+
+import _socket  # socket's core; socket itself (its enums) is imported where a socket is used, not by a replayed start
 
 from warp.errors import EnvError, UsageError
 
-if TYPE_CHECKING:  # not imported: a replayed start claims its port with this module (see warp.quickstart)
+TYPE_CHECKING = False
+if TYPE_CHECKING:  # not imported at run time: a replayed start claims its port with this module (see warp.quickstart)
+    import socket
+    from pathlib import Path
+    from typing import Callable
+
     from warp.context import Report
 
 #: The groups nginx's workers run as (Debian, RHEL, Arch), first found wins.
 WEB_GROUPS = ("www-data", "nginx", "http")
 #: Under this directory (a tmpfs of runtime files) warp creates a socket's missing directories;
 #: elsewhere only the socket's own directory, inside one that exists.
-RUNTIME_ROOT = Path("/run")
+RUNTIME_ROOT = "/run"
 
 
 def find_runtime_dir(env_path: Path, tmp: Path, uid: int) -> Path:
@@ -37,9 +41,12 @@ def ensure_runtime_dir(path: Path) -> None:
     os.chmod(path, 0o755)
 
 
-def ensure_private_dir(base: Path) -> None:
-    base.mkdir(mode=0o755, exist_ok=True)
-    info = base.lstat()
+def ensure_private_dir(base: str | os.PathLike) -> None:
+    try:
+        os.mkdir(base, 0o755)
+    except FileExistsError:
+        pass
+    info = os.lstat(base)
     if stat.S_ISLNK(info.st_mode) or info.st_uid != os.geteuid() or info.st_mode & 0o022:
         raise EnvError(
             f"{base} is not a private directory of this user (owner, mode or symlink)",
@@ -75,12 +82,14 @@ def ensure_socket_dir(path: Path, report: Report) -> None:
         except OSError as exc:
             raise UsageError(f"cannot create {directory} for the socket: {exc.strerror}", hint="pass --socket with a path in a directory you can write") from None
         report(f" -----> Created {directory} for the socket")
+    import socket
+
     with socket.socket(socket.AF_UNIX) as probe:
         if probe.connect_ex(str(path)) == 0:
             raise UsageError(f"socket {path} is already in use", hint="stop what is listening on it, or pass another --socket")
 
 
-def claim_port(runtime_base: Path, host: str, port: int) -> int:
+def claim_port(runtime_base: str | os.PathLike, host: str, port: int) -> int:
     """Hold this user's lock of ``port``, then check that it is free; the fd is inherited by the server.
 
     Servers that bind with SO_REUSEPORT (gunicorn's workers, warp's Waitress processes) would
@@ -88,31 +97,42 @@ def claim_port(runtime_base: Path, host: str, port: int) -> int:
     connections between two apps. The lock lives as long as any process that inherited it.
     """
     ensure_private_dir(runtime_base)
-    fd = os.open(runtime_base / f"port-{port}.lock", os.O_RDWR | os.O_CREAT, 0o600)
+    fd = os.open(os.path.join(runtime_base, f"port-{port}.lock"), os.O_RDWR | os.O_CREAT, 0o600)
     try:
         fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
     except BlockingIOError:
         os.close(fd)
         raise UsageError(f"port {port} is already in use by another `warp start`", hint="stop it, or pass --port with a free port") from None
+    probe = _socket.socket(_socket.AF_INET6 if ":" in host else _socket.AF_INET, _socket.SOCK_STREAM)
     try:
-        bind_socket(host, port).close()
+        _bind(probe, host, port)
     except UsageError:
         os.close(fd)
         raise
+    finally:
+        probe.close()
     os.set_inheritable(fd, True)
     return fd
 
 
 def bind_socket(host: str, port: int) -> socket.socket:
     """Bind host:port, or explain in one line why it cannot be done."""
-    family = socket.AF_INET6 if ":" in host else socket.AF_INET
-    sock = socket.socket(family, socket.SOCK_STREAM)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    import socket
+
+    sock = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET, socket.SOCK_STREAM)
+    try:
+        _bind(sock, host, port)
+    except UsageError:
+        sock.close()
+        raise
+    return sock
+
+
+def _bind(sock: _socket.socket, host: str, port: int) -> None:
+    sock.setsockopt(_socket.SOL_SOCKET, _socket.SO_REUSEADDR, 1)
     try:
         sock.bind((host, port))
-        return sock
     except OSError as exc:
-        sock.close()
         if exc.errno == errno.EADDRINUSE:
             raise UsageError(f"port {port} on {host} is already in use", hint="stop what is using it, or pass --port with a free port") from None
         if exc.errno == errno.EACCES:
@@ -122,24 +142,31 @@ def bind_socket(host: str, port: int) -> socket.socket:
         raise UsageError(f"cannot listen on {host}:{port}: {exc.strerror}", hint="pick another --host or --port") from None
 
 
-def hold_finished_build(env, report: Report):
-    """A shared hold on the env's build lock, waiting for a running build; None when no build ever ran.
+def hold_finished_build(lock_path: str | os.PathLike, waiting: Callable[[], None] | None = None):
+    """A shared hold on an env's build lock, waiting for a running build; None when no build ever ran.
 
-    The caller keeps it until the server has started, so a build cannot begin under a starting server.
+    ``waiting`` is called before waiting; without it a running build raises BlockingIOError (a replayed start
+    leaves the waiting, and saying so, to the full start). The caller keeps the hold until the server has
+    started, so a build cannot begin under a starting server.
     """
     try:
-        handle = open(env.lock_path)
+        handle = open(lock_path)
     except OSError:  # no build ever ran here (or its lock is not ours to read): nothing to wait for
         return None
     try:
         fcntl.flock(handle, fcntl.LOCK_SH | fcntl.LOCK_NB)
     except BlockingIOError:
-        report(f" -----> Waiting for the build of env {env.name} to finish")
+        if waiting is None:
+            handle.close()
+            raise
+        waiting()
         fcntl.flock(handle, fcntl.LOCK_SH)
     return handle
 
 
 def accepts(host: str, port: int) -> bool:
+    import socket
+
     target = "127.0.0.1" if host == "0.0.0.0" else ("::1" if host == "::" else host)
     try:
         with socket.create_connection((target, port), timeout=0.2):

@@ -23,7 +23,7 @@ from warp.hookdir import HOOKS_DIR
 from warp.context import Context, Report, scan_digests
 from warp.errors import EnvError, StepFailed, UsageError, WarpError
 from warp.plan import StartPlan, find_dependency_inputs
-from warp.project import find_env_file_quirks
+from warp.envfile import find_env_file_quirks
 from warp.settings import Settings, Value
 
 #: Engines tried in this order; each is used only when `ENGINE info` shows a working engine.

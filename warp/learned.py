@@ -15,9 +15,9 @@ import os
 from pathlib import Path
 from typing import TYPE_CHECKING, Callable, Mapping
 
-from warp.watch import IGNORED_DIRS
+from warp.files import scan_files
 
-if TYPE_CHECKING:  # not imported: `warp start` replays a start with this module (see warp.quickstart)
+if TYPE_CHECKING:
     from warp.context import Context
 
 #: Where the app listens is not something its settings depend on.
@@ -45,12 +45,17 @@ def read_stamp(path: Path) -> dict | None:
 
 
 def write_stamp(path: Path, value: dict, mode: int = 0o666) -> None:
-    """Replace ``path`` whole with ``value``; a stamp is only a shortcut for the next command, so a failure is not one."""
+    write_atomic(path, json.dumps(value).encode(), mode)
+
+
+def write_atomic(path: str | os.PathLike, data: bytes, mode: int = 0o666) -> None:
+    """Replace ``path`` whole with ``data``; a stamp is only a shortcut for the next command, so a failure is not one."""
+    path = os.fspath(path)
     try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        temporary = path.with_name(f".{path.name}.{os.getpid()}")
-        with open(os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, mode), "w") as handle:
-            handle.write(json.dumps(value))
+        os.makedirs(os.path.dirname(path), exist_ok=True)
+        temporary = os.path.join(os.path.dirname(path), f".{os.path.basename(path)}.{os.getpid()}")
+        with open(os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, mode), "wb") as handle:
+            handle.write(data)
         os.replace(temporary, path)
     except OSError:
         pass
@@ -69,33 +74,3 @@ def scan_inputs(ctx: Context, environ: Mapping[str, str], skip: tuple[Path, ...]
 def hash_environ(environ: Mapping[str, str]) -> str:
     shown = sorted(item for item in environ.items() if item[0] not in WHERE_IT_LISTENS)
     return hashlib.sha256(json.dumps(shown).encode()).hexdigest()
-
-
-def scan_files(root: Path, skip: tuple[Path, ...] = (), exact: bool = False) -> str:
-    """A hash of the name, size and mtime of every file under ``root``, but for warp's ignored directories and ``skip``.
-
-    ``exact``: also each file's mode and ctime (a chmod, a copy that keeps mtimes), and the directories a symlink
-    leads to, each once.
-    """
-    files = []
-    skipped = {Path(os.path.realpath(path)) for path in skip}
-    seen = {os.path.realpath(root)}
-    for top, dirs, names in os.walk(root, followlinks=exact):
-        kept = []
-        for d in dirs:
-            real = os.path.realpath(os.path.join(top, d))
-            if d in IGNORED_DIRS or Path(real) in skipped or (exact and real in seen):
-                continue
-            seen.add(real)
-            kept.append(d)
-        dirs[:] = kept
-        for name in names:
-            path = os.path.join(top, name)
-            try:
-                info = os.stat(path)
-            except OSError:
-                continue
-            entry = [os.path.relpath(path, root), info.st_size, info.st_mtime_ns]
-            files.append(entry + [info.st_mode, info.st_ctime_ns] if exact else entry)
-    files.sort()
-    return hashlib.sha256(json.dumps(files).encode()).hexdigest()

@@ -1,19 +1,24 @@
-"""The only module that starts processes: run, run a hook for JSON, probe, spawn, exec."""
+"""The only module that starts processes: run, run a hook for JSON, probe, spawn, exec.
+
+A replayed start spawns its server with this module (warp.parent), so re and json are imported where they are
+used, and the typing names only for type checking.
+"""
 
 from __future__ import annotations
 
 import errno
 import functools
-import json
 import os
-import re
 import signal
 import subprocess
 import sys
-from pathlib import Path
-from typing import Callable, Mapping, Sequence
 
 from warp.errors import DISK_FULL, DISK_FULL_HINT, StepFailed
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from pathlib import Path
+    from typing import Callable, Mapping, Sequence
 
 
 def run(
@@ -82,8 +87,8 @@ UNREACHABLE_HINT = (
     "the package index could not be reached: check the network and PIP_INDEX_URL / UV_INDEX_URL, "
     "or build offline from a wheelhouse (`warp wheels`, then `warp build --offline`)"
 )
-_DISK_FULL = re.compile(r"No space left on device|Disk quota exceeded")
-_UNREACHABLE = re.compile(
+_DISK_FULL = r"No space left on device|Disk quota exceeded"
+_UNREACHABLE = (
     r"Connection refused|Failed to establish a new connection|Name or service not known|"
     r"Temporary failure in name resolution|Network is unreachable|No route to host|tcp connect error"
 )
@@ -91,12 +96,16 @@ _UNREACHABLE = re.compile(
 
 def is_unreachable(output: str) -> bool:
     """The installer's output says the index could not be reached (pip and uv word it differently)."""
-    return bool(_UNREACHABLE.search(output))
+    import re
+
+    return re.search(_UNREACHABLE, output) is not None
 
 
 def is_disk_full(output: str) -> bool:
     """The output says a write failed for want of space (ENOSPC, EDQUOT), in the words of the C library."""
-    return bool(_DISK_FULL.search(output))
+    import re
+
+    return re.search(_DISK_FULL, output) is not None
 
 
 def run_json(argv: Sequence[str], *, env: Mapping[str, str], cwd: Path, step: str, hint: str = "") -> dict:
@@ -133,6 +142,8 @@ def run_probe(argv: Sequence[str], *, timeout: float = 10) -> str | None:
 
 def find_json_answer(stdout: str) -> dict | None:
     """The hook's one JSON object: the last line that is one (the app may print around it, even at exit)."""
+    import json
+
     for line in reversed(stdout.splitlines()):
         try:
             answer = json.loads(line)

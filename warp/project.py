@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from warp.envfile import read_project_file, scan_environment_file
 from warp.errors import UsageError
 
 DEPENDENCY_FILES = (
@@ -32,7 +33,6 @@ PASTE_FILES = ("paste.ini", "production.ini")
 ASGI_MODULES = (("asgi", ("application", "app")), ("main", ("app",)), ("app.main", ("app",)))
 
 _DJANGO_SETTINGS = re.compile(r"""DJANGO_SETTINGS_MODULE['"]\s*(?:,|\]\s*=)\s*['"]([\w.]+)['"]""")
-_ENV_KEY = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 
 
 @dataclass(frozen=True)
@@ -106,7 +106,7 @@ def scan_project(root: Path) -> ProjectFacts:
     root = root.resolve()
     warp_dir = root / ".warp"
     dependency_files = tuple(name for name in DEPENDENCY_FILES if (root / name).is_file())
-    warp_files = {name: _read(warp_dir / name) for name in WARP_FILES if (warp_dir / name).is_file()}
+    warp_files = {name: read_project_file(warp_dir / name) for name in WARP_FILES if (warp_dir / name).is_file()}
     pyproject = _scan_pyproject(root / "pyproject.toml")
     return ProjectFacts(
         root=root,
@@ -119,7 +119,7 @@ def scan_project(root: Path) -> ProjectFacts:
         environment=scan_environment_file(warp_dir / "environment"),
         hooks=_scan_hooks(root, warp_dir / "action_hooks"),
         server_args=_scan_server_args(warp_dir / "server_args"),
-        requirements_text=_read(root / "requirements.txt") if (root / "requirements.txt").is_file() else "",
+        requirements_text=read_project_file(root / "requirements.txt") if (root / "requirements.txt").is_file() else "",
         top_level=_scan_top_level(root),
     )
 
@@ -140,13 +140,13 @@ def scan_app(root: Path, home: str) -> AppFacts:
     wsgi = home_dir / "wsgi.py"
     django_settings = None
     if manage.is_file():
-        match = _DJANGO_SETTINGS.search(_read(manage))
+        match = _DJANGO_SETTINGS.search(read_project_file(manage))
         django_settings = match.group(1) if match else None
     paste_file = next((name for name in PASTE_FILES if (home_dir / name).is_file()), None)
     asgi_modules = []
     for module, names in ASGI_MODULES:
         path = home_dir / (module.replace(".", "/") + ".py")
-        name = find_assigned_name(_read(path), names) if path.is_file() else None
+        name = find_assigned_name(read_project_file(path), names) if path.is_file() else None
         if name:
             asgi_modules.append((module, name))
     django_asgi = bool(django_settings) and (home_dir / (django_settings.rpartition(".")[0].replace(".", "/") or ".") / "asgi.py").is_file()
@@ -158,7 +158,7 @@ def scan_app(root: Path, home: str) -> AppFacts:
         manage_py=manage.is_file(),
         django_settings=django_settings,
         wsgi_py=wsgi.is_file(),
-        wsgi_py_has_application=wsgi.is_file() and re.search(r"\bapplication\b", _read(wsgi)) is not None,
+        wsgi_py_has_application=wsgi.is_file() and re.search(r"\bapplication\b", read_project_file(wsgi)) is not None,
         wsgi_package=(home_dir / "wsgi" / "__init__.py").is_file(),
         paste_file=paste_file,
         asgi_modules=tuple(asgi_modules),
@@ -211,45 +211,6 @@ def _literal(value: str) -> str | None:
     return value if value and "%(" not in value else None
 
 
-def scan_environment_file(path: Path) -> tuple[tuple[str, str], ...]:
-    """Parse ``.warp/environment``: KEY=VALUE lines, ``#`` comments, optional ``export``."""
-    if not path.is_file():
-        return ()
-    pairs = []
-    for number, line in enumerate(_read(path).splitlines(), start=1):
-        text = line.strip()
-        if not text or text.startswith("#"):
-            continue
-        if text.startswith("export "):
-            text = text[len("export ") :].lstrip()
-        key, sep, value = text.partition("=")
-        key = key.strip()
-        if not sep or not _ENV_KEY.match(key):
-            raise UsageError(
-                f".warp/environment line {number}: expected KEY=VALUE",
-                hint="fix that line; keys are letters, digits and _, and do not start with a digit",
-            )
-        value = value.strip()
-        if len(value) >= 2 and value[0] == value[-1] and value[0] in "'\"":
-            value = value[1:-1]
-        pairs.append((key, value))
-    return tuple(pairs)
-
-
-def find_env_file_quirks(path: Path) -> list[int]:
-    """The numbers of the ``.warp/environment`` lines that docker's and podman's ``--env-file`` would read otherwise
-    than warp: they take ``export KEY=`` as a variable named "export KEY" and keep quotes in the value."""
-    if not path.is_file():
-        return []
-    quirks = []
-    for number, line in enumerate(_read(path).splitlines(), start=1):
-        text = line.strip()
-        value = text.partition("=")[2].strip()
-        if text.startswith("export ") or (len(value) >= 2 and value[0] == value[-1] and value[0] in "'\""):
-            quirks.append(number)
-    return quirks
-
-
 def find_tomllib():
     """tomllib, imported when a TOML file is read (most starts read none)."""
     try:
@@ -264,7 +225,7 @@ def _scan_pyproject(path: Path) -> dict[str, Any]:
         return {}
     tomllib = find_tomllib()
     try:
-        return tomllib.loads(_read(path))
+        return tomllib.loads(read_project_file(path))
     except tomllib.TOMLDecodeError as exc:
         raise UsageError(f"pyproject.toml is not valid TOML: {exc}", hint="fix pyproject.toml") from None
 
@@ -285,7 +246,7 @@ def _scan_top_level(root: Path) -> frozenset[str]:
 def _first_line(path: Path) -> str | None:
     if not path.is_file():
         return None
-    for line in _read(path).splitlines():
+    for line in read_project_file(path).splitlines():
         if line.strip() and not line.strip().startswith("#"):
             return line.strip()
     return None
@@ -330,14 +291,6 @@ def _scan_server_args(path: Path) -> dict[str, tuple[str, ...]]:
 
 def _split_args(path: Path) -> tuple[str, ...]:
     try:
-        return tuple(shlex.split(_read(path), comments=True))
+        return tuple(shlex.split(read_project_file(path), comments=True))
     except ValueError as exc:
         raise UsageError(f"{path}: {exc}", hint="quote the arguments as you would in a shell") from None
-
-
-def _read(path: Path) -> str:
-    """A small project file as text; one warp cannot read is the user's to fix, not a crash."""
-    try:
-        return path.read_text(encoding="utf-8", errors="replace")
-    except OSError as exc:
-        raise UsageError(f"cannot read {path} ({exc.strerror})", hint="make it readable by the user running warp") from None

@@ -114,7 +114,7 @@ class Prepared:
 
 def prepare(ctx: Context, plan: StartPlan, report: Report) -> Prepared:
     """Everything before the server starts: the finished build, hooks, checks, generated files."""
-    held = Prepared(build_lock=checks.hold_finished_build(ctx.env, report))
+    held = Prepared(build_lock=checks.hold_finished_build(ctx.env.lock_path, lambda: report(f" -----> Waiting for the build of env {ctx.env.name} to finish")))
     record = ctx.env.read_record()
     if not record.get("state") == "ok":
         raise EnvError(f"env {ctx.env.name!r} has no successful build", hint="run `warp build` first")
@@ -216,18 +216,18 @@ def run_server(plan: StartPlan, held: Prepared, report: Report) -> int:
     if plan.stop.kind == "exec":
         held.server_started()
         proc.exec_(plan.argv, env=plan.environ, cwd=plan.cwd)
-    from warp import supervise  # not on the way to an exec
+    from warp import parent  # not on the way to an exec
 
     early_exit = (lambda code: describe_early_exit(plan, code)) if plan.mode in ("shell", "python") else None
-    return supervise.supervise(plan, report, started=held.server_started, why_exited=early_exit)
+    return parent.supervise(plan, report, started=held.server_started, why_exited=early_exit)
 
 
 def describe_early_exit(plan: StartPlan, code: int) -> str:
     """Why app.py/app.sh ended before it listened, and what to run instead when app.py is a WSGI module."""
-    from warp import supervise
+    from warp import parent
 
     name = Path(plan.argv[-1]).name
-    message = f"{name} exited (code {supervise.exit_code(code)}) before anything listened on port {plan.port}"
+    message = f"{name} exited (code {parent.exit_code(code)}) before anything listened on port {plan.port}"
     if plan.mode == "python":
         callable_ = find_module_callable(plan.cwd / "app.py")
         if callable_:
@@ -253,7 +253,7 @@ def run_reload(ctx: Context, plan: StartPlan, held: Prepared, report: Report, re
     ``plan`` has been prepared already; ``reload_context`` re-reads the project
     (after a change under .warp/ or to pyproject.toml).
     """
-    from warp import build, supervise, watch
+    from warp import build, parent, supervise, watch
 
     sock = None
     if plan.adapter is not None and plan.adapter.takes_socket:
@@ -324,7 +324,7 @@ def run_reload(ctx: Context, plan: StartPlan, held: Prepared, report: Report, re
                 sock.close()
             children.close()
     if reloader.crashed and reloader.child is not None:
-        return supervise.exit_code(reloader.child.poll() or 0)
+        return parent.exit_code(reloader.child.poll() or 0)
     return 0
 
 

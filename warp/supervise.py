@@ -16,14 +16,13 @@ import socket
 import threading
 import time
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import TYPE_CHECKING, Callable, Iterable, Protocol
 
 from warp import checks, proc
-from warp.errors import StepFailed
+from warp.parent import graceful_stop
 from warp.servers import Stop
 
-if TYPE_CHECKING:  # not imported: a replayed start supervises its server with this module (see warp.quickstart)
+if TYPE_CHECKING:
     from warp.plan import StartPlan
     from warp.warm import WarmParent
     from warp.watch import Reaction
@@ -193,97 +192,6 @@ class StopOnSignal:
 
 
 # ---------------------------------------------------------------- stopping a server gracefully
-
-
-def graceful_stop(stop: Stop, pid: int) -> None:
-    """Ask the server in process group ``pid`` to stop as its adapter says: a FIFO command or a signal."""
-    if stop.kind == "fifo":
-        if not write_fifo(stop.path, stop.command):
-            proc.signal_group(pid, signal.SIGINT)  # no FIFO yet (still starting): stop it with a signal
-        return
-    if stop.group:
-        proc.signal_group(pid, getattr(signal, stop.signal or "SIGTERM"))
-    else:
-        proc.signal_process(pid, getattr(signal, stop.signal or "SIGTERM"))
-
-
-def write_fifo(path: Path, command: str) -> bool:
-    try:
-        fd = os.open(path, os.O_WRONLY | os.O_NONBLOCK)
-    except OSError:
-        return False
-    try:
-        os.write(fd, command.encode())
-    finally:
-        os.close(fd)
-    return True
-
-
-def exit_code(code: int) -> int:
-    """A child's return code as a shell shows it: 128+n for a signal n."""
-    return 128 - code if code < 0 else code
-
-
-# ---------------------------------------------------------------- production: warp as a small parent
-
-
-class _Flag:
-    def __init__(self) -> None:
-        self.signals: list[int] = []
-
-    def __call__(self, signum, frame) -> None:  # only records; acted on in the loop
-        self.signals.append(signum)
-
-
-def supervise(plan: StartPlan, report, *, started: Callable[[], None] = lambda: None, why_exited: Callable[[int], str] | None = None) -> int:
-    """Run the plan's server as a child, turn SIGTERM/SIGINT/SIGHUP into its graceful stop, return its exit code.
-
-    With ``why_exited``, a child that exits before its port accepts is an error whose message that gives.
-    """
-    flag = _Flag()
-    previous = {sig: signal.signal(sig, flag) for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP)}
-    if plan.failure_marker is not None:
-        plan.failure_marker.unlink(missing_ok=True)
-    try:
-        child = proc.spawn(plan.argv, env=plan.environ, cwd=plan.cwd)
-        started()
-        listening = why_exited is None
-        deadline = None
-        handled = 0
-        while True:
-            code = child.poll()
-            if code is not None:
-                break
-            if not listening:
-                listening = checks.accepts(plan.host, plan.port)
-            if len(flag.signals) > handled:
-                handled = len(flag.signals)
-                if deadline is None:
-                    graceful_stop(plan.stop, child.pid)
-                    deadline = time.monotonic() + plan.stop.timeout
-                elif flag.signals[-1] == signal.SIGINT:
-                    proc.signal_group(child.pid, signal.SIGKILL)  # a second Ctrl-C: stop now
-            if deadline is not None and time.monotonic() > deadline:
-                report(f"warning: {plan.server or plan.mode} did not stop within {plan.stop.timeout:g}s; killing it")
-                proc.signal_group(child.pid, signal.SIGKILL)
-                deadline = float("inf")
-            time.sleep(0.05)
-        proc.signal_group(child.pid, signal.SIGKILL)  # leftovers of the process group, if any
-        if not listening and deadline is None:
-            raise StepFailed(why_exited(code), hint=EARLY_EXIT_HINT, returncode=exit_code(code) or 1)
-        if plan.failure_marker is not None and plan.failure_marker.exists():
-            raise StepFailed(f"the application failed to start: {plan.server} stopped (its lifespan startup failed)",
-                             hint=STARTUP_FAILED_HINT, returncode=3)
-        if deadline is not None and code in (0, -signal.SIGWINCH, -signal.SIGTERM):
-            return 0
-        return exit_code(code)
-    finally:
-        for sig, handler in previous.items():
-            signal.signal(sig, handler)
-
-
-EARLY_EXIT_HINT = "the app must keep running and listen on $PORT; see its output above"
-STARTUP_FAILED_HINT = "fix what the application's startup raised (its traceback is above) and start again"
 
 
 # ---------------------------------------------------------------- --reload: the server's children

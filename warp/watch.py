@@ -11,11 +11,8 @@ from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from typing import Callable, Iterable, Iterator
 
-#: Directories never watched, wherever they are.
-IGNORED_DIRS = frozenset(
-    {".git", ".hg", ".svn", "__pycache__", "node_modules", ".venv", "venv", ".tox", ".nox",
-     ".mypy_cache", ".pytest_cache", ".ruff_cache", "wheelhouse"}
-)
+from warp.files import IGNORED_DIRS
+
 CODE_SUFFIXES = frozenset({".py", ".pyi", ".wsgi", ".ini", ".cfg", ".toml", ".mo", ".sh"})
 TEMPLATE_SUFFIXES = frozenset({".html", ".htm", ".jinja", ".jinja2", ".j2", ".txt", ".xml", ".mako", ".pt"})
 STATIC_SUFFIXES = frozenset(
