@@ -424,7 +424,7 @@ def test_warp_keeps_its_own_bytecode_where_pythondontwritebytecode_is_set(tmp_pa
     """Every command imports warp's modules: compiled once, not on every command, as in images that set the variable."""
     shutil.copytree(Path(__file__).parent.parent / "warp", tmp_path / "warp", ignore=shutil.ignore_patterns("__pycache__"))
     environ = {**os.environ, "PYTHONDONTWRITEBYTECODE": "1", "PYTHONPATH": str(tmp_path)}
-    subprocess.run([sys.executable, "-m", "warp", "--version"], env=environ, check=True, capture_output=True, cwd=tmp_path)
+    subprocess.run([sys.executable, "-m", "warp", "--help"], env=environ, check=True, capture_output=True, cwd=tmp_path)
     assert list((tmp_path / "warp" / "__pycache__").glob("cli.*.pyc"))
     # The app's interpreters still get the environment as it is.
     script = "import warp, os, sys; print(os.environ['PYTHONDONTWRITEBYTECODE'])"

@@ -138,10 +138,12 @@ def _path_without(path: str, *remove: str) -> list[str]:
 @shell_option
 def activate(name: str | None, python: str | None, shell_name: str | None) -> None:
     """Create (if needed) and select an env; print shell code for eval."""
-    from warp import venv
+    from warp import recall, venv
 
     environ = read_environ()
     cwd = _cwd()
+    recorder = recall.Recorder(sys.argv[1:], environ) if python is None else None
+    report.said = []
     home = find_warp_home(environ)
     if name is None:
         existing = venv.find_env_for_source(home, cwd)
@@ -170,7 +172,14 @@ def activate(name: str | None, python: str | None, shell_name: str | None) -> No
         "WARP_APP_ROOT": str(source),
         "VIRTUAL_ENV": str(env.path),
     }
-    sys.stdout.write(shell.make_activate(_shell_name(shell_name), values, path))
+    _print(shell.make_activate(_shell_name(shell_name), values, path), recorder)
+
+
+def _print(out: str, recorder) -> None:
+    """Print a command's output; ``recorder`` (warp.recall) keeps it to say it again."""
+    sys.stdout.write(out)
+    if recorder is not None:
+        recorder.keep(out, report.said)
 
 
 @cli.command()
@@ -211,11 +220,15 @@ def destroy(name: str, yes: bool) -> None:
 @cli.command(name="list")
 def list_() -> None:
     """List envs: name, python, source directory, last build."""
-    from warp import venv
+    from warp import recall, venv
 
-    envs = venv.list_envs(find_warp_home(read_environ()))
+    environ = read_environ()
+    recorder = recall.Recorder(sys.argv[1:], environ)
+    report.said = []
+    envs = venv.list_envs(find_warp_home(environ))
     if not envs:
         report('no envs yet; create one with eval "$(warp activate)"')
+        _print("", recorder)
         return
     rows = []
     for env in envs:
@@ -225,9 +238,9 @@ def list_() -> None:
             meta = {"python_version": "?", "source": "(metadata unreadable)"}
         rows.append((env.name, meta.get("python_version") or "?", meta.get("last_build") or "never", meta.get("source") or "?"))
     widths = [max(len(row[i]) for row in rows + [("NAME", "PYTHON", "LAST BUILD", "")]) for i in range(3)]
-    click.echo(f"{'NAME':{widths[0]}}  {'PYTHON':{widths[1]}}  {'LAST BUILD':{widths[2]}}  SOURCE")
-    for row in rows:
-        click.echo(f"{row[0]:{widths[0]}}  {row[1]:{widths[1]}}  {row[2]:{widths[2]}}  {row[3]}")
+    lines = [f"{'NAME':{widths[0]}}  {'PYTHON':{widths[1]}}  {'LAST BUILD':{widths[2]}}  SOURCE"]
+    lines += [f"{row[0]:{widths[0]}}  {row[1]:{widths[1]}}  {row[2]:{widths[2]}}  {row[3]}" for row in rows]
+    _print("".join(line + "\n" for line in lines), recorder)
 
 
 @cli.command(name="env")
@@ -235,14 +248,18 @@ def list_() -> None:
 @click.option("--show-secrets", is_flag=True, help="Include the values from .warp/environment.")
 def env_(shell_name: str | None, show_secrets: bool) -> None:
     """Print the app environment as shell exports (without .warp/environment's values unless --show-secrets)."""
+    from warp import recall
+
+    report.said = []
     ctx = _context()
+    recorder = None if show_secrets else recall.Recorder(sys.argv[1:], ctx.environ, ctx)
     environ = ctx.app_environ()
     changed = {key: value for key, value in environ.items() if ctx.environ.get(key) != value}
     hidden = sorted(key for key in changed if key in ctx.masked and not show_secrets)
     if hidden:
         report(f"warning: not printed, from .warp/environment: {', '.join(hidden)} (pass --show-secrets to include them)")
     shown = {key: value for key, value in changed.items() if key not in hidden}
-    sys.stdout.write(shell.make_exports(_shell_name(shell_name), shown) + "\n")
+    _print(shell.make_exports(_shell_name(shell_name), shown) + "\n", recorder)
 
 
 @cli.command(name="exec", context_settings={"ignore_unknown_options": True, "allow_interspersed_args": False})

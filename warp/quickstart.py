@@ -43,29 +43,41 @@ WARP_DIR = os.path.dirname(os.path.realpath(__file__))
 REPLAYED = (" -----> Using env ", "warning: ", " -----> Listening on all interfaces", " -----> Running as root: ", " -----> Starting ")
 
 
-def record_path(environ: Mapping[str, str], cwd: str, argv: Sequence[str]) -> str:
-    """Where the start of ``argv`` in ``cwd`` is recorded: under $WARP_HOME (warp.settings.find_warp_home) /starts."""
+def find_home(environ: Mapping[str, str]) -> str:
+    """$WARP_HOME as warp.settings.find_warp_home finds it."""
     home = environ.get("WARP_HOME", "").strip()
-    home = os.path.abspath(os.path.expanduser(home)) if home else os.path.expanduser("~/.warp")
+    return os.path.abspath(os.path.expanduser(home)) if home else os.path.expanduser("~/.warp")
+
+
+def record_path(environ: Mapping[str, str], cwd: str, argv: Sequence[str], kind: str = "starts") -> str:
+    """Where the command ``argv`` in ``cwd`` is recorded: under $WARP_HOME/``kind`` (starts; warp.recall: said)."""
     digest = hashlib.sha256(repr([cwd, list(argv)]).encode()).hexdigest()[:32]
-    return os.path.join(home, "starts", digest)
+    return os.path.join(find_home(environ), kind, digest)
 
 
-def make_key(argv: Sequence[str], cwd: str, environ: Mapping[str, str], watch: Mapping, envs: Mapping[str, list]) -> str:
-    """A digest of everything a start read before it ran its server (see the module's docstring)."""
-    env = watch["env"]
+def make_key(argv: Sequence[str], cwd: str, environ: Mapping[str, str], watch: Mapping | None, envs: Mapping | list) -> str:
+    """A digest of everything a start read before it ran its server (see the module's docstring).
+
+    Without ``watch`` (warp.recall: `warp activate`, `warp list`), no project: ``envs`` as scan_every_env found them.
+    """
     umask = os.umask(0o022)
     os.umask(umask)
-    inputs = (
+    inputs = [
         (list(argv), cwd, sorted(environ.items()), os.geteuid(), os.getegid(), umask | 0o002),  # as warp sets it
         (__version__, WARP_DIR, scan_files(WARP_DIR, exact=True)),
-        (watch["source"], scan_files(watch["source"], watch["skip"], exact=True)),
-        [_stat(os.path.join(env, ".warp", name)) for name in ("env.json", "build.json")],
-        (_stat(os.path.join(env, "bin", "python"), follow=False), _stat(os.path.join(env, "bin", "python"))),
-        [_stat(site) for site in _site_packages(env)],
-        sorted(meta for meta, (_, source) in envs.items() if source == watch["source"]),
-        tuple(scan_machine(environ)),
-    )
+    ]
+    if watch is None:
+        inputs.append(envs)
+    else:
+        env = watch["env"]
+        inputs += [
+            (watch["source"], scan_files(watch["source"], watch["skip"], exact=True)),
+            [_stat(os.path.join(env, ".warp", name)) for name in ("env.json", "build.json")],
+            (_stat(os.path.join(env, "bin", "python"), follow=False), _stat(os.path.join(env, "bin", "python"))),
+            [_stat(site) for site in _site_packages(env)],
+            sorted(meta for meta, (_, source) in envs.items() if source == watch["source"]),
+            tuple(scan_machine(environ)),
+        ]
     return hashlib.sha256(repr(inputs).encode()).hexdigest()
 
 
@@ -96,6 +108,13 @@ def _source_of(meta: str) -> str | None:
     except (OSError, ValueError):
         return None
     return saved.get("source") if isinstance(saved, dict) else None
+
+
+def scan_every_env(home: str, envs: Mapping[str, list]) -> list:
+    """Every env as `warp list` and `warp activate` see it (warp.venv.list_envs, Env.exists): the envs directory
+    (an env added or removed), each env's metadata and project (``envs``, from scan_envs) and its python."""
+    python = [_stat(os.path.join(os.path.dirname(os.path.dirname(meta)), "bin", "python")) for meta in sorted(envs)]
+    return [_stat(os.path.join(home, "envs")), sorted(envs.items()), python]
 
 
 def _site_packages(env: str) -> list[str]:
@@ -218,13 +237,18 @@ def run_supervised(record: Mapping, env: dict[str, str], build_lock) -> int:
         return exc.exit_code
 
 
+def watch_of(ctx) -> dict:
+    """What of ``ctx`` a digest reads again: the project's directory but the env's and collected static files."""
+    record = ctx.env.read_record()
+    skip = [str(ctx.env.path)] + ([record["static_root"]] if record.get("static_root") else [])
+    return {"source": str(ctx.source), "skip": skip, "env": str(ctx.env.path), "home": str(ctx.warp_home)}
+
+
 class Recorder:
     """Taken before a start plans (the digest of what it is about to read) and kept after it prepared."""
 
     def __init__(self, ctx, argv: Sequence[str]) -> None:
-        record = ctx.env.read_record()
-        skip = [str(ctx.env.path)] + ([record["static_root"]] if record.get("static_root") else [])
-        self.watch = {"source": str(ctx.source), "skip": skip, "env": str(ctx.env.path), "home": str(ctx.warp_home)}
+        self.watch = watch_of(ctx)
         self.argv, self.cwd, self.environ = list(argv), os.getcwd(), dict(ctx.environ)
         self.envs = scan_envs(self.watch["home"], {})
         self.key = make_key(self.argv, self.cwd, self.environ, self.watch, self.envs)
