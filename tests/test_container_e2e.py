@@ -12,10 +12,8 @@ from __future__ import annotations
 import os
 import shutil
 import subprocess
-import sys
 import threading
 import time
-import urllib.request
 import uuid
 
 import pytest
