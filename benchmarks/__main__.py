@@ -13,6 +13,8 @@ SECTIONS = {
     "cli": cli.bench, "build": build.bench, "start": start.bench, "reload": reload.bench, "throughput": throughput.bench,
     "asgi": asgi.bench, "soak": soak.bench,
 }
+#: What a section needs of the machine, checked before the first section runs: not after half an hour of others.
+REQUIRES = {"throughput": throughput.require_wrk, "asgi": throughput.require_wrk}
 #: Sections a plain `python -m benchmarks` runs; the soak (five minutes, its own report) only with --only soak.
 DEFAULT = ("cli", "build", "start", "reload", "throughput", "asgi")
 
@@ -46,8 +48,11 @@ def main() -> int:
     runs = QUICK_RUNS if args.quick else FULL_RUNS
     info = machine()
     sections = []
+    chosen = [args.only] if args.only else DEFAULT
     try:
-        for name in [args.only] if args.only else DEFAULT:
+        for name in chosen:
+            REQUIRES.get(name, lambda: None)()
+        for name in chosen:
             sections.append(SECTIONS[name](runs, log))
             print(sections[-1].text(), flush=True)
     except BenchError as exc:

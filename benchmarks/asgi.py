@@ -22,7 +22,7 @@ from benchmarks.common import (
     scratch_tree, start_server, stop,
 )
 from benchmarks.reload import QUICK_EDIT_TIMEOUT, EDIT_TIMEOUT, Editor, failures, measure, p95, seconds, span
-from benchmarks.throughput import ThroughputSection, parse_wrk
+from benchmarks.throughput import ThroughputSection, parse_wrk, require_wrk
 
 APP = REPO / "tests" / "apps" / "fastapi_app" / "main.py"
 #: What the project depends on: no server, so that warp picks its default (fastapi[standard] brings uvicorn)...
@@ -88,8 +88,7 @@ def wrk(port: int, path: str, connections: int, seconds: int):
 
 
 def bench(runs: int, log) -> Section:
-    if not shutil.which("wrk"):
-        raise BenchError("wrk is not installed (Debian: apt-get install wrk)")
+    require_wrk()
     rounds, seconds = (1, 3) if is_quick(runs) else (3, 8)
     with scratch_tree("warp-bench-asgi") as root:
         src = root / "app"

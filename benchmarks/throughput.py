@@ -275,9 +275,14 @@ class ThroughputSection(Section):
         return super().markdown() + "".join("\n#" + part.markdown() for part in self.parts)
 
 
-def bench(runs: int, log) -> Section:
+def require_wrk() -> None:
+    """The load generator of this section and the ASGI one: checked before any section runs, too."""
     if not shutil.which("wrk"):
         raise BenchError("wrk is not installed (Debian: apt-get install wrk)")
+
+
+def bench(runs: int, log) -> Section:
+    require_wrk()
     plan = QUICK if is_quick(runs) else FULL
     with scratch_tree("warp-bench-throughput") as root:
         return _bench(plan, log, root)
