@@ -153,13 +153,22 @@ def server_environ(record: Mapping, environ: Mapping[str, str]) -> dict[str, str
     return result
 
 
-def read_record(path: str) -> dict | None:
+def read_record(path: str, layout: int = FORMAT) -> dict | None:
+    """The record at ``path`` when it is one of ``layout`` (this module's FORMAT; warp.recall's), else None."""
     try:
         with open(path, "rb") as handle:
             record = marshal.load(handle)
     except (OSError, EOFError, ValueError, TypeError):
         return None
-    return record if isinstance(record, dict) and record.get("format") == FORMAT else None
+    return record if isinstance(record, dict) and record.get("format") == layout else None
+
+
+def forget(path: str) -> None:
+    """Remove the record at ``path``, if there is one."""
+    try:
+        os.unlink(path)
+    except OSError:
+        pass
 
 
 #: What a record that is not as this module wrote it raises while it is replayed: a full start follows.
@@ -213,10 +222,7 @@ def replay(argv: Sequence[str], environ: Mapping[str, str]) -> None:
         os.execvpe(record["argv"][0], record["argv"], env)
     except OSError:  # the full start, from where it was asked, says why; and records again if it gets as far
         os.chdir(cwd)
-        try:
-            os.unlink(path)
-        except OSError:
-            pass
+        forget(path)
         if port_lock is not None:
             os.close(port_lock)
 
@@ -291,10 +297,7 @@ class Recorder:
         if replayable:
             write_atomic(self.path, marshal.dumps(record), mode=0o600)
         else:
-            try:
-                os.unlink(self.path)
-            except FileNotFoundError:
-                pass
+            forget(self.path)
 
 
 def scan_prepared(plan) -> dict[str, list | None]:

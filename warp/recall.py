@@ -49,15 +49,14 @@ def replay(argv: Sequence[str], environ: Mapping[str, str]) -> None:
     """Print what the same command printed last time and exit, when nothing it read has changed; else return."""
     try:
         cwd = os.getcwd()
-        with open(quickstart.record_path(environ, cwd, argv, "said"), "rb") as handle:
-            record = marshal.load(handle)
-        if record["format"] != FORMAT:
+        record = quickstart.read_record(quickstart.record_path(environ, cwd, argv, "said"), FORMAT)
+        if record is None:
             return
         envs = quickstart.scan_envs(quickstart.find_home(environ), record["envs"])
         if scan_key(argv, cwd, environ, record["watch"], envs) != record["key"]:
             return
         lines, out = record["lines"], record["out"]
-    except (*quickstart.UNREADABLE, EOFError):
+    except quickstart.UNREADABLE:
         return
     for line in lines:
         print(line, file=sys.stderr)
@@ -70,26 +69,22 @@ class Recorder:
 
     def __init__(self, argv: Sequence[str], environ: Mapping[str, str], ctx=None) -> None:
         self.argv, self.cwd, self.environ = list(argv), os.getcwd(), dict(environ)
-        self.watch = quickstart.watch_of(ctx) if ctx is not None else None
-        self.envs = quickstart.scan_envs(quickstart.find_home(environ), {})
-        self.key = scan_key(self.argv, self.cwd, self.environ, self.watch, self.envs)
+        self.looked_up = bool(argv) and argv[0] in RECALLED  # `warp -q list` never is: nothing to digest or keep
+        if self.looked_up:
+            self.watch = quickstart.watch_of(ctx) if ctx is not None else None
+            self.envs = quickstart.scan_envs(quickstart.find_home(environ), {})
+            self.key = scan_key(self.argv, self.cwd, self.environ, self.watch, self.envs)
 
     def keep(self, out: str, lines: Sequence[str]) -> None:
         """Keep ``out`` and ``lines`` for the next run when it would read all of this the same."""
-        if self.argv[:1] not in ([name] for name in RECALLED):  # `warp -q list`: never looked up
+        if not self.looked_up:
             return
         path = quickstart.record_path(self.environ, self.cwd, self.argv, "said")
-        home = quickstart.find_home(self.environ)
-        same = all(line.startswith(SAID) for line in lines) and (
-            scan_key(self.argv, self.cwd, self.environ, self.watch, quickstart.scan_envs(home, self.envs)) == self.key
-        )
-        if same:
-            record = {"format": FORMAT, "key": self.key, "watch": self.watch, "envs": self.envs, "lines": list(lines), "out": out}
+        envs = quickstart.scan_envs(quickstart.find_home(self.environ), self.envs)
+        if all(line.startswith(SAID) for line in lines) and scan_key(self.argv, self.cwd, self.environ, self.watch, envs) == self.key:
             from warp.learned import write_atomic
 
+            record = {"format": FORMAT, "key": self.key, "watch": self.watch, "envs": self.envs, "lines": list(lines), "out": out}
             write_atomic(path, marshal.dumps(record), mode=0o600)
         else:
-            try:
-                os.unlink(path)
-            except OSError:
-                pass
+            quickstart.forget(path)
