@@ -7,9 +7,9 @@ from pathlib import Path
 
 from benchmarks.common import PYTHON, WARP, BenchError, Section, Summary, clean_environ, is_quick, make_tree, ratios, run, timed, user_warp
 
-TOOLS = ("warp", "pip", "uv", "uv-same", "warpdrive")
+TOOLS = ("warp", "warp-uncached", "pip", "uv", "uv-same", "warpdrive")
 LABELS = {
-    "warp": "warp build", "pip": "venv + pip", "uv": "uv venv + uv pip", "uv-same": "uv, warp's work by hand",
+    "warp": "warp build", "warp-uncached": "warp build, no bytecode cache", "pip": "venv + pip", "uv": "uv venv + uv pip", "uv-same": "uv, warp's work by hand",
     "warpdrive": "warpdrive build",
 }
 WARPDRIVE = "warpdrive==0.34.0"
@@ -58,8 +58,9 @@ def plan(tool: str, src: Path, home: Path, uv: str, warpdrive_bin: Path | None =
         env.update(PATH=f"{warpdrive_bin}:{env.get('PATH', '')}", WARPDRIVE_VIRTUALENVS=str(home), WARPDRIVE_SERVER_TYPE="gunicorn")
         build = ["bash", "-c", WARPDRIVE_BUILD.format(python=PYTHON)]
         return env, [build], [build]
-    if tool == "warp":
-        return clean_environ(WARP_HOME=str(home)), [[*warp, "build"]], [[*warp, "build"]]
+    if tool in ("warp", "warp-uncached"):
+        extra = {"WARP_NO_CACHE": "1"} if tool == "warp-uncached" else {}
+        return clean_environ(WARP_HOME=str(home), **extra), [[*warp, "build"]], [[*warp, "build"]]
     if tool == "pip":
         install = [src / ".venv/bin/pip", "install", "-r", "requirements.txt"]
         return clean_environ(), [[PYTHON, "-m", "venv", ".venv"], install], [install]
@@ -104,8 +105,9 @@ def bench(runs: int, log) -> Section:
         for index in range(rounds):
             order = TOOLS[index % len(TOOLS) :] + TOOLS[: index % len(TOOLS)]  # rotate, so no tool always runs first
             for tool in order:
+                # Kept until the end: deleting a tree of new files slows the next runs' writes on some disks
+                # (online discard), whichever tool comes next.
                 cold, noop, workdir = one_run(tool, template, root, uv, warpdrive_bin, warp)
-                shutil.rmtree(workdir)
                 times[tool][0].append(cold)
                 times[tool][1].append(noop)
                 log(f"build: run {index + 1}/{rounds} {tool:9}  cold {cold:6.2f} s  no-op {noop:6.2f} s")
@@ -121,16 +123,21 @@ def bench(runs: int, log) -> Section:
             "`uv venv && uv pip install -r requirements.txt`; the same with warp's work done by hand (below); warpdrive 0.34.0's own workflow, "
             "`eval \"$(warpdrive activate NAME)\" && warpdrive build`). No-op: the same install command again, nothing changed."
         ),
-        headers=["", *(LABELS[tool] for tool in TOOLS), "warp ÷ pip", "warp ÷ uv", "warp ÷ uv (same work)", "warp ÷ warpdrive"],
+        headers=["", *(LABELS[tool] for tool in TOOLS), "warp ÷ pip", "warp ÷ uv", "warp ÷ uv (same work)",
+                 "warp, no bytecode cache ÷ uv (same work)", "warp ÷ warpdrive"],
     )
     for phase, name in ((0, "cold"), (1, "no-op rebuild")):
-        warp, pip, uvt, same, wd = (times[tool][phase] for tool in TOOLS)
+        warp, uncached, pip, uvt, same, wd = (times[tool][phase] for tool in TOOLS)
         section.rows.append([
             name, *(Summary.of(times[tool][phase]).seconds() for tool in TOOLS),
-            ratios(warp, pip).ratio(), ratios(warp, uvt).ratio(), ratios(warp, same).ratio(), ratios(warp, wd).ratio(),
+            ratios(warp, pip).ratio(), ratios(warp, uvt).ratio(), ratios(warp, same).ratio(), ratios(uncached, same).ratio(),
+            ratios(warp, wd).ratio(),
         ])
     section.notes = [
-        f"Median of {rounds} run{'s' if rounds > 1 else ''}, (min–max); ratios are taken run by run (the four tools run back to back, in rotating order).",
+        f"Median of {rounds} run{'s' if rounds > 1 else ''}, (min–max); ratios are taken run by run (the tools run back to back, in rotating order).",
+        "warp byte-compiles what it installed, reusing the bytecode that an earlier env compiled from the same source "
+        "(its cache, ~/.cache/warp, shared by every env as uv's and pip's caches are, and warm like them: the project's "
+        "first build filled it); `warp build, no bytecode cache` is the same build with WARP_NO_CACHE=1, compiling everything.",
         f"One interpreter for all: {PYTHON} (warp's own, as WARP_PYTHON is unset); uv is warp's dependency ({uv}).",
         "warp's cold build does more than its peers: it also installs whitenoise (for static files under gunicorn), "
         "seeds pip into the env (`uv venv --seed`), runs collectstatic through Django, and writes its build record.",

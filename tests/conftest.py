@@ -132,7 +132,8 @@ WHEELS = SHARED / "wheels"
 
 def warp_environ(home: Path, **extra: str) -> dict[str, str]:
     environ = {key: value for key, value in os.environ.items() if not key.startswith("WARP_") and key not in ("VIRTUAL_ENV", "PORT", "WEB_CONCURRENCY")}
-    environ.update({"WARP_HOME": str(home), "WARP_PYTHON": TEST_PYTHON, "PYTHONUNBUFFERED": "1"})
+    # One bytecode cache for the session, as the package caches are shared: not the user's own.
+    environ.update({"WARP_HOME": str(home), "WARP_PYTHON": TEST_PYTHON, "PYTHONUNBUFFERED": "1", "WARP_CACHE_DIR": str(SHARED / "warp-cache")})
     if WHEELS.is_dir():
         environ.update({"UV_FIND_LINKS": str(WHEELS), "PIP_FIND_LINKS": str(WHEELS)})
     environ.update(extra)

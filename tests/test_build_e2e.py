@@ -6,6 +6,7 @@ tmp_path), so the env of a test is always ``$WARP_HOME/envs/project``.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import shutil
@@ -192,6 +193,64 @@ def test_installed_packages_are_byte_compiled_whatever_pythondontwritebytecode_s
     (site,) = env_of(home).glob("lib/python*/site-packages")
     assert list((site / "__pycache__").glob("six.*.pyc")), "six was installed without its bytecode"
     assert list((site / "gunicorn" / "__pycache__").glob("arbiter.*.pyc")), "the server was installed without its bytecode"
+    assert_bytecode_is_current(env_of(home), "six", "gunicorn.arbiter")
+
+
+IMPORTED_FROM_BYTECODE = """
+import importlib, importlib.util, json, sys
+for name in sys.argv[1:]:
+    spec = importlib.util.find_spec(name)
+    # SourceFileLoader.get_code reads the .pyc only when its header matches the source; else it compiles the source.
+    code = spec.loader.get_code(name)
+    source = spec.loader.source_to_code(spec.loader.get_data(spec.origin), spec.origin)
+    print(json.dumps([name, code.co_filename, code == source]))
+"""
+
+
+def assert_bytecode_is_current(env: Path, *modules: str) -> None:
+    """Each module's .pyc is the one the import system uses (its header matches the source), its code is what
+    compiling the source gives, and it names the module's own file."""
+    env_python = env / "bin" / "python"
+    result = subprocess.run([str(env_python), "-c", IMPORTED_FROM_BYTECODE, *modules], capture_output=True, text=True, check=True)
+    for line, module in zip(result.stdout.splitlines(), modules):
+        name, filename, same = json.loads(line)
+        assert same and filename.startswith(str(env)), (module, filename)
+    for module in modules:
+        pyc = subprocess.run([str(env_python), "-c", f"import {module} as m; print(m.__cached__)"], capture_output=True, text=True, check=True,
+                             env={**os.environ, "PYTHONDONTWRITEBYTECODE": "1"}).stdout.strip()
+        source = Path(pyc).parent.parent / (Path(pyc).name.split(".")[0] + ".py")
+        header = Path(pyc).read_bytes()[:16]
+        assert int.from_bytes(header[8:12], "little") == int(source.stat().st_mtime), f"{pyc} is not current for {source}"
+
+
+def test_a_second_env_takes_the_bytecode_another_env_compiled_from_the_same_source(tmp_path):
+    cache = tmp_path / "cache"
+    first, home = make_project(tmp_path, "six\n")
+    warp("build", cwd=first, home=home, env={"WARP_CACHE_DIR": str(cache), "PYTHONDONTWRITEBYTECODE": "1"})
+    (site,) = env_of(home).glob("lib/python*/site-packages")
+    six_source = (site / "six.py").read_bytes()
+    # The kept code of six.py, replaced by code that says where it came from: the second env must use it.
+    (kept,) = cache.glob(f"bytecode/*/{hashlib.sha256(six_source).hexdigest()}")
+    python = env_of(home) / "bin" / "python"
+    subprocess.run([str(python), "-c", f"import marshal; open({str(kept)!r}, 'wb').write(marshal.dumps(compile('WHERE = \"the cache\"', 'six.py', 'exec')))"],
+                   check=True)
+    second = tmp_path / "second"
+    second.mkdir()
+    (second / "requirements.txt").write_text("six\n")
+    warp("build", cwd=second, home=home, env={"WARP_CACHE_DIR": str(cache), "PYTHONDONTWRITEBYTECODE": "1"})
+    other = home / "envs" / "second" / "bin" / "python"
+    said = subprocess.run([str(other), "-c", "import six; print(six.WHERE, six.__file__)"], capture_output=True, text=True, check=True).stdout.split()
+    assert said[:2] == ["the", "cache"] and said[2].startswith(str(home / "envs" / "second"))
+    # What the cache does not hold is compiled, and kept for the next env; the server came from the cache too.
+    assert_bytecode_is_current(home / "envs" / "second", "gunicorn.arbiter")
+
+
+def test_no_bytecode_cache_with_warp_no_cache(tmp_path):
+    cache = tmp_path / "cache"
+    project, home = make_project(tmp_path, "six\n")
+    warp("build", cwd=project, home=home, env={"WARP_CACHE_DIR": str(cache), "WARP_NO_CACHE": "1", "PYTHONDONTWRITEBYTECODE": "1"})
+    assert not cache.exists()
+    assert_bytecode_is_current(env_of(home), "six", "gunicorn.arbiter")
 
 
 # ---------------------------------------------------------------- failures

@@ -412,9 +412,9 @@ def test_build_step_order():
     ]
     steps = plan.steps
     assert steps[0].hook == project.hooks["pre-build"] and steps[3].hook == project.hooks["build"]
-    assert steps[1].argv == ("/usr/bin/uv", "pip", "install", "--compile-bytecode", "--python", str(ENV / "bin/python"), "-r", "requirements.txt")
+    assert steps[1].argv == ("/usr/bin/uv", "pip", "install", "--python", str(ENV / "bin/python"), "-r", "requirements.txt")
     assert steps[2].packages == ("gunicorn", "whitenoise")
-    assert steps[2].argv == ("/usr/bin/uv", "pip", "install", "--compile-bytecode", "--python", str(ENV / "bin/python"))
+    assert steps[2].argv == ("/usr/bin/uv", "pip", "install", "--python", str(ENV / "bin/python"))
     assert steps[4].argv == ("python", str(HOOKS / "django_collectstatic.py"))
     assert plan.server == "gunicorn" and plan.warnings == ()
     decisions = {d.name: (d.value, d.because) for d in plan.decisions}

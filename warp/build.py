@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import fcntl
+import os
 import re
 import shutil
 import sys
@@ -15,6 +16,7 @@ from warp.context import SHOW_AFTER, Context, Report, scan_digests, scan_incompl
 from warp.errors import EnvError, StepFailed, UsageError, disk_full_as_error
 from warp.hookdir import HOOKS_DIR
 from warp.plan import BuildPlan, Installer, find_dependency_inputs, find_installer, find_servers_named, make_build_plan
+from warp.settings import WARP_CACHE_DIR, WARP_NO_CACHE
 from warp.venv import Env, drop_world_write, find_uv
 from warp.wheelstore import find_requirement_name
 
@@ -83,6 +85,7 @@ def _run_steps(ctx: Context, report: Report, *, force: bool) -> dict:
         ctx.env.clear_record()
     if cut_short:
         _forget_incomplete(ctx, report)
+    dists_before = {} if unchanged else scan_dist_infos(ctx.env)
     environ = ctx.app_environ()
     if installer.name == "uv":
         environ.setdefault("UV_PYTHON_DOWNLOADS", "never")
@@ -90,7 +93,11 @@ def _run_steps(ctx: Context, report: Report, *, force: bool) -> dict:
     collected = None
     riders = () if unchanged else scan_riders(ctx, plan)
     rode = riders
+    uncompiled = False  # set by an install, until what it installed is byte-compiled (before anything imports it)
     for step in plan.steps:
+        if uncompiled and step.kind not in ("lock", "install", "server"):
+            timings["compile"] = compile_installed(ctx, environ, report, installer, dists_before, again=cut_short)
+            uncompiled = False
         started = time.monotonic()
         if step.kind == "hook":
             report(f" -----> {step.title}")
@@ -116,13 +123,17 @@ def _run_steps(ctx: Context, report: Report, *, force: bool) -> dict:
                     proc.run(step.argv + offered + riders, env=environ, cwd=ctx.source, step=step.title,
                              hint=f"fix the requirement named above{named} and run `warp build` again")
             riders = ()
+            uncompiled = True
         elif step.kind == "server":
             if unchanged or rode:  # nothing to do, or its packages came with the dependencies
                 continue
             _ensure_server(ctx, step, environ, report, servers.ADAPTERS[plan.server], installer)
+            uncompiled = True
         elif step.kind == "collectstatic":
             collected = _collectstatic_if_changed(ctx, step.title, environ, report, plan.fingerprint, again=force or cut_short, clear=cut_short)
         timings[step.kind] = timings.get(step.kind, 0.0) + round(time.monotonic() - started, 3)
+    if uncompiled:
+        timings["compile"] = compile_installed(ctx, environ, report, installer, dists_before, again=cut_short)
     finished = time.strftime("%Y-%m-%dT%H:%M:%S%z")
     new_record = {
         "state": "ok",
@@ -141,6 +152,45 @@ def _run_steps(ctx: Context, report: Report, *, force: bool) -> dict:
     ctx.env.write_record(new_record)  # last: the record alone says the env is built, so a write that fails leaves it unbuilt
     report(f" -----> Build of env {ctx.env.name} finished")
     return new_record
+
+
+def scan_dist_infos(env: Env) -> dict[str, int]:
+    """Each installed distribution's .dist-info directory and its inode: an install that puts a distribution in,
+    or in again, makes a new one."""
+    found = {}
+    for site in env.path.glob("lib/python*/site-packages"):
+        with os.scandir(site) as entries:
+            found.update((entry.path, entry.inode()) for entry in entries if entry.name.endswith(".dist-info"))
+    return found
+
+
+def compile_installed(ctx: Context, environ, report: Report, installer: Installer, before: dict[str, int], *, again: bool) -> float:
+    """Byte-compile what uv installed (pip compiles as it installs): uv leaves it to the first import, which
+    PYTHONDONTWRITEBYTECODE (set by many Dockerfiles) stops, so every start, reload and hook would compile the
+    framework from source. Modules another env compiled are taken from the bytecode cache (find_cache_dir).
+    ``again`` (the last build did not finish): every distribution, not only those installed now. The seconds it took."""
+    started = time.monotonic()
+    if installer.name != "uv":
+        return 0.0
+    infos = ["--all"] if again else sorted(path for path, inode in scan_dist_infos(ctx.env).items() if before.get(path) != inode)
+    if not infos:
+        return 0.0
+    cache = find_cache_dir(ctx.environ)
+    argv = (str(ctx.env.python), str(HOOKS_DIR / "compile_site.py"), *(("--cache", str(cache / "bytecode")) if cache else ()), *infos)
+    with working(report, "        byte-compiling what was installed", after=SHOW_AFTER):
+        proc.run_json(argv, env=environ, cwd=ctx.source, step="Byte-compiling the installed packages",
+                      hint="run `warp build --force` to install the env's packages again")
+    return round(time.monotonic() - started, 3)
+
+
+def find_cache_dir(environ) -> Path | None:
+    """warp's cache of compiled modules, shared by every env of the user as uv's and pip's caches are:
+    WARP_CACHE_DIR, else $XDG_CACHE_HOME/warp (~/.cache/warp); none with WARP_NO_CACHE=1."""
+    if environ.get(WARP_NO_CACHE, "").strip().lower() in ("1", "true", "yes", "on"):
+        return None
+    if environ.get(WARP_CACHE_DIR):
+        return Path(environ[WARP_CACHE_DIR]).expanduser().absolute()
+    return Path(environ.get("XDG_CACHE_HOME") or Path.home() / ".cache").expanduser().absolute() / "warp"
 
 
 def _forget_incomplete(ctx: Context, report: Report) -> None:

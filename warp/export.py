@@ -463,7 +463,8 @@ def render_containerfile(plan: StartPlan, dep: Deployment) -> list[File]:
         "# Every Python package comes from the wheelhouse: the versions the env was built with, and no index.",
         f"COPY {_json_list([WHEELHOUSE, f'./{WHEELHOUSE}'])}",
         f"RUN python -m venv /opt/warp && /opt/warp/bin/pip install --no-cache-dir --no-index --find-links ./{WHEELHOUSE} warp-web=={dep.warp_version}",
-        f"ENV {env} WARP_PIP_NO_INDEX=1",
+        "# No bytecode cache: nothing would reuse it, and the layer would carry it.",
+        f"ENV {env} WARP_PIP_NO_INDEX=1 WARP_NO_CACHE=1",
     ]
     if dep.dependency_files:
         lines.append("# Dependencies first: this layer is rebuilt when these files change, not on every source edit.")
@@ -562,7 +563,7 @@ def render_s2i_builder(plan: StartPlan, dep: Deployment) -> list[File]:
         "RUN python -m venv /opt/warp && /opt/warp/bin/pip install --no-cache-dir --no-index --find-links /tmp/warp-wheelhouse"
         f" warp-web=={dep.warp_version} && rm -rf /tmp/warp-wheelhouse",
         'COPY ["bin", "/usr/libexec/s2i"]',
-        f"ENV PATH=/opt/warp/bin:$PATH WARP_HOME={IMAGE_HOME}/warp PYTHONUNBUFFERED=1 PORT={plan.port} WARP_HTTP_HOST=0.0.0.0",
+        f"ENV PATH=/opt/warp/bin:$PATH WARP_HOME={IMAGE_HOME}/warp PYTHONUNBUFFERED=1 WARP_NO_CACHE=1 PORT={plan.port} WARP_HTTP_HOST=0.0.0.0",
         f'LABEL io.openshift.s2i.scripts-url="image:///usr/libexec/s2i" io.k8s.description="Builds and runs {dep.name} with warp"'
         f' io.openshift.expose-services="{plan.port}:http"',
         f"WORKDIR {IMAGE_HOME}/src",

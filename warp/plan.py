@@ -69,9 +69,9 @@ class Installer:
 
     def make_argv(self, *args: str) -> tuple[str, ...]:
         if self.name == "uv":
-            # Byte-compiled at install, as pip does: uv leaves it to the first import, and PYTHONDONTWRITEBYTECODE
-            # (set by many Dockerfiles) would stop that, so every start, reload and hook would compile from source.
-            base = [self.uv, "pip", "install", "--compile-bytecode", "--python", str(self.python)]
+            # Byte-compiled after the install by warp.build.compile_installed (only what is new, the seeded tools
+            # in the background), not with --compile-bytecode (all of site-packages, before the build goes on).
+            base = [self.uv, "pip", "install", "--python", str(self.python)]
         else:
             base = [str(self.python), "-m", "pip", "install", "--disable-pip-version-check"]
         if self.find_links:
