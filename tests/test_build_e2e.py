@@ -245,12 +245,29 @@ def test_a_second_env_takes_the_bytecode_another_env_compiled_from_the_same_sour
     assert_bytecode_is_current(home / "envs" / "second", "gunicorn.arbiter")
 
 
-def test_no_bytecode_cache_with_warp_no_cache(tmp_path):
-    cache = tmp_path / "cache"
+@pytest.mark.parametrize("how", ["WARP_NO_CACHE=1", "a cache directory that cannot be made"])
+def test_without_a_bytecode_cache_everything_is_compiled_all_the_same(tmp_path, how):
+    (tmp_path / "a-file").write_text("")
+    cache = tmp_path / "cache" if how.startswith("WARP_NO_CACHE") else tmp_path / "a-file" / "cache"
     project, home = make_project(tmp_path, "six\n")
-    warp("build", cwd=project, home=home, env={"WARP_CACHE_DIR": str(cache), "WARP_NO_CACHE": "1", "PYTHONDONTWRITEBYTECODE": "1"})
+    extra = {"WARP_NO_CACHE": "1"} if how.startswith("WARP_NO_CACHE") else {}
+    warp("build", cwd=project, home=home, env={"WARP_CACHE_DIR": str(cache), "PYTHONDONTWRITEBYTECODE": "1", **extra})
     assert not cache.exists()
     assert_bytecode_is_current(env_of(home), "six", "gunicorn.arbiter")
+
+
+def test_a_damaged_entry_of_the_bytecode_cache_is_compiled_again(tmp_path):
+    cache = tmp_path / "cache"
+    first, home = make_project(tmp_path, "six\n")
+    warp("build", cwd=first, home=home, env={"WARP_CACHE_DIR": str(cache)})
+    (site,) = env_of(home).glob("lib/python*/site-packages")
+    (kept,) = cache.glob(f"bytecode/*/{hashlib.sha256((site / 'six.py').read_bytes()).hexdigest()}")
+    kept.write_bytes(kept.read_bytes()[:100])  # cut short, as a full disk or another program might leave it
+    second = tmp_path / "second"
+    second.mkdir()
+    (second / "requirements.txt").write_text("six\n")
+    warp("build", cwd=second, home=home, env={"WARP_CACHE_DIR": str(cache)})
+    assert_bytecode_is_current(home / "envs" / "second", "six")
 
 
 # ---------------------------------------------------------------- failures
