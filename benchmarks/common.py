@@ -276,6 +276,8 @@ def machine() -> dict[str, str]:
         "Memory": f"{int(meminfo['MemTotal'].split()[0]) / 1024 / 1024:.1f} GiB",
         "OS": os_name,
         "Python (warp and build section)": f"{platform.python_version()} ({PYTHON})",
+        # As the machine sets it, for every section: a built env's .pyc files count only when this stops imports writing them.
+        "PYTHONDONTWRITEBYTECODE": os.environ.get("PYTHONDONTWRITEBYTECODE", "(unset)"),
         "warp": __version__,
         "uv": _first_line([find_uv() or "uv", "--version"]),
     }

@@ -500,7 +500,7 @@ def _bench(runs: int, log, root: Path) -> Section:
                     for key, (modules, rss, warm, restarts) in parked.items()) + ".",
         "failed / requests counts the second client's requests from the first timed edit to the last one served; "
         "a request may wait while a server restarts, which is not a failure.",
-        f"App interpreter: {python}; warp itself runs on {PYTHON}. The envs are as `warp build` made them (uv byte-compiles at install), PYTHONDONTWRITEBYTECODE as the machine sets it; "
+        f"App interpreter: {python}; warp itself runs on {PYTHON}. The envs are as `warp build` made them (byte-compiled at install), PYTHONDONTWRITEBYTECODE as the machine sets it; "
         "each edit makes the file longer, so a restarted server never trusts a stale .pyc of the view.",
         "warp: watchfiles (inotify) with 50 ms of quiet before a batch; the new server gets warp's listening socket "
         "(gunicorn, uWSGI, Waitress; 2 processes × 4 threads), so requests made while the old one stops and the new one imports the app wait in the backlog; "
