@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import fcntl
-import os
 import re
 import shutil
 import sys
@@ -12,11 +11,11 @@ from contextlib import ExitStack, contextmanager
 from pathlib import Path
 
 from warp import __version__, learned, locks, proc, servers, wheelstore
-from warp.context import SHOW_AFTER, Context, Report, scan_digests, scan_incomplete, scan_installed, working
+from warp.context import SHOW_AFTER, Context, Report, scan_digests, scan_dist_infos, scan_incomplete, scan_installed, working
 from warp.errors import EnvError, StepFailed, UsageError, disk_full_as_error
 from warp.hookdir import HOOKS_DIR
 from warp.plan import BuildPlan, Installer, find_dependency_inputs, find_installer, find_servers_named, make_build_plan
-from warp.settings import WARP_CACHE_DIR, WARP_NO_CACHE
+from warp.settings import WARP_CACHE_DIR, WARP_NO_CACHE, parse_flag
 from warp.venv import Env, drop_world_write, find_uv
 from warp.wheelstore import find_requirement_name
 
@@ -154,16 +153,6 @@ def _run_steps(ctx: Context, report: Report, *, force: bool) -> dict:
     return new_record
 
 
-def scan_dist_infos(env: Env) -> dict[str, int]:
-    """Each installed distribution's .dist-info directory and its inode: an install that puts a distribution in,
-    or in again, makes a new one."""
-    found = {}
-    for site in env.path.glob("lib/python*/site-packages"):
-        with os.scandir(site) as entries:
-            found.update((entry.path, entry.inode()) for entry in entries if entry.name.endswith(".dist-info"))
-    return found
-
-
 def compile_installed(ctx: Context, environ, report: Report, installer: Installer, before: dict[str, int], *, again: bool) -> float:
     """Byte-compile what uv installed (pip compiles as it installs): uv leaves it to the first import, which
     PYTHONDONTWRITEBYTECODE (set by many Dockerfiles) stops, so every start, reload and hook would compile the
@@ -186,7 +175,7 @@ def compile_installed(ctx: Context, environ, report: Report, installer: Installe
 def find_cache_dir(environ) -> Path | None:
     """warp's cache of compiled modules, shared by every env of the user as uv's and pip's caches are:
     WARP_CACHE_DIR, else $XDG_CACHE_HOME/warp (~/.cache/warp); none with WARP_NO_CACHE=1."""
-    if environ.get(WARP_NO_CACHE, "").strip().lower() in ("1", "true", "yes", "on"):
+    if parse_flag(environ.get(WARP_NO_CACHE, "")):
         return None
     if environ.get(WARP_CACHE_DIR):
         return Path(environ[WARP_CACHE_DIR]).expanduser().absolute()

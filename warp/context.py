@@ -181,6 +181,16 @@ def scan_installed(env: venv.Env) -> dict[str, str]:
     return installed
 
 
+def scan_dist_infos(env: venv.Env) -> dict[str, int]:
+    """Each installed distribution's .dist-info directory and its inode: an install that puts a distribution in,
+    or in again, makes a new one."""
+    found = {}
+    for site in env.path.glob("lib/python*/site-packages"):
+        with os.scandir(site) as entries:
+            found.update((entry.path, entry.inode()) for entry in entries if entry.name.endswith(".dist-info"))
+    return found
+
+
 def scan_incomplete(env: venv.Env) -> dict[str, Path]:
     """Distributions that lack a file their RECORD lists, or the RECORD itself: name -> their .dist-info.
 

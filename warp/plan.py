@@ -69,8 +69,8 @@ class Installer:
 
     def make_argv(self, *args: str) -> tuple[str, ...]:
         if self.name == "uv":
-            # Byte-compiled after the install by warp.build.compile_installed (only what is new, the seeded tools
-            # in the background), not with --compile-bytecode (all of site-packages, before the build goes on).
+            # Byte-compiled after the install by warp.build.compile_installed, which also reuses what another env
+            # compiled from the same source; --compile-bytecode would compile everything it installed every time.
             base = [self.uv, "pip", "install", "--python", str(self.python)]
         else:
             base = [str(self.python), "-m", "pip", "install", "--disable-pip-version-check"]

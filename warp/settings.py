@@ -126,7 +126,8 @@ def _text(raw: str) -> str:
     return str(raw).strip()
 
 
-def _flag(raw: str) -> bool:
+def parse_flag(raw: str) -> bool:
+    """A WARP_* switch: 1, true, yes or on."""
     return str(raw).strip().lower() in ("1", "true", "yes", "on")
 
 
@@ -164,11 +165,11 @@ SPECS: tuple[Spec, ...] = (
     Spec("installer", "--installer", (WARP_INSTALLER,), (), "installer", "uv", _choice(INSTALLERS), "installer"),
     Spec("python", "--python", (WARP_PYTHON,), (), "python", None, _text, "python"),
     Spec("requirements", None, (WARP_PIP_PACKAGES,), (), "requirements", (), _words, "requirement files"),
-    Spec("offline", "--offline", (WARP_PIP_NO_INDEX,), (), "offline", False, _flag, "offline install"),
+    Spec("offline", "--offline", (WARP_PIP_NO_INDEX,), (), "offline", False, parse_flag, "offline install"),
     Spec("base_image", "--base-image", (WARP_BASE_IMAGE,), (), "base-image", None, _text, "base image"),
-    Spec("reload", "--reload", (WARP_RELOAD, MOD_WSGI_RELOAD_ON_CHANGES), (), None, False, _flag, "reload"),
+    Spec("reload", "--reload", (WARP_RELOAD, MOD_WSGI_RELOAD_ON_CHANGES), (), None, False, parse_flag, "reload"),
     # --reload forks new servers from a parked process where it can; off: each starts in a new interpreter.
-    Spec("reload_warm", None, (WARP_RELOAD_WARM,), (), "reload-warm", True, _flag, "warm reload"),
+    Spec("reload_warm", None, (WARP_RELOAD_WARM,), (), "reload-warm", True, parse_flag, "warm reload"),
     Spec(
         "graceful_timeout", "--graceful-timeout", (WARP_GRACEFUL_TIMEOUT,), (), "graceful-timeout",
         DEFAULT_GRACEFUL_TIMEOUT, _positive_float, "graceful timeout",
@@ -236,7 +237,7 @@ def _resolve(spec: Spec, flags, environ, warp_files, tool) -> Value:
             f"{spec.what} from {source} must be a string or a number, not {type(raw).__name__} {raw!r}",
             hint=f"correct {source}" + (f" or pass {spec.flag}" if spec.flag else ""),
         )
-    if isinstance(raw, bool) and spec.parse is not _flag:
+    if isinstance(raw, bool) and spec.parse is not parse_flag:
         raw = str(raw)
     try:
         return Value(spec.parse(raw), source)
