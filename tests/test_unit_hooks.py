@@ -61,6 +61,10 @@ def test_collectstatic_copies_every_static_file_unchanged(own_root, tmp_path):
         "static_root": str(where),
         "static_root_from": "settings" if own_root else "warp",
         "summary": f"{len(STATIC_FILES)} static files copied to '{where}'.",
+        # What the build records of the settings, for `warp plan` and the servers that map static files themselves.
+        "static_url": "/static/",
+        "whitenoise_middleware": False,
+        "wsgi_application": None,
     }
     assert read_tree(where) == STATIC_FILES
     assert not (fallback if own_root else own).exists()

@@ -203,26 +203,20 @@ def _in_home(app: AppFacts, relative: str) -> Path:
 
 
 def make_django_target(mode: Mode, answers: Mapping[str, object], fallback_static_root: Path) -> servers.Target:
-    """Turn the django_info hook's answer into a target."""
-    if mode.target is not None:
-        module, callable_ = mode.target.module, mode.target.callable
-    else:
-        dotted = str(answers.get("wsgi_application") or "")
-        module, _, callable_ = dotted.rpartition(".")
-        if not module:
-            raise UsageError(
-                "Django settings define no WSGI_APPLICATION",
-                hint="set WSGI_APPLICATION in settings, or pass --app module:callable",
-            )
+    """A Django project's target: its WSGI_APPLICATION (or asgi.py) and static files as the last build's
+    collectstatic read them (``answers``); the server's module reads the settings again where it loads the app."""
     static_url = answers.get("static_url")
     static_root = answers.get("static_root")
     if not static_url or str(static_url).startswith(("http://", "https://", "//")):
         static_url = None
-    return servers.Target(
-        "module",
-        module=module,
-        callable=callable_,
+    static = dict(
         static_url=str(static_url) if static_url else None,
         static_root=Path(str(static_root)) if static_root else fallback_static_root,
         app_serves_static=bool(answers.get("whitenoise_middleware")),
+        django=True,
+        static_fallback=fallback_static_root,
     )
+    if mode.target is not None:
+        return servers.Target("module", module=mode.target.module, callable=mode.target.callable, **static)
+    module, _, callable_ = str(answers.get("wsgi_application") or "").rpartition(".")
+    return servers.Target("django", module=module or None, callable=callable_ or "application", **static)

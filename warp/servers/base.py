@@ -27,7 +27,8 @@ ASGI_PACKAGES = ("servestatic",)
 
 @dataclass(frozen=True)
 class Target:
-    """What to serve. ``kind`` is module, script or paste."""
+    """What to serve. ``kind`` is module, script, paste, or django (the WSGI_APPLICATION of the settings the app
+    runs with, read where the server loads the app; ``module`` is what the last build read, for `warp plan`)."""
 
     kind: str
     module: str | None = None
@@ -38,11 +39,17 @@ class Target:
     static_root: Path | None = None
     #: The app serves its static files itself (WhiteNoise's middleware in Django's MIDDLEWARE): warp adds nothing.
     app_serves_static: bool = False
+    #: A Django app: the server's module reads the static files settings where it loads the app.
+    django: bool = False
+    #: Where collectstatic puts the files of a Django project whose settings name no STATIC_ROOT (the env's).
+    static_fallback: Path | None = None
 
     @property
     def spec(self) -> str:
-        if self.kind == "module":
+        if self.kind == "module" or (self.kind == "django" and self.module):
             return f"{self.module}:{self.callable}"
+        if self.kind == "django":
+            return "WSGI_APPLICATION of the Django settings"
         return str(self.script if self.kind == "script" else self.ini)
 
     @property
