@@ -178,12 +178,14 @@ _said = []
 
 
 def fail(message, hint, *, marker=None, exit_code=3, tell=None):
-    """Show the app's error once per start, tell warp, and end this process."""
-    if _is_first(marker):
+    """Show the app's error once per start, tell warp, and end this process: the first to fail with ``exit_code``,
+    on which its server stops; the others quietly (gunicorn, stopping, would take a second boot error as a crash)."""
+    first = _is_first(marker)
+    if first:
         sys.stderr.write("".join(_said) + f"error: {message}\n       {hint}\n")
         sys.stderr.flush()
     (tell or tell_warp)(b"0")
-    os._exit(exit_code)
+    os._exit(exit_code if first else 0)
 
 
 def _is_first(marker):
