@@ -283,7 +283,13 @@ def run_reload(ctx: Context, plan: StartPlan, held: Prepared, report: Report, re
                 if not (target and target.app_serves_static):
                     return False
             else:
-                children.plan = make_plan(current, listen_fd=sock.fileno() if sock else None)
+                children.plan = make_plan(current, listen_fd=children.sock.fileno() if children.sock else None)
+                if children.sock is not None and not (children.plan.adapter and children.plan.adapter.takes_socket):
+                    # The entry point now binds the port itself (a new app.py, say): the old server goes first.
+                    children.plan = make_plan(current)
+                    children.sock.close()
+                    children.sock = None
+                    reloader.hooks.sequential = True
             write_plan_files(current, children.plan)
             if reaction.kind != "static":
                 run_prepare(current, children.plan)
@@ -321,8 +327,8 @@ def run_reload(ctx: Context, plan: StartPlan, held: Prepared, report: Report, re
             )
         finally:
             reloader.shutdown(timeout=min(plan.stop.timeout, 10))
-            if sock:
-                sock.close()
+            if children.sock:
+                children.sock.close()
             children.close()
     if reloader.crashed and reloader.child is not None:
         return parent.exit_code(reloader.child.poll() or 0)

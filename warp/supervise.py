@@ -100,7 +100,8 @@ class Reloader:
         started = self.hooks.clock()
         if not self.hooks.prepare(reaction):
             return
-        if self.hooks.reload_in_place and self.child is not None and not self.crashed and reaction.kind != "config":
+        # A new plan (.warp/, the settings, a build) may change the server's command: a new child, not a reload in place.
+        if self.hooks.reload_in_place and self.child is not None and not self.crashed and reaction.kind in ("restart", "static"):
             if self.hooks.reload_in_place(self.child):
                 self._report_ready(started, reaction)
                 return
