@@ -30,12 +30,14 @@ class Missing(Exception):
     """What was named is not there (a module, a file, an attribute): a wrong name, not an error in the app."""
 
 
-def load(kind, where, name="application", *, interface=None, server="the server", marker=None, exit_code=3, reload=False, tell=None):
+def load(kind, where, name="application", *, interface=None, server="the server", marker=None, exit_code=3, reload=False, tell=None,
+         factory=None):
     """The application named by ``kind`` (module, script, paste or django) and ``where``; on failure, see the module's
-    docstring. ``tell``: how this process tells warp's reloader (default: the pipe WARP_READY_FD names)."""
-    spec = f"{where}:{name}" if kind in ("module", "script") else where
+    docstring. ``tell``: how this process tells warp's reloader (default: the pipe WARP_READY_FD names).
+    ``factory``: ``name`` is a factory to call with these literal arguments ("()", "('prod')")."""
+    spec = f"{where}:{name}{factory or ''}" if kind in ("module", "script") and name else where
     try:
-        app = _load(kind, where, name)
+        app = _load(kind, where, name, factory)
     except Missing as exc:
         fail(str(exc), APP_HINT, marker=marker, exit_code=exit_code, tell=tell)
     except BaseException as exc:  # noqa: BLE001  (SyntaxError, SystemExit, anything the app raises is the app's)
@@ -52,7 +54,7 @@ def load(kind, where, name="application", *, interface=None, server="the server"
     return app
 
 
-def _load(kind, where, name):
+def _load(kind, where, name, factory=None):
     if kind == "django":
         return load_django()
     if kind == "paste":
@@ -60,12 +62,63 @@ def _load(kind, where, name):
 
         return loadapp("config:" + where)
     module = import_module(where) if kind == "module" else run_script(where)
+    if not name:
+        return find_app(module, where)
     app = getattr(module, name, None)
     if app is None:
         raise Missing(f"{where} has no attribute {name!r}")
+    if factory is not None:
+        args, kwargs = parse_call(factory)
+        app = app(*args, **kwargs)
+    elif is_factory(app):
+        app = app()  # create_app named without its parentheses: as uvicorn, a function that takes no request is a factory
     if not callable(app):
-        raise Missing(f"{where}:{name} is not callable (it is a {type(app).__name__})")
+        raise Missing(f"{where}:{name}{factory or ''} is not callable (it is a {type(app).__name__})")
     return app
+
+
+#: What a module named alone (--app flaskr) is searched for, as Flask's own discovery does: apps, then factories.
+APP_NAMES = ("application", "app")
+FACTORY_NAMES = ("create_app", "make_app")
+
+
+def find_app(module, where):
+    for name in APP_NAMES:
+        app = getattr(module, name, None)
+        if app is not None and callable(app) and not is_factory(app):
+            return app
+    for name in FACTORY_NAMES:
+        factory = getattr(module, name, None)
+        if inspect.isfunction(factory):
+            return factory()
+    raise Missing(f"{where} defines none of {', '.join(APP_NAMES)}, or a factory {' or '.join(n + '()' for n in FACTORY_NAMES)}")
+
+
+def is_factory(app):
+    """A plain function that takes no request (neither WSGI's two arguments nor ASGI's three) and can be called with none."""
+    if not inspect.isfunction(app) or inspect.iscoroutinefunction(app):
+        return False
+    try:
+        signature = inspect.signature(app)
+    except (TypeError, ValueError):
+        return False
+
+    def takes(count):
+        try:
+            signature.bind(*range(count))
+        except TypeError:
+            return False
+        return True
+
+    return takes(0) and not takes(2) and not takes(3)
+
+
+def parse_call(text):
+    """The literal arguments of ``(...)``, as warp checked them before the start."""
+    import ast
+
+    call = ast.parse("f" + text, mode="eval").body
+    return [ast.literal_eval(a) for a in call.args], {k.arg: ast.literal_eval(k.value) for k in call.keywords}
 
 
 def import_module(module):

@@ -145,8 +145,12 @@ def test_nothing_found_in_an_empty_tree():
 
 APP_FORMS = [
     ("wsgiapp:wsgi_app", "wsgi", Target("module", module="wsgiapp", callable="wsgi_app")),
-    ("pkg.web", "wsgi", Target("module", module="pkg.web", callable="application")),
-    ("pkg.web:", "wsgi", Target("module", module="pkg.web", callable="application")),
+    # A module alone: the server's module finds application, app, create_app() or make_app() in it, as Flask does.
+    ("pkg.web", "wsgi", Target("module", module="pkg.web", callable="")),
+    ("pkg.web:", "wsgi", Target("module", module="pkg.web", callable="")),
+    # Factories, as Flask's and gunicorn's docs write them: called with literal arguments only.
+    ("flaskr:create_app()", "wsgi", Target("module", module="flaskr", callable="create_app", factory="()")),
+    ("hello:make_app('prod', debug=False)", "wsgi", Target("module", module="hello", callable="make_app", factory="('prod', debug=False)")),
     ("_private.mod_2:_app2", "wsgi", Target("module", module="_private.mod_2", callable="_app2")),
     ("app.py", "wsgi", Target("script", script=ROOT / "app.py", callable="application")),
     ("deploy/site.wsgi:app", "wsgi", Target("script", script=ROOT / "deploy/site.wsgi", callable="app")),
@@ -175,19 +179,21 @@ def test_app_with_mode_django_is_django():
     assert mode == Mode("django", "from --app", Target("module", module="mysite.wsgi", callable="application"))
 
 
-@pytest.mark.parametrize("value", ["a b:c", "1app:x", "app:x-y", "app:x:y", "app;rm", "app:$(x)", "-app"])
+@pytest.mark.parametrize("value", ["a b:c", "1app:x", "app:x-y", "app:x:y", "app;rm", "app:$(x)", "-app", "app:make(os.environ)",
+                                   "app:make(", "app:a.b()", "app:make(*args)"])
 def test_invalid_app(value):
     with pytest.raises(UsageError) as caught:
         find_mode(make_app(**EVERYTHING), make_settings({"app": value}))
     assert caught.value.message == f"--app {value!r} is not module:callable"
     assert caught.value.hint == (
-        "write it as package.module:callable, e.g. --app wsgiapp:wsgi_app, or give a .wsgi/.py/.ini file"
+        "write it as package.module:callable, e.g. --app wsgiapp:wsgi_app, or a factory called with literal arguments, "
+        "--app 'flaskr:create_app()'; or give a .wsgi/.py/.ini file"
     )
 
 
 def test_app_dotted_module_ending_in_wsgi_is_a_module():
     mode = find_mode(make_app(), make_settings({"app": "mysite.wsgi"}))
-    assert mode.target == Target("module", module="mysite.wsgi", callable="application")
+    assert mode.target == Target("module", module="mysite.wsgi", callable="") and mode.target.spec == "mysite.wsgi"
 
 
 def test_invalid_app_from_environment_names_the_variable():

@@ -160,13 +160,40 @@ def _named_app(app: AppFacts, value: str, source: str, mode: str) -> Mode:
         callable_ = script_callable
         return Mode("wsgi", because, servers.Target("script", script=_in_home(app, script), callable=callable_ or "application"))
     module, _, callable_ = value.partition(":")
-    if not re.fullmatch(r"[A-Za-z_][\w.]*", module) or (callable_ and not re.fullmatch(r"[A-Za-z_]\w*", callable_)):
+    callable_, factory = find_factory_call(callable_)
+    if not re.fullmatch(r"[A-Za-z_][\w.]*", module) or (callable_ and not re.fullmatch(r"[A-Za-z_]\w*", callable_)) or factory == "":
         raise UsageError(
             (f"--app {value!r}" if source == "--app" else f"application {value!r} from {source}") + " is not module:callable",
-            hint="write it as package.module:callable, e.g. --app wsgiapp:wsgi_app, or give a .wsgi/.py/.ini file",
+            hint="write it as package.module:callable, e.g. --app wsgiapp:wsgi_app, or a factory called with literal arguments, "
+                 "--app 'flaskr:create_app()'; or give a .wsgi/.py/.ini file",
         )
     kind = mode if mode in ("django", "asgi") else "wsgi"
-    return Mode(kind, because, servers.Target("module", module=module, callable=callable_ or "application"))
+    # No callable named: the server's module looks for application, app, then the factories create_app and make_app (as Flask does).
+    return Mode(kind, because, servers.Target("module", module=module, callable=callable_ or "", factory=factory))
+
+
+def find_factory_call(text: str) -> tuple[str, str | None]:
+    """``create_app('prod')`` -> ("create_app", "('prod')"); a name alone -> (name, None); "" for the call when the
+    arguments are not literals (as gunicorn, warp calls a factory only with literal arguments)."""
+    import ast
+
+    if "(" not in text:
+        return text, None
+    name, _, rest = text.partition("(")
+    try:
+        call = ast.parse(text.strip(), mode="eval").body
+    except SyntaxError:
+        return name.strip(), ""
+    if not isinstance(call, ast.Call) or not isinstance(call.func, ast.Name):
+        return name.strip(), ""
+    try:
+        for argument in [*call.args, *(keyword.value for keyword in call.keywords)]:
+            ast.literal_eval(argument)
+    except ValueError:
+        return name.strip(), ""
+    if any(keyword.arg is None for keyword in call.keywords) or any(isinstance(a, ast.Starred) for a in call.args):
+        return name.strip(), ""
+    return call.func.id, "(" + rest
 
 
 def _forced_mode(app: AppFacts, mode: str, source: str, asks_asgi: str | None) -> Mode:
@@ -217,6 +244,6 @@ def make_django_target(mode: Mode, answers: Mapping[str, object], fallback_stati
         static_fallback=fallback_static_root,
     )
     if mode.target is not None:
-        return servers.Target("module", module=mode.target.module, callable=mode.target.callable, **static)
+        return servers.Target("module", module=mode.target.module, callable=mode.target.callable, factory=mode.target.factory, **static)
     module, _, callable_ = str(answers.get("wsgi_application") or "").rpartition(".")
     return servers.Target("django", module=module or None, callable=callable_ or "application", **static)

@@ -159,7 +159,7 @@ def _load_lines(target: Target, loading: Loading, tell: bool = False) -> list[st
         "_spec.loader.exec_module(_warp)",
         f"application = _warp.load({target.kind!r}, {where!r}, {target.callable!r}, interface={interface!r}, server={loading.server!r},",
         f"                         marker={str(loading.marker) if loading.marker else None!r}, exit_code={loading.exit_code!r},"
-        f" reload={loading.reload!r}{', tell=_tell_warp' if tell else ''})",
+        f" reload={loading.reload!r}{', tell=_tell_warp' if tell else ''}{f', factory={target.factory!r}' if target.factory else ''})",
     ] + _FREEZE
 
 
