@@ -91,3 +91,38 @@ def test_the_error_is_shown_once_per_start(tmp_path):
     second = serve_once(tmp_path, Target("module", module="flaskr", callable="app"), "import not_there_xyz\n")
     assert "No module named 'not_there_xyz'" in first.stderr and first.returncode == 3
     assert second.stderr == "" and second.returncode == 0
+
+
+WEBSOCKET_APPS = {
+    "accepted": ("await send({'type': 'websocket.accept'})", 101),
+    # Channels' AllowedHostsOriginValidator on a foreign Origin: a close before the accept, which the server answers 403.
+    "refused": ("await send({'type': 'websocket.close', 'code': 1000})", 403),
+    "denial-response": ("await send({'type': 'websocket.http.response.start', 'status': 401, 'headers': []})", 401),
+    "silent": ("return", 403),
+}
+
+
+@pytest.mark.parametrize("body, status", WEBSOCKET_APPS.values(), ids=WEBSOCKET_APPS)
+def test_the_access_log_says_how_a_websocket_handshake_ended(tmp_path, body, status):
+    (tmp_path / "wsapp.py").write_text(f"async def app(scope, receive, send):\n    {body}\n")
+    loading = Loading(HOOKS_DIR / "loader.py", "granian", interface="asgi")
+    (tmp_path / "warp_probe.py").write_text(make_asgi_wrapper_source(Target("module", module="wsapp", callable="app"), loading, access_log=True))
+    code = textwrap.dedent('''
+        import asyncio, warp_probe
+
+        async def main():
+            async def receive():
+                return {"type": "websocket.connect"}
+
+            async def send(message):
+                pass
+
+            await warp_probe.application({"type": "websocket", "path": "/ws", "client": ("127.0.0.1", 5)}, receive, send)
+
+        asyncio.run(main())
+    ''')
+    result = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, env={"PYTHONPATH": str(tmp_path), "PATH": "/usr/bin:/bin"},
+                            capture_output=True, text=True, timeout=60)
+    assert result.returncode == 0, result.stderr
+    (line,) = result.stdout.splitlines()
+    assert f'"GET /ws HTTP/1.1" {status} ' in line

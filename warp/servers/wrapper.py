@@ -84,11 +84,36 @@ def _log_request(scope, status, took):
         pass
 
 
+def _logged_websocket(app, scope, receive, send):
+    """A WebSocket's line says how its handshake ended: 101 accepted, 403 closed before (Channels' origin check, say),
+    or the status of the response the app sent instead; an app that returns without a word is refused (403)."""
+    told = []
+
+    def send_status(message):
+        if not told:
+            kind = message['type']
+            status = {'websocket.accept': 101, 'websocket.close': 403}.get(kind)
+            if kind == 'websocket.http.response.start':
+                status = message.get('status', 403)
+            if status is not None:
+                told.append(status)
+                _log_request(scope, status, 0.0)
+        return send(message)
+
+    async def run():
+        try:
+            return await app(scope, receive, send_status)
+        finally:
+            if not told:
+                _log_request(scope, 403, 0.0)
+
+    return run()
+
+
 def _access_logged(app):
     async def logged(scope, receive, send):
         if scope['type'] == 'websocket':
-            _log_request(scope, 101, 0.0)
-            return await app(scope, receive, send)
+            return await _logged_websocket(app, scope, receive, send)
         if scope['type'] != 'http':
             return await app(scope, receive, send)
         start = _time.perf_counter()
