@@ -91,7 +91,9 @@ BROKEN = {
     "broken_syntax/wsgi.py": "def application(environ, start_response:\n    return []\n",
     "broken_import/wsgi.py": "import os\nimport not_installed_anywhere_xyz\n\napplication = None\n",
     # The usual Flask/FastAPI layout: app.py only defines the app; run as a script it ends at once.
-    "module_only/app.py": "from flask import Flask\n\napp = Flask(__name__)\n\n\n@app.route('/')\ndef index():\n    return 'hi'\n",
+    # An app.py that runs itself (warpdrive's python mode) but ends before it listens.
+    "module_only/app.py": "from flask import Flask\n\napp = Flask(__name__)\n\n\n@app.route('/')\ndef index():\n    return 'hi'\n\n\n"
+                          "if __name__ == '__main__':\n    print('configured, not serving')\n",
     "shell_exits/app.sh": "#!/bin/sh\necho preparing\nexit 3\n",
     # An ASGI app by the FastAPI convention, with no dependency.
     "asgi_only/main.py": "async def app(scope, receive, send):\n    pass\n",

@@ -85,7 +85,7 @@ EVERYTHING = dict(
 # Each row takes away the previous row's winner: first match wins, every row reached.
 DETECTION = [
     ({}, "shell", "app.sh is present and executable", None),
-    ({"app_sh_executable": False}, "python", "app.py is present", None),
+    ({"app_sh_executable": False}, "python", "app.py is present and runs itself", None),
     ({"app_sh_executable": False, "app_py": False}, "django", "manage.py sets DJANGO_SETTINGS_MODULE=mysite.settings", None),
     (
         {"app_sh_executable": False, "app_py": False, "django_settings": None},
@@ -103,6 +103,24 @@ DETECTION = [
     ({**{key: False for key in EVERYTHING}, "django_settings": None, "paste_file": "paste.ini"}, "paste", "paste.ini is present", Target("paste", ini=ROOT / "paste.ini")),
     ({**{key: False for key in EVERYTHING}, "django_settings": None, "wsgi_py": True, "wsgi_py_has_application": True}, "wsgi", "wsgi.py defines application", Target("module", module="wsgi")),
 ]
+
+
+APP_ONLY_MODULES = [
+    # app.py that only defines the app (Litestar's and Flask's hello worlds): served, not run (warpdrive's app.py runs itself).
+    ({"app_py_app": "app"}, None, "wsgi", Target("module", module="app", callable="app")),
+    ({"app_py_app": "app"}, "litestar\n", "asgi", Target("module", module="app", callable="app")),
+    ({"app_py_app": "application"}, None, "wsgi", Target("module", module="app", callable="application")),
+    # wsgi.py that defines app, not application: served as wsgi:app.
+    ({"app_py": False, "django_settings": None, "wsgi_py_has_application": False, "wsgi_py_app": "app"}, None, "wsgi",
+     Target("module", module="wsgi", callable="app")),
+]
+
+
+@pytest.mark.parametrize("changes, requirements, name, target", APP_ONLY_MODULES, ids=["app", "app-asgi", "application", "wsgi-app"])
+def test_a_module_that_only_defines_the_app_is_served(changes, requirements, name, target):
+    project = make_project(requirements_text=requirements) if requirements else None
+    mode = find_mode(make_app(**{**EVERYTHING, "app_sh_executable": False, **changes}), make_settings(), project)
+    assert (mode.name, mode.target) == (name, target)
 
 
 @pytest.mark.parametrize("changes, name, because, target", DETECTION, ids=[f"{i}-{row[1]}" for i, row in enumerate(DETECTION)])

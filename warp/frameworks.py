@@ -77,10 +77,17 @@ def find_mode(app: AppFacts, settings: Settings, project: ProjectFacts | None = 
     home = app.home
     if app.app_sh_executable:
         return Mode("shell", "app.sh is present and executable")
+    if app.app_py and app.app_py_app:
+        # Litestar's and Flask's hello worlds: app.py only defines the app; a server must run it.
+        asks_asgi = find_asgi_request(settings, project)
+        because = f'app.py defines {app.app_py_app} and runs no server of its own (no `if __name__ == "__main__"`)'
+        return Mode("asgi" if asks_asgi else "wsgi", because, servers.Target("module", module="app", callable=app.app_py_app))
     if app.app_py:
-        return Mode("python", "app.py is present")
+        return Mode("python", "app.py is present and runs itself")
     if app.manage_py and app.django_settings:
         return _django_mode(app, f"manage.py sets DJANGO_SETTINGS_MODULE={app.django_settings}", find_asgi_request(settings, project))
+    if app.wsgi_py and app.wsgi_py_app == "app" and not app.wsgi_py_has_application:
+        return Mode("wsgi", "wsgi.py defines app", servers.Target("module", module="wsgi", callable="app"), "wsgi")
     if app.wsgi_py and app.wsgi_py_has_application:
         return Mode("wsgi", "wsgi.py defines application", servers.Target("module", module="wsgi"), "wsgi")
     if app.wsgi_package:
@@ -104,9 +111,9 @@ def find_shadowed(app: AppFacts, settings: Settings, mode: Mode) -> tuple[str, l
         (kind, name)
         for kind, name, present in (
             ("shell", "app.sh", app.app_sh_executable),
-            ("python", "app.py", app.app_py),
+            ("python" if not app.app_py_app else mode.name if mode.target and mode.target.module == "app" else "app.py", "app.py", app.app_py),
             ("django", "manage.py", bool(app.manage_py and app.django_settings)),
-            ("wsgi", "wsgi.py", app.wsgi_py and app.wsgi_py_has_application),
+            ("wsgi", "wsgi.py", app.wsgi_py and (app.wsgi_py_has_application or app.wsgi_py_app == "app")),
             ("wsgi", "wsgi/", app.wsgi_package and not (app.wsgi_py and app.wsgi_py_has_application)),
             ("paste", app.paste_file or "", bool(app.paste_file)),
             *(("asgi", f"{module.replace('.', '/')}.py", True) for module, _ in app.asgi_modules[:1]),

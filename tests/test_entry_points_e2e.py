@@ -1,13 +1,12 @@
-"""Application factories, as Flask's tutorial (flaskr) and its deploying docs write them, under real servers."""
+"""Entry points as the frameworks' own docs write them: Flask's tutorial factory (flaskr), Litestar's hello world."""
 
 from __future__ import annotations
 
-import shutil
 import textwrap
 
 import pytest
 
-from conftest import SHARED, build_app
+from conftest import build_app
 
 pytestmark = pytest.mark.e2e
 
@@ -56,3 +55,42 @@ def test_a_factory_gets_its_literal_arguments(run_warp):
     running = run_warp(app, "--app", "flaskr:create_app({'GREETING': 'configured'})")
     running.wait_ready("/hello")
     assert running.get("/hello") == (200, "configured"), running.output()
+
+
+LITESTAR_HELLO = '''
+from litestar import Litestar, get
+
+
+@get("/")
+async def hello_world() -> str:
+    return "Hello, world!"
+
+
+app = Litestar([hello_world])
+'''
+
+
+def test_litestars_hello_world_app_py_is_served_not_run(run_warp):
+    """app.py that only defines the app (no `if __name__ == "__main__"`): a server runs it, as Litestar's docs do with uvicorn."""
+    app = build_app("fastapi_app", "granian", copy_as="litestar-hello")
+    (app.src / "main.py").unlink(missing_ok=True)
+    (app.src / "app.py").write_text(textwrap.dedent(LITESTAR_HELLO))
+    (app.src / "requirements.txt").write_text("litestar\n")
+    from conftest import warp
+
+    warp("build", cwd=app.src, home=app.home)
+    plan = warp("plan", cwd=app.src, home=app.home).stdout
+    assert "app.py defines app and runs no server of its own" in plan and "interface" in plan
+    running = run_warp(app)
+    running.wait_ready("/")
+    assert running.get("/") == (200, "Hello, world!"), running.output()
+
+
+def test_a_wsgi_py_that_defines_app_is_served(run_warp):
+    app = build_app("flask_wsgi", "gunicorn", copy_as="wsgi-py-app")
+    wsgi = app.src / "wsgi.py"
+    wsgi.write_text(wsgi.read_text().replace("application", "app"))
+    running = run_warp(app)
+    running.wait_ready("/")
+    status, body = running.get("/")
+    assert status == 200 and body.startswith("hello from flask"), running.output()
