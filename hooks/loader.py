@@ -235,10 +235,22 @@ def fail(message, hint, *, marker=None, exit_code=3, tell=None):
     on which its server stops; the others quietly (gunicorn, stopping, would take a second boot error as a crash)."""
     first = _is_first(marker)
     if first:
-        sys.stderr.write("".join(_said) + f"error: {message}\n       {hint}\n")
+        said = "".join(_said) + f"error: {message}\n       {hint}\n"
+        sys.stderr.write(said)
         sys.stderr.flush()
+        _keep(marker, said)
     (tell or tell_warp)(b"0")
     os._exit(exit_code if first else 0)
+
+
+def _keep(marker, said):
+    """What was said, in the marker: under --reload warp shows it on the app's port until the next save."""
+    if marker:
+        try:
+            with open(marker, "w") as handle:
+                handle.write(said)
+        except OSError:
+            pass
 
 
 def _is_first(marker):

@@ -230,3 +230,30 @@ def test_an_app_that_cannot_load_stops_its_server_with_one_error(server, process
     assert output.count("--- traceback from the application (not from warp) ---") == 1, output
     assert "ModuleNotFoundError: No module named 'not_installed_anywhere_xyz'" in output
     assert "Traceback (most recent call last)" not in output, output
+
+
+# ---------------------------------------------------------------- the development loop shows its errors
+
+
+@pytest.mark.parametrize("server", ["gunicorn", "granian"])
+def test_under_reload_a_syntax_error_is_shown_on_the_port_until_the_save_that_fixes_it(server, run_warp):
+    app = build_app("fastapi_app" if server == "granian" else "flask_wsgi", server, copy_as=f"fresh-error-page-{server}")
+    module = app.src / ("main.py" if server == "granian" else "wsgi.py")
+    original = module.read_text()
+    running = run_warp(app, "--reload")
+    running.wait_ready("/")
+    try:
+        module.write_text(original + "\ndef broken(:\n")
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            status, body = http_get(running.url("/"), timeout=5) if running.is_listening() else (0, "")
+            if status == 500:
+                break
+            time.sleep(0.1)
+        assert status == 500, running.output()
+        assert "SyntaxError" in body and f"{module.name}&quot;, line" in body and "http-equiv=\"refresh\"" in body
+        assert "error: the application failed to import" in body
+    finally:
+        module.write_text(original)
+    wait_for_text(running, "hello" if server == "gunicorn" else "", timeout=30)
+    assert running.get("/")[0] == 200

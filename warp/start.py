@@ -308,6 +308,7 @@ def run_reload(ctx: Context, plan: StartPlan, held: Prepared, report: Report, re
             sequential=sock is None,
             stop_child=children.stop_child,
             idle=children.idle,
+            crashed=children.crashed,
         ),
         name=plan.server or plan.mode,
     )
