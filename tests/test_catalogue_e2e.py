@@ -314,6 +314,9 @@ CASES = [
          ("source", "env"), world="served", also=("preparing",)),
     Case("app-missing-paste-file", (*START, "--app", "missing.ini"), 2, "missing.ini does not exist", ("source", "env"), world="served",
          also=("name an existing .ini file with --app",), never=(" -----> Starting",)),
+    Case("export-nginx-listen-not-an-address", ("export", "nginx", "--listen", "80; }} server {{ listen 81"), 2,  # str.format-ed
+         "--listen '80; }} server {{ listen 81' is not a port, address:port or [IPv6 address]:port", ("source", "env"), world="served",
+         also=("e.g. --listen 80, --listen 127.0.0.1:8081 or --listen [::1]:8081",)),
     Case("home-missing", ("plan", "--home", "nope"), 2, "application home 'nope' is not a directory", ("source", "env"), world="served"),
     Case("home-outside-project", ("plan", "--home", "../.."), 2, "application home '../..' is outside the project", ("source", "env"), world="served"),
     Case("mode-without-its-marker", ("plan", "--mode", "django"), 2, "mode django needs manage.py", ("source", "env"), world="served"),
