@@ -379,6 +379,8 @@ CASES = [
          setup=files(pyproject_DOT_toml='[tool.warp]\nserver = ["gunicorn"]\n')),
     Case("tool-warp-number-for-a-name", ("plan",), 2, "server type from [tool.warp] server must be a string, not int 5", ("source", "envs"),
          setup=files(pyproject_DOT_toml="[tool.warp]\nserver = 5\n"), also=('write it in quotes in pyproject.toml: server = "..."',)),
+    Case("tool-warp-nul-byte", ("plan",), 2, "application home from [tool.warp] home contains a NUL byte", ("source", "envs"),
+         setup=files(pyproject_DOT_toml='[tool.warp]\nhome = "a\\u0000b"\n')),
     Case("project-dependencies-not-a-list", ("build",), 2, "[project] dependencies in pyproject.toml is not a list of requirements",
          ("source", "unbuilt"), setup=files(pyproject_DOT_toml='[project]\nname = "x"\nversion = "1"\ndependencies = "flask"\n')),
     Case("pyproject-not-toml", ("plan",), 2, "pyproject.toml is not valid TOML", ("source", "envs"), setup=files(pyproject_DOT_toml="[tool.warp\n")),

@@ -427,6 +427,13 @@ def test_server_args_directory(tmp_path):
     assert scan_project(tmp_path).server_args == {"gunicorn": ("--log-level", "debug"), "uwsgi": ()}
 
 
+def test_server_args_with_a_nul_byte(tmp_path):
+    make_tree(tmp_path, {".warp/server_args": "--timeout 5\0\n"})
+    with pytest.raises(UsageError) as caught:
+        scan_project(tmp_path)
+    assert caught.value.message == f"{tmp_path / '.warp' / 'server_args'} contains a NUL byte"
+
+
 def test_server_args_bad_quoting(tmp_path):
     make_tree(tmp_path, {".warp/server_args/gunicorn": "--name 'unterminated\n"})
     with pytest.raises(UsageError) as caught:

@@ -296,7 +296,10 @@ def _scan_server_args(path: Path) -> dict[str, tuple[str, ...]]:
 
 
 def _split_args(path: Path) -> tuple[str, ...]:
+    text = read_project_file(path)
+    if "\0" in text:
+        raise UsageError(f"{path} contains a NUL byte", hint="remove it; no command-line argument can hold one")
     try:
-        return tuple(shlex.split(read_project_file(path), comments=True))
+        return tuple(shlex.split(text, comments=True))
     except ValueError as exc:
         raise UsageError(f"{path}: {exc}", hint="quote the arguments as you would in a shell") from None

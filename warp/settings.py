@@ -237,6 +237,8 @@ def _resolve(spec: Spec, flags, environ, warp_files, tool) -> Value:
             f"{spec.what} from {source} must be a string or a number, not {type(raw).__name__} {raw!r}",
             hint=f"correct {source}" + (f" or pass {spec.flag}" if spec.flag else ""),
         )
+    if any("\0" in str(item) for item in (raw if isinstance(raw, list) else [raw])):  # TOML's "\u0000", a .warp file's byte
+        raise UsageError(f"{spec.what} from {source} contains a NUL byte", hint=f"correct {source}")
     if source.startswith("[tool.warp]") and not isinstance(raw, (str, list, *_NUMERIC.get(spec.parse, ()))):
         raise UsageError(
             f"{spec.what} from {source} must be a string, not {type(raw).__name__} {raw!r}",
