@@ -116,6 +116,11 @@ def test_systemd_refuses_a_working_directory_a_unit_line_cannot_hold(source, mes
     assert caught.value.hint.endswith("then export again")
 
 
+def test_systemd_runtime_directory_with_a_blank_is_one_directory():
+    plan = start("uwsgi", with_static(MODULE), flags={"socket": "/run/my site/uwsgi.sock"})
+    assert 'RuntimeDirectory="my site"\n' in text(export.render_systemd(plan, deployment(plan)))
+
+
 def test_systemd_escapes_control_characters_in_quoted_words():
     plan = gunicorn_plan()
     unit = text(export.render_systemd(plan, deployment(plan, warp_home=Path('/h/a"b\\c\nd\te\x01'))))

@@ -191,6 +191,7 @@ def _service_environment(dep: Deployment) -> dict[str, str]:
 
 def render_systemd(plan: StartPlan, dep: Deployment) -> list[File]:
     """A service unit running `warp start`; SIGTERM to warp alone, which stops the server gracefully."""
+    program, *arguments = (*dep.warp, "start", *dep.start_args)
     lines = [
         _header("#", "export systemd", dep).rstrip(),
         "[Unit]",
@@ -205,10 +206,10 @@ def render_systemd(plan: StartPlan, dep: Deployment) -> list[File]:
     lines += [f"Environment={_systemd_word(f'{key}={value}', 'Environment=')}" for key, value in _service_environment(dep).items()]
     if _runtime_directory(plan) is not None:
         # systemd creates it for the service's user and removes it on stop.
-        lines.append(f"RuntimeDirectory={_runtime_directory(plan).relative_to('/run')}")
+        lines.append(f"RuntimeDirectory={_systemd_word(str(_runtime_directory(plan).relative_to('/run')), 'RuntimeDirectory=')}")
         lines.append("RuntimeDirectoryMode=0755")
     lines += [
-        "ExecStart=" + " ".join([_systemd_program(dep.warp[0]), *(_systemd_word(word, "ExecStart=", expands=True) for word in (*dep.warp[1:], "start", *dep.start_args))]),
+        "ExecStart=" + " ".join([_systemd_program(program), *(_systemd_word(word, "ExecStart=", expands=True) for word in arguments)]),
         "Restart=on-failure",
         "RestartSec=2",
         f"# {describe_stop(plan)}.",
@@ -259,7 +260,8 @@ def _supervisor_environment(environment: dict[str, str]) -> str:
     pairs = []
     for key, value in environment.items():
         where = f"environment={key}"
-        for end in {value[:1], value[-1:]} & {"'", '"'}:
+        end = next((c for c in (value[:1], value[-1:]) if c in ("'", '"')), None)
+        if end:
             raise make_cannot_express("supervisor", end, where, value, placed=" at its start or end")
         if "'" in value and '"' in value:
             raise make_cannot_express("supervisor", "'", where, value, placed=" together with a double quote")
