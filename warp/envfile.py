@@ -42,8 +42,9 @@ def scan_environment_file(path: str | os.PathLike) -> tuple[tuple[str, str], ...
 
 
 def find_env_file_quirks(path: str | os.PathLike) -> list[int]:
-    """The numbers of the ``.warp/environment`` lines that docker's, podman's and kubectl's ``--env-file`` would read
-    otherwise than warp: they take ``export KEY=`` as a variable named "export KEY" and keep quotes in the value."""
+    """The numbers of the ``.warp/environment`` lines that docker's and podman's ``--env-file`` and kubectl's
+    ``--from-env-file`` read otherwise than warp: they take ``export KEY=`` as a variable named "export KEY" (kubectl
+    refuses it) and keep quotes in the value."""
     if not is_project_file(path):
         return []
     quirks = []
@@ -56,8 +57,8 @@ def find_env_file_quirks(path: str | os.PathLike) -> list[int]:
 
 
 def split_env_lines(text: str) -> list[str]:
-    """The lines of an env file as docker's and kubectl's --env-file read them: ended by \\n or \\r\\n only (not by a
-    form feed or U+2028, as str.splitlines would), after a UTF-8 byte order mark, which is dropped."""
+    """The lines of an env file as docker's --env-file and kubectl's --from-env-file read them: ended by \\n or \\r\\n
+    only (not by a form feed or U+2028, as str.splitlines would), after a UTF-8 byte order mark, which is dropped."""
     return text.removeprefix("\ufeff").replace("\r\n", "\n").split("\n")
 
 
