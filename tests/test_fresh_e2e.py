@@ -6,6 +6,7 @@ process reads the app and its Django settings where it loads them.
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import shutil
@@ -26,8 +27,9 @@ def set_setting(app, line: str) -> None:
 
 
 def collected_root(app) -> str:
-    """Where the build put the static files (the env's own directory: startproject sets no STATIC_ROOT)."""
-    return re.search(r"-> (\S+)", warp("build", cwd=app.src, home=app.home).stderr).group(1)
+    """Build, and where the build put the static files (the env's own directory: startproject sets no STATIC_ROOT)."""
+    warp("build", cwd=app.src, home=app.home)
+    return json.loads((app.home / "envs" / app.name / ".warp" / "build.json").read_text())["static_root"]
 
 
 # ---------------------------------------------------------------- --reload plans again
@@ -121,13 +123,13 @@ def test_start_serves_the_static_url_the_settings_say_now_even_with_the_same_siz
     before = settings.stat()
     text = settings.read_text()
     assert "STATIC_URL = 'static/'" in text or 'STATIC_URL = "static/"' in text
-    settings.write_text(re.sub(r"STATIC_URL = ['\"]static/['\"]", "STATIC_URL = 'pub/x/'", text))
+    settings.write_text(re.sub(r"STATIC_URL = ['\"]static/['\"]", "STATIC_URL = 'assets/'", text))
     os.utime(settings, ns=(before.st_atime_ns, before.st_mtime_ns))
     assert settings.stat().st_size == before.st_size
     running = run_warp(app)
     running.wait_ready("/admin/login/")
-    assert "/pub/x/admin/css/" in running.get("/admin/login/")[1]
-    assert running.get("/pub/x/admin/css/base.css")[0] == 200, running.output()
+    assert "/assets/admin/css/" in running.get("/admin/login/")[1]
+    assert running.get("/assets/admin/css/base.css")[0] == 200, running.output()
 
 
 def test_nothing_is_kept_between_commands_but_the_env(run_warp):

@@ -215,27 +215,30 @@ def test_each_process_listens_on_its_own_socket(server, run_warp):
     assert set(served) == set(owners) and min(served.values()) >= 10, (served, running.output())
 
 
-def test_the_app_is_imported_again_only_when_its_code_changed(tmp_path, run_warp):
-    """The import check before the server runs once per version of the code: a later edit is still caught."""
-    app = build_app("flask_wsgi", "gunicorn", copy_as="import_check")
-    stamp = app.home / "envs" / app.name / ".warp" / "run" / "app-check.json"
-    stamp.unlink(missing_ok=True)
-    running = run_warp(app, "--server", "gunicorn")
-    running.wait_ready("/")
-    assert running.stop() == 0
-    recorded = (stamp.read_text(), stamp.stat().st_mtime_ns)
-
-    running = run_warp(app, "--server", "gunicorn")  # same code: the check is skipped, the record not rewritten
-    running.wait_ready("/")
-    assert running.stop() == 0
-    assert (stamp.read_text(), stamp.stat().st_mtime_ns) == recorded
-
+@pytest.mark.parametrize("server", ["gunicorn", "waitress"])
+def test_a_start_imports_the_app_once_in_the_server_and_an_edit_is_caught_there(server, tmp_path, run_warp):
+    """No interpreter asks the app before the server: one process, one import; a later edit's error comes from it."""
+    app = build_app("flask_wsgi", server, copy_as=f"import_once-{server}")
+    imports = tmp_path / "imports"
     source = app.src / "wsgi.py"
-    source.write_text(source.read_text() + "\ndef broken(:\n")
-    result = warp("start", "--server", "gunicorn", "--host", "127.0.0.1", "--port", str(free_port()), cwd=app.src, home=app.home, check=False)
-    assert result.returncode == 1, result.stderr
-    assert "--- traceback from the application (not from warp) ---" in result.stderr
-    assert "SyntaxError" in result.stderr
+    original = source.read_text()
+    source.write_text(f"import os\nwith open({str(imports)!r}, 'a') as _f:\n    _f.write(str(os.getpid()) + '\\n')\n" + original)
+    try:
+        running = run_warp(app, "--server", server, "--processes", "1")
+        running.wait_ready("/")
+        assert running.stop() == 0
+        pids = imports.read_text().split()
+        assert len(pids) == 1, pids  # the server's process alone imported it
+        assert not (app.home / "envs" / app.name / ".warp" / "run" / "app-check.json").exists()
+
+        source.write_text(source.read_text() + "\ndef broken(:\n")
+        result = warp("start", "--server", server, "--host", "127.0.0.1", "--port", str(free_port()), cwd=app.src, home=app.home,
+                      check=False, timeout=120)
+    finally:
+        source.write_text(original)
+    assert result.returncode != 0, result.stderr
+    assert result.stderr.count("--- traceback from the application (not from warp) ---") == 1, result.stderr
+    assert "SyntaxError" in result.stderr and "error: the application failed to import: " in result.stderr
 
 
 class UnixHTTPConnection(http.client.HTTPConnection):

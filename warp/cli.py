@@ -88,10 +88,12 @@ def _flags(**values) -> dict:
     return {key: value for key, value in values.items() if value not in (None, "", ())}
 
 
-def _context(create: bool = True, **flags) -> Context:
+def _context(create: bool = True, quiet: bool = False, **flags) -> Context:
+    """The command's context; ``quiet``: say only warnings (the project read again under --reload)."""
     from warp import context
 
-    return context.load_context(_flags(**flags), read_environ(), _cwd(), report, create=create)
+    said = (lambda message: report(message) if message.startswith("warning:") else None) if quiet else report
+    return context.load_context(_flags(**flags), read_environ(), _cwd(), said, create=create)
 
 
 def _cwd() -> Path:
@@ -334,7 +336,7 @@ def start_(dry_run: bool, **flags) -> None:
     where = f"unix:{plan.socket} ({plan.socket_protocol} protocol)" if plan.socket else f"http://{plan.host}:{plan.port}/"
     report(f" -----> Starting {plan.server or plan.mode} on {where}")
     if ctx.settings["reload"].value:
-        sys.exit(start.run_reload(ctx, plan, held, report, lambda: _context(**flags)))
+        sys.exit(start.run_reload(ctx, plan, held, report, lambda: _context(quiet=True, **flags)))
     sys.exit(start.run_server(plan, held, report))
 
 

@@ -20,15 +20,16 @@ from warp.plan import StartPlan, find_interface, find_server, make_plan_with_pas
 from warp.project import find_assigned_name, scan_paste_server
 
 
-def make_plan(ctx: Context, *, listen_fd: int | None = None, local_socket: bool = False) -> StartPlan:
-    """The StartPlan for this context. ``local_socket``: behind nginx on this machine, the adapter's default socket."""
+def make_plan(ctx: Context, *, listen_fd: int | None = None, local_socket: bool = False, django: dict | None = None) -> StartPlan:
+    """The StartPlan for this context. ``local_socket``: behind nginx on this machine, the adapter's default socket.
+    ``django``: what a collectstatic under --reload read of the settings, in place of the last build's."""
     reload = ctx.settings["reload"].value
     mode = find_mode(ctx.app, ctx.settings, ctx.project)
     installed = ctx.installed()
     record = ctx.env.read_record()
     if mode.name == "django":
         # What the last build's collectstatic read of the settings; the server's module reads them again where it loads the app.
-        target = make_django_target(mode, record.get("django") or {}, ctx.env.static_root)
+        target = make_django_target(mode, django if django is not None else record.get("django") or {}, ctx.env.static_root)
     else:
         target = mode.target
     serving = mode.name not in ("shell", "python")
@@ -275,18 +276,21 @@ def run_reload(ctx: Context, plan: StartPlan, held: Prepared, report: Report, re
             if reaction.kind == "install":
                 report(f" -----> {reaction.path} changed: building")
                 build.run_build(current, report)
+                state.pop("django", None)  # the new build record says what its collectstatic read
             elif (reaction.collect or reaction.kind in ("static", "settings")) and is_django(current):
-                run_collectstatic(current, report)
+                state["django"] = build.run_collectstatic(current, report) or {}
             if reaction.kind == "static":
                 # What warp serves is read from disk; the app's own WhiteNoise lists the files when it starts (DEBUG aside).
                 target = children.plan.target
                 if not (target and target.app_serves_static):
                     return False
             else:
-                children.plan = make_plan(current, listen_fd=children.sock.fileno() if children.sock else None)
+                children.plan = make_plan(current, listen_fd=children.sock.fileno() if children.sock else None, django=state.get("django"))
                 if children.sock is not None and not (children.plan.adapter and children.plan.adapter.takes_socket):
                     # The entry point now binds the port itself (a new app.py, say): the old server goes first.
-                    children.plan = make_plan(current)
+                    children.plan = make_plan(current, django=state.get("django"))
+                    if children.warm is not None:  # its parked process holds the socket too
+                        children.warm.close()
                     children.sock.close()
                     children.sock = None
                     reloader.hooks.sequential = True
@@ -338,17 +342,6 @@ def run_reload(ctx: Context, plan: StartPlan, held: Prepared, report: Report, re
 
 def is_django(ctx: Context) -> bool:
     return bool(ctx.app.manage_py and ctx.app.django_settings)
-
-
-def run_collectstatic(ctx: Context, report: Report) -> None:
-    """collectstatic under --reload, and what it read of the settings into the env's build record, which the next
-    plan reads (a new STATIC_URL, an app added to INSTALLED_APPS)."""
-    from warp import build
-
-    answers = build.run_collectstatic(ctx, report)
-    record = ctx.env.read_record()
-    if record.get("state") == "ok":
-        ctx.env.write_record({**record, "django": answers, "static_root": answers.get("static_root") if answers else None})
 
 
 def find_settings_files(ctx: Context) -> tuple[Path, ...]:
