@@ -229,8 +229,8 @@ class ServerChildren:
         self.error_page.stop()  # the port is the new server's again
         self._drain()  # a byte left by an earlier child must not count for this one
         self.generation += 1
-        if self.plan.launch is not None:  # a marker left by an earlier session would keep this child's error unsaid
-            (self.plan.launch.run_dir / f"import-failed-{self.generation}").unlink(missing_ok=True)
+        if self.plan.import_marker is not None:  # an earlier child's would keep this one's error unsaid
+            self.plan.import_marker.unlink(missing_ok=True)
             command = self.plan.make_command(generation=self.generation)
             argv, stop = command.argv, command.stop
         else:
@@ -318,8 +318,7 @@ class ServerChildren:
 
     def crashed(self, child, code: int) -> None:
         """Answer every request with why the app stopped (what warp's loader wrote, else the exit code) until the next change."""
-        launch = self.plan.launch
-        marker = launch.run_dir / f"import-failed-{self.generation}" if launch is not None else None
+        marker = self.plan.import_marker
         try:
             text = marker.read_text(errors="replace") if marker is not None else ""
         except OSError:
