@@ -12,6 +12,7 @@ from typing import Any, Callable, Mapping
 
 from warp import pythons, venv
 from warp.errors import EnvError, UsageError
+from warp.frameworks import find_django_settings
 from warp.machine import MachineFacts, scan_machine
 from warp.project import AppFacts, ProjectFacts, scan_app, scan_project
 from warp.settings import Settings, find_settings, find_warp_home
@@ -167,7 +168,7 @@ def load_context(flags: Mapping[str, Any], environ: Mapping[str, str], cwd: Path
     settings = find_settings(flags, environ, project.warp_files, project.tool)
     if create:
         ensure_python(env, pythons.find_request(settings, project), environ, source, report, offline=settings["offline"].value)
-    app = scan_app(project.root, settings["home"].value)
+    app = find_django_settings(scan_app(project.root, settings["home"].value), project.environment, environ)
     return Context(environ, find_warp_home(environ), env, project.root, project, settings, app, scan_machine(environ))
 
 

@@ -18,7 +18,7 @@ from typing import Mapping
 
 from warp import servers
 from warp.errors import UsageError, WarpError
-from warp.frameworks import Mode, find_asgi_request, find_mode
+from warp.frameworks import Mode, describe_django_settings, find_asgi_request, find_mode
 from warp.locks import LOCK_FILES, find_missing_poetry_package, is_poetry_package
 from warp.machine import MachineFacts
 from warp.project import AppFacts, HookFile, PasteServer, ProjectFacts
@@ -251,7 +251,7 @@ def make_build_plan(
         steps.append(BuildStep("hook", "Running build hook", hook=hook))
 
     if app.manage_py and app.django_settings:
-        decisions.append(Decision("collectstatic", "yes", f"manage.py sets DJANGO_SETTINGS_MODULE={app.django_settings}"))
+        decisions.append(Decision("collectstatic", "yes", describe_django_settings(app)))
         steps.append(
             BuildStep(
                 "collectstatic",
@@ -467,6 +467,8 @@ def make_start_plan(
 ) -> StartPlan:
     host, host_because = find_host(settings, machine)
     port = settings["port"]
+    if mode.name in ("wsgi", "asgi") and mode.interface is None and interface != mode.name:
+        mode = replace(mode, name=interface)  # a named app is what its interpreter found it to be
     decisions = [
         Decision("mode", mode.name, mode.because),
         Decision("reload", "yes" if reload else "no", "--reload: warp restarts the server on changes" if reload else "production mode (pass --reload to develop)"),

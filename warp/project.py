@@ -78,6 +78,9 @@ class AppFacts:
     app_py: bool = False
     manage_py: bool = False
     django_settings: str | None = None
+    #: Where django_settings comes from: manage.py's default, unless the app's environment sets another (see
+    #: frameworks.find_django_settings).
+    django_settings_from: str = "manage.py"
     wsgi_py: bool = False
     wsgi_py_has_application: bool = False
     wsgi_package: bool = False
