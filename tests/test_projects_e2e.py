@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import os
 import re
 
-from conftest import build_app, warp
+import pytest
+
+from conftest import BuiltApp, build_app, warp
 
 
 def test_gunicorn_names_the_address_when_each_worker_has_its_own_socket(run_warp):
@@ -65,3 +68,92 @@ def test_the_plan_of_a_django_project_names_the_settings_module_that_runs(tmp_pa
     assert re.search(r"^mode +django +because " + re.escape(expected) + "$", plan, re.MULTILINE), plan
     assert "config.settings.local" not in plan.replace("not manage.py's default config.settings.local", ""), plan
     assert re.search(r"^static files +/static/ -> .*/static-production ", plan, re.MULTILINE), plan
+
+
+def _exports(activate_output: str) -> dict[str, str]:
+    return dict(re.findall(r"^export (\w+)=(.*);$", activate_output, re.MULTILINE))
+
+
+SHOW_SOURCE = (
+    "import os\n\n\ndef application(environ, start_response):\n"
+    "    start_response('200 OK', [('Content-Type', 'text/plain')])\n"
+    "    return [('project {name} from ' + os.environ['WARP_SRC_ROOT']).encode()]\n"
+)
+
+
+def test_two_directories_with_the_same_name_each_get_their_own_env(tmp_path, run_warp):
+    """`warp build` in a/site, then `warp activate` in b/site: b gets an env of its own (site-2), and every command
+    run there sees b's source, never a's."""
+    home = tmp_path / "home"
+    sites = {}
+    for name in ("a", "b"):
+        src = sites[name] = tmp_path / name / "site"
+        src.mkdir(parents=True)
+        (src / "requirements.txt").write_text("# nothing beyond the server\n")
+        (src / "wsgi.py").write_text(SHOW_SOURCE.format(name=name))
+    warp("build", cwd=sites["a"], home=home)
+    activated = {name: _exports(warp("activate", "--shell", "bash", cwd=src, home=home).stdout) for name, src in sites.items()}
+    assert activated["a"]["WARP_ENV_NAME"] == "site" and activated["a"]["WARP_SRC_ROOT"] == str(sites["a"])
+    assert activated["b"]["WARP_ENV_NAME"] == "site-2" and activated["b"]["WARP_SRC_ROOT"] == str(sites["b"]), activated
+    assert activated["b"]["VIRTUAL_ENV"] == str(home / "envs" / "site-2")
+    for name, src in sites.items():
+        active = {"WARP_ENV_NAME": activated[name]["WARP_ENV_NAME"]}
+        warp("build", cwd=src, home=home, env=active)
+        shown = warp("exec", "python", "-c", "import os; print(os.environ['WARP_SRC_ROOT'], os.environ['VIRTUAL_ENV'])", cwd=src, home=home, env=active)
+        assert shown.stdout.split() == [str(src), activated[name]["VIRTUAL_ENV"]]
+        # without the activation too: the env made for this directory, by its source
+        assert warp("exec", "python", "-c", "import os; print(os.environ['WARP_SRC_ROOT'])", cwd=src, home=home).stdout.strip() == str(src)
+        running = run_warp(BuiltApp(f"site-{name}", src, home), env=active)
+        running.wait_ready("/")
+        assert running.get("/") == (200, f"project {name} from {src}")
+    listed = warp("list", cwd=tmp_path, home=home).stdout
+    assert re.search(rf"^site +\S+ +\S+ +{re.escape(str(sites['a']))}$", listed, re.MULTILINE), listed
+    assert re.search(rf"^site-2 +\S+ +\S+ +{re.escape(str(sites['b']))}$", listed, re.MULTILINE), listed
+
+
+FLASKR_PYPROJECT = """\
+[project]
+name = "flaskr"
+version = "1.0.0"
+description = "The basic blog app built in the Flask tutorial."
+dependencies = ["flask"]
+
+[build-system]
+requires = ["flit_core<4"]
+build-backend = "flit_core.buildapi"
+"""
+FLASKR_INIT = """\
+from flask import Flask
+
+
+def create_app():
+    app = Flask(__name__)
+
+    @app.route("/")
+    def index():
+        return "flaskr"
+
+    return app
+"""
+
+
+def test_a_command_run_in_a_subdirectory_finds_the_project_root(tmp_path):
+    """Flask's tutorial: `cd flaskr && warp exec flask …` uses the project's env (pyproject.toml is one level up),
+    as git, uv and poetry find their root; it makes no new, empty env for the subdirectory."""
+    home = tmp_path / "home"
+    root = tmp_path / "flask-tutorial"
+    (root / "flaskr" / "templates").mkdir(parents=True)
+    (root / "pyproject.toml").write_text(FLASKR_PYPROJECT)
+    (root / "flaskr" / "__init__.py").write_text(FLASKR_INIT)
+    inner = root / "flaskr" / "templates"
+    built = warp("build", cwd=inner, home=home)  # the first command, from two levels down
+    assert f"Created env flask-tutorial for {root} (found from {inner}: it holds pyproject.toml)" in built.stderr, built.stderr
+    code = "import flaskr; print(sorted(rule.endpoint for rule in flaskr.create_app().url_map.iter_rules()))"
+    routes = warp("exec", "python", "-c", code, cwd=root / "flaskr", home=home)
+    assert routes.stdout.strip() == "['index', 'static']" and f"Using env flask-tutorial for {root} (found from {root / 'flaskr'}: its env was made there)" in routes.stderr
+    where = warp("exec", "python", "-c", "import os; print(os.getcwd(), os.environ['WARP_SRC_ROOT'])", cwd=root / "flaskr", home=home)
+    assert where.stdout.split() == [str(root / "flaskr"), str(root)]  # the command runs where it was given
+    activated = _exports(warp("activate", "--shell", "bash", cwd=root / "flaskr", home=home).stdout)
+    assert (activated["WARP_ENV_NAME"], activated["WARP_SRC_ROOT"]) == ("flask-tutorial", str(root))
+    assert [path.name for path in (home / "envs").iterdir()] == ["flask-tutorial"]
+

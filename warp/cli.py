@@ -146,12 +146,14 @@ def activate(name: str | None, python: str | None, shell_name: str | None) -> No
     report.said = []
     home = find_warp_home(environ)
     if name is None:
-        existing = venv.find_env_for_source(home, cwd)
-        name = existing.name if existing else venv.make_env_name(cwd)
-    env = venv.find_env(home, name)
+        env, cwd, why = venv.find_default_env(home, cwd, environ)  # the project's root, from any directory in it
+    else:
+        env, why = venv.find_env(home, name), ""
     flags = _flags(python=python)
     if env.exists():
         source = Path(env.read_meta().get("source") or cwd)
+        if why:
+            report(f" -----> Using env {env.name} for {source} ({why})")
         if python:
             from warp import context, pythons
 
@@ -160,7 +162,7 @@ def activate(name: str | None, python: str | None, shell_name: str | None) -> No
         from warp import context
 
         context.create_project_env(env, flags, environ, cwd)
-        report(f" -----> Created env {env.name} ({env.path})")
+        report(f" -----> Created env {env.name} ({env.path})" + (f" for {cwd} ({why})" if why else ""))
         source = cwd
     old_bin = os.path.join(environ["VIRTUAL_ENV"], "bin") if environ.get("VIRTUAL_ENV") else ""
     path = ":".join([str(env.bin)] + _path_without(environ.get("PATH", ""), str(env.bin), old_bin))

@@ -118,7 +118,7 @@ def select_env(
     flags: Mapping[str, Any] | None = None,
     create: bool = True,
 ) -> tuple[venv.Env, Path]:
-    """Find the env for this command: named, active, recorded for cwd, or new."""
+    """Find the env for this command: named, active, recorded for the project cwd is in, or new."""
     home = find_warp_home(environ)
     if name:
         env = venv.find_env(home, name)
@@ -138,25 +138,18 @@ def select_env(
                 hint='run `eval "$(warp deactivate)"` and then `eval "$(warp activate)"` to recreate it',
             )
         return env, Path(env.read_meta().get("source") or cwd)
-    env = venv.find_env_for_source(home, cwd)
-    if env is not None:
+    env, root, why = venv.find_default_env(home, cwd, environ)
+    where = f"{root} ({why})" if why else str(root)
+    if env.meta_path.is_file():
         if not env.python.exists():
             raise EnvError(f"env {env.name!r} is damaged (its python is missing)", hint=f"run `warp destroy {env.name} --yes` and build again")
-        report(f" -----> Using env {env.name} for {cwd} (activate it with: eval \"$(warp activate)\")")
-        return env, cwd
+        report(f" -----> Using env {env.name} for {where} (activate it with: eval \"$(warp activate)\")")
+        return env, root
     if not create:
-        raise EnvError(f"no env for {cwd}", hint='create one with `eval "$(warp activate)"` or `warp build`')
-    base = venv.make_env_name(cwd)
-    env = venv.find_env(home, base)
-    if env.path.is_dir() and env.meta_path.exists():
-        env.read_meta()  # unreadable metadata of this directory's env: report it, do not start a second env
-    suffix = 2
-    while env.path.exists() and not env.is_half_created():  # a creation that was killed is taken up again
-        env = venv.find_env(home, f"{base[:60]}-{suffix}")
-        suffix += 1
-    create_project_env(env, flags or {}, environ, cwd)
-    report(f" -----> Created env {env.name} for {cwd} (activate it with: eval \"$(warp activate)\")")
-    return env, cwd
+        raise EnvError(f"no env for {where}", hint='create one with `eval "$(warp activate)"` or `warp build`')
+    create_project_env(env, flags or {}, environ, root)
+    report(f" -----> Created env {env.name} for {where} (activate it with: eval \"$(warp activate)\")")
+    return env, root
 
 
 def load_context(flags: Mapping[str, Any], environ: Mapping[str, str], cwd: Path, report: Report, *, create: bool = True) -> Context:

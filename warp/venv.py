@@ -17,6 +17,7 @@ import time
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Mapping
 
 from warp import proc
 from warp.errors import EnvError, UsageError, disk_full_as_error
@@ -133,13 +134,84 @@ def find_env(home: Path, name: str) -> Env:
 
 
 def find_env_for_source(home: Path, source: Path) -> Env | None:
+    return scan_sources(home).get(str(source))
+
+
+def scan_sources(home: Path) -> dict[str, Env]:
+    """Each source directory an env was made for, and that env (the first by name, when two were made for one)."""
+    found: dict[str, Env] = {}
     for env in list_envs(home):
         try:
-            if env.read_meta().get("source") == str(source):
-                return env
+            source = env.read_meta().get("source")
         except EnvError:
             continue
-    return None
+        if source:
+            found.setdefault(source, env)
+    return found
+
+
+def find_free_env(home: Path, directory: Path) -> Env:
+    """A new env for ``directory``: its name made safe, or with -2, -3, ... when another directory's env has it
+    (two projects called ``site``). A creation that was killed is taken up again."""
+    base = make_env_name(directory)
+    env = find_env(home, base)
+    if env.path.is_dir() and env.meta_path.exists():
+        env.read_meta()  # unreadable metadata of an env of this name: report it, do not go round it
+    suffix = 2
+    while env.path.exists() and not env.is_half_created():
+        env = find_env(home, f"{base[:60]}-{suffix}")
+        suffix += 1
+    return env
+
+
+#: What makes a directory a project's root, besides an env made for it: a dependency file, warp's own settings,
+#: Django's manage.py, a Procfile, a Python version file (see find_project_root).
+ROOT_FILES = ("manage.py", "Procfile", ".python-version", "runtime.txt")  # and warp.project.DEPENDENCY_FILES
+#: A repository's top: the project root is never above it.
+VCS_DIRS = (".git", ".hg", ".svn")
+
+
+def find_project_root(cwd: Path, recorded: Mapping[str, object], environ: Mapping[str, str]) -> tuple[Path, str]:
+    """The project a command run in ``cwd`` is about, as git, uv and poetry find theirs: (root, why).
+
+    The nearest of ``cwd`` and its parents that an env was made for (``recorded``: source -> env), or that holds
+    one of ROOT_FILES or a .warp/ directory. The walk stops at the top of a repository (a directory with .git),
+    below the user's home directory and the file system's root, and where another file system is mounted.
+    Nothing found: ``cwd`` itself, a new project.
+    """
+    from warp.project import DEPENDENCY_FILES
+
+    home = Path(environ.get("HOME") or "/").resolve()
+    directory = cwd
+    try:
+        device = cwd.stat().st_dev
+    except OSError:
+        return cwd, ""
+    while True:
+        if str(directory) in recorded:
+            return directory, "" if directory == cwd else f"found from {cwd}: its env was made there"
+        marker = next((name for name in DEPENDENCY_FILES + ROOT_FILES if (directory / name).is_file()), None)
+        if marker is None and (directory / ".warp").is_dir():
+            marker = ".warp/"
+        if marker:
+            return directory, "" if directory == cwd else f"found from {cwd}: it holds {marker}"
+        parent = directory.parent
+        if any((directory / name).exists() for name in VCS_DIRS) or parent == directory or parent == home or home.is_relative_to(parent):
+            return cwd, ""
+        try:
+            if parent.stat().st_dev != device:
+                return cwd, ""
+        except OSError:
+            return cwd, ""
+        directory = parent
+
+
+def find_default_env(home: Path, cwd: Path, environ: Mapping[str, str]) -> tuple[Env, Path, str]:
+    """The env of the project ``cwd`` is in (see find_project_root), or a free name for a new one: (env, root, why)."""
+    recorded = scan_sources(home)
+    root, why = find_project_root(cwd, recorded, environ)
+    env = recorded.get(str(root))
+    return (env if env is not None else find_free_env(home, root)), root, why
 
 
 def list_envs(home: Path) -> list[Env]:
