@@ -157,3 +157,64 @@ def test_a_command_run_in_a_subdirectory_finds_the_project_root(tmp_path):
     assert (activated["WARP_ENV_NAME"], activated["WARP_SRC_ROOT"]) == ("flask-tutorial", str(root))
     assert [path.name for path in (home / "envs").iterdir()] == ["flask-tutorial"]
 
+
+def _newer_python() -> str | None:
+    """The oldest Python 3.12+ on this machine (warp's own search), or None."""
+    from warp.pythons import scan_interpreters
+
+    found = sorted((tuple(map(int, item.version.split("."))), item.version) for item in scan_interpreters(os.environ))
+    return next((version for key, version in found if key >= (3, 12)), None)
+
+
+needs_newer_python = pytest.mark.skipif(_newer_python() is None, reason="no Python 3.12+ on this machine (pyenv install 3.12)")
+#: What `wagtail start` writes: Django 6.1 needs Python 3.12 or newer (its Requires-Python on the index).
+NEEDS_312 = "Django>=6.1\n"
+APP = "def application(environ, start_response):\n    start_response('200 OK', [])\n    return [b'ok']\n"
+
+
+@needs_newer_python
+def test_a_requirement_that_needs_a_newer_python_names_the_python_that_satisfies_it(tmp_path):
+    src = tmp_path / "cms"
+    src.mkdir()
+    (src / "requirements.txt").write_text(NEEDS_312)
+    (src / "wsgi.py").write_text(APP)
+    failed = warp("build", cwd=src, home=tmp_path / "home", check=False, env={"WARP_PYTHON": "/usr/bin/python3.11"})
+    version = _newer_python()
+    minor = ".".join(version.split(".")[:2])
+    assert failed.returncode == 1 and "Traceback" not in failed.stderr, failed.stderr
+    assert failed.stderr.splitlines()[-2].startswith("error: Installing dependencies with uv (requirements.txt) failed"), failed.stderr
+    assert failed.stderr.splitlines()[-1] == (
+        f"       django>=6.1 needs Python>=3.12, and WARP_PYTHON asks for /usr/bin/python3.11: ask for {minor} there "
+        f"(Python {version} is on this machine)"
+    ), failed.stderr
+    failed = warp("build", cwd=src, home=tmp_path / "home", check=False, env={"WARP_PYTHON": ""})
+    assert failed.stderr.splitlines()[-1] == (
+        f"       django>=6.1 needs Python>=3.12: Python {version} is on this machine; build with it (`WARP_PYTHON={minor} warp build`), "
+        'or declare requires-python = ">=3.12" in pyproject.toml and warp takes it'
+    ), failed.stderr
+    # As the hint says: the build takes that Python, and the plan says why the env has it once the variable is gone.
+    warp("build", cwd=src, home=tmp_path / "home", env={"WARP_PYTHON": minor})
+    plan = warp("plan", cwd=src, home=tmp_path / "home", env={"WARP_PYTHON": ""}).stdout
+    assert re.search(rf"^python +{re.escape(version)} +because the env's Python, made with WARP_PYTHON \({minor}\)$", plan, re.MULTILINE), plan
+
+
+@needs_newer_python
+def test_a_newer_python_that_requires_python_allows_is_taken_and_said(tmp_path):
+    src = tmp_path / "cms"
+    src.mkdir()
+    (src / "requirements.txt").write_text(NEEDS_312)
+    (src / "pyproject.toml").write_text('[project]\nname = "cms"\nversion = "1"\nrequires-python = ">=3.10"\n')
+    (src / "wsgi.py").write_text(APP)
+    home = tmp_path / "home"
+    built = warp("build", cwd=src, home=home, env={"WARP_PYTHON": ""})
+    version = _newer_python()
+    assert (f" -----> django>=6.1 needs Python>=3.12; requires-python in pyproject.toml (>=3.10) allows Python {version}, on this machine: "
+            f"making env cms again with Python {version}") in built.stderr.splitlines(), built.stderr
+    shown = warp("exec", "python", "-c", "import django, platform; print(django.__version__, platform.python_version())", cwd=src, home=home,
+                 env={"WARP_PYTHON": ""})
+    django, python = shown.stdout.split()
+    assert python == version and tuple(map(int, django.split(".")[:2])) >= (6, 1), shown.stdout
+    plan = warp("plan", cwd=src, home=home, env={"WARP_PYTHON": ""}).stdout
+    assert re.search(rf"^python +{re.escape(version)} +because the env's Python, made with the oldest Python on this machine that "
+                     r"django>=6\.1 allows \(Python>=3\.12, within requires-python in pyproject\.toml >=3\.10\)$", plan, re.MULTILINE), plan
+    assert "Dependencies unchanged" in warp("build", cwd=src, home=home, env={"WARP_PYTHON": ""}).stderr  # kept, not made again

@@ -9,6 +9,7 @@ from test_unit_plan import ENV, HOOKS, MODULE, WORKSTATION, make_app, make_proje
 
 from warp.frameworks import Mode, find_django_settings, find_mode
 from warp.plan import make_start_plan
+from warp.pythons import Interpreter, Request, find_python_because, find_python_need
 from warp.venv import find_free_env, find_project_root
 
 
@@ -99,3 +100,55 @@ def test_a_new_env_takes_a_free_name_when_another_directory_has_its_name(tmp_pat
     assert find_free_env(home, Path("/srv/b/site")).name == "site-2"
     assert find_free_env(home, Path("/srv/b/blog")).name == "blog"
 
+
+UV_SAYS = (
+    "error: No solution found when resolving dependencies\n"
+    "  cause: Because the current Python version (3.11.7) does not satisfy Python>=3.12 and django>=6.1 depends on Python>=3.12, "
+    "we can conclude that django>=6.1 cannot be used.\n"
+)
+PIP_SAYS = (
+    "ERROR: Ignored the following versions that require a different python version: 6.0 Requires-Python >=3.12; 6.1 Requires-Python >=3.12\n"
+    "ERROR: Could not find a version that satisfies the requirement Django>=6.1 (from versions: 1.1.3, 5.2.8)\n"
+    "ERROR: No matching distribution found for Django>=6.1\n"
+)
+MACHINE = [Interpreter("/py/3.9", "3.9.18"), Interpreter("/py/3.11", "3.11.7"), Interpreter("/py/3.12", "3.12.1"), Interpreter("/py/3.13", "3.13.0")]
+REQUIRES = "requires-python in pyproject.toml"
+NEED_CASES = [
+    ("nothing asked: named, with how", UV_SAYS, None, MACHINE, "3.12.1", False,
+     'django>=6.1 needs Python>=3.12: Python 3.12.1 is on this machine; build with it (`WARP_PYTHON=3.12 warp build`), '
+     'or declare requires-python = ">=3.12" in pyproject.toml and warp takes it'),
+    ("requires-python allows it: taken", UV_SAYS, Request(">=3.10", REQUIRES), MACHINE, "3.12.1", True, "allows Python 3.12.1"),
+    ("requires-python allows only 3.13", UV_SAYS, Request(">=3.13", REQUIRES), MACHINE, "3.13.0", True, "allows Python 3.13.0"),
+    ("requires-python excludes it", UV_SAYS, Request("<3.12", REQUIRES), MACHINE, None, False, "which requires-python in pyproject.toml (<3.12) excludes"),
+    ("a pinned version is the user's to change", UV_SAYS, Request("3.11", ".python-version"), MACHINE, "3.12.1", False,
+     ".python-version asks for 3.11: ask for 3.12 there"),
+    ("WARP_PYTHON is the user's to change", UV_SAYS, Request("/usr/bin/python3", "WARP_PYTHON"), MACHINE, "3.12.1", False, "WARP_PYTHON asks for"),
+    ("no Python here has it", UV_SAYS, None, MACHINE[:2], None, False, "no Python on this machine has it (installed: 3.9.18, 3.11.7)"),
+    ("pip's words", PIP_SAYS, None, MACHINE, "3.12.1", False, "Django>=6.1 needs Python>=3.12: Python 3.12.1 is on this machine"),
+]
+
+
+@pytest.mark.parametrize("case, output, request_, machine, fitting, automatic, hint", NEED_CASES, ids=[c[0] for c in NEED_CASES])
+def test_a_requirement_that_needs_another_python_names_the_python_that_fits(case, output, request_, machine, fitting, automatic, hint):
+    need = find_python_need(output, request_, machine)
+    assert (need.fitting.version if need.fitting else None, need.automatic) == (fitting, automatic), case
+    assert hint in need.hint, (case, need.hint)
+
+
+def test_an_install_that_failed_for_another_reason_says_nothing_of_python():
+    assert find_python_need("error: No solution found: flask==99 not found\n", None, MACHINE) is None
+
+
+BECAUSE_CASES = [
+    ("asked now", Request("3.12", "WARP_PYTHON"), {"python_from": "WARP_PYTHON (3.12)"}, "from WARP_PYTHON (3.12)"),
+    ("made from WARP_PYTHON, not asked now", None, {"python_from": "WARP_PYTHON (3.12)"}, "the env's Python, made with WARP_PYTHON (3.12)"),
+    ("made for a requirement", Request(">=3.10", REQUIRES),
+     {"python_from": "the oldest Python on this machine that django>=6.1 allows (Python>=3.12, within requires-python in pyproject.toml >=3.10)"},
+     "the env's Python, made with the oldest Python on this machine that django>=6.1 allows"),
+    ("an env made before warp kept why", None, {"python": "/usr/bin/python3.12"}, "the env's Python, the one it was made with (/usr/bin/python3.12)"),
+]
+
+
+@pytest.mark.parametrize("case, request_, meta, because", BECAUSE_CASES, ids=[c[0] for c in BECAUSE_CASES])
+def test_the_plan_says_why_the_env_has_its_python(case, request_, meta, because):
+    assert find_python_because(request_, meta).startswith(because), case

@@ -384,11 +384,8 @@ def _print_plan(ctx: Context, plan) -> None:
     click.echo(f"project  {ctx.source}")
     click.echo(f"env      {ctx.env.name} ({ctx.env.path})")
     click.echo("")
-    request = pythons.find_request(ctx.settings, ctx.project)
-    python = Decision(
-        "python", ctx.env.read_meta().get("python_version") or "?",
-        f"from {request.source} ({request.value})" if request else "the Python warp runs on (no --python, .python-version, runtime.txt or requires-python)",
-    )
+    meta = ctx.env.read_meta()
+    python = Decision("python", meta.get("python_version") or "?", pythons.find_python_because(pythons.find_request(ctx.settings, ctx.project), meta))
     decisions = [python, *build.make_plan(ctx)[0].decisions[:2], *plan.decisions]
     width = max(len(d.name) for d in decisions)
     vwidth = max(len(d.value) for d in decisions)

@@ -82,8 +82,9 @@ def create_project_env(env: venv.Env, flags: Mapping[str, Any], environ: Mapping
     """Create ``env`` for the project at ``source``, with the Python it asks for (see warp.pythons)."""
     project = scan_project(source)
     settings = find_settings(flags, environ, project.warp_files, project.tool)
-    python = pythons.find_python(pythons.find_request(settings, project), environ)
-    venv.create_env(env, python=python.path, source=source, offline=settings["offline"].value)
+    request = pythons.find_request(settings, project)
+    python = pythons.find_python(request, environ)
+    venv.create_env(env, python=python.path, source=source, offline=settings["offline"].value, python_from=pythons.describe_request(request))
 
 
 def ensure_python(
@@ -106,7 +107,7 @@ def ensure_python(
         wanted = pythons.find_python(request, environ)
     report(f" -----> Python {pythons.normalize(request.value)} requested ({request.source}); env {env.name} has {have}: recreating it")
     venv.remove_env(env)
-    venv.create_env(env, python=wanted.path, source=source, offline=offline)
+    venv.create_env(env, python=wanted.path, source=source, offline=offline, python_from=pythons.describe_request(request))
 
 
 def select_env(

@@ -230,7 +230,7 @@ def find_uv() -> str | None:
         return shutil.which("uv")
 
 
-def create_env(env: Env, *, python: str, source: Path, offline: bool = False) -> None:
+def create_env(env: Env, *, python: str, source: Path, offline: bool = False, python_from: str = "") -> None:
     """Create the virtualenv (seeded with pip) and its metadata.
 
     Offline (--offline, WARP_PIP_NO_INDEX=1), pip is seeded from the project's .warp/wheelhouse.
@@ -245,7 +245,7 @@ def create_env(env: Env, *, python: str, source: Path, offline: bool = False) ->
     ensure_home(env.path.parent.parent)
     with claim_creation(env):
         if not env.meta_path.is_file():  # else another warp created it while this one waited
-            _create(env, python=python, source=source, offline=offline)
+            _create(env, python=python, source=source, offline=offline, python_from=python_from)
 
 
 @contextmanager
@@ -278,7 +278,7 @@ def hold_lock(path: Path):
 _ASK_VERSION = "import json, sys; print(json.dumps({'version': '%d.%d.%d' % sys.version_info[:3], 'base': sys._base_executable}))"
 
 
-def _create(env: Env, *, python: str, source: Path, offline: bool) -> None:
+def _create(env: Env, *, python: str, source: Path, offline: bool, python_from: str = "") -> None:
     """The virtualenv itself, then the metadata that makes it an env (written last: its absence means unfinished)."""
     uv = find_uv()
     if uv:
@@ -305,6 +305,8 @@ def _create(env: Env, *, python: str, source: Path, offline: bool) -> None:
                 "source": str(source),
                 "python": answer.get("base") or python,
                 "python_version": answer.get("version"),
+                # What the Python was chosen from (--python, WARP_PYTHON, a project file...): the plan says it later.
+                **({"python_from": python_from} if python_from else {}),
                 "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
                 "last_build": None,
             },
@@ -356,7 +358,7 @@ def check_home_writable(home: Path) -> None:
 
 
 #: Fields of env.json that are text (or absent): anything else there is damage, reported like unreadable JSON.
-_META_TEXT = ("name", "source", "python", "python_version", "created", "last_build")
+_META_TEXT = ("name", "source", "python", "python_version", "python_from", "created", "last_build")
 _FIX = "destroy and recreate the env: warp destroy {name} --yes && warp build"
 
 
