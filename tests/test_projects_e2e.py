@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import re
+import subprocess
 
 import pytest
 
@@ -218,3 +219,64 @@ def test_a_newer_python_that_requires_python_allows_is_taken_and_said(tmp_path):
     assert re.search(rf"^python +{re.escape(version)} +because the env's Python, made with the oldest Python on this machine that "
                      r"django>=6\.1 allows \(Python>=3\.12, within requires-python in pyproject\.toml >=3\.10\)$", plan, re.MULTILINE), plan
     assert "Dependencies unchanged" in warp("build", cwd=src, home=home, env={"WARP_PYTHON": ""}).stderr  # kept, not made again
+
+
+WORKSPACE_FILES = {
+    # A virtual root: no project of its own, one uv.lock for every member.
+    "pyproject.toml": '[tool.uv.workspace]\nmembers = ["apps/*", "libs/*"]\n',
+    "apps/web/pyproject.toml": (
+        '[project]\nname = "web"\nversion = "0.1.0"\nrequires-python = ">=3.9"\ndependencies = ["flask", "core"]\n\n'
+        '[tool.uv.sources]\ncore = { workspace = true }\n'
+    ),
+    "apps/web/wsgi.py": (
+        "from importlib.metadata import version\n\nfrom core import GREETING\nfrom flask import Flask\n\napplication = Flask(__name__)\n\n\n"
+        "@application.route('/')\ndef index():\n    return f\"{GREETING}, flask {version('flask')}\"\n"
+    ),
+    # Another member, with a dependency the web app does not have.
+    "apps/api/pyproject.toml": '[project]\nname = "api"\nversion = "0.1.0"\nrequires-python = ">=3.9"\ndependencies = ["six"]\n',
+    "libs/core/pyproject.toml": (
+        '[project]\nname = "core"\nversion = "0.1.0"\nrequires-python = ">=3.9"\ndependencies = ["itsdangerous"]\n\n'
+        '[build-system]\nrequires = ["hatchling"]\nbuild-backend = "hatchling.build"\n'
+    ),
+    "libs/core/src/core/__init__.py": 'GREETING = "hello from core"\n',
+}
+
+
+def test_a_uv_workspace_member_installs_its_locked_set_from_its_directory_and_from_the_root(tmp_path, run_warp):
+    """apps/web depends on libs/core ({ workspace = true }); the root's uv.lock pins flask 3.0.0 where a fresh
+    resolution of apps/web's pyproject.toml takes the newest: warp installs exactly the member's locked set."""
+    from warp.venv import find_uv
+
+    root = tmp_path / "monorepo"
+    for name, text in WORKSPACE_FILES.items():
+        (root / name).parent.mkdir(parents=True, exist_ok=True)
+        (root / name).write_text(text)
+    (root / ".git").mkdir()  # a repository, as a monorepo is
+    subprocess.run([find_uv(), "lock", "--quiet", "--upgrade-package", "flask==3.0.0"], cwd=root, check=True, env={**os.environ, "UV_PYTHON_DOWNLOADS": "never"})
+    home = tmp_path / "home"
+    ask = "import importlib.metadata as m; print(m.version('flask'), *sorted(d.metadata['Name'] for d in m.distributions() if d.metadata['Name'] in ('six', 'core', 'web')))"
+
+    web = root / "apps" / "web"
+    built = warp("build", cwd=web, home=home)
+    assert " -----> Reading the workspace's uv.lock (package web and what it needs, exact versions)" in built.stderr.splitlines(), built.stderr
+    plan = warp("plan", cwd=web, home=home).stdout
+    assert re.search(rf"^dependencies +\.\./\.\./uv\.lock, \.\./\.\./pyproject\.toml, pyproject\.toml +because the uv workspace at "
+                     rf"{re.escape(str(root))} locks its member apps/web \(package web\) in its uv\.lock$", plan, re.MULTILINE), plan
+    installed = warp("exec", "python", "-c", ask, cwd=web, home=home).stdout.split()
+    assert installed == ["3.0.0", "core"], installed  # core from the workspace; not api's six
+    running = run_warp(BuiltApp("workspace-member", web, home))
+    running.wait_ready("/")
+    assert running.get("/") == (200, "hello from core, flask 3.0.0")
+    running.stop()
+
+    built = warp("build", "--home", "apps/web", cwd=root, home=home)
+    assert "Created env monorepo for" in built.stderr and "Reading the workspace's uv.lock (package web" in built.stderr, built.stderr
+    plan = warp("plan", "--home", "apps/web", cwd=root, home=home).stdout
+    assert re.search(r"^dependencies +uv\.lock, pyproject\.toml, apps/web/pyproject\.toml +because the uv workspace at "
+                     rf"{re.escape(str(root))} locks its member apps/web \(package web\) in its uv\.lock$", plan, re.MULTILINE), plan
+    installed = warp("exec", "python", "-c", ask, cwd=root, home=home).stdout.split()
+    assert installed == ["3.0.0", "core"], installed
+    running = run_warp(BuiltApp("workspace-root", root, home), "--home", "apps/web")
+    running.wait_ready("/")
+    assert running.get("/") == (200, "hello from core, flask 3.0.0")
+

@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
 from test_unit_plan import ENV, HOOKS, MODULE, WORKSTATION, make_app, make_project, make_settings
 
 from warp.frameworks import Mode, find_django_settings, find_mode
-from warp.plan import make_start_plan
+from warp.plan import find_dependency_inputs, make_start_plan
+from warp.project import Workspace, scan_workspace
 from warp.pythons import Interpreter, Request, find_python_because, find_python_need
 from warp.venv import find_free_env, find_project_root
 
@@ -152,3 +154,41 @@ BECAUSE_CASES = [
 @pytest.mark.parametrize("case, request_, meta, because", BECAUSE_CASES, ids=[c[0] for c in BECAUSE_CASES])
 def test_the_plan_says_why_the_env_has_its_python(case, request_, meta, because):
     assert find_python_because(request_, meta).startswith(because), case
+
+
+WORKSPACE = Workspace(Path("/repo"), True, (("apps/api", "api"), ("apps/web", "web"), ("libs/core", "core")))
+INPUT_CASES = [
+    ("the member's directory", dict(root=Path("/repo/apps/web"), dependency_files=("pyproject.toml",)), {},
+     (("../../uv.lock", "../../pyproject.toml", "pyproject.toml"), "uv.lock"), "locks its member apps/web (package web)"),
+    ("the root, --home the member", dict(root=Path("/repo"), dependency_files=("uv.lock", "pyproject.toml")), {"home": "apps/web"},
+     (("uv.lock", "pyproject.toml", "apps/web/pyproject.toml"), "uv.lock"), "the uv workspace at /repo locks its member apps/web"),
+    ("the root's own project", dict(root=Path("/repo"), dependency_files=("uv.lock", "pyproject.toml")), {},
+     (("uv.lock", "pyproject.toml"), "uv.lock"), "uv.lock is present"),
+    ("a member's requirements.txt comes first", dict(root=Path("/repo/apps/web"), dependency_files=("requirements.txt", "pyproject.toml")), {},
+     (("requirements.txt",), "requirements"), "requirements.txt is present"),
+    ("a workspace without a lock", dict(root=Path("/repo/apps/web"), dependency_files=("pyproject.toml",), pyproject={"build-system": {}}), {},
+     (("pyproject.toml",), "project"), "declares a package"),
+]
+
+
+@pytest.mark.parametrize("case, facts, flags, expected, because", INPUT_CASES, ids=[c[0] for c in INPUT_CASES])
+def test_a_uv_workspace_member_installs_from_the_workspace_lock(case, facts, flags, expected, because):
+    # the last case has a pyproject.toml of its own and no uv.lock in the workspace
+    project = make_project(**facts, workspace=replace(WORKSPACE, has_lock="pyproject" not in facts))
+    files, how, said = find_dependency_inputs(project, make_settings(flags))
+    assert (files, how) == expected and because in said, (case, files, how, said)
+
+
+def test_the_workspace_is_the_nearest_that_lists_the_project_among_its_members(tmp_path):
+    root = tmp_path / "repo"
+    make_tree(root, ".git/", "uv.lock", "apps/web/", "apps/old/", "tools/x/")
+    (root / "pyproject.toml").write_text('[tool.uv.workspace]\nmembers = ["apps/*"]\nexclude = ["apps/old"]\n')
+    for name in ("web", "old"):
+        (root / "apps" / name / "pyproject.toml").write_text(f'[project]\nname = "{name}"\nversion = "1"\n')
+    (root / "tools" / "x" / "pyproject.toml").write_text('[project]\nname = "x"\nversion = "1"\n')
+    found = scan_workspace(root / "apps" / "web", {})
+    assert found == Workspace(root, True, (("apps/web", "web"),))
+    assert scan_workspace(root / "apps" / "old", {}) is None and scan_workspace(root / "tools" / "x", {}) is None
+    outside = tmp_path / "elsewhere"
+    outside.mkdir()
+    assert scan_workspace(outside, {}) is None

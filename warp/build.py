@@ -14,7 +14,7 @@ from warp import __version__, learned, locks, proc, pythons, servers, wheelstore
 from warp.context import SHOW_AFTER, Context, Report, scan_digests, scan_dist_infos, scan_incomplete, scan_installed, working
 from warp.errors import EnvError, StepFailed, UsageError, disk_full_as_error
 from warp.hookdir import HOOKS_DIR
-from warp.plan import BuildPlan, Installer, find_dependency_inputs, find_installer, find_servers_named, make_build_plan
+from warp.plan import BuildPlan, Installer, find_dependency_inputs, find_installer, find_servers_named, find_workspace_member, make_build_plan
 from warp.settings import WARP_CACHE_DIR, WARP_NO_CACHE, parse_flag
 from warp.venv import Env, create_env, drop_world_write, find_uv, remove_env
 from warp.wheelstore import find_requirement_name
@@ -323,14 +323,19 @@ def read_lock(ctx: Context, how: str, environ) -> list[str]:
         uv = find_uv()
         if not uv:
             raise StepFailed("uv.lock needs uv to export it, and uv was not found", hint="reinstall warp-web (uv is one of its dependencies)")
+        # A workspace member: its package's locked set, exported at the workspace's root (paths are relative to it).
+        member = find_workspace_member(ctx.project, ctx.settings)
+        where = ctx.project.workspace.root if member else ctx.source
         text = proc.run(
             # Online, --locked also checks that uv.lock matches pyproject.toml; that check needs the index.
             [uv, "export", "--frozen" if offline else "--locked", "--no-dev", "--format", "requirements.txt",
-             "--no-hashes", "--no-header", "--no-annotate", "--quiet"] + (["--offline"] if offline else []),
-            env={**environ, "UV_PYTHON_DOWNLOADS": "never"}, cwd=ctx.source, step="Reading uv.lock",
+             "--no-hashes", "--no-header", "--no-annotate", "--quiet"] + (["--offline"] if offline else [])
+            + (["--package", member[1]] if member else []),
+            env={**environ, "UV_PYTHON_DOWNLOADS": "never"}, cwd=where, step="Reading uv.lock",
             hint="if uv.lock is out of date, run `uv lock` and build again",
         )
-        return [line for line in text.splitlines() if line.strip() and not line.startswith("#")]
+        lines = [line for line in text.splitlines() if line.strip() and not line.startswith("#")]
+        return [re.sub(r"^(-e\s+)?\./", lambda match: f"{match.group(1) or ''}{where}/", line) for line in lines] if member else lines
     if how == "poetry.lock":
         return locks.make_poetry_requirements((ctx.source / "poetry.lock").read_text())
     if how == "Pipfile.lock":

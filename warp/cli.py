@@ -294,11 +294,12 @@ server_option = click.option("--server", type=click.Choice(SERVER_TYPES), help="
 @click.option("--force", is_flag=True, help="Reinstall even when the inputs are unchanged.")
 @click.option("--offline", is_flag=True, default=None, help="Install from .warp/wheelhouse only (WARP_PIP_NO_INDEX=1).")
 @click.option("--no-wait", is_flag=True, help="Fail instead of waiting when another build of the env runs.")
-def build_(server, installer, force, offline, no_wait) -> None:
+@click.option("--home", help="Subdirectory that holds the application (a uv workspace's member: its locked set).")
+def build_(server, installer, force, offline, no_wait, home) -> None:
     """Install dependencies and the server, run hooks and collectstatic."""
     from warp import build
 
-    ctx = _context(server=server, installer=installer, offline=offline or None)
+    ctx = _context(server=server, installer=installer, offline=offline or None, home=home)
     build.run_build(ctx, report, force=force, wait=not no_wait)
 
 

@@ -167,27 +167,18 @@ def find_free_env(home: Path, directory: Path) -> Env:
 #: What makes a directory a project's root, besides an env made for it: a dependency file, warp's own settings,
 #: Django's manage.py, a Procfile, a Python version file (see find_project_root).
 ROOT_FILES = ("manage.py", "Procfile", ".python-version", "runtime.txt")  # and warp.project.DEPENDENCY_FILES
-#: A repository's top: the project root is never above it.
-VCS_DIRS = (".git", ".hg", ".svn")
 
 
 def find_project_root(cwd: Path, recorded: Mapping[str, object], environ: Mapping[str, str]) -> tuple[Path, str]:
     """The project a command run in ``cwd`` is about, as git, uv and poetry find theirs: (root, why).
 
     The nearest of ``cwd`` and its parents that an env was made for (``recorded``: source -> env), or that holds
-    one of ROOT_FILES or a .warp/ directory. The walk stops at the top of a repository (a directory with .git),
-    below the user's home directory and the file system's root, and where another file system is mounted.
-    Nothing found: ``cwd`` itself, a new project.
+    one of ROOT_FILES or a .warp/ directory, within the bounds of project.scan_parents (a repository's top, the
+    home directory, a mount). Nothing found: ``cwd`` itself, a new project.
     """
-    from warp.project import DEPENDENCY_FILES
+    from warp.project import DEPENDENCY_FILES, scan_parents
 
-    home = Path(environ.get("HOME") or "/").resolve()
-    directory = cwd
-    try:
-        device = cwd.stat().st_dev
-    except OSError:
-        return cwd, ""
-    while True:
+    for directory in scan_parents(cwd, Path(environ.get("HOME") or "/")):
         if str(directory) in recorded:
             return directory, "" if directory == cwd else f"found from {cwd}: its env was made there"
         marker = next((name for name in DEPENDENCY_FILES + ROOT_FILES if (directory / name).is_file()), None)
@@ -195,15 +186,7 @@ def find_project_root(cwd: Path, recorded: Mapping[str, object], environ: Mappin
             marker = ".warp/"
         if marker:
             return directory, "" if directory == cwd else f"found from {cwd}: it holds {marker}"
-        parent = directory.parent
-        if any((directory / name).exists() for name in VCS_DIRS) or parent == directory or parent == home or home.is_relative_to(parent):
-            return cwd, ""
-        try:
-            if parent.stat().st_dev != device:
-                return cwd, ""
-        except OSError:
-            return cwd, ""
-        directory = parent
+    return cwd, ""
 
 
 def find_default_env(home: Path, cwd: Path, environ: Mapping[str, str]) -> tuple[Env, Path, str]:
