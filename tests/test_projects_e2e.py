@@ -280,3 +280,14 @@ def test_a_uv_workspace_member_installs_its_locked_set_from_its_directory_and_fr
     running.wait_ready("/")
     assert running.get("/") == (200, "hello from core, flask 3.0.0")
 
+
+def test_the_plan_of_a_quart_app_named_with_app_says_asgi_mode(run_warp):
+    """Quart's deployment example names its app (`--app asgi:app`): the mode agrees with the interface the app's
+    interpreter found, where it said "mode wsgi because from --app" beside "interface asgi"."""
+    app = build_app("quart_app", "uvicorn")
+    plan = warp("plan", "--app", "asgi:app", cwd=app.src, home=app.home).stdout
+    assert re.search(r"^mode +asgi +because from --app$", plan, re.MULTILINE), plan
+    assert re.search(r"^interface +asgi +because ", plan, re.MULTILINE), plan
+    running = run_warp(app, "--app", "asgi:app")
+    running.wait_ready("/")
+    assert running.get("/") == (200, "hello from quart")
