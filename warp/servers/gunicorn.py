@@ -12,12 +12,23 @@ LOGGER_SOURCE = """\
 from gunicorn.glogging import Logger as _Logger
 
 
-class Logger(_Logger):
+class _NamesAddress:
     def info(self, msg, *args, **kwargs):
         if msg.startswith("Listening at: %s") and args and not args[0]:
             where = ",".join(bind if bind.startswith("unix:") else "http://" + bind for bind in self.cfg.bind)
             args = (where + " (a SO_REUSEPORT socket in each worker)",) + tuple(args[1:])
         super().info(msg, *args, **kwargs)
+
+
+class Logger(_NamesAddress, _Logger):
+    def __new__(cls, cfg):
+        if cfg.statsd_host is None:
+            return super().__new__(cls)
+        # gunicorn takes its statsd logger when the logger class is its default: so does this one.
+        from gunicorn.instrument.statsd import Statsd
+
+        logger = type("Statsd", (_NamesAddress, Statsd), {})(cfg)
+        return logger
 """
 
 
