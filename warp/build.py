@@ -147,8 +147,10 @@ def _run_steps(ctx: Context, report: Report, *, force: bool) -> dict:
                         proc.run(step.argv + offered + riders, env=environ, cwd=ctx.source, step=step.title,
                                  hint=f"fix the requirement named above{named} and run `warp build` again")
                     except StepFailed as exc:
-                        need = pythons.find_python_need(exc.detail, pythons.find_request(ctx.settings, ctx.project), pythons.scan_interpreters(ctx.environ))
-                        raise (exc if need is None else PythonNeeded(exc, need)) from None
+                        if pythons.find_needed_python(exc.detail) is None:
+                            raise
+                        request = pythons.find_request(ctx.settings, ctx.project)
+                        raise PythonNeeded(exc, pythons.find_python_need(exc.detail, request, pythons.scan_interpreters(ctx.environ))) from None
             riders = ()
             uncompiled = True
         elif step.kind == "server":

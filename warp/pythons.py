@@ -150,7 +150,7 @@ _PIP_IGNORED = re.compile(r"require a different python version: .*?Requires-Pyth
 _PIP_UNSATISFIED = re.compile(r"satisfies the requirement (\S+)")
 
 
-def _scan_need(output: str) -> tuple[str, str] | None:
+def find_needed_python(output: str) -> tuple[str, str] | None:
     """(requirement, specifier) from an installer's output, or None."""
     match = _UV_NEEDS_PYTHON.search(output)
     if match:
@@ -182,7 +182,7 @@ def find_python_need(output: str, request: Request | None, interpreters: list[In
     """What an installer's failure says about Python, and the way out: None when it says nothing of Python."""
     from packaging.version import Version
 
-    found = _scan_need(output)
+    found = find_needed_python(output)
     if found is None:
         return None
     requirement, specifier = found
