@@ -16,6 +16,7 @@ from benchmarks.common import (
 )
 
 SERVERS = ("gunicorn", "waitress", "uwsgi", "mod_wsgi")
+MEDIA_APP = "flask + media"
 DISTRIBUTIONS = {"gunicorn": "gunicorn", "waitress": "waitress", "uwsgi": "uWSGI", "mod_wsgi": "mod-wsgi"}
 IS_ROOT = os.geteuid() == 0
 
@@ -30,7 +31,12 @@ APPS = {
     "flask": ("tests/apps/flask_wsgi", "wsgi:application"),
     "django": (None, "mysite.wsgi:application"),  # `django-admin startproject`, as benchmarks/reload.py makes it
     "pyramid": ("tests/apps/pyramid_paste", "paste.ini"),
+    # The Flask app beside a media folder of 50,000 files (uploads, data): a start must not read them.
+    MEDIA_APP: ("tests/apps/flask_wsgi", "wsgi:application"),
 }
+#: The file a user saves before a start "after an edit", per app.
+EDITED = {"flask": "wsgi.py", "django": "mysite/urls.py", "pyramid": "hello/__init__.py", MEDIA_APP: "wsgi.py"}
+MEDIA_FILES = 50_000
 
 
 def by_hand(server: str, app: str, env: Path, port: int, root: Path, src: Path, processes: int, threads: int) -> list:
@@ -92,12 +98,17 @@ def prepare(app: str, root: Path, warp_env: dict, log) -> tuple[Path, dict[str, 
     """The app's source, built with each server in turn: (source, skipped server -> reason, the env's path)."""
     from benchmarks.reload import make_django_site  # reload imports this module
 
-    src, skipped, env_path = root / app, {}, None
+    src, skipped, env_path = root / app.replace(" + ", "-"), {}, None
     if APPS[app][0] is None:
         make_django_site(src, warp_env)
     else:
         shutil.copytree(REPO / APPS[app][0], src, ignore=shutil.ignore_patterns("__pycache__"))
+    if app == MEDIA_APP:
+        make_media(src / "media")
     for server in SERVERS:
+        if app == MEDIA_APP and server != "gunicorn":
+            skipped[server] = "the media row compares gunicorn's start with and without the folder"
+            continue
         log(f"start: warp build --server {server} ({app})")
         started = time.perf_counter()
         try:
@@ -109,6 +120,15 @@ def prepare(app: str, root: Path, warp_env: dict, log) -> tuple[Path, dict[str, 
         log(f"start: built {server} ({app}) in {time.perf_counter() - started:.1f} s")
         env_path = env_path or Path(run([*WARP, "exec", "python", "-c", "import sys; print(sys.prefix)"], cwd=src, env=warp_env).stdout.strip())
     return src, skipped, env_path
+
+
+def make_media(folder: Path) -> None:
+    """MEDIA_FILES small files in 500 folders, as uploads pile up."""
+    for index in range(MEDIA_FILES):
+        sub = folder / f"{index // 100:03d}"
+        if index % 100 == 0:
+            sub.mkdir(parents=True)
+        (sub / f"upload-{index}.jpg").write_bytes(b"\xff\xd8 not really a picture")
 
 
 def _bench(runs: int, log, root: Path) -> Section:
@@ -141,7 +161,9 @@ def _bench(runs: int, log, root: Path) -> Section:
         src, env_path, hand_env = sources[app]
         port = ports[app, server]
         name = f"{who}-{app}-{server}-{port}.log"
-        if who == "warp":
+        if who in ("warp", "edit"):
+            if who == "edit":  # what every save does before the next start
+                os.utime(src / EDITED[app])
             argv = [*warp, "start", "--server", server, "--host", "127.0.0.1", "--port", port]
             return time_start(argv, port, cwd=src, env=warp_env, log=logs / name)
         sig = signal.SIGINT if server == "uwsgi" else signal.SIGTERM
@@ -162,18 +184,19 @@ def _bench(runs: int, log, root: Path) -> Section:
 
     for app, server in list(configs):  # warm-up: page cache, warp's cached answers; not counted
         try:
-            measured(app, server, "warp"), measured(app, server, "hand")
+            measured(app, server, "warp"), measured(app, server, "edit"), measured(app, server, "hand")
         except BenchError as exc:
             skipped[app, server] = "failed to start: " + str(exc).splitlines()[0]
             log(f"start: skipping {app}/{server}: {exc}")
             configs.remove((app, server))
-    times = {(app, server, who): [] for app, server in configs for who in ("warp", "hand")}
+    order = ("warp", "edit", "hand")
+    times = {(app, server, who): [] for app, server in configs for who in order}
     for index in range(runs):
         for app, server in configs:
-            for who in ("warp", "hand") if index % 2 == 0 else ("hand", "warp"):
+            for who in order[index % 3:] + order[:index % 3]:  # each goes first in turn
                 times[app, server, who].append(measured(app, server, who))
             log(f"start: run {index + 1}/{runs} {app:8} {server:8}  warp {times[app, server, 'warp'][-1]:.3f} s  "
-                f"by hand {times[app, server, 'hand'][-1]:.3f} s")
+                f"after an edit {times[app, server, 'edit'][-1]:.3f} s  by hand {times[app, server, 'hand'][-1]:.3f} s")
 
     section = Section(
         title="Start",
@@ -182,20 +205,31 @@ def _bench(runs: int, log, root: Path) -> Section:
             "--port P` (warp installed as a user installs it: `pip install .` into a venv of its own) against the same "
             "server, in the same env (made by `warp build`), started by hand with the processes × threads warp chose, each "
             "configuration on one port throughout, as a user restarts on 8080, for the Flask app tests/apps/flask_wsgi, a `django-admin startproject` site and the Pyramid "
-            "paste app tests/apps/pyramid_paste. Goal: warp − hand at most +100 ms."
+            "paste app tests/apps/pyramid_paste; \"after an edit\" touches a file of the app (what every save does) before each "
+            "counted start. Goals: warp − hand at most +100 ms, nothing changed and after an edit; the Flask app with a media "
+            f"folder of {MEDIA_FILES:,} files within +50 ms of the same app without it."
         ),
-        headers=["app", "server", "processes × threads", "warp start", "by hand", "warp − hand", "warp ÷ hand"],
+        headers=["app", "server", "processes × threads", "warp start", "after an edit", "by hand", "warp − hand", "edit − hand",
+                 "warp ÷ hand"],
     )
     for app in APPS:
         for server in SERVERS:
             if (app, server) in skipped:
-                section.rows.append([app, server, "skipped", "", "", "", ""])
+                if app != MEDIA_APP:
+                    section.rows.append([app, server, "skipped", "", "", "", "", "", ""])
                 continue
-            warp, hand = times[app, server, "warp"], times[app, server, "hand"]
+            warp, edit, hand = times[app, server, "warp"], times[app, server, "edit"], times[app, server, "hand"]
             section.rows.append([
-                app, server, "%d × %d" % concurrency[app, server], Summary.of(warp).seconds(), Summary.of(hand).seconds(),
-                Summary.of([w - h for w, h in zip(warp, hand)]).millis(), ratios(warp, hand).ratio(),
+                app, server, "%d × %d" % concurrency[app, server], Summary.of(warp).seconds(), Summary.of(edit).seconds(),
+                Summary.of(hand).seconds(), Summary.of([w - h for w, h in zip(warp, hand)]).millis(),
+                Summary.of([e - h for e, h in zip(edit, hand)]).millis(), ratios(warp, hand).ratio(),
             ])
+    if (MEDIA_APP, "gunicorn") in configs and ("flask", "gunicorn") in configs:
+        media, plain = times[MEDIA_APP, "gunicorn", "edit"], times["flask", "gunicorn", "edit"]
+        section.notes.append(
+            f"{MEDIA_FILES:,} media files: warp's start after an edit of the Flask app with them − without them, run by run: "
+            f"{Summary.of([m - p for m, p in zip(media, plain)]).millis()} (goal at most +50 ms)."
+        )
     section.notes = [
         f"Median of {runs} runs, (min–max); differences and ratios are taken run by run (warp and by hand back to back, "
         "alternating which goes first), after one uncounted start of each.",
@@ -208,21 +242,20 @@ def _bench(runs: int, log, root: Path) -> Section:
         "(`--paste config:paste.ini`); `mod_wsgi-express start-server --host 127.0.0.1 --port P --processes P --threads T "
         "--application-type module --entry-point MODULE` (`--application-type paste paste.ini`)"
         + (" --user www-data --group www-data" if IS_ROOT else "") + " (plus `--server-root` in the benchmark's directory).",
-        "warp's start includes its own interpreter start-up, reading the project and settings, and what it runs before the "
-        "server. Each counted start finds the project, env and environment as the one before left them and replays it "
-        "(README: the same start again, replayed): it compares a digest of what a start reads, claims the port and runs "
-        "the same command, without planning; mod_wsgi: `apachectl` on the configuration `setup-server` wrote at the "
-        "warm-up start (a full start runs it again when its arguments, environment or the build change, or a file it "
-        "wrote did); waitress: warp's "
-        "launcher script, which forks the processes; Django: warp also serves the static files.",
+        "warp's start includes its own interpreter start-up, reading the project and settings, planning, and what it runs "
+        "before the server; it keeps nothing between starts, so a start after an edit does the same work as one after none. "
+        "The app is imported once, by the server, through the module warp generates (Django: its settings are read there). "
+        "mod_wsgi: `apachectl` on the configuration `setup-server` wrote at the warm-up start (run again when its arguments, "
+        "environment, program or the build record change, by content); waitress: warp's launcher script, which forks the "
+        "processes; Django: warp also serves the static files.",
     ]
     section.notes += failures
-    section.notes += [f"{app}/{server} skipped: {reason}" for (app, server), reason in skipped.items()]
+    section.notes += [f"{app}/{server} skipped: {reason}" for (app, server), reason in skipped.items() if app != MEDIA_APP]
     if sources:
         code = "import importlib.metadata as m, sys\nfor d in sys.argv[1:]:\n    try: print(d, m.version(d))\n    except m.PackageNotFoundError: pass"
         section.versions = {}
         for app, (src, env_path, hand_env) in sources.items():
-            out = run([env_path / "bin/python", "-c", code, {"flask": "flask", "django": "django", "pyramid": "pyramid"}[app],
+            out = run([env_path / "bin/python", "-c", code, {"flask": "flask", "django": "django", "pyramid": "pyramid", MEDIA_APP: "flask"}[app],
                        *DISTRIBUTIONS.values()], cwd=src, env=hand_env).stdout
             section.versions.update({f"{name} (start app)": version for name, version in (line.split() for line in out.splitlines())})
         section.versions["Python (start app)"] = run([python, "--version"], cwd=src, env=hand_env).stdout.split()[-1]

@@ -17,7 +17,7 @@ import sys
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 from _common import fail_from_app, reply  # noqa: E402  (path set just above)
-from django_info import load_settings  # noqa: E402
+from django_info import has_whitenoise_middleware, load_settings, static_url  # noqa: E402
 
 
 def main():
@@ -45,6 +45,9 @@ def main():
         static_root=str(settings.STATIC_ROOT),
         static_root_from="settings" if own_root else "warp",
         summary=summary[-1] if summary else "",
+        static_url=static_url(settings),
+        wsgi_application=getattr(settings, "WSGI_APPLICATION", None),
+        whitenoise_middleware=has_whitenoise_middleware(settings),
     )
 
 

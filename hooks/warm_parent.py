@@ -36,6 +36,7 @@ import argparse
 import importlib
 import importlib.machinery
 import json
+import hashlib
 import os
 import runpy
 import select
@@ -131,13 +132,14 @@ def find_open_database():
 class ProjectFiles:
     """The project's files this process read and the listings of its directories it looked at, from audit events.
 
-    A fork is safe while each is as it was: the same size and mtime (or still absent), the same importable names.
+    A fork is safe while each is as it was: the same content (or still absent), the same importable names; a
+    settings file replaced by one of the same size and mtime (a release unpacked with `tar --mtime`) is a change.
     Files written (a log file) and bytecode caches are not reading the project.
     """
 
     def __init__(self, project_roots):
         self.roots = project_roots
-        self.files = {}  # path -> (size, mtime_ns), or None: it was looked for and absent
+        self.files = {}  # path -> its content's digest, or None: it was looked for and absent
         self.listings = {}  # directory -> its importable names
         self.recording = False
 
@@ -160,7 +162,7 @@ class ProjectFiles:
         try:
             if event == "open":
                 if path not in self.files:
-                    self.files[path] = stat_file(path)
+                    self.files[path] = digest_file(path)
             elif path not in self.listings:
                 self.listings[path] = list_importable(path)
         finally:
@@ -173,12 +175,12 @@ class ProjectFiles:
             if isinstance(path, str):
                 path = os.path.realpath(path)
                 if (path + os.sep).startswith(self.roots) and path not in self.files:
-                    self.files[path] = stat_file(path)
+                    self.files[path] = digest_file(path)
 
     def find_changed(self):
         """A file or directory of the project that differs from what this process read, or None."""
         for path, seen in self.files.items():
-            if stat_file(path) != seen:
+            if digest_file(path) != seen:
                 return path
         for path, seen in self.listings.items():
             if list_importable(path) != seen:
@@ -186,12 +188,12 @@ class ProjectFiles:
         return None
 
 
-def stat_file(path):
+def digest_file(path):
     try:
-        info = os.stat(path)
+        with open(path, "rb") as handle:
+            return hashlib.sha256(handle.read()).hexdigest()
     except OSError:
         return None
-    return (info.st_size, info.st_mtime_ns)
 
 
 def list_importable(path):

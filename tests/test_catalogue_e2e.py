@@ -91,7 +91,9 @@ BROKEN = {
     "broken_syntax/wsgi.py": "def application(environ, start_response:\n    return []\n",
     "broken_import/wsgi.py": "import os\nimport not_installed_anywhere_xyz\n\napplication = None\n",
     # The usual Flask/FastAPI layout: app.py only defines the app; run as a script it ends at once.
-    "module_only/app.py": "from flask import Flask\n\napp = Flask(__name__)\n\n\n@app.route('/')\ndef index():\n    return 'hi'\n",
+    # An app.py that runs itself (warpdrive's python mode) but ends before it listens.
+    "module_only/app.py": "from flask import Flask\n\napp = Flask(__name__)\n\n\n@app.route('/')\ndef index():\n    return 'hi'\n\n\n"
+                          "if __name__ == '__main__':\n    print('configured, not serving')\n",
     "shell_exits/app.sh": "#!/bin/sh\necho preparing\nexit 3\n",
     # An ASGI app by the FastAPI convention, with no dependency.
     "asgi_only/main.py": "async def app(scope, receive, send):\n    pass\n",
@@ -297,15 +299,17 @@ CASES = [
          also=("looked for, in order:", "name it with --app module:callable")),
     Case("ambiguous-entry-point", ("plan", "--home", "ambiguous"), 0, "more than one entry point", ("source", "env"), world="served",
          also=("using app.py (python mode), not wsgi.py; pass --mode or --app to choose",)),
-    Case("app-missing-module", (*START, "--app", "nosuch:application"), 2, "module 'nosuch' cannot be found", ("source", "env"), world="served"),
-    Case("app-missing-attribute", (*START, "--app", "wsgi:nope"), 2, "wsgi has no attribute 'nope'", ("source", "env"), world="served"),
-    Case("app-not-callable", (*START, "--app", "wsgi:os"), 2, "wsgi:os is not callable (it is a module)", ("source", "env"), world="served"),
-    Case("app-missing-script", (*START, "--app", "sub/missing.wsgi"), 2, "missing.wsgi does not exist", ("source", "env"), world="served"),
+    # The app's one import is the server's (gunicorn here): a worker that cannot load it stops gunicorn, which exits 3.
+    Case("app-missing-module", (*START, "--app", "nosuch:application"), 3, "module 'nosuch' cannot be found", ("source", "env"), world="served",
+         also=("name the application with --app module:callable",)),
+    Case("app-missing-attribute", (*START, "--app", "wsgi:nope"), 3, "wsgi has no attribute 'nope'", ("source", "env"), world="served"),
+    Case("app-not-callable", (*START, "--app", "wsgi:os"), 3, "wsgi:os is not callable (it is a module)", ("source", "env"), world="served"),
+    Case("app-missing-script", (*START, "--app", "sub/missing.wsgi"), 3, "missing.wsgi does not exist", ("source", "env"), world="served"),
     Case("app-not-module-callable", ("plan", "--app", "a b:c"), 2, "--app 'a b:c' is not module:callable", ("source", "env"), world="served"),
-    Case("app-syntax-error", (*START, "--home", "broken_syntax"), 1, "Importing the application failed", ("source", "env"), world="served",
-         also=("the application failed to import: wsgi", "--- traceback from the application (not from warp) ---", "SyntaxError",
+    Case("app-syntax-error", (*START, "--home", "broken_syntax"), 3, "the application failed to import: wsgi", ("source", "env"), world="served",
+         also=("--- traceback from the application (not from warp) ---", "SyntaxError",
                "--- end of the application's traceback ---")),
-    Case("app-import-error", (*START, "--home", "broken_import"), 1, "Importing the application failed", ("source", "env"), world="served",
+    Case("app-import-error", (*START, "--home", "broken_import"), 3, "the application failed to import: wsgi", ("source", "env"), world="served",
          also=("--- traceback from the application (not from warp) ---", "line 2, in <module>",
                "ModuleNotFoundError: No module named 'not_installed_anywhere_xyz'")),
     Case("app-py-exits-before-listening", (*START, "--home", "module_only"), 1, "app.py exited (code 0) before anything listened on port {port}",
@@ -323,10 +327,10 @@ CASES = [
          also=("run `warp build --server waitress`",)),
     # WSGI and ASGI
     Case("asgi-server-for-a-wsgi-app", (*START, "--server", "uvicorn"), 2,
-         "uvicorn serves ASGI applications only, and the application is WSGI (wsgi:application is a Flask whose __call__ is not async",
+         "uvicorn serves ASGI applications only, and the application is WSGI (wsgi.py defines application",
          ("source", "env"), world="served", also=("use --server mod_wsgi or gunicorn or uwsgi or waitress, or leave the server to warp",)),
     Case("wsgi-server-for-an-asgi-app", (*START, "--home", "asgi_only", "--server", "waitress"), 2,
-         "waitress serves WSGI applications only, and the application is ASGI (main:app is an async function",
+         "waitress serves WSGI applications only, and the application is ASGI (main.py defines app (an ASGI convention)",
          ("source", "env"), world="served", also=("use --server gunicorn or uvicorn or granian or hypercorn, or leave the server to warp",)),
     Case("wsgi-server-for-interface-asgi", ("plan", "--interface", "asgi", "--server", "uwsgi"), 2,
          "uwsgi serves WSGI applications only, and the application is ASGI (from --interface)", ("source", "env"), world="served"),

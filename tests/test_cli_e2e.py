@@ -333,11 +333,10 @@ def test_plan_explains_every_decision_and_masks_secrets(blog):
     ]
     if gunicorn_version(env) >= (25, 1):
         command.append("--no-control-socket")
-    python_path = f"{project},{home_dir}"
     if gunicorn_version(env) >= (24,):
         command += ["--reuse-port", "--logger-class", "warp_gunicorn_log.Logger"]  # the log names the address
-        python_path = f"{env}/.warp/run,{python_path}"
-    command += ["--pythonpath", python_path, "wsgiapp:wsgi_app"]
+    # The app is loaded by warp's module in the env's .warp/run/, which imports wsgiapp:wsgi_app in the server's process.
+    command += ["--pythonpath", f"{env}/.warp/run,{project},{home_dir}", "warp_wsgi:application"]
     assert f"command: {shlex.join(command)}" in lines
     assert "stop:    exec, then kill after 30s" in lines
     assert "  SECRET_KEY=******** (from .warp/environment)" in lines

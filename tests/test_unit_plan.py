@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import ast
 import dataclasses
+import functools
 import os
 import re
 import subprocess
@@ -29,7 +30,8 @@ from warp.plan import (
 )
 from warp.project import AppFacts, HookFile, PasteServer, ProjectFacts
 from warp.servers import HASHED_STATIC_NAME, Stop, Target, make_wrapper_source
-from warp.servers.wrapper import make_asgi_wrapper_source
+from warp.hookdir import HOOKS_DIR
+from warp.servers.wrapper import Loading, make_asgi_wrapper_source
 from warp.settings import Value, find_settings
 
 ROOT = Path("/srv/blog")
@@ -83,7 +85,7 @@ EVERYTHING = dict(
 # Each row takes away the previous row's winner: first match wins, every row reached.
 DETECTION = [
     ({}, "shell", "app.sh is present and executable", None),
-    ({"app_sh_executable": False}, "python", "app.py is present", None),
+    ({"app_sh_executable": False}, "python", "app.py is present and runs itself", None),
     ({"app_sh_executable": False, "app_py": False}, "django", "manage.py sets DJANGO_SETTINGS_MODULE=mysite.settings", None),
     (
         {"app_sh_executable": False, "app_py": False, "django_settings": None},
@@ -101,6 +103,24 @@ DETECTION = [
     ({**{key: False for key in EVERYTHING}, "django_settings": None, "paste_file": "paste.ini"}, "paste", "paste.ini is present", Target("paste", ini=ROOT / "paste.ini")),
     ({**{key: False for key in EVERYTHING}, "django_settings": None, "wsgi_py": True, "wsgi_py_has_application": True}, "wsgi", "wsgi.py defines application", Target("module", module="wsgi")),
 ]
+
+
+APP_ONLY_MODULES = [
+    # app.py that only defines the app (Litestar's and Flask's hello worlds): served, not run (warpdrive's app.py runs itself).
+    ({"app_py_app": "app"}, None, "wsgi", Target("module", module="app", callable="app")),
+    ({"app_py_app": "app"}, "litestar\n", "asgi", Target("module", module="app", callable="app")),
+    ({"app_py_app": "application"}, None, "wsgi", Target("module", module="app", callable="application")),
+    # wsgi.py that defines app, not application: served as wsgi:app.
+    ({"app_py": False, "django_settings": None, "wsgi_py_has_application": False, "wsgi_py_app": "app"}, None, "wsgi",
+     Target("module", module="wsgi", callable="app")),
+]
+
+
+@pytest.mark.parametrize("changes, requirements, name, target", APP_ONLY_MODULES, ids=["app", "app-asgi", "application", "wsgi-app"])
+def test_a_module_that_only_defines_the_app_is_served(changes, requirements, name, target):
+    project = make_project(requirements_text=requirements) if requirements else None
+    mode = find_mode(make_app(**{**EVERYTHING, "app_sh_executable": False, **changes}), make_settings(), project)
+    assert (mode.name, mode.target) == (name, target)
 
 
 @pytest.mark.parametrize("changes, name, because, target", DETECTION, ids=[f"{i}-{row[1]}" for i, row in enumerate(DETECTION)])
@@ -143,8 +163,12 @@ def test_nothing_found_in_an_empty_tree():
 
 APP_FORMS = [
     ("wsgiapp:wsgi_app", "wsgi", Target("module", module="wsgiapp", callable="wsgi_app")),
-    ("pkg.web", "wsgi", Target("module", module="pkg.web", callable="application")),
-    ("pkg.web:", "wsgi", Target("module", module="pkg.web", callable="application")),
+    # A module alone: the server's module finds application, app, create_app() or make_app() in it, as Flask does.
+    ("pkg.web", "wsgi", Target("module", module="pkg.web", callable="")),
+    ("pkg.web:", "wsgi", Target("module", module="pkg.web", callable="")),
+    # Factories, as Flask's and gunicorn's docs write them: called with literal arguments only.
+    ("flaskr:create_app()", "wsgi", Target("module", module="flaskr", callable="create_app", factory="()")),
+    ("hello:make_app('prod', debug=False)", "wsgi", Target("module", module="hello", callable="make_app", factory="('prod', debug=False)")),
     ("_private.mod_2:_app2", "wsgi", Target("module", module="_private.mod_2", callable="_app2")),
     ("app.py", "wsgi", Target("script", script=ROOT / "app.py", callable="application")),
     ("deploy/site.wsgi:app", "wsgi", Target("script", script=ROOT / "deploy/site.wsgi", callable="app")),
@@ -173,19 +197,21 @@ def test_app_with_mode_django_is_django():
     assert mode == Mode("django", "from --app", Target("module", module="mysite.wsgi", callable="application"))
 
 
-@pytest.mark.parametrize("value", ["a b:c", "1app:x", "app:x-y", "app:x:y", "app;rm", "app:$(x)", "-app"])
+@pytest.mark.parametrize("value", ["a b:c", "1app:x", "app:x-y", "app:x:y", "app;rm", "app:$(x)", "-app", "app:make(os.environ)",
+                                   "app:make(", "app:a.b()", "app:make(*args)"])
 def test_invalid_app(value):
     with pytest.raises(UsageError) as caught:
         find_mode(make_app(**EVERYTHING), make_settings({"app": value}))
     assert caught.value.message == f"--app {value!r} is not module:callable"
     assert caught.value.hint == (
-        "write it as package.module:callable, e.g. --app wsgiapp:wsgi_app, or give a .wsgi/.py/.ini file"
+        "write it as package.module:callable, e.g. --app wsgiapp:wsgi_app, or a factory called with literal arguments, "
+        "--app 'flaskr:create_app()'; or give a .wsgi/.py/.ini file"
     )
 
 
 def test_app_dotted_module_ending_in_wsgi_is_a_module():
     mode = find_mode(make_app(), make_settings({"app": "mysite.wsgi"}))
-    assert mode.target == Target("module", module="mysite.wsgi", callable="application")
+    assert mode.target == Target("module", module="mysite.wsgi", callable="") and mode.target.spec == "mysite.wsgi"
 
 
 def test_invalid_app_from_environment_names_the_variable():
@@ -590,6 +616,16 @@ def start(server, target, *, flags=None, environ=None, project=None, machine=WOR
     )
 
 
+def generated_module(plan) -> str:
+    """The module warp generates for the server: the app's one import, through warp's loader."""
+    (source,) = [source for path, source in plan.files.items() if path.name in ("warp_wsgi.py", "warp_asgi.py")]
+    return source
+
+
+def loads(plan, kind: str, where: str, name: str) -> bool:
+    return f"_warp.load({kind!r}, {where!r}, {name!r}," in generated_module(plan)
+
+
 def test_start_plan_common_fields():
     plan = start("gunicorn", MODULE, flags={"port": "9000"})
     assert (plan.mode, plan.server, plan.host, plan.port, plan.cwd) == ("wsgi", "gunicorn", "127.0.0.1", 9000, ROOT)
@@ -625,10 +661,11 @@ def test_gunicorn_module():
     assert after(argv, "--worker-class") == "gthread"
     assert after(argv, "--graceful-timeout") == "30"
     assert after(argv, "--chdir") == str(ROOT)
-    assert after(argv, "--pythonpath") == str(ROOT)
-    assert argv[-1] == "wsgiapp:wsgi_app"
+    assert after(argv, "--pythonpath") == f"{RUN},{ROOT}"
+    assert argv[-1] == "warp_wsgi:application"  # the app is loaded by warp's module, which checks it and shows its errors
+    assert loads(plan, "module", "wsgiapp", "wsgi_app")
     assert "--paste" not in argv and "--no-control-socket" not in argv
-    assert plan.files == {} and plan.prepare == ()
+    assert plan.prepare == ()
     assert plan.stop == Stop("exec", timeout=30.0)
 
 
@@ -640,9 +677,8 @@ def test_gunicorn_one_thread_uses_the_sync_worker():
 
 def test_gunicorn_paste():
     plan = start("gunicorn", PASTE)
-    assert after(plan.argv, "--paste") == str(ROOT / "production.ini")
-    assert plan.files == {}
-    assert not any("warp_wsgi" in arg for arg in plan.argv)
+    assert loads(plan, "paste", str(ROOT / "production.ini"), "application")
+    assert "--paste" not in plan.argv and plan.argv[-1] == "warp_wsgi:application"
 
 
 @pytest.mark.parametrize("target", [with_static(MODULE), SCRIPT, with_static(SCRIPT), with_static(PASTE)], ids=["module+static", "script", "script+static", "paste+static"])
@@ -651,7 +687,8 @@ def test_gunicorn_wrapper_module(target, reload):
     plan = start("gunicorn", target, reload=reload)
     wrapper = RUN / "warp_wsgi.py"
     report = HOOKS / "_common.py" if reload else None  # under --reload it lists the modules it loaded for a warm parent
-    assert plan.files == {wrapper: make_wrapper_source(target, reload, signal_ready=reload, report_modules=report)}
+    loading = Loading(HOOKS / "loader.py", "gunicorn", marker=RUN / "import-failed-0", reload=reload)
+    assert plan.files == {wrapper: make_wrapper_source(target, loading, reload, signal_ready=reload, report_modules=report)}
     assert plan.argv[-1] == "warp_wsgi:application"
     assert after(plan.argv, "--pythonpath").split(",") == [str(RUN), str(ROOT)]
     assert "--paste" not in plan.argv
@@ -725,14 +762,15 @@ def test_mod_wsgi_module():
     (setup,) = plan.prepare
     assert setup[:2] == (str(ENV / "bin/mod_wsgi-express"), "setup-server")
     assert after(setup, "--application-type") == "module"
-    assert after(setup, "--entry-point") == "wsgiapp"
-    assert after(setup, "--callable-object") == "wsgi_app"
+    assert after(setup, "--entry-point") == "warp_wsgi"  # warp's module loads the app and checks it
+    assert after(setup, "--callable-object") == "application"
+    assert loads(plan, "module", "wsgiapp", "wsgi_app")
     server_root = Path("/tmp/warp-0/0123456789ab") / "mod_wsgi-8080"  # short: Apache puts its sockets there
     assert after(setup, "--server-root") == str(server_root)
     assert after(setup, "--host") == "127.0.0.1" and after(setup, "--port") == "8080"
     assert after(setup, "--processes") == "2" and after(setup, "--threads") == "4"
     assert after(setup, "--working-directory") == str(ROOT)
-    assert after(setup, "--python-path") == str(ROOT)
+    assert contains_run(setup, ["--python-path", str(RUN), "--python-path", str(ROOT)])
     assert "--log-to-terminal" in setup
     assert after(setup, "--initial-workers") == "1.0" and after(setup, "--maximum-spare-workers") == "1.0"  # no child retired under load
     assert after(setup, "--server-mpm") == "worker"  # a thread per connection: no keep-alive connection closed under load
@@ -786,12 +824,10 @@ def test_mod_wsgi_apache_user():
 
 
 def test_mod_wsgi_script_and_paste():
-    (setup,) = start("mod_wsgi", SCRIPT).prepare
-    assert setup[2] == str(SCRIPT.script)
-    assert after(setup, "--application-type") == "script" and after(setup, "--callable-object") == "app"
-    (setup,) = start("mod_wsgi", PASTE).prepare
-    assert setup[2] == str(PASTE.ini)
-    assert after(setup, "--application-type") == "paste"
+    for target, kind, where, name in ((SCRIPT, "script", str(SCRIPT.script), "app"), (PASTE, "paste", str(PASTE.ini), "application")):
+        plan = start("mod_wsgi", target)
+        assert after(plan.prepare[0], "--application-type") == "module" and after(plan.prepare[0], "--entry-point") == "warp_wsgi"
+        assert loads(plan, kind, where, name)
 
 
 @pytest.mark.parametrize("timeout, shutdown, stop", [("60", "30", 60), ("12.5", "13", 13), ("30", "30", 30)])
@@ -816,21 +852,18 @@ def test_uwsgi_module():
     assert after(argv, "--master-fifo") == str(fifo)
     assert after(argv, "--virtualenv") == str(ENV)
     assert after(argv, "--chdir") == str(ROOT)
-    assert after(argv, "--pythonpath") == str(ROOT)
-    assert after(argv, "--module") == "wsgiapp:wsgi_app"
+    assert contains_run(argv, ["--pythonpath", str(RUN), "--pythonpath", str(ROOT)])
+    assert after(argv, "--module") == "warp_wsgi:application" and loads(plan, "module", "wsgiapp", "wsgi_app")
     assert "--static-map" not in argv
     assert plan.stop == Stop("fifo", path=fifo, command="q", timeout=30.0)
 
 
 def test_uwsgi_script_paste_static():
-    argv = start("uwsgi", SCRIPT).argv
-    assert after(argv, "--wsgi-file") == str(SCRIPT.script) and after(argv, "--callable") == "app"
-    argv = start("uwsgi", PASTE).argv
-    paste = after(argv, "--paste")
-    assert paste == f"config:{ROOT / 'production.ini'}"
-    assert Path(paste.removeprefix("config:")).is_absolute()
-    argv = start("uwsgi", with_static(MODULE)).argv
-    assert after(argv, "--static-map") == f"/static={STATIC_ROOT}"
+    assert loads(start("uwsgi", SCRIPT), "script", str(SCRIPT.script), "app")
+    assert loads(start("uwsgi", PASTE), "paste", str(ROOT / "production.ini"), "application")
+    plan = start("uwsgi", with_static(MODULE))
+    assert after(plan.argv, "--static-map") == f"/static={STATIC_ROOT}"
+    assert "whitenoise" not in generated_module(plan).lower()  # uWSGI serves them itself
 
 
 def routes(argv) -> list[str]:
@@ -917,23 +950,22 @@ def test_waitress_module():
     assert after(argv, "--listen") == "127.0.0.1:8080"
     assert after(argv, "--threads") == "4"
     assert after(argv, "--processes") == "4"
-    assert after(argv, "--app") == "wsgiapp:wsgi_app"
+    assert after(argv, "--script") == str(RUN / "warp_wsgi.py") and after(argv, "--callable") == "application"
+    assert loads(plan, "module", "wsgiapp", "wsgi_app")
     assert "--static-url" not in argv and "--autorefresh" not in argv
     assert plan.stop == Stop("exec", timeout=30.0)
     assert {d.name: d.value for d in plan.decisions}["processes x threads"] == "4 x 4"
 
 
 def test_waitress_script_paste_static_reload():
-    argv = start("waitress", SCRIPT).argv
-    assert after(argv, "--script") == str(SCRIPT.script) and after(argv, "--callable") == "app"
-    argv = start("waitress", PASTE).argv
-    assert after(argv, "--paste") == str(PASTE.ini)
-    argv = start("waitress", with_static(MODULE), reload=True).argv
-    assert after(argv, "--static-url") == "/static/"
-    assert after(argv, "--static-root") == str(STATIC_ROOT)
-    assert after(argv, "--immutable-file-test") == HASHED_STATIC_NAME
-    assert "--autorefresh" in argv
-    assert "--immutable-file-test" not in start("waitress", MODULE).argv
+    assert loads(start("waitress", SCRIPT), "script", str(SCRIPT.script), "app")
+    assert loads(start("waitress", PASTE), "paste", str(PASTE.ini), "application")
+    plan = start("waitress", with_static(MODULE), reload=True)
+    module = generated_module(plan)
+    assert "_static = ('/static/', " + repr(str(STATIC_ROOT)) + ")" in module
+    assert f"immutable_file_test={HASHED_STATIC_NAME!r}" in module and "autorefresh=True" in module
+    assert "--autorefresh" in plan.argv
+    assert "WhiteNoise" not in generated_module(start("waitress", MODULE))
 
 
 @pytest.mark.parametrize("server", sorted(servers.ADAPTERS))
@@ -973,9 +1005,8 @@ def test_an_app_with_whitenoise_middleware_gets_no_static_serving_from_warp(serv
     words = [*plan.argv, *(word for argv in plan.prepare for word in argv)]
     for flag in ("--static-map", "--static-gzip-all", "--response-route-if", "--url-alias", "--include-file", "--static-url"):
         assert flag not in words
+    assert "_static" not in generated_module(plan)
     assert not any("whitenoise" in text.lower() for text in plan.files.values())
-    if server == "gunicorn" and not reload:
-        assert plan.argv[-1] == MODULE.spec and not plan.files  # no wrapper module at all
     decisions = {d.name: (d.value, d.because) for d in plan.decisions}
     assert decisions["static files"] == (
         f"/static/ -> {STATIC_ROOT}",
@@ -1003,8 +1034,9 @@ def test_django_target_from_answers():
         {"wsgi_application": "mysite.wsgi.application", "static_url": "/static/", "static_root": "/srv/collected"},
         ENV / ".warp/static",
     )
-    assert target == Target("module", module="mysite.wsgi", callable="application", static_url="/static/", static_root=Path("/srv/collected"))
-    assert target.should_serve_static
+    assert target == Target("django", module="mysite.wsgi", callable="application", static_url="/static/", static_root=Path("/srv/collected"),
+                            django=True, static_fallback=ENV / ".warp/static")
+    assert target.should_serve_static and target.spec == "mysite.wsgi:application"
 
 
 def test_django_target_of_an_app_with_whitenoise_middleware():
@@ -1022,14 +1054,19 @@ def test_django_target_without_local_static(static_url):
     assert target.static_root == ENV / "s"
 
 
-def test_django_target_named_app_wins_and_missing_wsgi_application():
+def test_django_target_named_app_wins_and_an_unbuilt_project_loads_from_its_settings():
     named = Mode("django", "from --app", Target("module", module="other.wsgi", callable="app"))
     assert make_django_target(named, {"wsgi_application": "mysite.wsgi.application"}, ENV).spec == "other.wsgi:app"
-    with pytest.raises(UsageError, match=r"^Django settings define no WSGI_APPLICATION$"):
-        make_django_target(Mode("django", "m"), {"wsgi_application": None}, ENV)
+    # Nothing recorded yet: the server's module reads WSGI_APPLICATION (or Django's default handler), as runserver does.
+    target = make_django_target(Mode("django", "m"), {}, ENV)
+    assert (target.kind, target.module, target.spec) == ("django", None, "WSGI_APPLICATION of the Django settings")
 
 
 # ---------------------------------------------------------------- make_wrapper_source
+
+#: How the generated modules load the app in these tests: warp's own loader, as the servers run it.
+LOADING = Loading(HOOKS_DIR / "loader.py", "gunicorn")
+ASGI_LOADING = Loading(HOOKS_DIR / "loader.py", "uvicorn", interface="asgi")
 
 HOSTILE_DIR = Path("/srv/it's \"odd\"/$(touch x)/back\\slash\nline")
 WRAPPER_TARGETS = {
@@ -1047,7 +1084,7 @@ WRAPPER_TARGETS = {
 @pytest.mark.parametrize("autorefresh", [False, True])
 @pytest.mark.parametrize("target", WRAPPER_TARGETS.values(), ids=WRAPPER_TARGETS)
 def test_wrapper_source_compiles(target, autorefresh):
-    source = make_wrapper_source(target, autorefresh)
+    source = make_wrapper_source(target, LOADING, autorefresh)
     compile(source, "warp_wsgi.py", "exec")
     tree = ast.parse(source)
     strings = {node.value for node in ast.walk(tree) if isinstance(node, ast.Constant) and isinstance(node.value, str)}
@@ -1082,12 +1119,12 @@ def test_reload_loads_the_wrapper_that_signals_readiness(server):
     assert any(arg.startswith("warp_wsgi") for arg in plan.argv)
 
 
-@pytest.mark.parametrize("body, byte", [("application = object()\n", b"1"), ("def broken(:\n", b"0"), ("import no_such_module_here\n", b"0")],
+@pytest.mark.parametrize("body, byte", [("def application(environ, start_response):\n    return []\n", b"1"), ("def broken(:\n", b"0"), ("import no_such_module_here\n", b"0")],
                          ids=["loads", "syntax-error", "import-error"])
 def test_wrapper_tells_warp_whether_the_app_loaded(tmp_path, monkeypatch, body, byte):
     (tmp_path / "someapp.py").write_text(body)
     wrapper = tmp_path / "warp_wsgi_probe.py"
-    wrapper.write_text(make_wrapper_source(Target("module", module="someapp"), signal_ready=True))
+    wrapper.write_text(make_wrapper_source(Target("module", module="someapp"), LOADING, signal_ready=True))
     read, write = os.pipe()
     monkeypatch.setenv("WARP_READY_FD", str(write))
     code = "import warp_wsgi_probe"
@@ -1097,22 +1134,32 @@ def test_wrapper_tells_warp_whether_the_app_loaded(tmp_path, monkeypatch, body, 
     with os.fdopen(read, "rb") as pipe:
         assert pipe.read() == byte
     assert (result.returncode == 0) == (byte == b"1")
-    if byte == b"0":
-        assert "Traceback" in result.stderr  # the app's own error is still raised, not swallowed
+    if byte == b"0":  # the app's own error, marked as the app's, and warp's one line; the code gunicorn halts on
+        assert "--- traceback from the application (not from warp) ---" in result.stderr
+        assert "error: the application failed to import: someapp" in result.stderr and result.returncode == 3
+
+
+def wsgi(target, **kwargs):
+    return make_wrapper_source(target, LOADING, **kwargs)
+
+
+def asgi(target, **kwargs):
+    return make_asgi_wrapper_source(target, ASGI_LOADING, **kwargs)
 
 
 WRAPPER_SOURCES = {
-    "wsgi": lambda target: make_wrapper_source(target),
-    "wsgi-reload": lambda target: make_wrapper_source(target, signal_ready=True),
-    "asgi": lambda target: make_asgi_wrapper_source(target),
-    "asgi-reload": lambda target: make_asgi_wrapper_source(target, signal_ready=True),
+    "wsgi": wsgi,
+    "wsgi-reload": functools.partial(wsgi, signal_ready=True),
+    "asgi": asgi,
+    "asgi-reload": functools.partial(asgi, signal_ready=True),
 }
 
 
 @pytest.mark.parametrize("make_source", WRAPPER_SOURCES.values(), ids=WRAPPER_SOURCES)
 def test_wrapper_freezes_what_the_apps_import_made_and_nothing_after(tmp_path, make_source):
     """gc.freeze() once the app is imported: the collector's full passes skip the import's objects from then on."""
-    (tmp_path / "someapp.py").write_text("IMPORTED = [[n] for n in range(1000)]\napplication = object()\n")
+    app = "async def application(scope, receive, send):" if getattr(make_source, "func", make_source) is asgi else "def application(environ, start_response):"
+    (tmp_path / "someapp.py").write_text(f"IMPORTED = [[n] for n in range(1000)]\n{app}\n    pass\n")
     (tmp_path / "warp_wsgi_probe.py").write_text(make_source(Target("module", module="someapp")))
     code = (
         "import gc, warp_wsgi_probe, someapp\n"
@@ -1135,7 +1182,7 @@ def test_mod_wsgi_reload_runs_embedded_with_the_signalling_wrapper():
     assert "WARP_READY_FD" in wrapper and "whitenoise" not in wrapper.lower()  # Apache serves the static files itself
     assert "--url-alias" in setup
     production = start("mod_wsgi", with_static(MODULE)).prepare[0]
-    assert "--embedded-mode" not in production and after(production, "--entry-point") == MODULE.module
+    assert "--embedded-mode" not in production and after(production, "--entry-point") == "warp_wsgi"
     assert "--initial-workers" not in setup  # embedded: Apache's children are the app's processes
 
 
@@ -1357,21 +1404,21 @@ def test_named_app_has_no_interface_until_the_apps_interpreter_says():
     assert (mode.name, mode.interface) == ("wsgi", None)
 
 
-ASGI_PROBE = {"interface": "asgi", "because": "main:app is a FastAPI whose __call__ is async"}
 INTERFACES = [
-    # settings flags, mode interface, probe, asks_asgi -> interface, because fragment
-    ({"interface": "wsgi"}, "asgi", ASGI_PROBE, "x", "wsgi", "from --interface"),
-    ({}, "wsgi", ASGI_PROBE, None, "asgi", "FastAPI whose __call__ is async (imported in the app's env)"),
-    ({}, "asgi", None, None, "asgi", "main.py defines app"),
-    ({}, None, None, "fastapi (an ASGI framework) is among the dependencies", "asgi", "fastapi"),
-    ({}, None, None, None, "wsgi", "no sign of ASGI"),
+    # settings flags, mode interface, asks_asgi -> interface, because fragment
+    ({"interface": "wsgi"}, "asgi", "x", "wsgi", "from --interface"),
+    ({}, "asgi", None, "asgi", "main.py defines app"),
+    ({}, "wsgi", "fastapi (an ASGI framework) is among the dependencies", "wsgi", "main.py defines app"),
+    ({}, None, "fastapi (an ASGI framework) is among the dependencies", "asgi", "fastapi"),
+    ({}, None, None, "wsgi", "no sign of ASGI"),
 ]
 
 
-@pytest.mark.parametrize("flags, mode_interface, probe, asks, interface, because", INTERFACES)
-def test_interface_precedence(flags, mode_interface, probe, asks, interface, because):
+@pytest.mark.parametrize("flags, mode_interface, asks, interface, because", INTERFACES)
+def test_interface_precedence(flags, mode_interface, asks, interface, because):
+    """From flags and files only: the server's module checks the app where it loads it (hooks/loader.py)."""
     mode = Mode("asgi", "main.py defines app", Target("module", module="main", callable="app"), mode_interface)
-    found = find_interface(make_settings(flags), mode, probe, asks)
+    found = find_interface(make_settings(flags), mode, asks)
     assert found[0] == interface and because in found[1]
 
 
@@ -1420,7 +1467,7 @@ def test_gunicorn_before_its_asgi_worker_is_an_error():
 
 ASGI_APP = Target("module", module="main", callable="app")
 ASGI_MODE = Mode("asgi", "main.py defines app", ASGI_APP, "asgi")
-DJANGO_ASGI = Target("module", module="mysite.asgi", static_url="/static/", static_root=STATIC_ROOT)
+DJANGO_ASGI = Target("module", module="mysite.asgi", static_url="/static/", static_root=STATIC_ROOT, django=True)
 
 
 def asgi_plan(server, target=ASGI_APP, mode=ASGI_MODE, flags=None, versions=None, reload=False, listen_fd=None):
@@ -1446,9 +1493,10 @@ def test_uvicorn_argv():
     assert dict((d.name, d.value) for d in plan.decisions)["processes x threads"] == "3 x 1"
 
 
-def test_uvicorn_one_process_execs_and_serves_the_app_itself():
+def test_uvicorn_one_process_execs_and_loads_the_app_through_warps_module():
     plan = asgi_plan("uvicorn", flags={"processes": "1"})
-    assert plan.argv[-1] == "main:app" and plan.stop.kind == "exec" and not plan.files and plan.failure_marker is None
+    assert plan.argv[-1] == "warp_asgi:application" and plan.stop.kind == "exec" and plan.failure_marker is None
+    assert loads(plan, "module", "main", "app") and "interface='asgi'" in generated_module(plan)
 
 
 def test_uvicorn_reload_takes_warps_socket_and_tells_when_ready():
@@ -1465,7 +1513,8 @@ def test_django_asgi_has_no_lifespan_and_servestatic_serves_its_static_files():
         plan = asgi_plan(server, DJANGO_ASGI, mode)
         assert after(plan.argv, flag) == value
         source = next(iter(plan.files.values()))
-        assert "ServeStaticASGI(application, root='/srv/static', prefix='/static/'" in source
+        # The static files settings the app runs with, read where the server loads it.
+        assert "_static = _warp.find_django_static(" in source and "ServeStaticASGI(application, root=_static[1], prefix=_static[0]" in source
         assert "lifespan" not in source.split("_app = application")[1]  # off: ready once imported
         assert dict((d.name, d.value) for d in plan.decisions)["lifespan"] == "off"
 
@@ -1474,7 +1523,7 @@ def test_gunicorn_asgi_argv():
     plan = asgi_plan("gunicorn", flags={"threads": "8"})
     argv = plan.argv
     assert after(argv, "--worker-class") == "asgi" and "--threads" not in argv and after(argv, "--asgi-lifespan") == "auto"
-    assert argv[-1] == "main:app" and plan.stop.kind == "exec"
+    assert argv[-1] == "warp_asgi:application" and plan.stop.kind == "exec"
     assert "--threads is not used" in dict((d.name, d.because) for d in plan.decisions)["processes x threads"]
 
 

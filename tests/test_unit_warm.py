@@ -244,3 +244,27 @@ def test_django_that_cannot_be_set_up_is_left_to_each_server(tmp_path, project):
         assert json.loads((project / "child.json").read_text())["parked"]["settings"] is False
     finally:
         warm.close()
+
+
+def test_a_project_file_replaced_with_the_same_size_and_mtime_is_a_change(tmp_path):
+    """What Django's setup read in the parked process is compared by content: a release unpacked with `tar --mtime`."""
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("warm_parent_under_test", HOOKS_DIR / "warm_parent.py")
+    warm_parent = importlib.util.module_from_spec(spec)
+    sys.path.insert(0, str(HOOKS_DIR))
+    try:
+        spec.loader.exec_module(warm_parent)
+    finally:
+        sys.path.remove(str(HOOKS_DIR))
+    settings = tmp_path / "settings.py"
+    settings.write_text("STATIC_URL = 'static/'\n")
+    files = warm_parent.ProjectFiles((str(tmp_path) + os.sep,))
+    files.recording = True
+    files.hear("open", (str(settings), "r", os.O_RDONLY))
+    assert files.find_changed() is None
+    before = settings.stat()
+    settings.write_text("STATIC_URL = 'assets/'\n"[: len("STATIC_URL = 'static/'\n")])
+    os.utime(settings, ns=(before.st_atime_ns, before.st_mtime_ns))
+    assert settings.stat().st_size == before.st_size
+    assert files.find_changed() == str(settings)

@@ -21,7 +21,7 @@ ROOT = Path("/srv/app")
         ("templates/base.jinja2", "restart"),
         ("paste.ini", "restart"),
         ("app.sh", "restart"),
-        (".env", "restart"),
+        (".env", "settings"),  # settings modules read it
         ("requirements.txt", "install"),
         ("requirements-dev.txt", "install"),
         ("pyproject.toml", "install"),
@@ -98,6 +98,17 @@ def test_reload_exclude_patterns_are_gitignore_like(path, patterns, excluded):
 
 def test_a_batch_asks_for_its_strongest_reaction():
     batch = {str(ROOT / "static/site.css"), str(ROOT / "wsgi.py"), str(ROOT / "requirements.txt"), str(ROOT / "app.log")}
-    assert classify(ROOT, batch) == Reaction("install", "requirements.txt")
-    assert classify(ROOT, {str(ROOT / "static/a.css"), str(ROOT / "v.py")}) == Reaction("restart", "v.py")
+    assert classify(ROOT, batch) == Reaction("install", "requirements.txt", collect=True)
+    # A code edit and a static edit in one batch (a `git pull`): the restart, and the static files collected too.
+    assert classify(ROOT, {str(ROOT / "static/a.css"), str(ROOT / "v.py")}) == Reaction("restart", "v.py", collect=True)
+    assert classify(ROOT, {str(ROOT / "v.py")}) == Reaction("restart", "v.py", collect=False)
     assert classify(ROOT, {str(ROOT / "app.log"), str(ROOT / "db.sqlite3")}) is None
+
+
+def test_the_django_settings_module_or_package_asks_for_a_new_plan():
+    settings = (ROOT / "mysite/settings.py", ROOT / "config/settings")
+    assert find_kind(ROOT, ROOT / "mysite/settings.py", settings=settings) == "settings"
+    assert find_kind(ROOT, ROOT / "config/settings/base.py", settings=settings) == "settings"
+    assert find_kind(ROOT, ROOT / "mysite/urls.py", settings=settings) == "restart"
+    batch = {str(ROOT / "mysite/settings.py"), str(ROOT / "mysite/views.py")}
+    assert classify(ROOT, batch, settings=settings) == Reaction("settings", "mysite/settings.py")

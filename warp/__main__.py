@@ -1,7 +1,5 @@
-"""warp's command line: a start replayed when nothing it read has changed (warp.quickstart), `warp activate`,
-`warp list` and `warp env` said again likewise (warp.recall), else click's commands."""
+"""warp's command line: `warp --version` without importing click, else click's commands."""
 
-import os
 import sys
 
 
@@ -11,18 +9,6 @@ def main() -> None:
 
         print(f"warp, version {__version__}")
         sys.exit(0)
-    if sys.argv[1:2] in (["activate"], ["list"], ["env"]):
-        from warp import recall
-
-        recall.replay(sys.argv[1:], os.environ)  # returns only when it cannot
-    if sys.argv[1:2] == ["start"]:
-        from warp import quickstart
-
-        try:
-            quickstart.replay(sys.argv[1:], dict(os.environ))  # returns only when it cannot
-        except KeyboardInterrupt:
-            print("error: interrupted", file=sys.stderr)
-            sys.exit(130)
     from warp.cli import main as run
 
     run()

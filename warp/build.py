@@ -10,7 +10,7 @@ import time
 from contextlib import ExitStack, contextmanager
 from pathlib import Path
 
-from warp import __version__, learned, locks, proc, pythons, servers, wheelstore
+from warp import __version__, locks, proc, pythons, servers, wheelstore
 from warp.context import SHOW_AFTER, Context, Report, scan_digests, scan_dist_infos, scan_incomplete, scan_installed, working
 from warp.errors import EnvError, StepFailed, UsageError, disk_full_as_error
 from warp.hookdir import HOOKS_DIR
@@ -102,10 +102,12 @@ def _run_steps(ctx: Context, report: Report, *, force: bool) -> dict:
     for warning in plan.warnings:
         report(f"warning: {warning}")
     record = ctx.env.read_record()
-    unchanged = not force and record.get("state") == "ok" and record.get("fingerprint") == plan.fingerprint
+    # The inputs, and what the env holds: a package removed or changed by hand (`warp exec pip ...`) is installed again.
+    unchanged = (not force and record.get("state") == "ok" and record.get("fingerprint") == plan.fingerprint
+                 and record.get("installed") == make_installed_digest(scan_installed(ctx.env)))
     cut_short = record.get("state") == "building"  # the last build did not finish (killed, a full disk)
-    if not unchanged:
-        ctx.env.clear_record()
+    # Until this build finishes the env is not built: one stopped in any step (collectstatic too) is repaired by the next.
+    ctx.env.clear_record()
     if cut_short:
         _forget_incomplete(ctx, report)
     dists_before = {} if unchanged else scan_dist_infos(ctx.env)
@@ -159,7 +161,7 @@ def _run_steps(ctx: Context, report: Report, *, force: bool) -> dict:
             _ensure_server(ctx, step, environ, report, servers.ADAPTERS[plan.server], installer)
             uncompiled = True
         elif step.kind == "collectstatic":
-            collected = _collectstatic_if_changed(ctx, step.title, environ, report, plan.fingerprint, again=force or cut_short, clear=cut_short)
+            collected = _collectstatic(ctx, step.title, environ, report, clear=cut_short)
         timings[step.kind] = timings.get(step.kind, 0.0) + round(time.monotonic() - started, 3)
     if uncompiled:
         timings["compile"] = compile_installed(ctx, environ, report, installer, dists_before, again=cut_short)
@@ -172,7 +174,11 @@ def _run_steps(ctx: Context, report: Report, *, force: bool) -> dict:
         "servers_named": find_servers_named(ctx.project.requirements_text),
         "installer": installer.name,
         "python": ctx.env.read_meta().get("python_version"),
-        "static_root": collected,
+        "static_root": collected.get("static_root") if collected else None,
+        # What collectstatic read of the Django settings, for `warp plan` and the servers that map static files on
+        # their command line; the server's module reads them again where it loads the app.
+        "django": collected,
+        "installed": make_installed_digest(scan_installed(ctx.env)),
         "timings": timings,
         "finished": finished,
         "skipped_install": unchanged,
@@ -390,37 +396,23 @@ def _ensure_server(ctx: Context, step, environ, report: Report, adapter: servers
             proc.run(argv, env=environ, cwd=ctx.source, step=f"Installing {', '.join(missing)}", hint="see the installer's output above")
 
 
-def run_collectstatic(ctx: Context, report: Report) -> str | None:
-    """Collect Django's static files again (after a static file changed under --reload)."""
+def run_collectstatic(ctx: Context, report: Report) -> dict | None:
+    """Collect Django's static files again (a collected source or the settings changed under --reload)."""
     return _collectstatic(ctx, "Collecting Django static files", ctx.app_environ(), report)
 
 
-def _collectstatic_if_changed(ctx: Context, title: str, environ, report: Report, fingerprint: str, *, again: bool, clear: bool) -> str | None:
-    """collectstatic, unless nothing it reads changed since it last ran: the project's files (static
-    sources and settings), the installed set, the app's environment, and the collected files themselves."""
-    stamp = ctx.env.run_dir / "collectstatic.json"
-    saved = learned.read_stamp(stamp)
-    if not again and saved is not None and saved.get("inputs") == _static_inputs(ctx, environ, fingerprint, saved.get("static_root")):
-        report(" -----> Django static files unchanged, skipping collectstatic (use --force to collect again)")
-        return saved.get("static_root")
-    stamp.unlink(missing_ok=True)
-    root = _collectstatic(ctx, title, environ, report, clear=clear)
-    learned.write_stamp(stamp, {"static_root": root, "inputs": _static_inputs(ctx, environ, fingerprint, root)})
-    return root
+def make_installed_digest(installed) -> str:
+    """What the env holds, by distribution and version."""
+    import hashlib
+
+    return hashlib.sha256(repr(sorted(installed.items())).encode()).hexdigest()
 
 
-def _static_inputs(ctx: Context, environ, fingerprint: str, root: str | None) -> dict:
-    target = Path(root) if root else None
-    return {
-        "build": fingerprint,
-        "environ": learned.hash_environ(environ),
-        "project": learned.scan_files(ctx.source, (ctx.env.path, *((target,) if target else ()))),
-        "collected": learned.scan_files(target) if target and target.is_dir() else None,
-    }
-
-
-def _collectstatic(ctx: Context, title: str, environ, report: Report, *, clear: bool = False) -> str | None:
-    """With ``clear`` the static root is emptied first: a copy cut short looks newer than its source, and would stay."""
+def _collectstatic(ctx: Context, title: str, environ, report: Report, *, clear: bool = False) -> dict | None:
+    """collectstatic, on every build: Django copies only what changed, and only Django knows every source (each
+    installed app's static folder, STATICFILES_DIRS wherever they point). What it read of the settings, or None
+    when the project has no staticfiles app. With ``clear`` the static root is emptied first: a copy cut short
+    looks newer than its source, and would stay."""
     report(f" -----> {title}")
     environ = {**environ, "WARP_STATIC_FALLBACK": str(ctx.env.static_root), "WARP_STATIC_CLEAR": "1" if clear else ""}
     with working(report, "        Django is collecting the static files", after=SHOW_AFTER):
@@ -436,4 +428,4 @@ def _collectstatic(ctx: Context, title: str, environ, report: Report, *, clear: 
         return None
     where = "" if answer.get("static_root_from") == "settings" else " (warp's directory; the project sets no STATIC_ROOT)"
     report(f"        {answer.get('summary', '')} -> {answer['static_root']}{where}")
-    return answer["static_root"]
+    return {key: answer.get(key) for key in ("wsgi_application", "static_url", "static_root", "whitenoise_middleware")}

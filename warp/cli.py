@@ -25,14 +25,9 @@ _quiet = False
 class Reporter:
     """Progress and warnings go to stderr, so `eval "$(warp activate)"` sees only shell code."""
 
-    #: Every line said, when a list (a start keeps them to say them again: warp.quickstart).
-    said: list[str] | None = None
-
     def __call__(self, message: str) -> None:
         if _quiet and not message.startswith("warning:"):
             return
-        if self.said is not None:
-            self.said.append(message)
         click.echo(message, err=True)
 
     @contextmanager
@@ -138,12 +133,10 @@ def _path_without(path: str, *remove: str) -> list[str]:
 @shell_option
 def activate(name: str | None, python: str | None, shell_name: str | None) -> None:
     """Create (if needed) and select an env; print shell code for eval."""
-    from warp import recall, venv
+    from warp import venv
 
     environ = read_environ()
     cwd = _cwd()
-    recorder = recall.Recorder(sys.argv[1:], environ) if python is None else None
-    report.said = []
     home = find_warp_home(environ)
     if name is None:
         env, cwd, why = venv.find_default_env(home, cwd, environ)  # the project's root, from any directory in it
@@ -174,14 +167,7 @@ def activate(name: str | None, python: str | None, shell_name: str | None) -> No
         "WARP_APP_ROOT": str(source),
         "VIRTUAL_ENV": str(env.path),
     }
-    _print(shell.make_activate(_shell_name(shell_name), values, path), recorder)
-
-
-def _print(out: str, recorder) -> None:
-    """Print a command's output; ``recorder`` (warp.recall) keeps it to say it again."""
-    sys.stdout.write(out)
-    if recorder is not None:
-        recorder.keep(out, report.said)
+    sys.stdout.write(shell.make_activate(_shell_name(shell_name), values, path))
 
 
 @cli.command()
@@ -222,15 +208,12 @@ def destroy(name: str, yes: bool) -> None:
 @cli.command(name="list")
 def list_() -> None:
     """List envs: name, python, source directory, last build."""
-    from warp import recall, venv
+    from warp import venv
 
     environ = read_environ()
-    recorder = recall.Recorder(sys.argv[1:], environ)
-    report.said = []
     envs = venv.list_envs(find_warp_home(environ))
     if not envs:
         report('no envs yet; create one with eval "$(warp activate)"')
-        _print("", recorder)
         return
     rows = []
     for env in envs:
@@ -242,7 +225,7 @@ def list_() -> None:
     widths = [max(len(row[i]) for row in rows + [("NAME", "PYTHON", "LAST BUILD", "")]) for i in range(3)]
     lines = [f"{'NAME':{widths[0]}}  {'PYTHON':{widths[1]}}  {'LAST BUILD':{widths[2]}}  SOURCE"]
     lines += [f"{row[0]:{widths[0]}}  {row[1]:{widths[1]}}  {row[2]:{widths[2]}}  {row[3]}" for row in rows]
-    _print("".join(line + "\n" for line in lines), recorder)
+    sys.stdout.write("".join(line + "\n" for line in lines))
 
 
 @cli.command(name="env")
@@ -250,18 +233,14 @@ def list_() -> None:
 @click.option("--show-secrets", is_flag=True, help="Include the values from .warp/environment.")
 def env_(shell_name: str | None, show_secrets: bool) -> None:
     """Print the app environment as shell exports (without .warp/environment's values unless --show-secrets)."""
-    from warp import recall
-
-    report.said = []
     ctx = _context()
-    recorder = None if show_secrets else recall.Recorder(sys.argv[1:], ctx.environ, ctx)
     environ = ctx.app_environ()
     changed = {key: value for key, value in environ.items() if ctx.environ.get(key) != value}
     hidden = sorted(key for key in changed if key in ctx.masked and not show_secrets)
     if hidden:
         report(f"warning: not printed, from .warp/environment: {', '.join(hidden)} (pass --show-secrets to include them)")
     shown = {key: value for key, value in changed.items() if key not in hidden}
-    _print(shell.make_exports(_shell_name(shell_name), shown) + "\n", recorder)
+    sys.stdout.write(shell.make_exports(_shell_name(shell_name), shown) + "\n")
 
 
 @cli.command(name="exec", context_settings={"ignore_unknown_options": True, "allow_interspersed_args": False})
@@ -343,11 +322,9 @@ def start_options(function):
 @click.option("--dry-run", is_flag=True, help="Print the plan instead of starting.")
 def start_(dry_run: bool, **flags) -> None:
     """Start the app under a production server."""
-    from warp import quickstart, start
+    from warp import start
 
-    report.said = []
     ctx = _context(**flags)
-    recorder = None if dry_run or ctx.settings["reload"].value else quickstart.Recorder(ctx, sys.argv[1:])
     plan = start.make_plan(ctx)
     for warning in plan.warnings:
         report(f"warning: {warning}")
@@ -361,7 +338,6 @@ def start_(dry_run: bool, **flags) -> None:
     report(f" -----> Starting {plan.server or plan.mode} on {where}")
     if ctx.settings["reload"].value:
         sys.exit(start.run_reload(ctx, plan, held, report, lambda: _context(**flags)))
-    recorder.keep(ctx, plan, report.said, held.port_claim)
     sys.exit(start.run_server(plan, held, report))
 
 

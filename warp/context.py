@@ -231,7 +231,37 @@ def scan_digests(root: Path, files: tuple[str, ...]) -> dict[str, str]:
             if match:
                 included = match.group(1) if Path(match.group(1)).is_absolute() else str((path.parent / match.group(1)).relative_to(root))
                 pending.append((included, name))
+                continue
+            local = re.match(r"\s*(?:(?:-e|--editable)[\s=]+)?(?:file:(?://)?)?((?:\.{1,2}|~)?/[^\s;#\[]*)", line)
+            if local:  # a local path requirement: what is installed is its content
+                where = Path(local.group(1)).expanduser()
+                where = where if where.is_absolute() else path.parent / where
+                digests[f"{name}: {local.group(1)}"] = scan_tree_digest(where)
     return digests
+
+
+#: What a local package's tree holds that its install does not read (or writes itself).
+_NOT_PACKAGE_CONTENT = {".git", ".hg", "__pycache__", "build", "dist", "node_modules", ".venv", ".tox", ".nox"}
+
+
+def scan_tree_digest(top: Path) -> str:
+    """A content hash of a local requirement (a file, or a directory's files by name and content)."""
+    import hashlib
+
+    digest = hashlib.sha256()
+    if top.is_file():
+        digest.update(top.read_bytes())
+        return digest.hexdigest()
+    for folder, dirs, names in os.walk(top):
+        dirs[:] = sorted(d for d in dirs if d not in _NOT_PACKAGE_CONTENT and not d.endswith(".egg-info"))
+        for name in sorted(names):
+            path = Path(folder, name)
+            try:
+                data = path.read_bytes()
+            except OSError:
+                continue
+            digest.update(str(path.relative_to(top)).encode() + b"\0" + hashlib.sha256(data).digest())
+    return digest.hexdigest()
 
 
 def make_app_environ(

@@ -77,10 +77,17 @@ def find_mode(app: AppFacts, settings: Settings, project: ProjectFacts | None = 
     home = app.home
     if app.app_sh_executable:
         return Mode("shell", "app.sh is present and executable")
+    if app.app_py and app.app_py_app:
+        # Litestar's and Flask's hello worlds: app.py only defines the app; a server must run it.
+        asks_asgi = find_asgi_request(settings, project)
+        because = f'app.py defines {app.app_py_app} and runs no server of its own (no `if __name__ == "__main__"`)'
+        return Mode("asgi" if asks_asgi else "wsgi", because, servers.Target("module", module="app", callable=app.app_py_app))
     if app.app_py:
-        return Mode("python", "app.py is present")
+        return Mode("python", "app.py is present and runs itself")
     if app.manage_py and app.django_settings:
         return _django_mode(app, describe_django_settings(app), find_asgi_request(settings, project))
+    if app.wsgi_py and app.wsgi_py_app == "app" and not app.wsgi_py_has_application:
+        return Mode("wsgi", "wsgi.py defines app", servers.Target("module", module="wsgi", callable="app"), "wsgi")
     if app.wsgi_py and app.wsgi_py_has_application:
         return Mode("wsgi", "wsgi.py defines application", servers.Target("module", module="wsgi"), "wsgi")
     if app.wsgi_package:
@@ -124,9 +131,9 @@ def find_shadowed(app: AppFacts, settings: Settings, mode: Mode) -> tuple[str, l
         (kind, name)
         for kind, name, present in (
             ("shell", "app.sh", app.app_sh_executable),
-            ("python", "app.py", app.app_py),
+            ("python" if not app.app_py_app else mode.name if mode.target and mode.target.module == "app" else "app.py", "app.py", app.app_py),
             ("django", "manage.py", bool(app.manage_py and app.django_settings)),
-            ("wsgi", "wsgi.py", app.wsgi_py and app.wsgi_py_has_application),
+            ("wsgi", "wsgi.py", app.wsgi_py and (app.wsgi_py_has_application or app.wsgi_py_app == "app")),
             ("wsgi", "wsgi/", app.wsgi_package and not (app.wsgi_py and app.wsgi_py_has_application)),
             ("paste", app.paste_file or "", bool(app.paste_file)),
             *(("asgi", f"{module.replace('.', '/')}.py", True) for module, _ in app.asgi_modules[:1]),
@@ -180,13 +187,40 @@ def _named_app(app: AppFacts, value: str, source: str, mode: str) -> Mode:
         callable_ = script_callable
         return Mode("wsgi", because, servers.Target("script", script=_in_home(app, script), callable=callable_ or "application"))
     module, _, callable_ = value.partition(":")
-    if not re.fullmatch(r"[A-Za-z_][\w.]*", module) or (callable_ and not re.fullmatch(r"[A-Za-z_]\w*", callable_)):
+    callable_, factory = find_factory_call(callable_)
+    if not re.fullmatch(r"[A-Za-z_][\w.]*", module) or (callable_ and not re.fullmatch(r"[A-Za-z_]\w*", callable_)) or factory == "":
         raise UsageError(
             (f"--app {value!r}" if source == "--app" else f"application {value!r} from {source}") + " is not module:callable",
-            hint="write it as package.module:callable, e.g. --app wsgiapp:wsgi_app, or give a .wsgi/.py/.ini file",
+            hint="write it as package.module:callable, e.g. --app wsgiapp:wsgi_app, or a factory called with literal arguments, "
+                 "--app 'flaskr:create_app()'; or give a .wsgi/.py/.ini file",
         )
     kind = mode if mode in ("django", "asgi") else "wsgi"
-    return Mode(kind, because, servers.Target("module", module=module, callable=callable_ or "application"))
+    # No callable named: the server's module looks for application, app, then the factories create_app and make_app (as Flask does).
+    return Mode(kind, because, servers.Target("module", module=module, callable=callable_ or "", factory=factory))
+
+
+def find_factory_call(text: str) -> tuple[str, str | None]:
+    """``create_app('prod')`` -> ("create_app", "('prod')"); a name alone -> (name, None); "" for the call when the
+    arguments are not literals (as gunicorn, warp calls a factory only with literal arguments)."""
+    import ast
+
+    if "(" not in text:
+        return text, None
+    name, _, rest = text.partition("(")
+    try:
+        call = ast.parse(text.strip(), mode="eval").body
+    except SyntaxError:
+        return name.strip(), ""
+    if not isinstance(call, ast.Call) or not isinstance(call.func, ast.Name):
+        return name.strip(), ""
+    try:
+        for argument in [*call.args, *(keyword.value for keyword in call.keywords)]:
+            ast.literal_eval(argument)
+    except ValueError:
+        return name.strip(), ""
+    if any(keyword.arg is None for keyword in call.keywords) or any(isinstance(a, ast.Starred) for a in call.args):
+        return name.strip(), ""
+    return call.func.id, "(" + rest
 
 
 def _forced_mode(app: AppFacts, mode: str, source: str, asks_asgi: str | None) -> Mode:
@@ -223,26 +257,20 @@ def _in_home(app: AppFacts, relative: str) -> Path:
 
 
 def make_django_target(mode: Mode, answers: Mapping[str, object], fallback_static_root: Path) -> servers.Target:
-    """Turn the django_info hook's answer into a target."""
-    if mode.target is not None:
-        module, callable_ = mode.target.module, mode.target.callable
-    else:
-        dotted = str(answers.get("wsgi_application") or "")
-        module, _, callable_ = dotted.rpartition(".")
-        if not module:
-            raise UsageError(
-                "Django settings define no WSGI_APPLICATION",
-                hint="set WSGI_APPLICATION in settings, or pass --app module:callable",
-            )
+    """A Django project's target: its WSGI_APPLICATION (or asgi.py) and static files as the last build's
+    collectstatic read them (``answers``); the server's module reads the settings again where it loads the app."""
     static_url = answers.get("static_url")
     static_root = answers.get("static_root")
     if not static_url or str(static_url).startswith(("http://", "https://", "//")):
         static_url = None
-    return servers.Target(
-        "module",
-        module=module,
-        callable=callable_,
+    static = dict(
         static_url=str(static_url) if static_url else None,
         static_root=Path(str(static_root)) if static_root else fallback_static_root,
         app_serves_static=bool(answers.get("whitenoise_middleware")),
+        django=True,
+        static_fallback=fallback_static_root,
     )
+    if mode.target is not None:
+        return servers.Target("module", module=mode.target.module, callable=mode.target.callable, factory=mode.target.factory, **static)
+    module, _, callable_ = str(answers.get("wsgi_application") or "").rpartition(".")
+    return servers.Target("django", module=module or None, callable=callable_ or "application", **static)

@@ -66,8 +66,10 @@ def supervise(plan: StartPlan, report, *, started: Callable[[], None] = lambda: 
     """
     flag = _Flag()
     previous = {sig: signal.signal(sig, flag) for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP)}
-    if plan.failure_marker is not None:
-        _remove(plan.failure_marker)
+    for marker in (plan.failure_marker, plan.import_marker):
+        if marker is not None:
+            _remove(marker)
+    failed_import = False
     try:
         child = proc.spawn(plan.argv, env=plan.environ, cwd=plan.cwd)
         started()
@@ -78,6 +80,11 @@ def supervise(plan: StartPlan, report, *, started: Callable[[], None] = lambda: 
             code = child.poll()
             if code is not None:
                 break
+            if not failed_import and plan.import_marker is not None and os.path.exists(plan.import_marker):
+                failed_import = True  # warp's loader showed why; a server that replaces its processes would not stop
+                if deadline is None:
+                    graceful_stop(plan.stop, child.pid)
+                    deadline = time.monotonic() + plan.stop.timeout
             if not listening:
                 from warp.checks import accepts
 
@@ -95,6 +102,8 @@ def supervise(plan: StartPlan, report, *, started: Callable[[], None] = lambda: 
                 deadline = float("inf")
             time.sleep(0.05)
         proc.signal_group(child.pid, signal.SIGKILL)  # leftovers of the process group, if any
+        if failed_import or (plan.import_marker is not None and os.path.exists(plan.import_marker)):
+            return APP_FAILED
         if not listening and deadline is None:
             raise StepFailed(why_exited(code), hint=EARLY_EXIT_HINT, returncode=exit_code(code) or 1)
         if plan.failure_marker is not None and os.path.exists(plan.failure_marker):
@@ -108,6 +117,8 @@ def supervise(plan: StartPlan, report, *, started: Callable[[], None] = lambda: 
             signal.signal(sig, handler)
 
 
+#: warp's exit code when the server could not load the app (warp's loader said why).
+APP_FAILED = 1
 EARLY_EXIT_HINT = "the app must keep running and listen on $PORT; see its output above"
 STARTUP_FAILED_HINT = "fix what the application's startup raised (its traceback is above) and start again"
 

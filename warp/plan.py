@@ -144,14 +144,13 @@ def find_workspace_member(project: ProjectFacts, settings: Settings) -> tuple[st
     return project.workspace.find_member(Path(os.path.normpath(project.root / home)) if home else project.root)
 
 
-def find_interface(settings: Settings, mode: Mode | None, probe: Mapping | None, asks_asgi: str | None) -> tuple[str, str]:
-    """WSGI or ASGI: --interface (WARP_INTERFACE, [tool.warp] interface) > what the app's interpreter found the
-    callable to be > what the entry point is by convention > an ASGI framework or server among the dependencies > WSGI."""
+def find_interface(settings: Settings, mode: Mode | None, asks_asgi: str | None) -> tuple[str, str]:
+    """WSGI or ASGI: --interface (WARP_INTERFACE, [tool.warp] interface) > what the entry point is by convention >
+    an ASGI framework or server among the dependencies > WSGI. The server's module checks it where it loads the
+    app, and stops with the fix when the app is the other kind."""
     chosen = settings["interface"]
     if chosen.value != "auto":
         return chosen.value, f"from {chosen.source}"
-    if probe and probe.get("interface") in ("wsgi", "asgi"):
-        return probe["interface"], f"{probe.get('because')} (imported in the app's env)"
     if mode is not None and mode.interface:
         return mode.interface, mode.because
     if asks_asgi:
@@ -260,7 +259,7 @@ def make_build_plan(
         steps.append(BuildStep("install", f"Installing dependencies with {installer.name} ({how})", installer.make_argv("-r", pinned, *extra)))
 
     mode, asks_asgi = find_mode_quietly(app, settings, project)
-    interface, interface_because = find_interface(settings, mode, None, asks_asgi)
+    interface, interface_because = find_interface(settings, mode, asks_asgi)
     server, server_because = find_server(settings, project, installed, record, interface, interface_because)
     decisions.append(Decision("interface", interface, interface_because))
     decisions.append(Decision("server", server, server_because))
@@ -448,6 +447,8 @@ class StartPlan:
     launch: servers.Launch | None = None
     #: The file that says the app's startup failed, for a server that exits 0 then (see ServerCommand).
     failure_marker: Path | None = None
+    #: The file the first server process that cannot load the app creates (warp's loader): removed before each start.
+    import_marker: Path | None = None
     #: --reload forks each new server from a parked process that imported the server and the app's dependencies.
     warm: bool = False
     #: The settings module the parked process runs django.setup() with (a Django project), or None.
@@ -489,7 +490,7 @@ def make_start_plan(
     host, host_because = find_host(settings, machine)
     port = settings["port"]
     if mode.name in ("wsgi", "asgi") and mode.interface is None and interface != mode.name:
-        mode = replace(mode, name=interface)  # a named app is what its interpreter found it to be
+        mode = replace(mode, name=interface)  # a named app is served as the interface it speaks
     decisions = [
         Decision("mode", mode.name, mode.because),
         Decision("reload", "yes" if reload else "no", "--reload: warp restarts the server on changes" if reload else "production mode (pass --reload to develop)"),
@@ -574,6 +575,7 @@ def make_start_plan(
         target=target,
         launch=launch,
         failure_marker=command.failure_marker,
+        import_marker=servers.make_import_marker(launch),
         warm=warm,
         warm_django=warm_django,
     )

@@ -78,6 +78,8 @@ class AppFacts:
     app_sh: bool = False
     app_sh_executable: bool = False
     app_py: bool = False
+    #: The app app.py defines (``application`` or ``app``) when it runs no server itself (no ``if __name__ == "__main__"``).
+    app_py_app: str | None = None
     manage_py: bool = False
     django_settings: str | None = None
     #: Where django_settings comes from: manage.py's default, unless the app's environment sets another (see
@@ -85,6 +87,8 @@ class AppFacts:
     django_settings_from: str = "manage.py"
     wsgi_py: bool = False
     wsgi_py_has_application: bool = False
+    #: What wsgi.py assigns at its top level: ``application``, else ``app``.
+    wsgi_py_app: str | None = None
     wsgi_package: bool = False
     paste_file: str | None = None
     #: The ASGI conventions: module -> the app it assigns at its top level, for asgi.py, main.py and app/main.py.
@@ -227,16 +231,22 @@ def scan_app(root: Path, home: str) -> AppFacts:
         name = find_assigned_name(read_project_file(path), names) if path.is_file() else None
         if name:
             asgi_modules.append((module, name))
+    app_py = home_dir / "app.py"
+    app_py_text = read_project_file(app_py) if app_py.is_file() else ""
+    runs_itself = re.search(r"""__name__\s*==\s*['"]__main__['"]""", app_py_text) is not None
+    wsgi_text = read_project_file(wsgi) if wsgi.is_file() else ""
     django_asgi = bool(django_settings) and (home_dir / (django_settings.rpartition(".")[0].replace(".", "/") or ".") / "asgi.py").is_file()
     return AppFacts(
         home=home_dir,
         app_sh=app_sh.is_file(),
         app_sh_executable=app_sh.is_file() and os.access(app_sh, os.X_OK),
-        app_py=(home_dir / "app.py").is_file(),
+        app_py=app_py.is_file(),
+        app_py_app=None if runs_itself else find_assigned_name(app_py_text, ("application", "app")),
         manage_py=manage.is_file(),
         django_settings=django_settings,
         wsgi_py=wsgi.is_file(),
-        wsgi_py_has_application=wsgi.is_file() and re.search(r"\bapplication\b", read_project_file(wsgi)) is not None,
+        wsgi_py_has_application=wsgi.is_file() and re.search(r"\bapplication\b", wsgi_text) is not None,
+        wsgi_py_app=find_assigned_name(wsgi_text, ("application", "app")),
         wsgi_package=(home_dir / "wsgi" / "__init__.py").is_file(),
         paste_file=paste_file,
         asgi_modules=tuple(asgi_modules),

@@ -11,7 +11,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from warp import appcheck, checks, learned, lifecycle, proc, servers
+from warp import __version__, checks, lifecycle, proc, servers
 from warp.hookdir import HOOKS_DIR
 from warp.context import Context, Report
 from warp.errors import EnvError, UsageError, WarpError, disk_full_as_error
@@ -27,20 +27,12 @@ def make_plan(ctx: Context, *, listen_fd: int | None = None, local_socket: bool 
     installed = ctx.installed()
     record = ctx.env.read_record()
     if mode.name == "django":
-        answers = ctx.cache.get("django")
-        if answers is None:
-            answers = ctx.cache["django"] = read_django_settings(ctx, record)
-        record_root = record.get("static_root")
-        target = make_django_target(mode, answers, Path(record_root) if record_root else ctx.env.static_root)
+        # What the last build's collectstatic read of the settings; the server's module reads them again where it loads the app.
+        target = make_django_target(mode, record.get("django") or {}, ctx.env.static_root)
     else:
         target = mode.target
     serving = mode.name not in ("shell", "python")
-    probe = None
-    if serving and ctx.settings["interface"].value == "auto":
-        if "probe" not in ctx.cache:
-            ctx.cache["probe"] = appcheck.probe_app(ctx, target, ctx.app_environ(), ctx.app.home)
-        probe = ctx.cache["probe"]
-    interface, interface_because = find_interface(ctx.settings, mode, probe, find_asgi_request(ctx.settings, ctx.project))
+    interface, interface_because = find_interface(ctx.settings, mode, find_asgi_request(ctx.settings, ctx.project))
     server, server_because = find_server(ctx.settings, ctx.project, installed, record, interface, interface_because)
     adapter = servers.ADAPTERS[server]
     plan = make_start_plan(
@@ -78,20 +70,6 @@ def make_plan(ctx: Context, *, listen_fd: int | None = None, local_socket: bool 
     return plan
 
 
-def read_django_settings(ctx: Context, record: dict) -> dict:
-    """Django's answers (WSGI_APPLICATION, STATIC_URL, STATIC_ROOT...), asked of the app's interpreter when anything changed."""
-    environ = ctx.app_environ()
-    collected = [Path(record["static_root"])] if record.get("static_root") else []
-
-    def ask() -> dict:
-        return proc.run_json(
-            (str(ctx.env.python), str(HOOKS_DIR / "django_info.py")),
-            env=environ, cwd=ctx.app.home, step="Reading Django settings", hint="fix the Django settings error above",
-        )
-
-    return learned.ask_once(ctx, "django-settings", environ, ask, skip=tuple(collected))
-
-
 def find_runtime_dir(ctx: Context) -> Path:
     return checks.find_runtime_dir(ctx.env.path, Path(tempfile.gettempdir()), os.geteuid())
 
@@ -102,8 +80,6 @@ class Prepared:
 
     build_lock: object = None
     port_lock: int | None = None
-    #: (the locks' directory, host, port) of the port claimed, for a replay of this start (warp.quickstart).
-    port_claim: tuple | None = None
 
     def server_started(self) -> None:
         """A build may run from now on."""
@@ -128,12 +104,11 @@ def prepare(ctx: Context, plan: StartPlan, report: Report) -> Prepared:
     if plan.socket:
         checks.ensure_socket_dir(plan.socket, report)
     elif not ctx.settings["reload"].value:  # --reload binds the port itself and keeps it
-        held.port_claim = (str(find_runtime_dir(ctx).parent), plan.host, plan.port)
-        held.port_lock = checks.claim_port(Path(held.port_claim[0]), plan.host, plan.port)
+        held.port_lock = checks.claim_port(find_runtime_dir(ctx).parent, plan.host, plan.port)
     else:
         checks.bind_socket(plan.host, plan.port).close()
-    if not ctx.settings["reload"].value:  # under --reload an import error is shown and the next save retries
-        appcheck.check_app_imports(ctx, plan, record)
+    if plan.import_marker is not None:  # the app's first import, in the server, says whether it loads
+        plan.import_marker.unlink(missing_ok=True)
     write_plan_files(ctx, plan)
     run_prepare(ctx, plan)
     return held
@@ -153,7 +128,7 @@ def run_prepare(ctx: Context, plan: StartPlan) -> None:
     stamp = plan.server_root / PREPARED if plan.server_root is not None else None
     key = scan_prepare_key(ctx, plan)
     if stamp is not None:
-        saved = learned.read_stamp(stamp) or {}
+        saved = read_stamp(stamp)
         if saved.get("key") == key and saved.get("files") and scan_written(plan.server_root, saved["files"]) == saved["files"]:
             return
     started = time.time_ns() - PREPARE_CLOCK_SLACK
@@ -161,21 +136,45 @@ def run_prepare(ctx: Context, plan: StartPlan) -> None:
         proc.run(argv, env=plan.environ, cwd=plan.cwd, step=f"Preparing {plan.server}")
     if stamp is not None:  # what the commands wrote; not what a running server keeps there (httpd.pid under --reload)
         written = {name: seen for name, seen in scan_written(plan.server_root).items() if seen[1] >= started}
-        learned.write_stamp(stamp, {"key": key, "files": written})
+        write_stamp(stamp, {"key": key, "files": written})
 
 
 def scan_prepare_key(ctx: Context, plan: StartPlan) -> str:
     """A digest of what the set-up commands read: themselves, their environment (which may hold secrets, hence
-    the digest) and directory, and the build, by the stat of the build record and of each command's program."""
-    programs = [os.stat(argv[0]) if os.path.exists(argv[0]) else None for argv in plan.prepare]
-    record = ctx.env.record_path.stat() if ctx.env.record_path.exists() else None
+    the digest) and directory, and the build, by the content of the build record and of each command's program."""
     inputs = {
         "prepare": [list(argv) for argv in plan.prepare],
         "environ": dict(sorted(plan.environ.items())),
         "cwd": str(plan.cwd),
-        "stats": [[st.st_size, st.st_mtime_ns] if st else None for st in (*programs, record)],
+        "contents": [_hash_file(Path(path)) for path in (*(argv[0] for argv in plan.prepare), ctx.env.record_path)],
+        "warp": __version__,
     }
     return hashlib.sha256(json.dumps(inputs, sort_keys=True).encode()).hexdigest()
+
+
+def _hash_file(path: Path) -> str | None:
+    try:
+        return hashlib.sha256(path.read_bytes()).hexdigest()
+    except OSError:
+        return None
+
+
+def read_stamp(path: Path) -> dict:
+    try:
+        saved = json.loads(path.read_text())
+    except (OSError, ValueError):
+        return {}
+    return saved if isinstance(saved, dict) else {}
+
+
+def write_stamp(path: Path, value: dict) -> None:
+    """Only a shortcut for the next start: a failure to write it is not one."""
+    try:
+        temporary = path.with_name(f".{path.name}.{os.getpid()}")
+        temporary.write_text(json.dumps(value))
+        os.replace(temporary, path)
+    except OSError:
+        pass
 
 
 def scan_written(root: Path, names=None) -> dict[str, list[int]]:
@@ -267,26 +266,33 @@ def run_reload(ctx: Context, plan: StartPlan, held: Prepared, report: Report, re
     state = {"ctx": ctx}
 
     def prepare_reaction(reaction) -> bool:
+        """Make the next child's plan from the project as it is now; False: no restart is needed."""
         try:
-            if reaction.kind in ("config", "install"):
-                # The project as it is now: a build must install what the changed file asks for, not what it said.
+            if reaction.kind != "static":
+                # The entry point, the settings and .warp/ as they are now: nothing warp decided is kept from before.
                 state["ctx"] = reload_context()
+            current = state["ctx"]
             if reaction.kind == "install":
                 report(f" -----> {reaction.path} changed: building")
-                build.run_build(state["ctx"], report)
+                build.run_build(current, report)
+            elif (reaction.collect or reaction.kind in ("static", "settings")) and is_django(current):
+                run_collectstatic(current, report)
             if reaction.kind == "static":
-                current = state["ctx"]
-                if current.app.manage_py and current.app.django_settings:
-                    build.run_collectstatic(current, report)
                 # What warp serves is read from disk; the app's own WhiteNoise lists the files when it starts (DEBUG aside).
                 target = children.plan.target
                 if not (target and target.app_serves_static):
                     return False
-            if reaction.kind in ("config", "install"):
-                children.plan = make_plan(state["ctx"], listen_fd=sock.fileno() if sock else None)
-            write_plan_files(state["ctx"], children.plan)
-            if reaction.kind in ("config", "install"):
-                run_prepare(state["ctx"], children.plan)
+            else:
+                children.plan = make_plan(current, listen_fd=children.sock.fileno() if children.sock else None)
+                if children.sock is not None and not (children.plan.adapter and children.plan.adapter.takes_socket):
+                    # The entry point now binds the port itself (a new app.py, say): the old server goes first.
+                    children.plan = make_plan(current)
+                    children.sock.close()
+                    children.sock = None
+                    reloader.hooks.sequential = True
+            write_plan_files(current, children.plan)
+            if reaction.kind != "static":
+                run_prepare(current, children.plan)
         except WarpError as exc:
             report(f"warning: {exc.message}; the server keeps running the previous code")
             return False
@@ -302,12 +308,14 @@ def run_reload(ctx: Context, plan: StartPlan, held: Prepared, report: Report, re
             sequential=sock is None,
             stop_child=children.stop_child,
             idle=children.idle,
+            crashed=children.crashed,
         ),
         name=plan.server or plan.mode,
     )
     children.stop_requested = lambda: reloader.stop_requested is not None
-    excluded = [ctx.env.path, *([Path(plan.static_root)] if plan.static_root else [])]
+    excluded = [ctx.env.path, ctx.env.static_root, *([Path(plan.static_root)] if plan.static_root else [])]
     patterns = _reload_excludes(ctx)
+    settings = find_settings_files(ctx)
     accept = watch.make_filter(ctx.source, excluded=excluded, patterns=patterns)
     with supervise.StopOnSignal(reloader) as stop:
         report(f" -----> Watching {ctx.source} for changes (Ctrl-C to stop)")
@@ -316,16 +324,44 @@ def run_reload(ctx: Context, plan: StartPlan, held: Prepared, report: Report, re
             supervise.run_loop(
                 reloader,
                 watch.watch_changes(ctx.source, accept, stop),
-                lambda batch: watch.classify(ctx.source, batch, tuple(Path(p) for p in excluded), patterns),
+                lambda batch: watch.classify(ctx.source, batch, tuple(Path(p) for p in excluded), patterns, settings),
             )
         finally:
             reloader.shutdown(timeout=min(plan.stop.timeout, 10))
-            if sock:
-                sock.close()
+            if children.sock:
+                children.sock.close()
             children.close()
     if reloader.crashed and reloader.child is not None:
         return parent.exit_code(reloader.child.poll() or 0)
     return 0
+
+
+def is_django(ctx: Context) -> bool:
+    return bool(ctx.app.manage_py and ctx.app.django_settings)
+
+
+def run_collectstatic(ctx: Context, report: Report) -> None:
+    """collectstatic under --reload, and what it read of the settings into the env's build record, which the next
+    plan reads (a new STATIC_URL, an app added to INSTALLED_APPS)."""
+    from warp import build
+
+    answers = build.run_collectstatic(ctx, report)
+    record = ctx.env.read_record()
+    if record.get("state") == "ok":
+        ctx.env.write_record({**record, "django": answers, "static_root": answers.get("static_root") if answers else None})
+
+
+def find_settings_files(ctx: Context) -> tuple[Path, ...]:
+    """The Django settings module's file, or its package (settings/base.py, settings/local.py...)."""
+    module = ctx.app_environ().get("DJANGO_SETTINGS_MODULE") if is_django(ctx) else None
+    if not module:
+        return ()
+    base = ctx.app.home.joinpath(*module.split("."))
+    if base.is_dir():  # a package: settings/__init__.py and what it imports
+        return (base,)
+    if base.parent.name == "settings" and base.parent != ctx.app.home:  # config/settings/production.py beside base.py
+        return (base.parent,)
+    return (base.with_suffix(".py"),)
 
 
 def _reload_excludes(ctx: Context) -> tuple[str, ...]:

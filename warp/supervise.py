@@ -55,6 +55,8 @@ class Hooks:
     stop_child: Callable[[Process], None] | None = None
     #: Called between changes (about ten times a second).
     idle: Callable[[], None] = lambda: None
+    #: The child ended on its own (the app cannot load, say): show why until the next change, on the app's port.
+    crashed: Callable[[Process, int], None] = lambda child, code: None
     signal_group: Callable[[int, int], None] = proc.signal_group
     group_alive: Callable[[int], bool] = proc.is_group_running
     clock: Callable[[], float] = time.monotonic
@@ -81,6 +83,7 @@ class Reloader:
             if code is not None:
                 self.crashed = True
                 self.hooks.report(f"warning: {self.name} exited with code {code}; fix the error above and save to restart")
+                self.hooks.crashed(self.child, code)
         self.reap()
 
     def reap(self) -> None:
@@ -100,7 +103,8 @@ class Reloader:
         started = self.hooks.clock()
         if not self.hooks.prepare(reaction):
             return
-        if self.hooks.reload_in_place and self.child is not None and not self.crashed and reaction.kind != "config":
+        # A new plan (.warp/, the settings, a build) may change the server's command: a new child, not a reload in place.
+        if self.hooks.reload_in_place and self.child is not None and not self.crashed and reaction.kind in ("restart", "static"):
             if self.hooks.reload_in_place(self.child):
                 self._report_ready(started, reaction)
                 return
@@ -214,6 +218,7 @@ class ServerChildren:
         self.stops: dict[int, Stop] = {}
         self.generation = 0
         self.stop_requested: Callable[[], bool] = lambda: False
+        self.error_page = ErrorPage()
 
     @property
     def signals_ready(self) -> bool:
@@ -221,9 +226,11 @@ class ServerChildren:
         return self.plan.launch is not None
 
     def spawn(self):
+        self.error_page.stop()  # the port is the new server's again
         self._drain()  # a byte left by an earlier child must not count for this one
         self.generation += 1
-        if self.plan.launch is not None:
+        if self.plan.launch is not None:  # a marker left by an earlier session would keep this child's error unsaid
+            (self.plan.launch.run_dir / f"import-failed-{self.generation}").unlink(missing_ok=True)
             command = self.plan.make_command(generation=self.generation)
             argv, stop = command.argv, command.stop
         else:
@@ -309,7 +316,26 @@ class ServerChildren:
 
         return reload
 
+    def crashed(self, child, code: int) -> None:
+        """Answer every request with why the app stopped (what warp's loader wrote, else the exit code) until the next change."""
+        launch = self.plan.launch
+        marker = launch.run_dir / f"import-failed-{self.generation}" if launch is not None else None
+        try:
+            text = marker.read_text(errors="replace") if marker is not None else ""
+        except OSError:
+            text = ""
+        text = text or f"{self.plan.server or self.plan.mode} exited with code {code}: its output is in warp's terminal."
+        sock = self.sock
+        if sock is None:
+            try:
+                sock = checks.bind_socket(self.plan.host, self.plan.port)
+                sock.listen(128)
+            except Exception:  # noqa: BLE001  (the port is someone else's now: the terminal still says why)
+                return
+        self.error_page.start(sock, text, own=sock is not self.sock)
+
     def close(self) -> None:
+        self.error_page.stop()
         if self.warm is not None:
             self.warm.close()
         os.close(self.ready_read)
@@ -321,3 +347,69 @@ class ServerChildren:
                 pass
         except BlockingIOError:
             pass
+
+
+class ErrorPage:
+    """While the app cannot load under --reload, the port answers every request with a 500 page showing why, which
+    reloads itself every second, so the browser shows the app again after the save that fixes it (as runserver and
+    the front-end dev servers do). Never outside --reload."""
+
+    def __init__(self) -> None:
+        self.thread: threading.Thread | None = None
+        self.done = threading.Event()
+        self.sock: socket.socket | None = None
+        self.own = False
+
+    def start(self, sock: socket.socket, text: str, own: bool) -> None:
+        self.stop()
+        self.done = threading.Event()
+        self.sock, self.own = sock, own
+        body = make_error_page(text).encode()
+        self.thread = threading.Thread(target=self._serve, args=(sock, body, self.done), daemon=True)
+        self.thread.start()
+
+    def stop(self) -> None:
+        if self.thread is None:
+            return
+        self.done.set()
+        self.thread.join(timeout=5)
+        self.thread = None
+        if self.own and self.sock is not None:
+            self.sock.close()
+        self.sock = None
+
+    @staticmethod
+    def _serve(sock: socket.socket, body: bytes, done: threading.Event) -> None:
+        import select
+
+        head = (
+            "HTTP/1.1 500 Internal Server Error\r\nContent-Type: text/html; charset=utf-8\r\n"
+            f"Content-Length: {len(body)}\r\nCache-Control: no-store\r\nConnection: close\r\n\r\n"
+        ).encode()
+        while not done.is_set():
+            try:
+                ready, _, _ = select.select([sock], [], [], 0.1)
+                if not ready:
+                    continue
+                conn, _ = sock.accept()
+            except OSError:
+                return
+            with conn:
+                try:
+                    conn.settimeout(2)
+                    conn.recv(65536)
+                    conn.sendall(head + body)
+                except OSError:
+                    pass
+
+
+def make_error_page(text: str) -> str:
+    import html
+
+    return (
+        "<!doctype html>\n<html><head><meta charset=\"utf-8\"><meta http-equiv=\"refresh\" content=\"1\">"
+        "<title>warp: the application cannot load</title></head>\n"
+        "<body style=\"font-family: sans-serif; margin: 2em\"><h1>The application cannot load</h1>\n"
+        "<p>warp start --reload shows this until a save loads it again; this page reloads itself.</p>\n"
+        f"<pre style=\"background: #fee; padding: 1em; white-space: pre-wrap\">{html.escape(text)}</pre>\n</body></html>\n"
+    )

@@ -24,10 +24,12 @@ DEPENDENCY_NAMES = frozenset({"requirements.txt", "pyproject.toml", "setup.py", 
 
 @dataclass(frozen=True)
 class Reaction:
-    """What a batch of changes asks for. kind: install | config | restart | static."""
+    """What a batch of changes asks for. kind: install | config | settings | restart | static."""
 
     kind: str
     path: str  # the first relevant path, relative to the project
+    #: The batch also changed a static file (a `git pull` brings code and CSS at once): Django collects them too.
+    collect: bool = False
 
 
 def make_filter(root: Path, *, excluded: Iterable[Path] = (), patterns: Iterable[str] = ()) -> Callable[[object, str], bool]:
@@ -42,8 +44,13 @@ def make_filter(root: Path, *, excluded: Iterable[Path] = (), patterns: Iterable
     return accept
 
 
-def find_kind(root: Path, path: Path, excluded: tuple[Path, ...] = (), patterns: tuple[str, ...] = ()) -> str | None:
-    """install, config, restart, static, or None (not watched)."""
+def find_kind(root: Path, path: Path, excluded: tuple[Path, ...] = (), patterns: tuple[str, ...] = (),
+              settings: tuple[Path, ...] = ()) -> str | None:
+    """install, config, settings, restart, static, or None (not watched).
+
+    ``settings``: the Django settings module's file or package, whose change may change what warp plans
+    (STATIC_URL, STATIC_ROOT, INSTALLED_APPS, WSGI_APPLICATION).
+    """
     try:
         relative = PurePosixPath(path.relative_to(root).as_posix())
     except ValueError:
@@ -61,7 +68,9 @@ def find_kind(root: Path, path: Path, excluded: tuple[Path, ...] = (), patterns:
         return "config"
     if name in DEPENDENCY_NAMES or (name.startswith("requirements") and suffix == ".txt"):
         return "install"
-    if name == ".env" or suffix in CODE_SUFFIXES or suffix in TEMPLATE_SUFFIXES:
+    if name == ".env" or any(path == item or item in path.parents for item in settings):
+        return "settings"  # settings modules commonly read a .env too
+    if suffix in CODE_SUFFIXES or suffix in TEMPLATE_SUFFIXES:
         return "restart"
     if suffix in STATIC_SUFFIXES:
         return "static"  # Django: collectstatic again; never a restart (uploads must not cause reload storms)
@@ -86,20 +95,23 @@ def is_excluded(relative: PurePosixPath, patterns: tuple[str, ...]) -> bool:
     return False
 
 
-PRIORITY = ("install", "config", "restart", "static")
+PRIORITY = ("install", "config", "settings", "restart", "static")
 
 
-def classify(root: Path, paths: Iterable[str], excluded: tuple[Path, ...] = (), patterns: tuple[str, ...] = ()) -> Reaction | None:
-    """The strongest reaction a batch of changed paths asks for."""
+def classify(root: Path, paths: Iterable[str], excluded: tuple[Path, ...] = (), patterns: tuple[str, ...] = (),
+             settings: tuple[Path, ...] = ()) -> Reaction | None:
+    """The strongest reaction a batch of changed paths asks for, and whether it changed a static file too."""
     best: Reaction | None = None
+    collect = False
     root = root.resolve()
     for raw in sorted(paths):
-        kind = find_kind(root, Path(raw), excluded, patterns)
+        kind = find_kind(root, Path(raw), excluded, patterns, settings)
         if kind is None:
             continue
+        collect = collect or kind == "static"
         if best is None or PRIORITY.index(kind) < PRIORITY.index(best.kind):
             best = Reaction(kind, Path(raw).relative_to(root).as_posix())
-    return best
+    return Reaction(best.kind, best.path, collect) if best else None
 
 
 def watch_changes(root: Path, accept: Callable[[object, str], bool], stop) -> Iterator[set[str]]:

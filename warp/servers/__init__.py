@@ -34,7 +34,7 @@ DEFAULTS = {"wsgi": DEFAULT, "asgi": DEFAULT_ASGI}
 _FROM = {
     "HASHED_STATIC_NAME": "base", "IMMUTABLE_CACHE_CONTROL": "base", "Adapter": "base", "Launch": "base",
     "ServerCommand": "base", "Stop": "base", "Target": "base", "is_at_least": "base",
-    "WRAPPER_MODULE": "wrapper", "make_wrapper_source": "wrapper",
+    "WRAPPER_MODULE": "wrapper", "make_wrapper_source": "wrapper", "make_import_marker": "wrapper",
 }
 
 
@@ -66,5 +66,6 @@ def normalize_name(raw: str) -> str | None:
 
 __all__ = [
     "ADAPTERS", "DEFAULT", "DEFAULTS", "HASHED_STATIC_NAME", "IMMUTABLE_CACHE_CONTROL", "NAMES", "Adapter", "Launch", "ServerCommand",
-    "Stop", "Target", "WRAPPER_MODULE", "find_adapter", "is_at_least", "make_wrapper_source", "normalize_name",
+    "Stop", "Target", "WRAPPER_MODULE", "find_adapter", "is_at_least", "make_import_marker", "make_wrapper_source",
+    "normalize_name",
 ]

@@ -27,7 +27,8 @@ ASGI_PACKAGES = ("servestatic",)
 
 @dataclass(frozen=True)
 class Target:
-    """What to serve. ``kind`` is module, script or paste."""
+    """What to serve. ``kind`` is module, script, paste, or django (the WSGI_APPLICATION of the settings the app
+    runs with, read where the server loads the app; ``module`` is what the last build read, for `warp plan`)."""
 
     kind: str
     module: str | None = None
@@ -38,11 +39,21 @@ class Target:
     static_root: Path | None = None
     #: The app serves its static files itself (WhiteNoise's middleware in Django's MIDDLEWARE): warp adds nothing.
     app_serves_static: bool = False
+    #: ``callable`` is a factory the server's module calls with these literal arguments ("()", "('prod')"); None: the app itself.
+    factory: str | None = None
+    #: A Django app: the server's module reads the static files settings where it loads the app.
+    django: bool = False
+    #: Where collectstatic puts the files of a Django project whose settings name no STATIC_ROOT (the env's).
+    static_fallback: Path | None = None
 
     @property
     def spec(self) -> str:
-        if self.kind == "module":
-            return f"{self.module}:{self.callable}"
+        if self.kind == "module" and not self.callable:
+            return self.module
+        if self.kind == "module" or (self.kind == "django" and self.module):
+            return f"{self.module}:{self.callable}{self.factory or ''}"
+        if self.kind == "django":
+            return "WSGI_APPLICATION of the Django settings"
         return str(self.script if self.kind == "script" else self.ini)
 
     @property
@@ -51,7 +62,7 @@ class Target:
         return bool(self.static_url and self.static_root) and not self.app_serves_static
 
     def without_static(self) -> "Target":
-        return Target(self.kind, self.module, self.callable, self.script, self.ini)
+        return Target(self.kind, self.module, self.callable, self.script, self.ini, factory=self.factory)
 
 
 @dataclass(frozen=True)

@@ -24,7 +24,7 @@ class Granian(Adapter):
     def make_command(self, launch: Launch) -> ServerCommand:
         # A failed lifespan startup ends Granian with 1 by itself (any number of workers): the app is served as it is.
         # The access log is written by warp's module: Granian's own (--access-log) costs a third of its throughput.
-        app, files, _ = make_asgi_app(launch, by_path=True, access_log=True)
+        app, files, _ = make_asgi_app(launch, self.name, by_path=True, access_log=True)
         where = ["--uds", str(launch.socket)] if launch.socket is not None else ["--host", launch.host, "--port", str(launch.port)]
         argv = [
             str(launch.bin / "granian"),
@@ -35,4 +35,6 @@ class Granian(Adapter):
             # Without it a stop waits for every open WebSocket and stream.
             "--workers-kill-timeout", str(launch.graceful_timeout),
         ]
-        return ServerCommand(argv=tuple(argv) + launch.extra_args + (app,), stop=Stop("exec", timeout=launch.graceful_timeout), files=files)
+        # With several workers warp stays the parent: a worker that cannot load the app must stop Granian, not be replaced.
+        stop = Stop("signal", signal="SIGTERM", timeout=launch.graceful_timeout, group=False) if launch.processes > 1 else Stop("exec", timeout=launch.graceful_timeout)
+        return ServerCommand(argv=tuple(argv) + launch.extra_args + (app,), stop=stop, files=files)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from warp.servers.base import Adapter, Launch, ServerCommand, Stop, bind_address, is_at_least
-from warp.servers.wrapper import WRAPPER_MODULE, make_asgi_app, make_wrapper_source
+from warp.servers.wrapper import WRAPPER_MODULE, make_asgi_app, make_loading, make_wrapper_source
 
 
 #: gunicorn's logger, saying where the workers listen when each has its own SO_REUSEPORT socket (see make_command).
@@ -78,15 +78,13 @@ class Gunicorn(Adapter):
             argv += ["--reuse-port", "--logger-class", f"{LOGGER_MODULE}.Logger"]
         if launch.interface == "asgi":
             # Before 27.0 a failed lifespan startup was only logged and the worker served: warp's module ends it with 3.
-            app, files, asgi_path = make_asgi_app(launch, exit_on_failed_startup=not is_at_least(launch.versions.get("gunicorn"), (27,)))
+            app, files, asgi_path = make_asgi_app(launch, self.name, exit_on_failed_startup=not is_at_least(launch.versions.get("gunicorn"), (27,)))
             python_path, app_args = list(asgi_path), [app]
-        elif target.kind == "paste" and not target.should_serve_static:
-            app_args = ["--paste", str(target.ini)]
-        elif target.kind == "module" and not target.should_serve_static and not launch.reload:
-            app_args = [target.spec]
         else:
+            # The app is loaded by warp's module; a worker that cannot load it exits 3, on which gunicorn stops.
             files[launch.run_dir / f"{WRAPPER_MODULE}.py"] = make_wrapper_source(
-                target, launch.reload, launch.reload, report_modules=launch.hooks_dir / "_common.py" if launch.reload else None
+                target, make_loading(launch, self.name), launch.reload, launch.reload,
+                report_modules=launch.hooks_dir / "_common.py" if launch.reload else None,
             )
             python_path.insert(0, launch.run_dir)
             app_args = [f"{WRAPPER_MODULE}:application"]

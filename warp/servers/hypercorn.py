@@ -20,7 +20,7 @@ class Hypercorn(Adapter):
         # A failed lifespan startup ends Hypercorn with 0: warp's module leaves a marker and warp, staying the
         # parent, makes that exit an error.
         marker = make_failure_marker(launch) if launch.lifespan else None
-        app, files, _ = make_asgi_app(launch, exit_on_failed_startup=True, by_path=True, failure_marker=marker)
+        app, files, _ = make_asgi_app(launch, self.name, exit_on_failed_startup=True, by_path=True, failure_marker=marker)
         argv = [
             str(launch.bin / "hypercorn"),
             "--bind", bind_address(launch),  # fd://N, unix:PATH or host:port, as gunicorn writes them
@@ -30,5 +30,7 @@ class Hypercorn(Adapter):
             "--access-logfile", "-",
         ]
         # Its workers have no SIGTERM handler of their own (a signal to them ends their requests): only the parent.
-        stop = Stop("signal", signal="SIGTERM", timeout=launch.graceful_timeout, group=False) if marker else Stop("exec", timeout=launch.graceful_timeout)
+        # With several workers warp stays the parent too: a worker that cannot load the app would be replaced forever.
+        parent = marker or launch.processes > 1
+        stop = Stop("signal", signal="SIGTERM", timeout=launch.graceful_timeout, group=False) if parent else Stop("exec", timeout=launch.graceful_timeout)
         return ServerCommand(argv=tuple(argv) + launch.extra_args + (app,), stop=stop, files=files, failure_marker=marker)

@@ -15,7 +15,7 @@ from typing import Mapping
 from warp import proc
 from warp.errors import EnvError, StepFailed, UsageError
 from warp.servers.base import HASHED_STATIC_NAME, IMMUTABLE_CACHE_CONTROL, SHORT_CACHE_CONTROL, Adapter, Launch, ServerCommand, Stop
-from warp.servers.wrapper import WRAPPER_MODULE, make_wrapper_source
+from warp.servers.wrapper import WRAPPER_MODULE, make_loading, make_wrapper_source
 
 #: Accounts Apache may serve as when warp runs as root, first found wins (WARP_APACHE_USER chooses).
 APACHE_USERS = ("www-data", "apache", "daemon", "nobody")
@@ -48,20 +48,17 @@ class ModWsgi(Adapter):
         setup = [str(launch.bin / "mod_wsgi-express"), "setup-server"]
         files = {}
         python_path = list(launch.python_path)
+        # The app is loaded by warp's module (which tells warp when it cannot be, and under --reload when it is).
+        loading = make_loading(launch, self.name, static_in_argv=target.should_serve_static)
+        files[launch.run_dir / f"{WRAPPER_MODULE}.py"] = make_wrapper_source(target, loading, signal_ready=launch.reload)
+        python_path.insert(0, launch.run_dir)
+        served = target
+        target = dataclasses.replace(target, kind="module", module=WRAPPER_MODULE, callable="application", script=None, ini=None)
         if launch.reload:
             # Development: the app runs in Apache's own children (embedded mode), so a SIGHUP restart
             # loads the new code at once, while Apache keeps its listening socket (requests wait, none are refused).
-            # The wrapper tells warp's reloader when the new children have imported the app.
-            files[launch.run_dir / f"{WRAPPER_MODULE}.py"] = make_wrapper_source(target.without_static(), signal_ready=True)
-            python_path.insert(0, launch.run_dir)
-            target = dataclasses.replace(target, kind="module", module=WRAPPER_MODULE, callable="application", script=None, ini=None)
             setup.append("--embedded-mode")
-        if target.kind == "module":
-            setup += ["--application-type", "module", "--entry-point", str(target.module), "--callable-object", target.callable]
-        elif target.kind == "script":
-            setup += [str(target.script), "--application-type", "script", "--callable-object", target.callable]
-        else:
-            setup += [str(target.ini), "--application-type", "paste"]
+        setup += ["--application-type", "module", "--entry-point", str(target.module), "--callable-object", target.callable]
         capacity = launch.processes * launch.threads
         setup += [
             "--server-root", str(server_root),
@@ -84,10 +81,10 @@ class ModWsgi(Adapter):
             # closes its own; clients see both as reset requests (docs/benchmarks.md). Apache only proxies to
             # the daemon processes here, so a thread per connection costs little.
             setup += ["--server-mpm", "worker", "--initial-workers", "1.0", "--maximum-spare-workers", "1.0"]
-        if target.should_serve_static:
+        if served.should_serve_static:
             conf = launch.run_dir / "apache-static.conf"
-            files[conf] = make_static_conf(target.static_url, target.static_root)
-            setup += ["--url-alias", target.static_url.rstrip("/") or "/", str(target.static_root), "--include-file", str(conf)]
+            files[conf] = make_static_conf(served.static_url, served.static_root)
+            setup += ["--url-alias", served.static_url.rstrip("/") or "/", str(served.static_root), "--include-file", str(conf)]
         if launch.run_user:
             setup += ["--user", launch.run_user[0], "--group", launch.run_user[1]]
         setup += list(launch.extra_args)

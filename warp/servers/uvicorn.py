@@ -23,7 +23,7 @@ class Uvicorn(Adapter):
         # One process exits 3 when the app's startup fails; with several, uvicorn's parent stops them all and exits 0,
         # so warp's module leaves a marker and warp, staying the parent, makes that exit an error.
         marker = make_failure_marker(launch) if launch.processes > 1 and launch.lifespan else None
-        app, files, python_path = make_asgi_app(launch, failure_marker=marker)
+        app, files, python_path = make_asgi_app(launch, self.name, failure_marker=marker)
         if launch.listen_fd is not None:
             where = ["--fd", str(launch.listen_fd)]
         elif launch.socket is not None:
@@ -42,5 +42,7 @@ class Uvicorn(Adapter):
         ]
 
         argv += ["--proxy-headers", "--forwarded-allow-ips", "*"] if launch.socket is not None else []
-        stop = Stop("signal", signal="SIGTERM", timeout=launch.graceful_timeout) if marker else Stop("exec", timeout=launch.graceful_timeout)
+        # With several workers warp stays the parent too: a worker that cannot load the app would be replaced forever.
+        several = launch.processes > 1
+        stop = Stop("signal", signal="SIGTERM", timeout=launch.graceful_timeout) if several else Stop("exec", timeout=launch.graceful_timeout)
         return ServerCommand(argv=tuple(argv) + launch.extra_args + (app,), stop=stop, files=files, failure_marker=marker)

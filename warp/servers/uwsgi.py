@@ -9,7 +9,7 @@ from typing import Mapping
 
 from warp.errors import StepFailed
 from warp.servers.base import HASHED_STATIC_NAME, IMMUTABLE_CACHE_CONTROL, SHORT_CACHE_CONTROL, Adapter, Launch, ServerCommand, Stop, bind_address
-from warp.servers.wrapper import WRAPPER_MODULE, make_wrapper_source
+from warp.servers.wrapper import WRAPPER_MODULE, make_loading, make_wrapper_source
 
 
 class Uwsgi(Adapter):
@@ -51,21 +51,13 @@ class Uwsgi(Adapter):
             "--ignore-write-errors",
             "--disable-write-exception",
         ]
-        files = {}
-        if launch.reload:
-            # The wrapper tells warp's reloader when the app is loaded.
-            files[launch.run_dir / f"{WRAPPER_MODULE}.py"] = make_wrapper_source(target.without_static(), signal_ready=True)
-            argv += ["--pythonpath", str(launch.run_dir)]
+        # The app is loaded by warp's module (which tells warp's reloader when it is); one that cannot load ends uWSGI.
+        loading = make_loading(launch, self.name, static_in_argv=target.should_serve_static)
+        files = {launch.run_dir / f"{WRAPPER_MODULE}.py": make_wrapper_source(target, loading, signal_ready=launch.reload)}
+        argv += ["--pythonpath", str(launch.run_dir)]
         for path in launch.python_path:
             argv += ["--pythonpath", str(path)]
-        if launch.reload:
-            argv += ["--module", f"{WRAPPER_MODULE}:application"]
-        elif target.kind == "module":
-            argv += ["--module", target.spec]
-        elif target.kind == "script":
-            argv += ["--wsgi-file", str(target.script), "--callable", target.callable]
-        else:
-            argv += ["--paste", f"config:{target.ini}"]
+        argv += ["--module", f"{WRAPPER_MODULE}:application"]
         if target.should_serve_static:
             argv += _static_files(target.static_url, target.static_root)
         return ServerCommand(

@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
-from warp.servers.base import HASHED_STATIC_NAME, Adapter, Launch, ServerCommand, Stop, host_port
+from warp.servers.base import Adapter, Launch, ServerCommand, Stop, host_port
+from warp.servers.wrapper import WRAPPER_MODULE, make_loading, make_wrapper_source
+
+#: The exit code with which the launcher's processes say that the app cannot load (its APP_FAILED).
+APP_FAILED = 1
 
 
 class Waitress(Adapter):
     name = "waitress"
     packages = ("waitress", "whitenoise")
     requirement_names = ("waitress",)
-    static_server = "WhiteNoise, added by warp's Waitress launcher"
+    static_server = "WhiteNoise, in a wrapper module warp generates in the env"
     forks_warm = True
     warm_imports = ("waitress", "waitress.server", "whitenoise")
 
@@ -24,15 +28,11 @@ class Waitress(Adapter):
             "--threads", str(launch.threads),
             "--graceful-timeout", str(launch.graceful_timeout),
         ]
-        if target.kind == "module":
-            argv += ["--app", target.spec]
-        elif target.kind == "script":
-            argv += ["--script", str(target.script), "--callable", target.callable]
-        else:
-            argv += ["--paste", str(target.ini)]
-        if target.should_serve_static:
-            argv += ["--static-url", target.static_url, "--static-root", str(target.static_root), "--immutable-file-test", HASHED_STATIC_NAME]
+        # The app is loaded by warp's module, which adds WhiteNoise for the static files.
+        module = launch.run_dir / f"{WRAPPER_MODULE}.py"
+        files = {module: make_wrapper_source(target, make_loading(launch, self.name, exit_code=APP_FAILED), autorefresh=launch.reload)}
+        argv += ["--script", str(module), "--callable", "application"]
         if launch.reload:
             argv.append("--autorefresh")
         # The launcher turns SIGTERM into waitress's graceful stop, so warp can exec it.
-        return ServerCommand(argv=tuple(argv) + launch.extra_args, stop=Stop("exec", timeout=launch.graceful_timeout))
+        return ServerCommand(argv=tuple(argv) + launch.extra_args, stop=Stop("exec", timeout=launch.graceful_timeout), files=files)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 
 from warp.servers.base import HASHED_STATIC_NAME, Launch, Target
@@ -83,11 +84,36 @@ def _log_request(scope, status, took):
         pass
 
 
+def _logged_websocket(app, scope, receive, send):
+    """A WebSocket's line says how its handshake ended: 101 accepted, 403 closed before (Channels' origin check, say),
+    or the status of the response the app sent instead; an app that returns without a word is refused (403)."""
+    told = []
+
+    def send_status(message):
+        if not told:
+            kind = message['type']
+            status = {'websocket.accept': 101, 'websocket.close': 403}.get(kind)
+            if kind == 'websocket.http.response.start':
+                status = message.get('status', 403)
+            if status is not None:
+                told.append(status)
+                _log_request(scope, status, 0.0)
+        return send(message)
+
+    async def run():
+        try:
+            return await app(scope, receive, send_status)
+        finally:
+            if not told:
+                _log_request(scope, 403, 0.0)
+
+    return run()
+
+
 def _access_logged(app):
     async def logged(scope, receive, send):
         if scope['type'] == 'websocket':
-            _log_request(scope, 101, 0.0)
-            return await app(scope, receive, send)
+            return await _logged_websocket(app, scope, receive, send)
         if scope['type'] != 'http':
             return await app(scope, receive, send)
         start = _time.perf_counter()
@@ -117,27 +143,69 @@ application = _access_logged(application)
 _FREEZE = ["", "import gc as _gc", "", "_gc.freeze()"]
 
 
-def _load_lines(target: Target) -> list[str]:
-    """Lines that import the target as ``application``, then freeze what the import made."""
-    if target.kind == "module":
-        load = [
-            "from importlib import import_module",
-            "",
-            f"application = getattr(import_module({target.module!r}), {target.callable!r})",
-        ]
-    elif target.kind == "script":
-        load = [
-            "import runpy",
-            "",
-            f"application = runpy.run_path({str(target.script)!r}, run_name='__warp_wsgi__')[{target.callable!r}]",
-        ]
-    else:
-        load = [
-            "from paste.deploy import loadapp",
-            "",
-            f"application = loadapp('config:' + {str(target.ini)!r})",
-        ]
-    return load + _FREEZE
+@dataclass(frozen=True)
+class Loading:
+    """How warp's module loads the app in the server's process (hooks/loader.py): which server it is for, the
+    interface warp started it with, the file that makes a failure shown once per start, the exit code the server
+    takes as "the app cannot load" and, for a Django app, where collectstatic puts files when the settings say nowhere."""
+
+    loader: Path
+    server: str
+    interface: str = "wsgi"
+    marker: Path | None = None
+    exit_code: int = 3
+    reload: bool = False
+    static_fallback: Path | None = None
+    #: The server maps the static files on its command line (from the last build): the module only checks them.
+    static_in_argv: bool = False
+
+
+def make_loading(launch: Launch, server: str, *, exit_code: int = 3, static_in_argv: bool = False) -> Loading:
+    return Loading(
+        loader=launch.hooks_dir / "loader.py", server=server, interface=launch.interface, marker=make_import_marker(launch),
+        exit_code=exit_code, reload=launch.reload, static_fallback=launch.target.static_fallback, static_in_argv=static_in_argv,
+    )
+
+
+def make_import_marker(launch: Launch) -> Path:
+    """The file the first process that fails to load the app creates, so its error is shown once per start."""
+    return launch.run_dir / f"import-failed-{launch.generation}"
+
+
+def _load_lines(target: Target, loading: Loading, tell: bool = False) -> list[str]:
+    """Lines that import the target as ``application`` through warp's loader, then freeze what the import made."""
+    where = {"module": target.module, "script": str(target.script), "paste": str(target.ini), "django": target.module or ""}[target.kind]
+    interface = loading.interface if target.kind in ("module", "script") else None
+    return [
+        "import importlib.util as _util",
+        "",
+        f"_spec = _util.spec_from_file_location('_warp_loader', {str(loading.loader)!r})",
+        "_warp = _util.module_from_spec(_spec)",
+        "_spec.loader.exec_module(_warp)",
+        f"application = _warp.load({target.kind!r}, {where!r}, {target.callable!r}, interface={interface!r}, server={loading.server!r},",
+        f"                         marker={str(loading.marker) if loading.marker else None!r}, exit_code={loading.exit_code!r},"
+        f" reload={loading.reload!r}{', tell=_tell_warp' if tell else ''}{f', factory={target.factory!r}' if target.factory else ''})",
+    ] + _FREEZE
+
+
+def _static_lines(target: Target, loading: Loading, serve: list[str]) -> list[str]:
+    """Lines that serve the static files warp's server serves with ``serve`` (given ``_static``, their URL and
+    directory), or none when there are none to serve.
+
+    A Django app's come from the settings it runs with now (not from the last build), unless the server maps them
+    on its command line: then the module says when the settings no longer match.
+    """
+    fallback = str(loading.static_fallback) if loading.static_fallback else None
+    if loading.static_in_argv:
+        if not target.django:
+            return []
+        root = str(target.static_root) if target.static_root else None
+        return [f"_warp.check_django_static({target.static_url!r}, {root!r}, {fallback!r})"]
+    if target.django and not target.app_serves_static:
+        return [f"_static = _warp.find_django_static({fallback!r})", "if _static:", *(f"    {line}" if line else "" for line in serve)]
+    if target.should_serve_static:
+        return [f"_static = ({target.static_url!r}, {str(target.static_root)!r})", *serve]
+    return []
 
 
 def _report_lines(common: Path, asgi: bool = False) -> list[str]:
@@ -177,9 +245,10 @@ def _report_lines(common: Path, asgi: bool = False) -> list[str]:
     ]
 
 
-def make_wrapper_source(target: Target, autorefresh: bool = False, signal_ready: bool = False, report_modules: Path | None = None) -> str:
-    """A WSGI module that loads the target, freezes what its import made, and adds WhiteNoise for static files
-    (unless the app serves them).
+def make_wrapper_source(target: Target, loading: Loading, autorefresh: bool = False, signal_ready: bool = False,
+                        report_modules: Path | None = None) -> str:
+    """A WSGI module that loads the target through warp's loader (the app's one import of the start), freezes
+    what its import made, and adds WhiteNoise for static files (unless the app serves them).
 
     WhiteNoise caches hashed names for good and serves the .gz/.br copies
     Django's compressed storages write to clients that accept them.
@@ -189,16 +258,13 @@ def make_wrapper_source(target: Target, autorefresh: bool = False, signal_ready:
     reloader knows at once whether the new code is up (and stops waiting if not).
     With ``report_modules`` (hooks/_common.py) it lists the installed modules it loaded for warp's parked process.
     """
-    load = _load_lines(target)
-    if target.should_serve_static:
-        load += [
-            "",
-            "from whitenoise import WhiteNoise",
-            "",
-            f"application = WhiteNoise(application, autorefresh={autorefresh!r}, immutable_file_test={HASHED_STATIC_NAME!r})",
-            f"application.add_files({str(target.static_root)!r}, prefix={target.static_url!r})",
-            "_gc.freeze()",
-        ]
+    load = _load_lines(target, loading, tell=signal_ready) + _static_lines(target, loading, [
+        "from whitenoise import WhiteNoise",
+        "",
+        f"application = WhiteNoise(application, autorefresh={autorefresh!r}, immutable_file_test={HASHED_STATIC_NAME!r})",
+        "application.add_files(_static[1], prefix=_static[0])",
+        "_gc.freeze()",
+    ])
     lines = ["# Generated by warp for each start; do not edit.", ""]
     if not signal_ready:
         return "\n".join(lines + load) + "\n"
@@ -216,10 +282,10 @@ def make_wrapper_source(target: Target, autorefresh: bool = False, signal_ready:
 
 
 def make_asgi_wrapper_source(
-    target: Target, signal_ready: bool = False, lifespan: bool = True, exit_on_failed_startup: bool = False, failure_marker: Path | None = None,
+    target: Target, loading: Loading, signal_ready: bool = False, lifespan: bool = True, exit_on_failed_startup: bool = False, failure_marker: Path | None = None,
     access_log: bool = False, report_modules: Path | None = None,
 ) -> str:
-    """An ASGI module that loads the target, freezes what its import made, and adds ServeStatic for Django's static
+    """An ASGI module that loads the target through warp's loader, freezes what its import made, and adds ServeStatic for Django's static
     files (unless the app serves them).
 
     With ``signal_ready`` it writes ``1`` to WARP_READY_FD once the app can serve
@@ -235,16 +301,12 @@ def make_asgi_wrapper_source(
     """
     log = _ACCESS_LOG if access_log else ""
     report = _report_lines(report_modules, asgi=True) if report_modules else []
-    load = _load_lines(target)
-    if target.should_serve_static:
-        load += [
-            "",
-            "from servestatic import ServeStaticASGI",
-            "",
-            f"application = ServeStaticASGI(application, root={str(target.static_root)!r}, prefix={target.static_url!r}, "
-            f"immutable_file_test={HASHED_STATIC_NAME!r})",
-            "_gc.freeze()",
-        ]
+    load = _load_lines(target, loading, tell=True) + _static_lines(target, loading, [
+        "from servestatic import ServeStaticASGI",
+        "",
+        f"application = ServeStaticASGI(application, root=_static[1], prefix=_static[0], immutable_file_test={HASHED_STATIC_NAME!r})",
+        "_gc.freeze()",
+    ])
     lines = ["# Generated by warp for each start; do not edit.", "", *_TELL_WARP_FROM_ANY_WORKER, "try:"]
     lines += [f"    {line}" if line else "" for line in load]
     lines += ["except BaseException:", "    _tell_warp(b'0')", "    raise", "_app = application"]
@@ -292,22 +354,18 @@ def make_asgi_wrapper_source(
 
 
 def make_asgi_app(
-    launch: Launch, exit_on_failed_startup: bool = False, by_path: bool = False, failure_marker: Path | None = None,
+    launch: Launch, server: str, exit_on_failed_startup: bool = False, by_path: bool = False, failure_marker: Path | None = None,
     access_log: bool = False,
 ) -> tuple[str, dict[Path, str], tuple[Path, ...]]:
     """What an ASGI server loads: (module:callable, files to write, import path).
 
-    The app itself, unless warp must add something: ServeStatic, the ready pipe
-    of --reload, an exit on a failed startup, or the access log; then a generated module, named
-    by its file's path with ``by_path`` (for servers that import a file from its
-    directory and take no import path).
+    Always warp's generated module, which loads the app through warp's loader (and adds ServeStatic, the ready
+    pipe, an exit on a failed startup or the access log where needed), named by its file's path with
+    ``by_path`` (for servers that import a file from its directory and take no import path).
     """
-    target = launch.target
-    if target.kind == "module" and not (target.should_serve_static or launch.reload or access_log or (
-            (exit_on_failed_startup or failure_marker) and launch.lifespan)):
-        return target.spec, {}, launch.python_path
     report = launch.hooks_dir / "_common.py" if launch.reload else None
-    source = make_asgi_wrapper_source(target, launch.reload, launch.lifespan, exit_on_failed_startup, failure_marker, access_log, report)
+    loading = make_loading(launch, server)
+    source = make_asgi_wrapper_source(launch.target, loading, launch.reload, launch.lifespan, exit_on_failed_startup, failure_marker, access_log, report)
     module = launch.run_dir / f"{ASGI_WRAPPER_MODULE}.py"
     spec = f"{module}:application" if by_path else f"{ASGI_WRAPPER_MODULE}:application"
     return spec, {launch.run_dir / f"{ASGI_WRAPPER_MODULE}.py": source}, (launch.run_dir, *launch.python_path)
