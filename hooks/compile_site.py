@@ -1,10 +1,10 @@
 """Byte-compile what an install put into the env, as pip does, reusing bytecode that another env compiled.
 
 Run by the env's python (the .pyc must be its own). Arguments: ``--cache DIR`` (where compiled modules are kept,
-by content and interpreter), then the ``.dist-info`` directories whose modules to compile, or ``--all`` for every
-installed distribution. A module whose .pyc matches its source is left alone; one that does not compile (a package's
-Python 2 test file, say) is left to import as it can, as pip and uv leave it. Prints JSON: the modules written,
-and how many of them came from the cache.
+by content and interpreter: a private directory warp made or checked), then the ``.dist-info`` directories whose
+modules to compile, or ``--all`` for every installed distribution. A module whose .pyc matches its source is left
+alone; one that does not compile (a package's Python 2 test file, say) is left to import as it can, as pip and uv
+leave it. Prints JSON: the modules written, and how many of them came from the cache.
 
 A kept module is the marshalled code of the same source bytes compiled by the same interpreter version (the magic
 number), so it is what compiling would give, save the file name inside it, which the import system sets to the
@@ -20,6 +20,7 @@ import json
 import marshal
 import multiprocessing
 import os
+import stat
 import sys
 import sysconfig
 import types
@@ -112,6 +113,15 @@ def is_code(body):
         return False
 
 
+def is_private_dir(path):
+    """No symlink, this user's, writable by no one else (warp checked the directories above it)."""
+    try:
+        info = os.lstat(path)
+    except OSError:
+        return False
+    return stat.S_ISDIR(info.st_mode) and info.st_uid == os.geteuid() and not info.st_mode & 0o022
+
+
 def compile_chunk(paths, cache):
     return [compile_one(path, cache) for path in paths]
 
@@ -122,8 +132,12 @@ def main(argv):
         cache = os.path.join(argv[1], f"{sys.implementation.cache_tag}-{MAGIC.hex()}")
         argv = argv[2:]
         try:  # the user's alone: what it holds becomes the code of every env's packages
-            os.makedirs(cache, mode=0o700, exist_ok=True)
+            os.mkdir(cache, mode=0o700)
+        except FileExistsError:
+            pass
         except OSError:  # not writable (a read-only home): compile without it
+            cache = None
+        if cache and not is_private_dir(cache):
             cache = None
     site = os.path.realpath(sysconfig.get_path("purelib"))
     if argv == ["--all"]:

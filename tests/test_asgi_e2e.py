@@ -66,7 +66,7 @@ def test_a_fastapi_app_with_no_configuration_is_found_and_served_on_the_default(
     plan = warp("plan", cwd=app.src, home=app.home).stdout
     for pattern in (
         r"^mode +asgi +because main.py defines app \(an ASGI convention\)$",
-        r"^interface +asgi +because main:app is a FastAPI whose __call__ is async \(imported in the app's env\)$",
+        r"^interface +asgi +because main.py defines app \(an ASGI convention\)$",
         r"^server +granian +because the server of the last `warp build`",  # which chose the ASGI default
         r"^lifespan +on +because ",
     ):

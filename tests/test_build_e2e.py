@@ -243,6 +243,38 @@ def test_a_second_env_takes_the_bytecode_another_env_compiled_from_the_same_sour
     assert_bytecode_is_current(home / "envs" / "second", "gunicorn.arbiter")
 
 
+@pytest.mark.parametrize("how", ["the cache is world-writable", "its bytecode directory is another user's", "its directory of one Python is group-writable"])
+def test_a_bytecode_cache_another_user_can_write_to_is_not_used(tmp_path, how):
+    """What the cache holds becomes the code of every env's packages: warp uses it only where it is the user's alone."""
+    if how.startswith("its bytecode") and os.geteuid() != 0:
+        pytest.skip("giving a directory to another user needs root")
+    cache = tmp_path / "cache"
+    first, home = make_project(tmp_path, "six\n")
+    warp("build", cwd=first, home=home, env={"WARP_CACHE_DIR": str(cache), "PYTHONDONTWRITEBYTECODE": "1"})
+    (site,) = env_of(home).glob("lib/python*/site-packages")
+    (kept,) = cache.glob(f"bytecode/*/{hashlib.sha256((site / 'six.py').read_bytes()).hexdigest()}")
+    python = env_of(home) / "bin" / "python"
+    subprocess.run([str(python), "-c", f"import marshal; open({str(kept)!r}, 'wb').write(marshal.dumps(compile('PLANTED = 1', 'six.py', 'exec')))"],
+                   check=True)
+    if how.startswith("the cache"):
+        cache.chmod(0o777)
+    elif how.startswith("its bytecode"):
+        os.chown(cache / "bytecode", 65534, 65534)
+    else:
+        kept.parent.chmod(0o770)
+    second = tmp_path / "second"
+    second.mkdir()
+    (second / "requirements.txt").write_text("six\n")
+    built = warp("build", cwd=second, home=home, env={"WARP_CACHE_DIR": str(cache), "PYTHONDONTWRITEBYTECODE": "1"})
+    other = home / "envs" / "second" / "bin" / "python"
+    assert subprocess.run([str(other), "-c", "import six; print(hasattr(six, 'PLANTED'), six.moves.__name__)"],
+                          capture_output=True, text=True, check=True).stdout.split() == ["False", "six.moves"]
+    assert_bytecode_is_current(home / "envs" / "second", "six", "gunicorn.arbiter")
+    if not how.startswith("its directory of one Python"):  # the hook passes over that one without a word
+        refused = cache if how.startswith("the cache") else cache / "bytecode"
+        assert f"warning: the bytecode cache is not used: {refused} is not a private directory of this user (owner, mode or symlink)" in built.stderr
+
+
 @pytest.mark.parametrize("how", ["WARP_NO_CACHE=1", "a cache directory that cannot be made"])
 def test_without_a_bytecode_cache_everything_is_compiled_all_the_same(tmp_path, how):
     (tmp_path / "a-file").write_text("")

@@ -387,9 +387,10 @@ def test_corrupt_metadata_of_the_directorys_own_env_is_an_error(tmp_path):
     assert_error(result, 1, f"error: metadata of env 'project' is unreadable ({meta})")
 
 
-def test_django_settings_are_read_once_and_again_after_any_change(tmp_path):
-    """A Django start-up per command is the cost of asking; the answer is kept until a file, the build or the environment changes."""
-    app = build_app("django_site", "gunicorn", copy_as="django_settings_kept")
+def test_plan_and_start_never_ask_the_app_and_a_build_reads_the_settings_again(tmp_path, run_warp):
+    """No interpreter asks the app before a start: `warp plan` shows what the last build's collectstatic read, and the
+    server's own process reads the settings as they are now."""
+    app = build_app("django_site", "gunicorn", copy_as="django_settings_read")
     settings = app.src / "mysite" / "settings.py"
     reads = tmp_path / "reads"
     (app.src / "static_url.txt").write_text("assets/\n")
@@ -402,23 +403,17 @@ def test_django_settings_are_read_once_and_again_after_any_change(tmp_path):
         plan = warp("plan", cwd=app.src, home=app.home).stdout
         return next(line.split()[2] for line in plan.splitlines() if line.startswith("static files"))
 
-    def asked(change=None) -> bool:
-        """Whether the app's interpreter was asked again (each answer costs a Django start-up, which reads the settings)."""
-        if change:
-            change()  # a build's collectstatic reads the settings too: count from here
-        before = reads.read_text() if reads.exists() else ""
-        value = static_url()
-        return value, reads.read_text() != before
-
-    assert asked() == ("/assets/", True)
-    assert asked() == ("/assets/", False)  # nothing changed: not asked again
-    assert asked(lambda: settings.write_text(settings.read_text() + "\n# edited\n")) == ("/assets/", True)  # the settings
-    assert asked(lambda: (app.src / "static_url.txt").write_text("files/\n")) == ("/files/", True)  # a file they read
-    (app.src / ".warp").mkdir(exist_ok=True)
-    assert asked(lambda: (app.src / ".warp" / "environment").write_text("SOMETHING=1\n")) == ("/files/", True)  # the environment
-    assert asked(lambda: warp("build", cwd=app.src, home=app.home)) == ("/files/", False)  # a build that installed nothing
-    six = lambda: warp("exec", "uv", "pip", "install", "--quiet", "six", cwd=app.src, home=app.home)  # noqa: E731
-    assert asked(six) == ("/files/", True)  # a package installed
+    warp("build", cwd=app.src, home=app.home)
+    read_by_the_build = reads.read_text()
+    assert static_url() == "/assets/"
+    (app.src / "static_url.txt").write_text("files/\n")
+    assert static_url() == "/assets/" and reads.read_text() == read_by_the_build  # plan asked nothing of the app
+    running = run_warp(app)
+    running.wait_ready("/admin/login/")
+    assert "/files/admin/css/" in running.get("/admin/login/")[1]  # the server's process read the settings as they are
+    assert running.get("/files/admin/css/base.css")[0] == 200
+    warp("build", cwd=app.src, home=app.home)
+    assert static_url() == "/files/"
 
 
 def test_warp_keeps_its_own_bytecode_where_pythondontwritebytecode_is_set(tmp_path):

@@ -19,6 +19,7 @@ from supervisor.options import ServerOptions, UnhosedConfigParser
 from conftest import canned_server, free_port
 from test_unit_plan import MODULE, STATIC_ROOT, make_project, make_settings, start, with_static
 from warp import export
+from warp.errors import UsageError
 
 SOCK = "/run/warp/blog/uwsgi.sock"
 
@@ -86,12 +87,44 @@ def test_systemd_unit_stops_warp_alone_within_the_graceful_timeout():
     assert "RuntimeDirectory=warp/blog\n" in unit
 
 
-def test_systemd_escapes_its_specifiers():
+def test_systemd_escapes_its_specifiers_and_a_dollar_only_where_it_expands_one():
+    """% is a specifier everywhere; $ expands in ExecStart='s arguments only, not in its program's path
+    (systemd-analyze verify looks for "/opt/$$x/python" when written so) nor in Environment= or WorkingDirectory=."""
     plan = gunicorn_plan()
-    unit = text(export.render_systemd(plan, deployment(plan, source=Path("/srv/100%"), warp=("/opt/$x/python",))))
-    assert "WorkingDirectory=/srv/100%%\n" in unit
-    assert 'ExecStart="/opt/$$x/python" start' in unit
+    dep = deployment(plan, source=Path("/srv/100%/$a"), warp=("/opt/$x/python", "-m", "w$y"), warp_home=Path("/h/$z %"))
+    unit = text(export.render_systemd(plan, dep))
+    assert "WorkingDirectory=/srv/100%%/$a\n" in unit
+    assert 'ExecStart="/opt/$x/python" -m "w$$y" start' in unit
+    assert 'Environment="WARP_HOME=/h/$z %%"\n' in unit
     assert "RuntimeDirectory" not in unit
+
+
+@pytest.mark.parametrize("source, message", [
+    ("/srv/a\nb", "systemd cannot express a newline in WorkingDirectory= ('/srv/a\\nb')"),
+    ("/srv/a\rb", "systemd cannot express a carriage return in WorkingDirectory= ('/srv/a\\rb')"),
+    ("/srv/ab ", "systemd cannot express a space at the end in WorkingDirectory= ('/srv/ab ')"),
+    ("/srv/ab\\", "systemd cannot express a backslash at the end in WorkingDirectory= ('/srv/ab\\\\')"),
+    ("/srv/\udcff", "systemd cannot express a name that is not UTF-8 in WorkingDirectory= ('/srv/\\udcff')"),
+])
+def test_systemd_refuses_a_working_directory_a_unit_line_cannot_hold(source, message):
+    """WorkingDirectory= is read as written (no quotes, no escapes): a line break ends it, blanks at its end are
+    stripped and a backslash there joins the next line."""
+    plan = gunicorn_plan()
+    with pytest.raises(UsageError) as caught:
+        export.render_systemd(plan, deployment(plan, source=Path(source)))
+    assert caught.value.message == message
+    assert caught.value.hint.endswith("then export again")
+
+
+def test_systemd_runtime_directory_with_a_blank_is_one_directory():
+    plan = start("uwsgi", with_static(MODULE), flags={"socket": "/run/my site/uwsgi.sock"})
+    assert 'RuntimeDirectory="my site"\n' in text(export.render_systemd(plan, deployment(plan)))
+
+
+def test_systemd_escapes_control_characters_in_quoted_words():
+    plan = gunicorn_plan()
+    unit = text(export.render_systemd(plan, deployment(plan, warp_home=Path('/h/a"b\\c\nd\te\x01'))))
+    assert 'Environment="WARP_HOME=/h/a\\"b\\\\c\\nd\\te\\x01"\n' in unit
 
 
 def test_supervisor_program_stops_gracefully_and_logs_to_supervisor():

@@ -178,7 +178,11 @@ def test_scan_paste_server(tmp_path, text, expected):
 
 
 def test_scan_paste_server_of_a_missing_file(tmp_path):
-    assert scan_paste_server(tmp_path / "missing.ini") is None
+    """The server would start and fail to load the app; warp says what is wrong before it starts anything."""
+    with pytest.raises(UsageError) as caught:
+        scan_paste_server(tmp_path / "missing.ini")
+    assert caught.value.message == f"paste file {tmp_path / 'missing.ini'} does not exist"
+    assert caught.value.hint == "name an existing .ini file with --app, relative to the application home"
 
 
 # ---------------------------------------------------------------- scan_project
@@ -278,6 +282,12 @@ ENVIRONMENT = [
     # a later value is kept in order; the consumer lets it win
     ("A=1\nB=2\nA=3\n", (("A", "1"), ("B", "2"), ("A", "3"))),
     ("A=1\r\nB=2\r\n", (("A", "1"), ("B", "2"))),
+    # Lines end at \n (or \r\n) only, as docker's and kubectl's --env-file read them: not at U+2028 or a form feed.
+    ("A=first\u2028B=second\n", (("A", "first\u2028B=second"),)),
+    ("A=1\x0cB=2\n", (("A", "1\x0cB=2"),)),
+    ("A=1\x0c\n", (("A", "1"),)),
+    # A UTF-8 byte order mark (Windows editors write one) is dropped, as docker and kubectl drop it.
+    ("\ufeffA=1\nB=2\n", (("A", "1"), ("B", "2"))),
 ]
 
 
@@ -304,14 +314,53 @@ def test_environment_file_missing(tmp_path):
     ],
 )
 def test_environment_file_malformed_line(tmp_path, text, line):
+    error = scan_environment_error(tmp_path, text)
+    assert error.message == f".warp/environment line {line}: expected KEY=VALUE"
+    assert error.hint == "fix that line; keys are letters, digits and _, and do not start with a digit"
+    # values may be secrets: never echoed back
+    assert "hunter2" not in error.message + error.hint + error.detail
+
+
+def scan_environment_error(tmp_path: Path, text: str) -> UsageError:
     path = tmp_path / "environment"
     path.write_text(text)
     with pytest.raises(UsageError) as caught:
         scan_environment_file(path)
-    assert caught.value.message == f".warp/environment line {line}: expected KEY=VALUE"
-    assert caught.value.hint == "fix that line; keys are letters, digits and _, and do not start with a digit"
-    # values may be secrets: never echoed back
-    assert "hunter2" not in caught.value.message + caught.value.hint + caught.value.detail
+    return caught.value
+
+
+@pytest.mark.parametrize("text, line, key", [("A=1\nB=x\0y\n", 2, "B"), ("export KEY=\0\n", 1, "KEY")])
+def test_environment_file_with_a_nul_byte_names_the_line(tmp_path, text, line, key):
+    """No environment variable can hold a NUL: said before any command is given it (exec would fail half-way)."""
+    error = scan_environment_error(tmp_path, text)
+    assert error.message == f".warp/environment line {line}: the value of {key} contains a NUL byte"
+    assert error.hint == "remove it; no environment variable can hold a NUL byte"
+
+
+def test_environment_file_line_numbers_count_newlines_only(tmp_path):
+    error = scan_environment_error(tmp_path, "A=1\x0cB=2\u2028C=3\nBAD LINE\n")
+    assert error.message == ".warp/environment line 2: expected KEY=VALUE"
+
+
+def make_not_a_file(path: Path, kind: str) -> str:
+    """Put a directory or a dangling symlink at ``path``; what warp must say it is."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    if kind == "directory":
+        path.mkdir()
+        return "a directory, not a file"
+    path.symlink_to(path.parent / "gone.txt")
+    return f"a symlink to {path.parent / 'gone.txt'}, which does not exist"
+
+
+@pytest.mark.parametrize("kind", ["directory", "dangling symlink"])
+@pytest.mark.parametrize("relative", ["requirements.txt", ".warp/environment", "pyproject.toml", ".warp/server_type"])
+def test_a_project_file_that_is_not_a_file_is_an_error_not_absent(tmp_path, relative, kind):
+    """Treated as absent, a broken requirements.txt would build nothing and a broken .warp/environment start the app without its variables."""
+    what = make_not_a_file(tmp_path / relative, kind)
+    with pytest.raises(UsageError) as caught:
+        scan_project(tmp_path)
+    assert caught.value.message == f"{tmp_path / relative} is {what}"
+    assert caught.value.hint == "make it a file, or remove it"
 
 
 # ---------------------------------------------------------------- hooks
@@ -376,6 +425,13 @@ def test_server_args_directory(tmp_path):
         },
     )
     assert scan_project(tmp_path).server_args == {"gunicorn": ("--log-level", "debug"), "uwsgi": ()}
+
+
+def test_server_args_with_a_nul_byte(tmp_path):
+    make_tree(tmp_path, {".warp/server_args": "--timeout 5\0\n"})
+    with pytest.raises(UsageError) as caught:
+        scan_project(tmp_path)
+    assert caught.value.message == f"{tmp_path / '.warp' / 'server_args'} contains a NUL byte"
 
 
 def test_server_args_bad_quoting(tmp_path):

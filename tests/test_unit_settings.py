@@ -180,6 +180,12 @@ INVALID = [
     ({}, {}, {}, {"port": 0}, "port from [tool.warp] port: port 0 is out of range 1-65535", "correct [tool.warp] port or pass --port"),
     ({}, {"PORT": "-1"}, {}, {}, "port from PORT: port '-1' is not a number", "correct PORT or pass --port"),
     ({}, {}, {}, {"port": True}, "port from [tool.warp] port: port 'True' is not a number", "correct [tool.warp] port or pass --port"),
+    # TOML numbers where a name is meant: never a traceback, and never 3.10 read as 3.1
+    ({}, {}, {}, {"server": 5}, "server type from [tool.warp] server must be a string, not int 5", 'write it in quotes in pyproject.toml: server = "..."'),
+    ({}, {}, {}, {"python": 3.10}, "python from [tool.warp] python must be a string, not float 3.1", 'write it in quotes in pyproject.toml: python = "..."'),
+    ({}, {}, {}, {"mode": True}, "mode from [tool.warp] mode must be a string, not bool True", 'write it in quotes in pyproject.toml: mode = "..."'),
+    ({}, {}, {}, {"home": "a\0b"}, "application home from [tool.warp] home contains a NUL byte", "correct [tool.warp] home"),
+    ({}, {}, {"server_type": "gunicorn\0"}, {}, "server type from .warp/server_type contains a NUL byte", "correct .warp/server_type"),
     (
         {}, {}, {"server_type": "nginx\n"}, {},
         "server type from .warp/server_type: unknown server type 'nginx'; choose one of auto, mod_wsgi, gunicorn, uwsgi, waitress, uvicorn, granian, hypercorn",

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import fcntl
+import os
 import re
 import shutil
 import sys
@@ -10,7 +11,7 @@ import time
 from contextlib import ExitStack, contextmanager
 from pathlib import Path
 
-from warp import __version__, locks, proc, pythons, servers, wheelstore
+from warp import __version__, checks, locks, proc, pythons, servers, wheelstore
 from warp.context import SHOW_AFTER, Context, Report, scan_digests, scan_dist_infos, scan_incomplete, scan_installed, working
 from warp.errors import EnvError, StepFailed, UsageError, disk_full_as_error
 from warp.hookdir import HOOKS_DIR
@@ -201,7 +202,8 @@ def compile_installed(ctx: Context, environ, report: Report, installer: Installe
     if not infos:
         return 0.0
     cache = find_cache_dir(ctx.environ)
-    argv = (str(ctx.env.python), str(HOOKS_DIR / "compile_site.py"), *(("--cache", str(cache / "bytecode")) if cache else ()), *infos)
+    bytecode = ensure_bytecode_cache(cache, report) if cache else None
+    argv = (str(ctx.env.python), str(HOOKS_DIR / "compile_site.py"), *(("--cache", str(bytecode)) if bytecode else ()), *infos)
     with working(report, "        byte-compiling what was installed", after=SHOW_AFTER):
         proc.run_json(argv, env=environ, cwd=ctx.source, step="Byte-compiling the installed packages",
                       hint="run `warp build --force` to install the env's packages again")
@@ -216,6 +218,25 @@ def find_cache_dir(environ) -> Path | None:
     if environ.get(WARP_CACHE_DIR):
         return Path(environ[WARP_CACHE_DIR]).expanduser().absolute()
     return Path(environ.get("XDG_CACHE_HOME") or Path.home() / ".cache").expanduser().absolute() / "warp"
+
+
+def ensure_bytecode_cache(cache: Path, report: Report) -> Path | None:
+    """The bytecode directory of the cache, made private where missing; None when it cannot be made (a read-only
+    home), or, with a warning, when the cache or it is not this user's alone: what it holds becomes the code of
+    every env's packages, so a directory another user can write to is not used (the cache itself may be a symlink)."""
+    bytecode = cache / "bytecode"
+    try:
+        cache.mkdir(mode=0o700, parents=True, exist_ok=True)
+        bytecode.mkdir(mode=0o700, exist_ok=True)
+        infos = ((cache, os.stat(cache)), (bytecode, os.lstat(bytecode)))
+    except OSError:
+        return None
+    for path, info in infos:
+        if not checks.is_private_dir(info, os.geteuid()):
+            report(f"warning: the bytecode cache is not used: {path} is not a private directory of this user (owner, mode or symlink)")
+            report(f"         compiling without it; make it yours alone (chmod go-w), or set {WARP_CACHE_DIR} to a directory of your own")
+            return None
+    return bytecode
 
 
 def _forget_incomplete(ctx: Context, report: Report) -> None:

@@ -46,12 +46,16 @@ def ensure_private_dir(base: str | os.PathLike) -> None:
         os.mkdir(base, 0o755)
     except FileExistsError:
         pass
-    info = os.lstat(base)
-    if stat.S_ISLNK(info.st_mode) or info.st_uid != os.geteuid() or info.st_mode & 0o022:
+    if not is_private_dir(os.lstat(base), os.geteuid()):
         raise EnvError(
             f"{base} is not a private directory of this user (owner, mode or symlink)",
             hint=f"remove {base}, or set TMPDIR to a directory of your own",
         )
+
+
+def is_private_dir(info: os.stat_result, euid: int) -> bool:
+    """Whether a directory (its lstat) is this user's alone: no symlink, owned by ``euid``, writable by no one else."""
+    return stat.S_ISDIR(info.st_mode) and info.st_uid == euid and not info.st_mode & 0o022
 
 
 def find_socket_owner(euid: int) -> tuple[str, str] | None:

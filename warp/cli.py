@@ -409,7 +409,7 @@ def _render_and_write(render, *, platform: bool, flags: dict, out: Path | None, 
 @start_options
 def export_(target: str, out: Path | None, listen: str, force: bool, **flags) -> None:
     """Write TARGET's configuration from the plan `warp start` runs: systemd, supervisor, nginx, procfile, kubernetes."""
-    from warp import export
+    from warp import deploy, export
 
     if target not in export.TARGETS:
         raise UsageError(f"unknown export target {target!r}", hint=f"choose one of: {', '.join(export.TARGETS)}")
@@ -418,6 +418,7 @@ def export_(target: str, out: Path | None, listen: str, force: bool, **flags) ->
     if target == "kubernetes" and ctx.project.environment:
         report(f" -----> The Deployment reads .warp/environment from Secret {export.find_secret_name(ctx.env.name)}; create it with:")
         report("        " + export.make_secret_command(ctx.env.name, ctx.source))
+        deploy.report_env_file_quirks(ctx, "kubectl's --from-env-file", report)
 
 
 @cli.command()

@@ -183,10 +183,17 @@ def run_image(ctx: Context, containerfile: Path, tag: str, port: int, report: Re
         raise make_cannot_run(engine, exc) from None
     secrets = " --env-file .warp/environment" if ctx.project.environment else ""
     report(done or f" -----> Built image {tag}; run it with: {engine} run{secrets} -p {port}:{port} {tag}")
-    quirks = find_env_file_quirks(ctx.source / ".warp" / "environment") if secrets else []
+    if secrets:
+        report_env_file_quirks(ctx, f"{engine}'s --env-file", report)
+
+
+def report_env_file_quirks(ctx: Context, reader: str, report: Report) -> None:
+    """Warn of the .warp/environment lines that ``reader`` (docker's --env-file, kubectl's --from-env-file) reads
+    otherwise than warp."""
+    quirks = find_env_file_quirks(ctx.source / ".warp" / "environment")
     if quirks:
-        report(f"warning: .warp/environment line(s) {', '.join(map(str, quirks))} use export or quotes, which {engine}'s "
-               "--env-file keeps as they are; write them as plain KEY=VALUE")
+        report(f"warning: .warp/environment line(s) {', '.join(map(str, quirks))} use export or quotes, which {reader} "
+               "reads otherwise (an export line is no assignment to it, and quotes stay in the value); write them as plain KEY=VALUE")
 
 
 # ---------------------------------------------------------------- the wheelhouse

@@ -13,10 +13,10 @@ from warp.errors import UsageError
 
 def scan_environment_file(path: str | os.PathLike) -> tuple[tuple[str, str], ...]:
     """Parse ``.warp/environment``: KEY=VALUE lines, ``#`` comments, optional ``export``."""
-    if not os.path.isfile(path):
+    if not is_project_file(path):
         return ()
     pairs = []
-    for number, line in enumerate(read_project_file(path).splitlines(), start=1):
+    for number, line in enumerate(split_env_lines(read_project_file(path)), start=1):
         text = line.strip()
         if not text or text.startswith("#"):
             continue
@@ -29,6 +29,11 @@ def scan_environment_file(path: str | os.PathLike) -> tuple[tuple[str, str], ...
                 f".warp/environment line {number}: expected KEY=VALUE",
                 hint="fix that line; keys are letters, digits and _, and do not start with a digit",
             )
+        if "\0" in value:
+            raise UsageError(
+                f".warp/environment line {number}: the value of {key} contains a NUL byte",
+                hint="remove it; no environment variable can hold a NUL byte",
+            )
         value = value.strip()
         if len(value) >= 2 and value[0] == value[-1] and value[0] in "'\"":
             value = value[1:-1]
@@ -37,17 +42,38 @@ def scan_environment_file(path: str | os.PathLike) -> tuple[tuple[str, str], ...
 
 
 def find_env_file_quirks(path: str | os.PathLike) -> list[int]:
-    """The numbers of the ``.warp/environment`` lines that docker's and podman's ``--env-file`` would read otherwise
-    than warp: they take ``export KEY=`` as a variable named "export KEY" and keep quotes in the value."""
-    if not os.path.isfile(path):
+    """The numbers of the ``.warp/environment`` lines that docker's and podman's ``--env-file`` and kubectl's
+    ``--from-env-file`` read otherwise than warp: they take ``export KEY=`` as a variable named "export KEY" (kubectl
+    refuses it) and keep quotes in the value."""
+    if not is_project_file(path):
         return []
     quirks = []
-    for number, line in enumerate(read_project_file(path).splitlines(), start=1):
+    for number, line in enumerate(split_env_lines(read_project_file(path)), start=1):
         text = line.strip()
         value = text.partition("=")[2].strip()
         if text.startswith("export ") or (len(value) >= 2 and value[0] == value[-1] and value[0] in "'\""):
             quirks.append(number)
     return quirks
+
+
+def split_env_lines(text: str) -> list[str]:
+    """The lines of an env file as docker's --env-file and kubectl's --from-env-file read them: ended by \\n or \\r\\n
+    only (not by a form feed or U+2028, as str.splitlines would), after a UTF-8 byte order mark, which is dropped."""
+    return text.removeprefix("\ufeff").replace("\r\n", "\n").split("\n")
+
+
+def is_project_file(path: str | os.PathLike) -> bool:
+    """Whether the project has this file: False when there is nothing at ``path``; anything there but a file
+    (a directory, a symlink that leads nowhere) is the user's to fix, not a file to pass over."""
+    if os.path.isfile(path):
+        return True
+    if not os.path.lexists(path):
+        return False
+    if os.path.islink(path) and not os.path.exists(path):
+        what = f"a symlink to {os.readlink(path)}, which does not exist"
+    else:
+        what = "a directory, not a file" if os.path.isdir(path) else "not a regular file"
+    raise UsageError(f"{path} is {what}", hint="make it a file, or remove it")
 
 
 def read_project_file(path: str | os.PathLike) -> str:

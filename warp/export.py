@@ -7,6 +7,9 @@ Renderers are pure: they return file contents and never write (deploy.py does).
 
 from __future__ import annotations
 
+import csv
+import io
+import ipaddress
 import json
 import re
 import shlex
@@ -16,6 +19,7 @@ from pathlib import Path, PurePosixPath
 import yaml
 
 from warp import servers
+from warp.errors import UsageError
 from warp.plan import MEMORY_PER_PROCESS, StartPlan
 from warp.settings import Settings
 
@@ -120,12 +124,65 @@ def _header(comment: str, target: str, dep: Deployment) -> str:
 # ---------------------------------------------------------------- systemd
 
 
-def _systemd_word(word: str) -> str:
-    """One ExecStart/Environment word: quoted when needed; % and $ escaped (systemd expands both)."""
-    word = word.replace("%", "%%").replace("$", "$$")
+#: How an error names a character a format cannot hold.
+_CHARACTER_NAMES = {"\n": "a newline", "\r": "a carriage return", "\t": "a tab", " ": "a space", "\\": "a backslash",
+                    '"': "a double quote", "'": "a single quote"}
+
+
+def make_cannot_express(consumer: str, character: str, where: str, value: str, placed: str = "") -> UsageError:
+    """The error for a value a config format cannot hold: which character (``placed``: where in the value), in
+    which setting, and what to do."""
+    name = _CHARACTER_NAMES.get(character, repr(character))
+    return UsageError(
+        f"{consumer} cannot express {name}{placed} in {where} ({value!r})",
+        hint=f"use a path or value without {name}{placed} there (rename or move that directory), then export again",
+    )
+
+
+def _check_utf8(consumer: str, where: str, value: str) -> None:
+    """Config files are UTF-8 text; a name that is not (a byte from another encoding) cannot be written into one."""
+    if any("\udc80" <= c <= "\udcff" for c in value):
+        raise UsageError(f"{consumer} cannot express a name that is not UTF-8 in {where} ({value!r})",
+                         hint="rename that directory in UTF-8, then export again")
+
+
+#: systemd's C escapes inside a quoted word (systemd.syntax(7), "Quoting").
+_SYSTEMD_ESCAPES = {"\\": "\\\\", '"': '\\"', "\n": "\\n", "\r": "\\r", "\t": "\\t"}
+
+
+def _systemd_word(word: str, where: str, *, expands: bool = False) -> str:
+    """One word of ExecStart= (``expands``: an argument, where systemd expands $VAR, so $ is written $$; not in the
+    program's path) or of Environment= (where $ means nothing, systemd.exec(5)): quoted with C escapes when needed;
+    % (a specifier) doubled."""
+    _check_utf8("systemd", where, word)
+    word = word.replace("%", "%%")
+    if expands:
+        word = word.replace("$", "$$")
     if re.fullmatch(r"[A-Za-z0-9_@%+=:,./-]+", word):
         return word
-    return '"' + word.replace("\\", "\\\\").replace('"', '\\"') + '"'
+    escaped = "".join(_SYSTEMD_ESCAPES.get(c, f"\\x{ord(c):02x}" if ord(c) < 0x20 or ord(c) == 0x7F else c) for c in word)
+    return f'"{escaped}"'
+
+
+def _systemd_program(path: str) -> str:
+    """ExecStart='s program: a path systemd takes as written but for %, and refuses with a quote, a backslash or a
+    control character in it ("Executable name contains special characters")."""
+    bad = next((c for c in path if c in "\"'\\" or ord(c) < 0x20 or ord(c) == 0x7F), None)
+    if bad is not None:
+        raise make_cannot_express("systemd", bad, "the program of ExecStart=", path)
+    return _systemd_word(path, "ExecStart=")
+
+
+def _systemd_path(path: str, where: str) -> str:
+    """A path setting (WorkingDirectory=): systemd reads it as written, quotes and backslashes included, but for
+    % specifiers; what a unit file line cannot hold is refused."""
+    _check_utf8("systemd", where, path)
+    for character in ("\n", "\r"):
+        if character in path:
+            raise make_cannot_express("systemd", character, where, path)
+    if path[-1:] in (" ", "\t", "\\"):  # systemd strips trailing blanks; a trailing backslash continues the line
+        raise make_cannot_express("systemd", path[-1], where, path, placed=" at the end")
+    return path.replace("%", "%%")
 
 
 def _service_environment(dep: Deployment) -> dict[str, str]:
@@ -134,6 +191,7 @@ def _service_environment(dep: Deployment) -> dict[str, str]:
 
 def render_systemd(plan: StartPlan, dep: Deployment) -> list[File]:
     """A service unit running `warp start`; SIGTERM to warp alone, which stops the server gracefully."""
+    program, *arguments = (*dep.warp, "start", *dep.start_args)
     lines = [
         _header("#", "export systemd", dep).rstrip(),
         "[Unit]",
@@ -143,15 +201,15 @@ def render_systemd(plan: StartPlan, dep: Deployment) -> list[File]:
         "[Service]",
         "Type=exec",
         f"User={dep.user}",
-        f"WorkingDirectory={_systemd_word(str(dep.source))}",
+        f"WorkingDirectory={_systemd_path(str(dep.source), 'WorkingDirectory=')}",
     ]
-    lines += [f"Environment={_systemd_word(f'{key}={value}')}" for key, value in _service_environment(dep).items()]
+    lines += [f"Environment={_systemd_word(f'{key}={value}', 'Environment=')}" for key, value in _service_environment(dep).items()]
     if _runtime_directory(plan) is not None:
         # systemd creates it for the service's user and removes it on stop.
-        lines.append(f"RuntimeDirectory={_runtime_directory(plan).relative_to('/run')}")
+        lines.append(f"RuntimeDirectory={_systemd_word(str(_runtime_directory(plan).relative_to('/run')), 'RuntimeDirectory=')}")
         lines.append("RuntimeDirectoryMode=0755")
     lines += [
-        "ExecStart=" + " ".join(_systemd_word(word) for word in (*dep.warp, "start", *dep.start_args)),
+        "ExecStart=" + " ".join([_systemd_program(program), *(_systemd_word(word, "ExecStart=", expands=True) for word in arguments)]),
         "Restart=on-failure",
         "RestartSec=2",
         f"# {describe_stop(plan)}.",
@@ -169,21 +227,58 @@ def render_systemd(plan: StartPlan, dep: Deployment) -> list[File]:
 # ---------------------------------------------------------------- supervisor
 
 
-def _supervisor_text(value: str) -> str:
-    """supervisor expands %(name)s in its values, so a literal % is doubled."""
+def _supervisor_text(value: str, where: str) -> str:
+    """A value as supervisor's ini parser reads it: % doubled (it expands %(name)s); refused where no quoting helps,
+    since a line cannot hold a newline and a # or ; after a blank starts a comment, whatever the quotes."""
+    _check_utf8("supervisor", where, value)
+    for character in ("\n", "\r"):
+        if character in value:
+            raise make_cannot_express("supervisor", character, where, value)
+    comment = re.search(r"\s([#;])", value)
+    if comment:
+        raise make_cannot_express("supervisor", comment.group(1), where, value, placed=" after a blank")
     return value.replace("%", "%%")
+
+
+def _supervisor_path(path: str, where: str) -> str:
+    """directory=: used as written, so only its end can be lost (the parser strips blanks there)."""
+    if path[-1:].isspace():
+        raise make_cannot_express("supervisor", path[-1], where, path, placed=" at the end")
+    return _supervisor_text(path, where)
+
+
+def _supervisor_command(words: tuple[str, ...]) -> str:
+    """command=, which supervisor splits as a shell would (shlex): each # or ; is put in double quotes of its own,
+    so that no blank comes right before it, which the ini parser would take for a comment."""
+    quoted = [shlex.quote(word).replace("#", "'\"#\"'").replace(";", "'\";\"'") for word in words]
+    return _supervisor_text(" ".join(quoted), "command=")
+
+
+def _supervisor_environment(environment: dict[str, str]) -> str:
+    """environment=KEY="value",…: supervisor's tokenizer (shlex without escapes) takes a value in either quote that
+    it does not contain, and strips every quote at its ends."""
+    pairs = []
+    for key, value in environment.items():
+        where = f"environment={key}"
+        end = next((c for c in (value[:1], value[-1:]) if c in ("'", '"')), None)
+        if end:
+            raise make_cannot_express("supervisor", end, where, value, placed=" at its start or end")
+        if "'" in value and '"' in value:
+            raise make_cannot_express("supervisor", "'", where, value, placed=" together with a double quote")
+        quote = "'" if '"' in value else '"'
+        pairs.append(f"{key}={quote}{_supervisor_text(value, where)}{quote}")
+    return ",".join(pairs)
 
 
 def render_supervisor(plan: StartPlan, dep: Deployment) -> list[File]:
     """A [program:NAME] section: TERM to warp alone, the group killed only after the graceful timeout."""
-    environment = ",".join(f'{key}="{_supervisor_text(value)}"' for key, value in _service_environment(dep).items())
     lines = [
         _header(";", "export supervisor", dep).rstrip(),
         f"[program:{dep.name}]",
-        "command=" + _supervisor_text(shlex.join((*dep.warp, "start", *dep.start_args))),
-        f"directory={_supervisor_text(str(dep.source))}",
+        "command=" + _supervisor_command((*dep.warp, "start", *dep.start_args)),
+        f"directory={_supervisor_path(str(dep.source), 'directory=')}",
         f"user={dep.user}",
-        f"environment={environment}",
+        f"environment={_supervisor_environment(_service_environment(dep))}",
         "autostart=true",
         "autorestart=unexpected",
         "exitcodes=0",
@@ -228,6 +323,46 @@ def find_upstream(plan: StartPlan) -> str:
     return f"[{host}]:{plan.port}" if ":" in host else f"{host}:{plan.port}"
 
 
+_HOSTNAME = re.compile(r"(?!-)[A-Za-z0-9-]{1,63}(?<!-)(\.(?!-)[A-Za-z0-9-]{1,63}(?<!-))*")
+
+
+def find_listen(raw: str) -> str:
+    """nginx's ``listen`` from --listen: a port, address:port or [IPv6 address]:port, never more words or directives."""
+    host, colon, port = raw.strip().rpartition(":")
+    if host.startswith("[") and host.endswith("]"):
+        is_host = _is_address(host[1:-1], ipaddress.IPv6Address)
+    else:
+        is_host = not colon or host == "*" or _is_address(host, ipaddress.IPv4Address) or (
+            _HOSTNAME.fullmatch(host) is not None and not host.replace(".", "").isdecimal())  # 1.2.3 is no name
+    if not (is_host and port.isascii() and port.isdecimal() and 1 <= int(port) <= 65535):
+        raise UsageError(f"--listen {raw!r} is not a port, address:port or [IPv6 address]:port",
+                         hint="e.g. --listen 80, --listen 127.0.0.1:8081 or --listen [::1]:8081")
+    return f"{host}:{port}" if colon else port
+
+
+def _is_address(text: str, kind: type) -> bool:
+    try:
+        kind(text)
+    except ValueError:
+        return False
+    return True
+
+
+#: The C escapes nginx reads in a word (ngx_conf_read_token); inside quotes a ; { } # or blank is plain text.
+_NGINX_ESCAPES = {"\\": "\\\\", '"': '\\"'}
+
+
+def _nginx_word(value: str, where: str, *, variables: bool = False) -> str:
+    """One word of an nginx directive, quoted when it holds more than plain path characters. In a directive that
+    expands ``variables`` (alias), nginx has no way to write a literal $, so one is refused."""
+    _check_utf8("nginx", where, value)
+    if variables and "$" in value:
+        raise make_cannot_express("nginx", "$", where, value)
+    if re.fullmatch(r"[A-Za-z0-9_@%+=:,./-]+", value):
+        return value
+    return '"' + "".join(_NGINX_ESCAPES.get(c, c) for c in value) + '"'
+
+
 def render_nginx(plan: StartPlan, dep: Deployment) -> list[File]:
     """A server block in front of the app: static files from STATIC_ROOT by nginx (unless the app serves them), the rest to the server."""
     upstream = f"warp_{find_unit_name(dep.name).replace('-', '_')}"
@@ -235,7 +370,7 @@ def render_nginx(plan: StartPlan, dep: Deployment) -> list[File]:
     lines = [
         _header("#", "export nginx", dep).rstrip(),
         f"upstream {upstream} {{",
-        f"    server {find_upstream(plan)};",
+        f"    server {_nginx_word(find_upstream(plan), 'upstream server')};",
         "}",
         "",
     ]
@@ -250,7 +385,7 @@ def render_nginx(plan: StartPlan, dep: Deployment) -> list[File]:
         ]
     lines += [
         "server {",
-        f"    listen {dep.listen};",
+        f"    listen {find_listen(dep.listen)};",
         "    server_name _;",
         f"    client_max_body_size {CLIENT_MAX_BODY_SIZE};",
         "",
@@ -265,8 +400,8 @@ def render_nginx(plan: StartPlan, dep: Deployment) -> list[File]:
         lines += [
             "",
             "    # Django's collected static files, served by nginx itself, with the .gz copies collectstatic wrote.",
-            f"    location {static_url} {{",
-            f"        alias {str(plan.static_root).rstrip('/')}/;",
+            f"    location {_nginx_word(static_url, 'location')} {{",
+            f"        alias {_nginx_word(str(plan.static_root).rstrip('/') + '/', 'alias', variables=True)};",
             f"        expires {STATIC_EXPIRES};",
             "        gzip_static on;",
             "        add_header Vary Accept-Encoding;",
@@ -376,16 +511,22 @@ def make_kubernetes_objects(plan: StartPlan, dep: Deployment, image: str) -> lis
 
 
 def make_secret_command(name: str, source: Path) -> str:
-    """The command that makes the Secret the Deployment reads .warp/environment's values from."""
-    return shlex.join(("kubectl", "create", "secret", "generic", find_secret_name(name),
-                       f"--from-env-file={source / '.warp' / 'environment'}"))
+    """The command that makes the Secret the Deployment reads .warp/environment's values from.
+
+    kubectl (1.23 and later) reads --from-env-file as a list of files in CSV, so a path with a quote or a comma is
+    quoted for CSV first, then the whole flag for the shell.
+    """
+    row = io.StringIO()
+    csv.writer(row, lineterminator="\n").writerow([str(source / ".warp" / "environment")])  # quotes a field with a line break
+    return shlex.join(("kubectl", "create", "secret", "generic", find_secret_name(name), f"--from-env-file={row.getvalue()[:-1]}"))
 
 
 def render_kubernetes(plan: StartPlan, dep: Deployment) -> list[File]:
     objects = make_kubernetes_objects(plan, dep, find_image_name(dep.name))
     text = _header("#", "export kubernetes", dep)
     if dep.secret_names:
-        text += f"# {', '.join(dep.secret_names)} come from Secret {find_secret_name(dep.name)}; create it with:\n#   {make_secret_command(dep.name, dep.source)}\n"
+        text += f"# {', '.join(dep.secret_names)} come from Secret {find_secret_name(dep.name)}; create it with:\n"
+        text += "".join(f"#   {line}\n" for line in make_secret_command(dep.name, dep.source).split("\n"))
     text += yaml.safe_dump_all(objects, sort_keys=False)
     return [File(f"{dep.name}.kubernetes.yaml", text)]
 

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterator
 
-from warp.envfile import read_project_file, scan_environment_file
+from warp.envfile import is_project_file, read_project_file, scan_environment_file
 from warp.errors import UsageError
 
 DEPENDENCY_FILES = (
@@ -186,8 +186,8 @@ def _scan_members(root: Path, table: dict[str, Any]) -> tuple[tuple[str, str], .
 def scan_project(root: Path) -> ProjectFacts:
     root = root.resolve()
     warp_dir = root / ".warp"
-    dependency_files = tuple(name for name in DEPENDENCY_FILES if (root / name).is_file())
-    warp_files = {name: read_project_file(warp_dir / name) for name in WARP_FILES if (warp_dir / name).is_file()}
+    dependency_files = tuple(name for name in DEPENDENCY_FILES if is_project_file(root / name))
+    warp_files = {name: read_project_file(warp_dir / name) for name in WARP_FILES if is_project_file(warp_dir / name)}
     pyproject = _scan_pyproject(root / "pyproject.toml")
     return ProjectFacts(
         root=root,
@@ -200,7 +200,7 @@ def scan_project(root: Path) -> ProjectFacts:
         environment=scan_environment_file(warp_dir / "environment"),
         hooks=_scan_hooks(root, warp_dir / "action_hooks"),
         server_args=_scan_server_args(warp_dir / "server_args"),
-        requirements_text=read_project_file(root / "requirements.txt") if (root / "requirements.txt").is_file() else "",
+        requirements_text=read_project_file(root / "requirements.txt") if "requirements.txt" in dependency_files else "",
         top_level=_scan_top_level(root),
         workspace=scan_workspace(root, pyproject),
     )
@@ -266,10 +266,16 @@ def find_assigned_name(text: str, names: tuple[str, ...]) -> str | None:
 def scan_paste_server(ini: Path) -> PasteServer | None:
     """The [server:main] (or [server]) section of a paste ini, as PasteDeploy finds it; None when there is none.
 
-    Read as text (``%(here)s`` is left as written); a file that is not an ini is the server's to report.
+    Read as text (``%(here)s`` is left as written); a file that is not an ini is the server's to report, a
+    missing one is warp's: the server would only say it cannot load the app.
     """
     import configparser
 
+    if not ini.is_file():
+        raise UsageError(
+            f"paste file {ini} does not exist" if not ini.exists() else f"paste file {ini} is not a file",
+            hint="name an existing .ini file with --app, relative to the application home",
+        )
     parser = configparser.RawConfigParser(strict=False)
     try:
         parser.read_string(ini.read_text(encoding="utf-8", errors="replace"), str(ini))
@@ -382,7 +388,10 @@ def _scan_server_args(path: Path) -> dict[str, tuple[str, ...]]:
 
 
 def _split_args(path: Path) -> tuple[str, ...]:
+    text = read_project_file(path)
+    if "\0" in text:
+        raise UsageError(f"{path} contains a NUL byte", hint="remove it; no command-line argument can hold one")
     try:
-        return tuple(shlex.split(read_project_file(path), comments=True))
+        return tuple(shlex.split(text, comments=True))
     except ValueError as exc:
         raise UsageError(f"{path}: {exc}", hint="quote the arguments as you would in a shell") from None

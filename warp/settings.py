@@ -237,6 +237,13 @@ def _resolve(spec: Spec, flags, environ, warp_files, tool) -> Value:
             f"{spec.what} from {source} must be a string or a number, not {type(raw).__name__} {raw!r}",
             hint=f"correct {source}" + (f" or pass {spec.flag}" if spec.flag else ""),
         )
+    if any("\0" in str(item) for item in (raw if isinstance(raw, list) else [raw])):  # TOML's "\u0000", a .warp file's byte
+        raise UsageError(f"{spec.what} from {source} contains a NUL byte", hint=f"correct {source}")
+    if source.startswith("[tool.warp]") and not isinstance(raw, (str, list, *_NUMERIC.get(spec.parse, ()))):
+        raise UsageError(
+            f"{spec.what} from {source} must be a string, not {type(raw).__name__} {raw!r}",
+            hint=f'write it in quotes in pyproject.toml: {spec.tool_key} = "..."',
+        )
     if isinstance(raw, bool) and spec.parse is not parse_flag:
         raw = str(raw)
     try:
@@ -246,6 +253,13 @@ def _resolve(spec: Spec, flags, environ, warp_files, tool) -> Value:
             f"{spec.what} from {source}: {exc}",
             hint=f"correct {source}" + (f" or pass {spec.flag}" if spec.flag and source != spec.flag else ""),
         ) from None
+
+
+#: The settings [tool.warp] may give as a TOML number or boolean; every other one is a name, written as a string
+#: (``server = 5`` is a mistake, and ``python = 3.10`` would be read as 3.1).
+_NUMERIC: dict[Callable[[Any], Any], tuple[type, ...]] = {
+    _port: (int,), _positive_int: (int, float), _positive_float: (int, float), parse_flag: (bool, int),
+}
 
 
 def _is_scalar(raw: Any) -> bool:

@@ -35,6 +35,5 @@ class Granian(Adapter):
             # Without it a stop waits for every open WebSocket and stream.
             "--workers-kill-timeout", str(launch.graceful_timeout),
         ]
-        # With several workers warp stays the parent: a worker that cannot load the app must stop Granian, not be replaced.
-        stop = Stop("signal", signal="SIGTERM", timeout=launch.graceful_timeout, group=False) if launch.processes > 1 else Stop("exec", timeout=launch.graceful_timeout)
-        return ServerCommand(argv=tuple(argv) + launch.extra_args + (app,), stop=stop, files=files)
+        # A worker that cannot load the app ends Granian (or, replaced, fails again within Granian's crash-loop window).
+        return ServerCommand(argv=tuple(argv) + launch.extra_args + (app,), stop=Stop("exec", timeout=launch.graceful_timeout), files=files)
