@@ -6,7 +6,7 @@ from dataclasses import replace
 from pathlib import Path
 
 import pytest
-from test_unit_plan import ENV, HOOKS, MODULE, WORKSTATION, make_app, make_project, make_settings
+from test_unit_plan import ENV, HOOKS, MODULE, WORKSTATION, make_app, make_project, make_settings, start
 
 from warp.frameworks import Mode, find_django_settings, find_mode
 from warp.plan import find_dependency_inputs, make_start_plan
@@ -192,3 +192,14 @@ def test_the_workspace_is_the_nearest_that_lists_the_project_among_its_members(t
     outside = tmp_path / "elsewhere"
     outside.mkdir()
     assert scan_workspace(outside, {}) is None
+
+
+@pytest.mark.parametrize("processes, versions, named", [("2", "27.0.1", True), ("2", "23.0.0", False), ("1", "27.0.1", False)])
+def test_gunicorn_gets_a_logger_that_names_the_address_where_each_worker_has_its_own_socket(processes, versions, named):
+    plan = start("gunicorn", MODULE, flags={"processes": processes}, versions={"gunicorn": versions})
+    logger = ENV / ".warp" / "run" / "warp_gunicorn_log.py"
+    assert ("--logger-class" in plan.argv) is named and (logger in plan.files) is named
+    if named:
+        assert plan.argv[plan.argv.index("--logger-class") + 1] == "warp_gunicorn_log.Logger"
+        assert str(logger.parent) in plan.argv[plan.argv.index("--pythonpath") + 1].split(",")
+        compile(plan.files[logger], str(logger), "exec")
