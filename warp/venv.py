@@ -133,10 +133,6 @@ def find_env(home: Path, name: str) -> Env:
     return Env(check_env_name(name), home / "envs" / name)
 
 
-def find_env_for_source(home: Path, source: Path) -> Env | None:
-    return scan_sources(home).get(str(source))
-
-
 def scan_sources(home: Path) -> dict[str, Env]:
     """Each source directory an env was made for, and that env (the first by name, when two were made for one)."""
     found: dict[str, Env] = {}
