@@ -334,7 +334,7 @@ def test_plan_explains_every_decision_and_masks_secrets(blog):
     if gunicorn_version(env) >= (25, 1):
         command.append("--no-control-socket")
     if gunicorn_version(env) >= (24,):
-        command.append("--reuse-port")
+        command += ["--reuse-port", "--logger-class", "warp_gunicorn_log.Logger"]  # the log names the address
     # The app is loaded by warp's module in the env's .warp/run/, which imports wsgiapp:wsgi_app in the server's process.
     command += ["--pythonpath", f"{env}/.warp/run,{project},{home_dir}", "warp_wsgi:application"]
     assert f"command: {shlex.join(command)}" in lines

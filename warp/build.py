@@ -11,13 +11,13 @@ import time
 from contextlib import ExitStack, contextmanager
 from pathlib import Path
 
-from warp import __version__, checks, locks, proc, servers, wheelstore
+from warp import __version__, checks, locks, proc, pythons, servers, wheelstore
 from warp.context import SHOW_AFTER, Context, Report, scan_digests, scan_dist_infos, scan_incomplete, scan_installed, working
 from warp.errors import EnvError, StepFailed, UsageError, disk_full_as_error
 from warp.hookdir import HOOKS_DIR
-from warp.plan import BuildPlan, Installer, find_dependency_inputs, find_installer, find_servers_named, make_build_plan
+from warp.plan import BuildPlan, Installer, find_dependency_inputs, find_installer, find_servers_named, find_workspace_member, make_build_plan
 from warp.settings import WARP_CACHE_DIR, WARP_NO_CACHE, parse_flag
-from warp.venv import Env, drop_world_write, find_uv
+from warp.venv import Env, create_env, drop_world_write, find_uv, remove_env
 from warp.wheelstore import find_requirement_name
 
 
@@ -65,12 +65,36 @@ def make_plan(ctx: Context) -> tuple[BuildPlan, Installer]:
     return plan, installer
 
 
-def run_build(ctx: Context, report: Report, *, force: bool = False, wait: bool = True) -> dict:
-    with hold_build_lock(ctx.env, report, wait=wait):
-        try:
-            return _run_steps(ctx, report, force=force)
-        finally:
-            drop_world_write(ctx.env)
+class PythonNeeded(StepFailed):
+    """The install failed because a requirement needs another Python than the env's (see pythons.find_python_need)."""
+
+    def __init__(self, failed: StepFailed, need: pythons.PythonNeed) -> None:
+        super().__init__(failed.message, hint=need.hint, detail=failed.detail, returncode=failed.returncode)
+        self.need = need
+
+
+def run_build(ctx: Context, report: Report, *, force: bool = False, wait: bool = True, python_taken: bool = False) -> dict:
+    """The build; when a requirement needs a newer Python that the project's requires-python allows, the env is made
+    again with that Python (once) and the build runs again."""
+    try:
+        with hold_build_lock(ctx.env, report, wait=wait):
+            try:
+                return _run_steps(ctx, report, force=force)
+            finally:
+                drop_world_write(ctx.env)
+    except PythonNeeded as exc:
+        if not exc.need.automatic or python_taken:
+            raise
+        request = pythons.find_request(ctx.settings, ctx.project)
+        report(f" -----> {exc.need.hint}: making env {ctx.env.name} again with Python {exc.need.fitting.version}")
+        remake_env(ctx, exc.need.fitting.path, pythons.describe_need(exc.need, request))
+        return run_build(ctx, report, force=force, wait=wait, python_taken=True)
+
+
+def remake_env(ctx: Context, python: str, python_from: str) -> None:
+    remove_env(ctx.env)
+    create_env(ctx.env, python=python, source=ctx.source, offline=ctx.settings["offline"].value, python_from=python_from)
+    ctx.cache.clear()
 
 
 def _run_steps(ctx: Context, report: Report, *, force: bool) -> dict:
@@ -122,8 +146,14 @@ def _run_steps(ctx: Context, report: Report, *, force: bool) -> dict:
             with wheelstore.hold_offered_wheels(ctx, step, environ, report, installer) as offered:
                 with working(report, f"        {installer.name} is installing the dependencies", after=SHOW_AFTER):
                     named = f" (among the dependencies, or {', '.join(riders)} for {plan.server})" if riders else ""
-                    proc.run(step.argv + offered + riders, env=environ, cwd=ctx.source, step=step.title,
-                             hint=f"fix the requirement named above{named} and run `warp build` again")
+                    try:
+                        proc.run(step.argv + offered + riders, env=environ, cwd=ctx.source, step=step.title,
+                                 hint=f"fix the requirement named above{named} and run `warp build` again")
+                    except StepFailed as exc:
+                        if pythons.find_needed_python(exc.detail) is None:
+                            raise
+                        request = pythons.find_request(ctx.settings, ctx.project)
+                        raise PythonNeeded(exc, pythons.find_python_need(exc.detail, request, pythons.scan_interpreters(ctx.environ))) from None
             riders = ()
             uncompiled = True
         elif step.kind == "server":
@@ -322,14 +352,19 @@ def read_lock(ctx: Context, how: str, environ) -> list[str]:
         uv = find_uv()
         if not uv:
             raise StepFailed("uv.lock needs uv to export it, and uv was not found", hint="reinstall warp-web (uv is one of its dependencies)")
+        # A workspace member: its package's locked set, exported at the workspace's root (paths are relative to it).
+        member = find_workspace_member(ctx.project, ctx.settings)
+        where = ctx.project.workspace.root if member else ctx.source
         text = proc.run(
             # Online, --locked also checks that uv.lock matches pyproject.toml; that check needs the index.
             [uv, "export", "--frozen" if offline else "--locked", "--no-dev", "--format", "requirements.txt",
-             "--no-hashes", "--no-header", "--no-annotate", "--quiet"] + (["--offline"] if offline else []),
-            env={**environ, "UV_PYTHON_DOWNLOADS": "never"}, cwd=ctx.source, step="Reading uv.lock",
+             "--no-hashes", "--no-header", "--no-annotate", "--quiet"] + (["--offline"] if offline else [])
+            + (["--package", member[1]] if member else []),
+            env={**environ, "UV_PYTHON_DOWNLOADS": "never"}, cwd=where, step="Reading uv.lock",
             hint="if uv.lock is out of date, run `uv lock` and build again",
         )
-        return [line for line in text.splitlines() if line.strip() and not line.startswith("#")]
+        lines = [line for line in text.splitlines() if line.strip() and not line.startswith("#")]
+        return [re.sub(r"^(-e\s+)?\./", lambda match: f"{match.group(1) or ''}{where}/", line) for line in lines] if member else lines
     if how == "poetry.lock":
         return locks.make_poetry_requirements((ctx.source / "poetry.lock").read_text())
     if how == "Pipfile.lock":

@@ -141,12 +141,14 @@ def activate(name: str | None, python: str | None, shell_name: str | None) -> No
     cwd = _cwd()
     home = find_warp_home(environ)
     if name is None:
-        existing = venv.find_env_for_source(home, cwd)
-        name = existing.name if existing else venv.make_env_name(cwd)
-    env = venv.find_env(home, name)
+        env, cwd, why = venv.find_default_env(home, cwd, environ)  # the project's root, from any directory in it
+    else:
+        env, why = venv.find_env(home, name), ""
     flags = _flags(python=python)
     if env.exists():
         source = Path(env.read_meta().get("source") or cwd)
+        if why:
+            report(f" -----> Using env {env.name} for {source} ({why})")
         if python:
             from warp import context, pythons
 
@@ -155,7 +157,7 @@ def activate(name: str | None, python: str | None, shell_name: str | None) -> No
         from warp import context
 
         context.create_project_env(env, flags, environ, cwd)
-        report(f" -----> Created env {env.name} ({env.path})")
+        report(f" -----> Created env {env.name} ({env.path})" + (f" for {cwd} ({why})" if why else ""))
         source = cwd
     old_bin = os.path.join(environ["VIRTUAL_ENV"], "bin") if environ.get("VIRTUAL_ENV") else ""
     path = ":".join([str(env.bin)] + _path_without(environ.get("PATH", ""), str(env.bin), old_bin))
@@ -273,11 +275,12 @@ server_option = click.option("--server", type=click.Choice(SERVER_TYPES), help="
 @click.option("--force", is_flag=True, help="Reinstall even when the inputs are unchanged.")
 @click.option("--offline", is_flag=True, default=None, help="Install from .warp/wheelhouse only (WARP_PIP_NO_INDEX=1).")
 @click.option("--no-wait", is_flag=True, help="Fail instead of waiting when another build of the env runs.")
-def build_(server, installer, force, offline, no_wait) -> None:
+@click.option("--home", help="Subdirectory that holds the application (a uv workspace's member: its locked set).")
+def build_(server, installer, force, offline, no_wait, home) -> None:
     """Install dependencies and the server, run hooks and collectstatic."""
     from warp import build
 
-    ctx = _context(server=server, installer=installer, offline=offline or None)
+    ctx = _context(server=server, installer=installer, offline=offline or None, home=home)
     build.run_build(ctx, report, force=force, wait=not no_wait)
 
 
@@ -360,11 +363,8 @@ def _print_plan(ctx: Context, plan) -> None:
     click.echo(f"project  {ctx.source}")
     click.echo(f"env      {ctx.env.name} ({ctx.env.path})")
     click.echo("")
-    request = pythons.find_request(ctx.settings, ctx.project)
-    python = Decision(
-        "python", ctx.env.read_meta().get("python_version") or "?",
-        f"from {request.source} ({request.value})" if request else "the Python warp runs on (no --python, .python-version, runtime.txt or requires-python)",
-    )
+    meta = ctx.env.read_meta()
+    python = Decision("python", meta.get("python_version") or "?", pythons.find_python_because(pythons.find_request(ctx.settings, ctx.project), meta))
     decisions = [python, *build.make_plan(ctx)[0].decisions[:2], *plan.decisions]
     width = max(len(d.name) for d in decisions)
     vwidth = max(len(d.value) for d in decisions)

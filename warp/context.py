@@ -12,6 +12,7 @@ from typing import Any, Callable, Mapping
 
 from warp import pythons, venv
 from warp.errors import EnvError, UsageError
+from warp.frameworks import find_django_settings
 from warp.machine import MachineFacts, scan_machine
 from warp.project import AppFacts, ProjectFacts, scan_app, scan_project
 from warp.settings import Settings, find_settings, find_warp_home
@@ -81,8 +82,9 @@ def create_project_env(env: venv.Env, flags: Mapping[str, Any], environ: Mapping
     """Create ``env`` for the project at ``source``, with the Python it asks for (see warp.pythons)."""
     project = scan_project(source)
     settings = find_settings(flags, environ, project.warp_files, project.tool)
-    python = pythons.find_python(pythons.find_request(settings, project), environ)
-    venv.create_env(env, python=python.path, source=source, offline=settings["offline"].value)
+    request = pythons.find_request(settings, project)
+    python = pythons.find_python(request, environ)
+    venv.create_env(env, python=python.path, source=source, offline=settings["offline"].value, python_from=pythons.describe_request(request))
 
 
 def ensure_python(
@@ -105,7 +107,7 @@ def ensure_python(
         wanted = pythons.find_python(request, environ)
     report(f" -----> Python {pythons.normalize(request.value)} requested ({request.source}); env {env.name} has {have}: recreating it")
     venv.remove_env(env)
-    venv.create_env(env, python=wanted.path, source=source, offline=offline)
+    venv.create_env(env, python=wanted.path, source=source, offline=offline, python_from=pythons.describe_request(request))
 
 
 def select_env(
@@ -117,7 +119,7 @@ def select_env(
     flags: Mapping[str, Any] | None = None,
     create: bool = True,
 ) -> tuple[venv.Env, Path]:
-    """Find the env for this command: named, active, recorded for cwd, or new."""
+    """Find the env for this command: named, active, recorded for the project cwd is in, or new."""
     home = find_warp_home(environ)
     if name:
         env = venv.find_env(home, name)
@@ -137,25 +139,18 @@ def select_env(
                 hint='run `eval "$(warp deactivate)"` and then `eval "$(warp activate)"` to recreate it',
             )
         return env, Path(env.read_meta().get("source") or cwd)
-    env = venv.find_env_for_source(home, cwd)
-    if env is not None:
+    env, root, why = venv.find_default_env(home, cwd, environ)
+    where = f"{root} ({why})" if why else str(root)
+    if env.meta_path.is_file():
         if not env.python.exists():
             raise EnvError(f"env {env.name!r} is damaged (its python is missing)", hint=f"run `warp destroy {env.name} --yes` and build again")
-        report(f" -----> Using env {env.name} for {cwd} (activate it with: eval \"$(warp activate)\")")
-        return env, cwd
+        report(f" -----> Using env {env.name} for {where} (activate it with: eval \"$(warp activate)\")")
+        return env, root
     if not create:
-        raise EnvError(f"no env for {cwd}", hint='create one with `eval "$(warp activate)"` or `warp build`')
-    base = venv.make_env_name(cwd)
-    env = venv.find_env(home, base)
-    if env.path.is_dir() and env.meta_path.exists():
-        env.read_meta()  # unreadable metadata of this directory's env: report it, do not start a second env
-    suffix = 2
-    while env.path.exists() and not env.is_half_created():  # a creation that was killed is taken up again
-        env = venv.find_env(home, f"{base[:60]}-{suffix}")
-        suffix += 1
-    create_project_env(env, flags or {}, environ, cwd)
-    report(f" -----> Created env {env.name} for {cwd} (activate it with: eval \"$(warp activate)\")")
-    return env, cwd
+        raise EnvError(f"no env for {where}", hint='create one with `eval "$(warp activate)"` or `warp build`')
+    create_project_env(env, flags or {}, environ, root)
+    report(f" -----> Created env {env.name} for {where} (activate it with: eval \"$(warp activate)\")")
+    return env, root
 
 
 def load_context(flags: Mapping[str, Any], environ: Mapping[str, str], cwd: Path, report: Report, *, create: bool = True) -> Context:
@@ -167,7 +162,7 @@ def load_context(flags: Mapping[str, Any], environ: Mapping[str, str], cwd: Path
     settings = find_settings(flags, environ, project.warp_files, project.tool)
     if create:
         ensure_python(env, pythons.find_request(settings, project), environ, source, report, offline=settings["offline"].value)
-    app = scan_app(project.root, settings["home"].value)
+    app = find_django_settings(scan_app(project.root, settings["home"].value), project.environment, environ)
     return Context(environ, find_warp_home(environ), env, project.root, project, settings, app, scan_machine(environ))
 
 

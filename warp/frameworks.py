@@ -85,7 +85,7 @@ def find_mode(app: AppFacts, settings: Settings, project: ProjectFacts | None = 
     if app.app_py:
         return Mode("python", "app.py is present and runs itself")
     if app.manage_py and app.django_settings:
-        return _django_mode(app, f"manage.py sets DJANGO_SETTINGS_MODULE={app.django_settings}", find_asgi_request(settings, project))
+        return _django_mode(app, describe_django_settings(app), find_asgi_request(settings, project))
     if app.wsgi_py and app.wsgi_py_app == "app" and not app.wsgi_py_has_application:
         return Mode("wsgi", "wsgi.py defines app", servers.Target("module", module="wsgi", callable="app"), "wsgi")
     if app.wsgi_py and app.wsgi_py_has_application:
@@ -101,6 +101,26 @@ def find_mode(app: AppFacts, settings: Settings, project: ProjectFacts | None = 
         hint="name it with --app module:callable (or a .wsgi/.py file, or a paste .ini), or --mode",
         detail="\n".join(_looked_at(app)),
     )
+
+
+def find_django_settings(app: AppFacts, file_vars: tuple[tuple[str, str], ...], environ: Mapping[str, str]) -> AppFacts:
+    """The settings module a Django project really runs with: .warp/environment > the environment > manage.py's
+    default (manage.py only sets DJANGO_SETTINGS_MODULE when it is unset, and warp's app environment does the same)."""
+    if not (app.manage_py and app.django_settings):
+        return app
+    for value, source in ((dict(file_vars).get("DJANGO_SETTINGS_MODULE"), ".warp/environment"),
+                          (environ.get("DJANGO_SETTINGS_MODULE"), "the environment variable DJANGO_SETTINGS_MODULE")):
+        if value:
+            if value == app.django_settings:
+                return app
+            return replace(app, django_settings=value, django_settings_from=f"{source}, not manage.py's default {app.django_settings}")
+    return app
+
+
+def describe_django_settings(app: AppFacts) -> str:
+    if app.django_settings_from == "manage.py":
+        return f"manage.py sets DJANGO_SETTINGS_MODULE={app.django_settings}"
+    return f"manage.py is present; DJANGO_SETTINGS_MODULE={app.django_settings} from {app.django_settings_from}"
 
 
 def find_shadowed(app: AppFacts, settings: Settings, mode: Mode) -> tuple[str, list[str]]:

@@ -10,6 +10,7 @@ import dataclasses
 import hashlib
 import json
 import math
+import os
 import re
 import shlex
 from dataclasses import dataclass, field, replace
@@ -18,7 +19,7 @@ from typing import Mapping
 
 from warp import servers
 from warp.errors import UsageError, WarpError
-from warp.frameworks import Mode, find_asgi_request, find_mode
+from warp.frameworks import Mode, describe_django_settings, find_asgi_request, find_mode
 from warp.locks import LOCK_FILES, find_missing_poetry_package, is_poetry_package
 from warp.machine import MachineFacts
 from warp.project import AppFacts, HookFile, PasteServer, ProjectFacts
@@ -107,6 +108,14 @@ def find_dependency_inputs(project: ProjectFacts, settings: Settings) -> tuple[t
     if project.has("requirements.txt"):
         also = f" (it comes before {', '.join(locks)})" if locks else ""
         return ("requirements.txt",), "requirements", f"requirements.txt is present{also}"
+    member = find_workspace_member(project, settings)
+    workspace = project.workspace
+    if member and workspace.has_lock and (not locks or (locks[0] == "uv.lock" and project.root == workspace.root)):
+        files = tuple(dict.fromkeys(
+            os.path.relpath(path, project.root)
+            for path in (workspace.root / "uv.lock", workspace.root / "pyproject.toml", workspace.root / member[0] / "pyproject.toml")
+        ))
+        return files, "uv.lock", f"the uv workspace at {workspace.root} locks its member {member[0]} (package {member[1]}) in its uv.lock"
     if locks:
         lock = locks[0]
         files = (lock,) + tuple(name for name in ("pyproject.toml", "Pipfile") if project.has(name))
@@ -123,6 +132,16 @@ def find_dependency_inputs(project: ProjectFacts, settings: Settings) -> tuple[t
         files = tuple(name for name in ("setup.py", "setup.cfg", "pyproject.toml") if project.has(name))
         return files, "project", "setup.py/setup.cfg is present and there is no requirements.txt or lock file"
     return (), "none", "no requirements.txt, lock file, pyproject.toml or setup.py"
+
+
+def find_workspace_member(project: ProjectFacts, settings: Settings) -> tuple[str, str] | None:
+    """The uv workspace member the app is (its directory relative to the workspace's root, and its package):
+    the project itself, run from the member's directory, or the application home (--home apps/web) in the
+    workspace's root. None outside a workspace, or for the workspace's own root project."""
+    if project.workspace is None:
+        return None
+    home = settings["home"].value
+    return project.workspace.find_member(Path(os.path.normpath(project.root / home)) if home else project.root)
 
 
 def find_interface(settings: Settings, mode: Mode | None, asks_asgi: str | None) -> tuple[str, str]:
@@ -232,7 +251,9 @@ def make_build_plan(
     elif how != "none":
         # A lock (or [project] dependencies) becomes a pinned requirements file in the env, installed as is.
         pinned = str(locked_requirements)
-        steps.append(BuildStep("lock", f"Reading {how} (default group, exact versions)", packages=(how, pinned)))
+        member = find_workspace_member(project, settings) if how == "uv.lock" else None
+        read = f"the workspace's uv.lock (package {member[1]} and what it needs, exact versions)" if member else f"{how} (default group, exact versions)"
+        steps.append(BuildStep("lock", f"Reading {read}", packages=(how, pinned)))
         lock_installs_project = how == "poetry.lock" and should_install_poetry_project(project, warnings)
         extra = ("-e", ".") if lock_installs_project else ()
         steps.append(BuildStep("install", f"Installing dependencies with {installer.name} ({how})", installer.make_argv("-r", pinned, *extra)))
@@ -250,7 +271,7 @@ def make_build_plan(
         steps.append(BuildStep("hook", "Running build hook", hook=hook))
 
     if app.manage_py and app.django_settings:
-        decisions.append(Decision("collectstatic", "yes", f"manage.py sets DJANGO_SETTINGS_MODULE={app.django_settings}"))
+        decisions.append(Decision("collectstatic", "yes", describe_django_settings(app)))
         steps.append(
             BuildStep(
                 "collectstatic",
@@ -468,6 +489,8 @@ def make_start_plan(
 ) -> StartPlan:
     host, host_because = find_host(settings, machine)
     port = settings["port"]
+    if mode.name in ("wsgi", "asgi") and mode.interface is None and interface != mode.name:
+        mode = replace(mode, name=interface)  # a named app is served as the interface it speaks
     decisions = [
         Decision("mode", mode.name, mode.because),
         Decision("reload", "yes" if reload else "no", "--reload: warp restarts the server on changes" if reload else "production mode (pass --reload to develop)"),

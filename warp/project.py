@@ -11,7 +11,7 @@ import re
 import shlex
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterator
 
 from warp.envfile import is_project_file, read_project_file, scan_environment_file
 from warp.errors import UsageError
@@ -63,6 +63,8 @@ class ProjectFacts:
     runtime_txt: str | None = None
     #: The directories ("NAME/") and .py files directly in the root and in src/ ("src/NAME"): where a package could be.
     top_level: frozenset[str] = frozenset()
+    #: The uv workspace the project is in, or is the root of.
+    workspace: Workspace | None = None
 
     def has(self, name: str) -> bool:
         return name in self.dependency_files
@@ -80,6 +82,9 @@ class AppFacts:
     app_py_app: str | None = None
     manage_py: bool = False
     django_settings: str | None = None
+    #: Where django_settings comes from: manage.py's default, unless the app's environment sets another (see
+    #: frameworks.find_django_settings).
+    django_settings_from: str = "manage.py"
     wsgi_py: bool = False
     wsgi_py_has_application: bool = False
     #: What wsgi.py assigns at its top level: ``application``, else ``app``.
@@ -106,6 +111,78 @@ class PasteServer:
     port: int | None = None
 
 
+#: A repository's top: a project, or the workspace it is a member of, is never above it.
+VCS_DIRS = (".git", ".hg", ".svn")
+
+
+def scan_parents(start: Path, home: Path) -> Iterator[Path]:
+    """``start`` and its parents, as far as one project can reach: up to the top of a repository (the directory
+    holding .git), never the user's home directory or above it, never the file system's root, never across a mount."""
+    home = home.resolve()
+    directory = start
+    try:
+        device = start.stat().st_dev
+    except OSError:
+        yield start
+        return
+    while True:
+        yield directory
+        parent = directory.parent
+        if any((directory / name).exists() for name in VCS_DIRS) or parent == directory or home.is_relative_to(parent):
+            return
+        try:
+            if parent.stat().st_dev != device:
+                return
+        except OSError:
+            return
+        directory = parent
+
+
+@dataclass(frozen=True)
+class Workspace:
+    """The uv workspace a project is a member (or the root) of: one uv.lock at its root locks every member."""
+
+    root: Path
+    has_lock: bool
+    #: Each member's directory relative to the root ("apps/web") and its package name.
+    members: tuple[tuple[str, str], ...] = ()
+
+    def find_member(self, directory: Path) -> tuple[str, str] | None:
+        """(relative directory, package) of the member at ``directory``, or None."""
+        if not directory.is_relative_to(self.root):
+            return None
+        relative = directory.relative_to(self.root).as_posix()
+        return next(((path, name) for path, name in self.members if path == relative), None)
+
+
+def scan_workspace(root: Path, pyproject: dict[str, Any]) -> Workspace | None:
+    """The uv workspace of the project at ``root``: its own [tool.uv.workspace], or the nearest parent's that
+    lists it among its members (as uv finds it); None when there is none."""
+    for directory in scan_parents(root, Path.home()):
+        data = pyproject if directory == root else _scan_pyproject(directory / "pyproject.toml", strict=False)
+        table = data.get("tool", {}).get("uv", {}).get("workspace") if isinstance(data.get("tool"), dict) else None
+        if not isinstance(table, dict):
+            continue
+        workspace = Workspace(directory, (directory / "uv.lock").is_file(), _scan_members(directory, table))
+        return workspace if directory == root or workspace.find_member(root) else None
+    return None
+
+
+def _scan_members(root: Path, table: dict[str, Any]) -> tuple[tuple[str, str], ...]:
+    """The members of a workspace: the directories its ``members`` globs match, less ``exclude``, that hold a
+    pyproject.toml naming a project."""
+    def matched(key: str) -> set[Path]:
+        patterns = table.get(key) or []
+        return {path for pattern in patterns if isinstance(pattern, str) for path in root.glob(pattern) if path.is_dir()}
+
+    members = []
+    for directory in sorted(matched("members") - matched("exclude")):
+        name = _scan_pyproject(directory / "pyproject.toml", strict=False).get("project", {}).get("name")
+        if isinstance(name, str):
+            members.append((directory.relative_to(root).as_posix(), name))
+    return tuple(members)
+
+
 def scan_project(root: Path) -> ProjectFacts:
     root = root.resolve()
     warp_dir = root / ".warp"
@@ -125,6 +202,7 @@ def scan_project(root: Path) -> ProjectFacts:
         server_args=_scan_server_args(warp_dir / "server_args"),
         requirements_text=read_project_file(root / "requirements.txt") if "requirements.txt" in dependency_files else "",
         top_level=_scan_top_level(root),
+        workspace=scan_workspace(root, pyproject),
     )
 
 
@@ -236,13 +314,17 @@ def find_tomllib():
     return tomllib
 
 
-def _scan_pyproject(path: Path) -> dict[str, Any]:
+def _scan_pyproject(path: Path, strict: bool = True) -> dict[str, Any]:
+    """The parsed file, {} when there is none; one that is not TOML is an error, or (not ``strict``: a parent
+    directory's, or a member's, read for the workspace) nothing."""
     if not path.is_file():
         return {}
     tomllib = find_tomllib()
     try:
         return tomllib.loads(read_project_file(path))
     except tomllib.TOMLDecodeError as exc:
+        if not strict:
+            return {}
         raise UsageError(f"pyproject.toml is not valid TOML: {exc}", hint="fix pyproject.toml") from None
 
 

@@ -141,3 +141,106 @@ def find_python(request: Request | None, environ: Mapping[str, str]) -> Interpre
             )
         return Interpreter(path, version)
     return choose(request, scan_interpreters(environ), current)
+
+
+#: The installers' words for a requirement that needs another Python than the env's: uv's (the Python, then the
+#: requirement), and pip's two lines (the versions it ignored for their Requires-Python, the requirement).
+_UV_NEEDS_PYTHON = re.compile(r"does not satisfy Python([<>=!~][^\s,]*) and (\S+) depends on Python")
+_PIP_IGNORED = re.compile(r"require a different python version: .*?Requires-Python ([<>=!~][^\s;,]*)")
+_PIP_UNSATISFIED = re.compile(r"satisfies the requirement (\S+)")
+
+
+def find_needed_python(output: str) -> tuple[str, str] | None:
+    """(requirement, specifier) from an installer's output, or None."""
+    match = _UV_NEEDS_PYTHON.search(output)
+    if match:
+        return match.group(2), match.group(1)
+    ignored, unsatisfied = _PIP_IGNORED.search(output), _PIP_UNSATISFIED.search(output)
+    if ignored and unsatisfied:
+        return unsatisfied.group(1), ignored.group(1)
+    return None
+
+
+@dataclass(frozen=True)
+class PythonNeed:
+    """A requirement the env's Python cannot install, the Python it needs, and what warp can do about it."""
+
+    requirement: str
+    specifier: str
+    #: The installed interpreter that satisfies it (the oldest such, nearest to what the env has), or None.
+    fitting: Interpreter | None
+    #: True when the project's own requires-python allows ``fitting``: warp makes the env again with it.
+    automatic: bool
+    hint: str
+
+    @property
+    def says(self) -> str:
+        return f"{self.requirement} needs Python{self.specifier}"
+
+
+def find_python_need(output: str, request: Request | None, interpreters: list[Interpreter]) -> PythonNeed | None:
+    """What an installer's failure says about Python, and the way out: None when it says nothing of Python."""
+    from packaging.version import Version
+
+    found = find_needed_python(output)
+    if found is None:
+        return None
+    requirement, specifier = found
+    declared = request is not None and request.source == "requires-python in pyproject.toml"
+    fitting = sorted(
+        (item for item in interpreters if matches(item.version, specifier) and (not declared or matches(item.version, request.value))),
+        key=lambda item: Version(item.version),
+    )
+    wanted = fitting[0] if fitting else None
+    says = f"{requirement} needs Python{specifier}"
+    if wanted is None:
+        others = [item for item in interpreters if matches(item.version, specifier)]
+        if others and declared:
+            oldest = min(others, key=lambda item: Version(item.version)).version
+            name = re.match(r"[\w.-]*", requirement).group(0)
+            hint = (f"{says}, which requires-python in pyproject.toml ({request.value}) excludes: widen requires-python "
+                    f"(Python {oldest} is on this machine), or pin an older {name}")
+        else:
+            installed = ", ".join(sorted({item.version for item in interpreters}, key=Version)) or "none found"
+            hint = f"{says} and no Python on this machine has it (installed: {installed}): install one (e.g. pyenv install {_minor(specifier)}), or pin an older release"
+        return PythonNeed(requirement, specifier, None, False, hint)
+    minor = ".".join(wanted.version.split(".")[:2])
+    if declared:
+        hint = f"{says}; requires-python in pyproject.toml ({request.value}) allows Python {wanted.version}, on this machine"
+        return PythonNeed(requirement, specifier, wanted, True, hint)
+    if request is None:
+        hint = (f"{says}: Python {wanted.version} is on this machine; build with it (`WARP_PYTHON={minor} warp build`), "
+                f"or declare requires-python = \"{specifier}\" in pyproject.toml and warp takes it")
+    else:
+        hint = f"{says}, and {request.source} asks for {request.value}: ask for {minor} there (Python {wanted.version} is on this machine)"
+    return PythonNeed(requirement, specifier, wanted, False, hint)
+
+
+def _minor(specifier: str) -> str:
+    match = re.search(r"\d+\.\d+", specifier)
+    return match.group(0) if match else "3.12"
+
+
+#: How an env made again for a requirement's Python says so in its metadata (see build.run_build).
+NEEDED = "the oldest Python on this machine that "
+
+
+def describe_need(need: PythonNeed, request: Request) -> str:
+    return f"{NEEDED}{need.requirement} allows (Python{need.specifier}, within {request.source} {request.value})"
+
+
+def find_python_because(request: Request | None, meta: Mapping[str, str]) -> str:
+    """Why the env has its Python, for the plan: the request it satisfies now, or what it was made from."""
+    made = meta.get("python_from")
+    if request is not None and not (made and made.startswith(NEEDED)):
+        return f"from {request.source} ({request.value})"
+    if made:
+        return f"the env's Python, made with {made}"
+    return f"the env's Python, the one it was made with ({meta.get('python') or '?'})"
+
+
+def describe_request(request: Request | None) -> str:
+    """What an env's Python is made from, as its metadata keeps it."""
+    if request is None:
+        return "the Python warp runs on (no --python, WARP_PYTHON, .python-version, runtime.txt or requires-python)"
+    return f"{request.source} ({request.value})"

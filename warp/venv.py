@@ -17,6 +17,7 @@ import time
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Mapping
 
 from warp import proc
 from warp.errors import EnvError, UsageError, disk_full_as_error
@@ -132,14 +133,64 @@ def find_env(home: Path, name: str) -> Env:
     return Env(check_env_name(name), home / "envs" / name)
 
 
-def find_env_for_source(home: Path, source: Path) -> Env | None:
+def scan_sources(home: Path) -> dict[str, Env]:
+    """Each source directory an env was made for, and that env (the first by name, when two were made for one)."""
+    found: dict[str, Env] = {}
     for env in list_envs(home):
         try:
-            if env.read_meta().get("source") == str(source):
-                return env
+            source = env.read_meta().get("source")
         except EnvError:
             continue
-    return None
+        if source:
+            found.setdefault(source, env)
+    return found
+
+
+def find_free_env(home: Path, directory: Path) -> Env:
+    """A new env for ``directory``: its name made safe, or with -2, -3, ... when another directory's env has it
+    (two projects called ``site``). A creation that was killed is taken up again."""
+    base = make_env_name(directory)
+    env = find_env(home, base)
+    if env.path.is_dir() and env.meta_path.exists():
+        env.read_meta()  # unreadable metadata of an env of this name: report it, do not go round it
+    suffix = 2
+    while env.path.exists() and not env.is_half_created():
+        env = find_env(home, f"{base[:60]}-{suffix}")
+        suffix += 1
+    return env
+
+
+#: What makes a directory a project's root, besides an env made for it: a dependency file, warp's own settings,
+#: Django's manage.py, a Procfile, a Python version file (see find_project_root).
+ROOT_FILES = ("manage.py", "Procfile", ".python-version", "runtime.txt")  # and warp.project.DEPENDENCY_FILES
+
+
+def find_project_root(cwd: Path, recorded: Mapping[str, object], environ: Mapping[str, str]) -> tuple[Path, str]:
+    """The project a command run in ``cwd`` is about, as git, uv and poetry find theirs: (root, why).
+
+    The nearest of ``cwd`` and its parents that an env was made for (``recorded``: source -> env), or that holds
+    one of ROOT_FILES or a .warp/ directory, within the bounds of project.scan_parents (a repository's top, the
+    home directory, a mount). Nothing found: ``cwd`` itself, a new project.
+    """
+    from warp.project import DEPENDENCY_FILES, scan_parents
+
+    for directory in scan_parents(cwd, Path(environ.get("HOME") or "/")):
+        if str(directory) in recorded:
+            return directory, "" if directory == cwd else f"found from {cwd}: its env was made there"
+        marker = next((name for name in DEPENDENCY_FILES + ROOT_FILES if (directory / name).is_file()), None)
+        if marker is None and (directory / ".warp").is_dir():
+            marker = ".warp/"
+        if marker:
+            return directory, "" if directory == cwd else f"found from {cwd}: it holds {marker}"
+    return cwd, ""
+
+
+def find_default_env(home: Path, cwd: Path, environ: Mapping[str, str]) -> tuple[Env, Path, str]:
+    """The env of the project ``cwd`` is in (see find_project_root), or a free name for a new one: (env, root, why)."""
+    recorded = scan_sources(home)
+    root, why = find_project_root(cwd, recorded, environ)
+    env = recorded.get(str(root))
+    return (env if env is not None else find_free_env(home, root)), root, why
 
 
 def list_envs(home: Path) -> list[Env]:
@@ -158,7 +209,7 @@ def find_uv() -> str | None:
         return shutil.which("uv")
 
 
-def create_env(env: Env, *, python: str, source: Path, offline: bool = False) -> None:
+def create_env(env: Env, *, python: str, source: Path, offline: bool = False, python_from: str = "") -> None:
     """Create the virtualenv (seeded with pip) and its metadata.
 
     Offline (--offline, WARP_PIP_NO_INDEX=1), pip is seeded from the project's .warp/wheelhouse.
@@ -173,7 +224,7 @@ def create_env(env: Env, *, python: str, source: Path, offline: bool = False) ->
     ensure_home(env.path.parent.parent)
     with claim_creation(env):
         if not env.meta_path.is_file():  # else another warp created it while this one waited
-            _create(env, python=python, source=source, offline=offline)
+            _create(env, python=python, source=source, offline=offline, python_from=python_from)
 
 
 @contextmanager
@@ -206,7 +257,7 @@ def hold_lock(path: Path):
 _ASK_VERSION = "import json, sys; print(json.dumps({'version': '%d.%d.%d' % sys.version_info[:3], 'base': sys._base_executable}))"
 
 
-def _create(env: Env, *, python: str, source: Path, offline: bool) -> None:
+def _create(env: Env, *, python: str, source: Path, offline: bool, python_from: str = "") -> None:
     """The virtualenv itself, then the metadata that makes it an env (written last: its absence means unfinished)."""
     uv = find_uv()
     if uv:
@@ -233,6 +284,8 @@ def _create(env: Env, *, python: str, source: Path, offline: bool) -> None:
                 "source": str(source),
                 "python": answer.get("base") or python,
                 "python_version": answer.get("version"),
+                # What the Python was chosen from (--python, WARP_PYTHON, a project file...): the plan says it later.
+                **({"python_from": python_from} if python_from else {}),
                 "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
                 "last_build": None,
             },
@@ -284,7 +337,7 @@ def check_home_writable(home: Path) -> None:
 
 
 #: Fields of env.json that are text (or absent): anything else there is damage, reported like unreadable JSON.
-_META_TEXT = ("name", "source", "python", "python_version", "created", "last_build")
+_META_TEXT = ("name", "source", "python", "python_version", "python_from", "created", "last_build")
 _FIX = "destroy and recreate the env: warp destroy {name} --yes && warp build"
 
 

@@ -6,6 +6,32 @@ from warp.servers.base import Adapter, Launch, ServerCommand, Stop, bind_address
 from warp.servers.wrapper import WRAPPER_MODULE, make_asgi_app, make_loading, make_wrapper_source
 
 
+#: gunicorn's logger, saying where the workers listen when each has its own SO_REUSEPORT socket (see make_command).
+LOGGER_MODULE = "warp_gunicorn_log"
+LOGGER_SOURCE = """\
+from gunicorn.glogging import Logger as _Logger
+
+
+class _NamesAddress:
+    def info(self, msg, *args, **kwargs):
+        if msg.startswith("Listening at: %s") and args and not args[0]:
+            where = ",".join(bind if bind.startswith("unix:") else "http://" + bind for bind in self.cfg.bind)
+            args = (where + " (a SO_REUSEPORT socket in each worker)",) + tuple(args[1:])
+        super().info(msg, *args, **kwargs)
+
+
+class Logger(_NamesAddress, _Logger):
+    def __new__(cls, cfg):
+        if cfg.statsd_host is None:
+            return super().__new__(cls)
+        # gunicorn takes its statsd logger when the logger class is its default: so does this one.
+        from gunicorn.instrument.statsd import Statsd
+
+        logger = type("Statsd", (_NamesAddress, Statsd), {})(cfg)
+        return logger
+"""
+
+
 class Gunicorn(Adapter):
     name = "gunicorn"
     packages = ("gunicorn", "whitenoise")
@@ -41,13 +67,15 @@ class Gunicorn(Adapter):
         if is_at_least(launch.versions.get("gunicorn"), (25, 1)):
             argv.append("--no-control-socket")  # otherwise one control socket is shared between instances
         on_port = launch.listen_fd is None and launch.socket is None
-        if launch.processes > 1 and on_port and is_at_least(launch.versions.get("gunicorn"), (24,)):
+        files = {}
+        python_path = list(launch.python_path)
+        reuse_port = launch.processes > 1 and on_port and is_at_least(launch.versions.get("gunicorn"), (24,))
+        if reuse_port:
             # From 24.0 each worker listens on a SO_REUSEPORT socket of its own, so the kernel spreads connections
             # evenly; on one shared socket a worker that wakes first takes most keep-alive connections while the
             # others idle (docs/benchmarks.md). warp holds the port's lock, so no second warp shares the port.
-            argv.append("--reuse-port")
-        files = {}
-        python_path = list(launch.python_path)
+            # The arbiter then holds no socket and logs "Listening at:  (PID)": warp's logger class names the address.
+            argv += ["--reuse-port", "--logger-class", f"{LOGGER_MODULE}.Logger"]
         if launch.interface == "asgi":
             # Before 27.0 a failed lifespan startup was only logged and the worker served: warp's module ends it with 3.
             app, files, asgi_path = make_asgi_app(launch, self.name, exit_on_failed_startup=not is_at_least(launch.versions.get("gunicorn"), (27,)))
@@ -60,7 +88,10 @@ class Gunicorn(Adapter):
             )
             python_path.insert(0, launch.run_dir)
             app_args = [f"{WRAPPER_MODULE}:application"]
-        argv += ["--pythonpath", ",".join(str(path) for path in python_path)]
+        if reuse_port:
+            files = {**files, launch.run_dir / f"{LOGGER_MODULE}.py": LOGGER_SOURCE}
+            python_path.insert(0, launch.run_dir)
+        argv += ["--pythonpath", ",".join(str(path) for path in dict.fromkeys(python_path))]
         return ServerCommand(
             argv=tuple(argv) + launch.extra_args + tuple(app_args),
             stop=Stop("exec", timeout=launch.graceful_timeout),
