@@ -10,12 +10,12 @@ import os
 import pwd
 import stat
 
-import _socket  # socket's core; socket itself (its enums) is imported where a socket is used, not by a replayed start
+import _socket  # socket's core; socket itself (its enums) is imported where a socket is used
 
 from warp.errors import EnvError, UsageError
 
 TYPE_CHECKING = False
-if TYPE_CHECKING:  # not imported at run time: a replayed start claims its port with this module (see warp.quickstart)
+if TYPE_CHECKING:  # not imported at run time
     import socket
     from pathlib import Path
     from typing import Callable
@@ -149,8 +149,8 @@ def _bind(sock: _socket.socket, host: str, port: int) -> None:
 def hold_finished_build(lock_path: str | os.PathLike, waiting: Callable[[], None] | None = None):
     """A shared hold on an env's build lock, waiting for a running build; None when no build ever ran.
 
-    ``waiting`` is called before waiting; without it a running build raises BlockingIOError (a replayed start
-    leaves the waiting, and saying so, to the full start). The caller keeps the hold until the server has
+    ``waiting`` is called before waiting; without it a running build raises BlockingIOError. The caller keeps the
+    hold until the server has
     started, so a build cannot begin under a starting server.
     """
     try:

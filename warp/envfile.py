@@ -1,7 +1,6 @@
 """.warp/environment: the variables a project gives its app, KEY=VALUE per line.
 
-A replayed start reads the file again (its values are never recorded; see warp.quickstart), so this module
-uses only the leanest of the standard library.
+Its values are read at each command and never recorded.
 """
 
 from __future__ import annotations

@@ -1,7 +1,6 @@
 """Facts about the machine warp runs on: usable CPUs and memory, container, user.
 
-Read once at the edge (``scan_machine``) and handed to the planner as data. A replayed start reads them too
-(warp.quickstart), before anything else is imported: this module uses only the leanest of the standard library.
+Read once at the edge (``scan_machine``) and handed to the planner as data.
 """
 
 from __future__ import annotations

@@ -1,8 +1,7 @@
 """warp as the small parent of a production server whose own SIGTERM is not graceful (uWSGI, mod_wsgi's Apache).
 
 warp turns SIGTERM, SIGINT and SIGHUP into the server's graceful stop (a FIFO command or another signal) and
-returns its exit code. A replayed start runs this too (warp.quickstart), so this module imports only what it
-needs; the --reload parent, which does much more, is warp.supervise.
+returns its exit code. The --reload parent, which does much more, is warp.supervise.
 """
 
 from __future__ import annotations

@@ -193,7 +193,7 @@ def find_server(
             return adapter.name, f"{adapter.name} is installed in the env"
     default = servers.DEFAULTS[interface]
     if interface == "asgi":
-        return default, "the default for ASGI applications (the fastest of the four as warp runs them, and no errors at 500 connections; see the README)"
+        return default, "the default for ASGI applications (the fastest of the four as warp runs them, and no errors at 500 connections; see docs/servers.md)"
     return default, "the default (pure Python, installs everywhere)"
 
 

@@ -1,7 +1,6 @@
 """The only module that starts processes: run, run a hook for JSON, probe, spawn, exec.
 
-A replayed start spawns its server with this module (warp.parent), so re and json are imported where they are
-used, and the typing names only for type checking.
+re and json are imported where they are used, and the typing names only for type checking.
 """
 
 from __future__ import annotations

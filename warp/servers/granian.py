@@ -2,7 +2,7 @@
 
 Granian takes no inherited socket (it binds its own, with SO_REUSEPORT): under --reload
 warp stops the old server before the new one binds the port, so requests made in
-between are refused (see the README).
+between are refused (see docs/development.md).
 """
 
 from __future__ import annotations
