@@ -12,6 +12,7 @@ import re
 import shutil
 import textwrap
 import time
+from pathlib import Path
 
 import pytest
 
@@ -259,3 +260,67 @@ def test_under_reload_a_syntax_error_is_shown_on_the_port_until_the_save_that_fi
         module.write_text(original)
     wait_for_text(running, "hello" if server == "gunicorn" else "", timeout=30)
     assert running.get("/")[0] == 200
+
+
+# ---------------------------------------------------------------- state after a failure
+
+FULL_DISK_STORAGE = '''
+import errno, os
+
+from django.contrib.staticfiles.storage import StaticFilesStorage
+
+
+class FullDiskStorage(StaticFilesStorage):
+    """Runs out of space on the fourth file while FULL_DISK exists: that copy is left empty, as a full disk leaves it."""
+
+    written = 0
+
+    def _save(self, name, content):
+        FullDiskStorage.written += 1
+        if os.path.exists(os.environ["FULL_DISK"]) and FullDiskStorage.written == 4:
+            open(self.path(name), "wb").close()
+            raise OSError(errno.ENOSPC, "No space left on device")
+        return super()._save(name, content)
+'''
+
+
+def test_a_collectstatic_cut_short_leaves_the_env_unbuilt_and_the_next_build_repairs_it(tmp_path, run_warp):
+    """A full disk during collectstatic, dependencies unchanged: no `state: ok`, and the next build copies every file again."""
+    app = build_app("django_site", "gunicorn", copy_as="fresh-full-disk")
+    flag = tmp_path / "full"
+    (app.src / "mysite" / "fulldisk.py").write_text(textwrap.dedent(FULL_DISK_STORAGE))
+    set_setting(app, 'STORAGES = {"default": {"BACKEND": "django.core.files.storage.FileSystemStorage"}, '
+                     '"staticfiles": {"BACKEND": "mysite.fulldisk.FullDiskStorage"}}')
+    env = {"FULL_DISK": str(flag)}
+    warp("build", cwd=app.src, home=app.home, env=env)
+    root = json.loads((app.home / "envs" / app.name / ".warp" / "build.json").read_text())["static_root"]
+    for path in Path(root).rglob("*"):  # as if never collected: every file is copied again, the fourth cut short
+        if path.is_file():
+            path.unlink()
+    flag.touch()
+    failed = warp("build", cwd=app.src, home=app.home, env=env, check=False)
+    assert failed.returncode != 0 and "No space left on device" in failed.stdout + failed.stderr
+    record = json.loads((app.home / "envs" / app.name / ".warp" / "build.json").read_text())
+    assert record["state"] != "ok"
+    empty = [path for path in Path(root).rglob("*") if path.is_file() and path.stat().st_size == 0]
+    assert empty, "the cut-short copy is the case this test is about"
+    started = warp("start", "--host", "127.0.0.1", "--port", "1", cwd=app.src, home=app.home, env=env, check=False)
+    assert "has no successful build" in started.stderr and "run `warp build`" in started.stderr
+    flag.unlink()
+    warp("build", cwd=app.src, home=app.home, env=env)
+    assert json.loads((app.home / "envs" / app.name / ".warp" / "build.json").read_text())["state"] == "ok"
+    assert not [path for path in Path(root).rglob("*") if path.is_file() and path.stat().st_size == 0]
+
+
+def test_a_start_after_a_failed_django_build_says_to_build(tmp_path):
+    app = build_app("django_site", "gunicorn", copy_as="fresh-failed-build")
+    requirements = app.src / "requirements.txt"
+    original = requirements.read_text()
+    requirements.write_text(original + "this-package-does-not-exist-anywhere-xyz\n")
+    try:
+        assert warp("build", cwd=app.src, home=app.home, check=False).returncode != 0
+        started = warp("start", "--host", "127.0.0.1", "--port", "1", cwd=app.src, home=app.home, check=False)
+    finally:
+        requirements.write_text(original)
+    assert started.returncode != 0
+    assert "has no successful build" in started.stderr and "django" not in started.stderr.lower().split("error:")[-1]
