@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import textwrap
 
 import pytest
@@ -94,3 +95,44 @@ def test_a_wsgi_py_that_defines_app_is_served(run_warp):
     running.wait_ready("/")
     status, body = running.get("/")
     assert status == 200 and body.startswith("hello from flask"), running.output()
+
+
+QUART_BLOG = '''
+from quart import Quart
+
+app = Quart(__name__)
+
+
+@app.get("/")
+async def index():
+    return "hello from the blog package"
+'''
+
+QUART_PYPROJECT = '''
+[project]
+name = "blog"
+version = "0.1.0"
+dependencies = ["quart"]
+
+[build-system]
+requires = ["setuptools>=64"]
+build-backend = "setuptools.build_meta"
+'''
+
+
+def test_quarts_tutorial_package_in_src_is_found_and_served_on_an_asgi_server(run_warp):
+    """Quart's tutorial layout (src/blog/__init__.py, a pyproject.toml naming the package): no --app needed."""
+    from conftest import warp
+
+    app = build_app("fastapi_app", "granian", copy_as="quart-blog")
+    (app.src / "main.py").unlink(missing_ok=True)
+    (app.src / "requirements.txt").unlink(missing_ok=True)
+    (app.src / "pyproject.toml").write_text(textwrap.dedent(QUART_PYPROJECT))
+    (app.src / "src" / "blog").mkdir(parents=True, exist_ok=True)
+    (app.src / "src" / "blog" / "__init__.py").write_text(textwrap.dedent(QUART_BLOG))
+    warp("build", cwd=app.src, home=app.home)
+    plan = warp("plan", cwd=app.src, home=app.home).stdout
+    assert "the project's package blog (in src/) defines app" in plan and re.search(r"^interface +asgi ", plan, re.M), plan
+    running = run_warp(app)
+    running.wait_ready("/")
+    assert running.get("/") == (200, "hello from the blog package"), running.output()

@@ -147,7 +147,32 @@ def test_nothing_found_lists_what_was_looked_at():
         "  wsgi/         not found",
         "  paste.ini, production.ini  not found",
         "  asgi.py, main.py, app/main.py defining application or app  not found",
+        "  the package pyproject.toml names (at the top or in src/) defining application, app, create_app or make_app  not found",
     ]
+
+
+PACKAGE_APPS = [
+    # Quart's tutorial: src/blog/__init__.py defines app; quart among the dependencies asks for ASGI.
+    ({"project": {"name": "blog", "dependencies": ["quart"]}}, "src/blog/__init__.py", "app = Quart(__name__)\n", "quart\n",
+     ("asgi", Target("module", module="blog", callable="app"), "the project's package blog (in src/) defines app")),
+    # A Poetry src/ layout with a factory: the loader calls it.
+    ({"tool": {"poetry": {"name": "my-shop", "packages": [{"include": "my_shop", "from": "src"}]}}}, "src/my_shop/__init__.py",
+     "def create_app():\n    ...\n", "",
+     ("wsgi", Target("module", module="my_shop", callable=""), "the project's package my_shop (in src/) defines create_app")),
+    ({"project": {"name": "Top.Level"}}, "top_level.py", "application = make()\n", "",
+     ("wsgi", Target("module", module="top_level", callable="application"), "the project's package top_level defines application")),
+]
+
+
+@pytest.mark.parametrize("pyproject, path, text, requirements, expected", PACKAGE_APPS, ids=["quart-src", "poetry-factory", "module"])
+def test_the_projects_own_package_is_served_when_no_other_entry_point_is_there(tmp_path, pyproject, path, text, requirements, expected):
+    from warp.project import find_package_names, scan_app
+
+    (tmp_path / path).parent.mkdir(parents=True, exist_ok=True)
+    (tmp_path / path).write_text(text)
+    app = scan_app(tmp_path, "", find_package_names(pyproject))
+    mode = find_mode(app, make_settings(), make_project(root=tmp_path, pyproject=pyproject, requirements_text=requirements))
+    assert (mode.name, mode.target, mode.because) == expected
 
 
 def test_nothing_found_in_an_empty_tree():

@@ -14,7 +14,7 @@ from warp import pythons, venv
 from warp.errors import EnvError, UsageError
 from warp.frameworks import find_django_settings
 from warp.machine import MachineFacts, scan_machine
-from warp.project import AppFacts, ProjectFacts, scan_app, scan_project
+from warp.project import AppFacts, ProjectFacts, find_package_names, scan_app, scan_project
 from warp.settings import Settings, find_settings, find_warp_home
 
 Report = Callable[[str], None]
@@ -162,7 +162,7 @@ def load_context(flags: Mapping[str, Any], environ: Mapping[str, str], cwd: Path
     settings = find_settings(flags, environ, project.warp_files, project.tool)
     if create:
         ensure_python(env, pythons.find_request(settings, project), environ, source, report, offline=settings["offline"].value)
-    app = find_django_settings(scan_app(project.root, settings["home"].value), project.environment, environ)
+    app = find_django_settings(scan_app(project.root, settings["home"].value, find_package_names(project.pyproject)), project.environment, environ)
     return Context(environ, find_warp_home(environ), env, project.root, project, settings, app, scan_machine(environ))
 
 

@@ -96,6 +96,13 @@ def find_mode(app: AppFacts, settings: Settings, project: ProjectFacts | None = 
         return Mode("paste", f"{app.paste_file} is present", servers.Target("paste", ini=home / app.paste_file), "wsgi")
     if app.asgi_modules:
         return _asgi_mode(app)
+    if app.package_app:
+        # Quart's tutorial, a Poetry src/ layout: the project's own package holds the app (or its factory).
+        module, defines, in_src = app.package_app
+        because = f"the project's package {module}{' (in src/)' if in_src else ''} defines {defines}"
+        factory = defines in ("create_app", "make_app")
+        target = servers.Target("module", module=module, callable="" if factory else defines)
+        return Mode("asgi" if find_asgi_request(settings, project) else "wsgi", because, target)
     raise NoAppFound(
         f"no application found in {home}",
         hint="name it with --app module:callable (or a .wsgi/.py file, or a paste .ini), or --mode",
@@ -156,6 +163,7 @@ def _looked_at(app: AppFacts) -> list[str]:
     lines.append("  wsgi/         not found")
     lines.append("  paste.ini, production.ini  not found")
     lines.append("  asgi.py, main.py, app/main.py defining application or app  not found")
+    lines.append("  the package pyproject.toml names (at the top or in src/) defining application, app, create_app or make_app  not found")
     return lines
 
 

@@ -529,7 +529,8 @@ def make_start_plan(
         decisions.append(Decision("extra server args", shlex.join(extra), ".warp/server_args"))
     if run_user:
         decisions.append(Decision("server user", run_user[0], f"{server} refuses to run as root"))
-    python_path = tuple(dict.fromkeys((project.root, app.home)))
+    in_src = (app.home / "src",) if target.kind == "module" and app.package_app and app.package_app[2] and target.module == app.package_app[0] else ()
+    python_path = tuple(dict.fromkeys((project.root, app.home, *in_src)))
     launch = servers.Launch(
         target=target,
         env_path=env_path,

@@ -93,6 +93,9 @@ class AppFacts:
     paste_file: str | None = None
     #: The ASGI conventions: module -> the app it assigns at its top level, for asgi.py, main.py and app/main.py.
     asgi_modules: tuple[tuple[str, str], ...] = ()
+    #: The project's own package (named by pyproject.toml), at the top or in src/, when it defines an app or a factory:
+    #: (import name, what it defines, whether it is in src/).
+    package_app: tuple[str, str, bool] | None = None
     #: Django's asgi.py next to its settings module (startproject writes both).
     django_asgi: bool = False
     #: Names of the files directly in the home (to tell a script path from a module).
@@ -206,8 +209,38 @@ def scan_project(root: Path) -> ProjectFacts:
     )
 
 
-def scan_app(root: Path, home: str) -> AppFacts:
-    """Look for entry-point markers in ``root/home``."""
+def find_package_names(pyproject: dict) -> tuple[str, ...]:
+    """The import names pyproject.toml gives the project's own package: [project] name, Poetry's name and packages."""
+    names = []
+    poetry = pyproject.get("tool", {}).get("poetry", {})
+    poetry = poetry if isinstance(poetry, dict) else {}
+    for raw in (pyproject.get("project", {}).get("name"), poetry.get("name")):
+        if isinstance(raw, str):
+            names.append(re.sub(r"[-.]+", "_", raw).lower())
+    for entry in poetry.get("packages", []) if isinstance(poetry.get("packages"), list) else []:
+        if isinstance(entry, dict) and isinstance(entry.get("include"), str):
+            names.append(entry["include"].strip("/").replace("/", "."))
+    return tuple(dict.fromkeys(name for name in names if re.fullmatch(r"[A-Za-z_][\w.]*", name)))
+
+
+#: What the project's package is looked at for: an app, else a factory (which warp's loader calls).
+PACKAGE_APP_NAMES = ("application", "app", "create_app", "make_app")
+
+
+def scan_package_app(home_dir: Path, packages: tuple[str, ...]) -> tuple[str, str, bool] | None:
+    for name in packages:
+        for in_src, base in ((False, home_dir), (True, home_dir / "src")):
+            folder = base.joinpath(*name.split("."))
+            for path in (folder / "__init__.py", folder.with_suffix(".py")):
+                if path.is_file():
+                    defines = find_assigned_name(read_project_file(path), PACKAGE_APP_NAMES)
+                    if defines:
+                        return name, defines, in_src
+    return None
+
+
+def scan_app(root: Path, home: str, packages: tuple[str, ...] = ()) -> AppFacts:
+    """Look for entry-point markers in ``root/home``; ``packages``: the project's own package names (find_package_names)."""
     home_dir = (root / home).resolve() if home else root.resolve()
     if home:
         if not home_dir.is_relative_to(root.resolve()):
@@ -250,6 +283,7 @@ def scan_app(root: Path, home: str) -> AppFacts:
         wsgi_package=(home_dir / "wsgi" / "__init__.py").is_file(),
         paste_file=paste_file,
         asgi_modules=tuple(asgi_modules),
+        package_app=scan_package_app(home_dir, packages),
         django_asgi=django_asgi,
         files=frozenset(entry.name for entry in home_dir.iterdir() if entry.is_file()),
     )
