@@ -335,15 +335,30 @@ def start_options(function):
     return function
 
 
+concurrency_option = click.option(
+    "-c", "--concurrency", help="Processes of each type, as honcho's -c: web=1,worker=2 (default: the declaration's, else 1).")
+
+
 @cli.command(name="start")
+@click.argument("types", nargs=-1)
 @start_options
+@concurrency_option
 @click.option("--dry-run", is_flag=True, help="Print the plan instead of starting.")
-def start_(dry_run: bool, **flags) -> None:
-    """Start the app under a production server."""
-    from warp import quickstart, start
+def start_(types: tuple[str, ...], concurrency: str | None, dry_run: bool, **flags) -> None:
+    """Start the app under a production server; `warp start all` (or TYPES) runs the Procfile's processes together."""
+    from warp import formation, quickstart, start
 
     report.said = []
     ctx = _context(**flags)
+    processes = formation.scan_process_plan(ctx, _concurrency(concurrency))
+    selected = processes.select(types or ("web",))
+    if len(selected) != 1 or selected[0].name != "web" or selected[0].kind != "warp-web":
+        if dry_run:
+            _print_processes(processes, selected)
+            return
+        if ctx.settings["reload"].value:
+            raise UsageError("--reload runs web alone", hint="run `warp start --reload` for web, and the other types without --reload")
+        sys.exit(formation.run_processes(ctx, selected, formation.make_start_args(flags), report))
     recorder = None if dry_run or ctx.settings["reload"].value else quickstart.Recorder(ctx, sys.argv[1:])
     plan = start.make_plan(ctx)
     for warning in plan.warnings:
@@ -362,17 +377,51 @@ def start_(dry_run: bool, **flags) -> None:
     sys.exit(start.run_server(plan, held, report))
 
 
+def _concurrency(given: str | None) -> tuple[str, str] | None:
+    return (given, "--concurrency") if given else None
+
+
+@cli.command()
+@concurrency_option
+def release(concurrency: str | None) -> None:
+    """Run the release step once (Procfile `release:`, or Django's migrate with [tool.warp] release = "migrate"), under a lock."""
+    from warp import formation
+
+    ctx = _context()
+    formation.run_release(ctx, formation.scan_process_plan(ctx, _concurrency(concurrency)), report)
+
+
 @cli.command(name="plan")
 @start_options
-def plan_(**flags) -> None:
-    """Print every decision `warp start` would make, why, and the exact command."""
-    from warp import start
+@concurrency_option
+def plan_(concurrency: str | None, **flags) -> None:
+    """Print every decision `warp start` would make, why, and the exact command; then the app's process types."""
+    from warp import formation, start
 
     ctx = _context(**flags)
-    plan = start.make_plan(ctx)
-    for warning in plan.warnings:
-        report(f"warning: {warning}")
-    _print_plan(ctx, plan)
+    processes = formation.scan_process_plan(ctx, _concurrency(concurrency))
+    if processes.web.kind == "warp-web":
+        plan = start.make_plan(ctx)
+        for warning in plan.warnings:
+            report(f"warning: {warning}")
+        _print_plan(ctx, plan)
+        click.echo("")
+    _print_processes(processes, processes.select(("all",)))
+
+
+def _print_processes(processes, selected) -> None:
+    from warp import formation
+
+    rows = [(p.name, "once" if p.name == "release" else str(p.count), p.command, f"{formation.describe(p)}; from {p.source}" + ("" if p.count_source == "default" or p.count_source == p.source else f"; count from {p.count_source}"))
+            for p in processes.processes]
+    widths = [max(len(row[i]) for row in rows + [("TYPE", "COUNT", "COMMAND", "")]) for i in range(3)]
+    click.echo("processes" + (f" (declared in {processes.declared_in})" if processes.declared_in else " (none declared)") + ":")
+    click.echo(f"  {'TYPE':{widths[0]}}  {'COUNT':{widths[1]}}  {'COMMAND':{widths[2]}}  HOW")
+    for row in rows:
+        click.echo(f"  {row[0]:{widths[0]}}  {row[1]:{widths[1]}}  {row[2]:{widths[2]}}  {row[3]}")
+    click.echo("`warp start " + ("all" if len(selected) > 1 else selected[0].name if selected else "all") + "` runs: " + (", ".join(p.name for p in selected) or "nothing"))
+    if processes.release is not None:
+        click.echo("`warp release` runs: release")
 
 
 def _print_plan(ctx: Context, plan) -> None:
@@ -514,18 +563,9 @@ def setup() -> None:
 @cli.command()
 def migrate() -> None:
     """Run the migrate hook, or Django's `manage.py migrate --noinput`."""
+    from warp import formation
 
-    def django_migrate(ctx: Context) -> None:
-        from warp import proc
-
-        if not (ctx.app.manage_py and ctx.app.django_settings):
-            report(" -----> No migrate hook and not a Django project; nothing to do")
-            return
-        report(" -----> Running manage.py migrate --noinput")
-        proc.run([str(ctx.env.python), "manage.py", "migrate", "--noinput"], env=ctx.app_environ(), cwd=ctx.app.home,
-                 step="manage.py migrate", capture=False)
-
-    _run_named_hook("migrate", django_migrate)
+    formation.run_migrate(_context(), report)
 
 
 def _probe(name: str) -> None:
