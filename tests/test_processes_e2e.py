@@ -195,6 +195,7 @@ def test_named_types_run_alone_and_one_type_is_execd(redis, jobs, start_all):
 @pytest.mark.slow
 def test_release_migrates_once_while_a_second_waits(tmp_path):
     app = build_app("django_celery", "gunicorn", copy_as="django_celery_release")
+    (app.src / "db.sqlite3").unlink(missing_ok=True)  # this copy's own: every run migrates
     jobs = tmp_path / "jobs"
     jobs.mkdir()
     environ = {**warp_environ(app.home), "JOBS_DIR": str(jobs)}
@@ -249,3 +250,145 @@ def test_plan_lists_each_type_with_its_command_and_origin():
     assert lines[4].split()[:3] == ["beat", "1", "celery"] and lines[4].endswith("run as written; from Procfile line 3")
     assert lines[5].split()[:3] == ["release", "once", "python"] and lines[5].endswith("once, by `warp release`, under a lock; from Procfile line 4")
     assert "`warp start all` runs: web, worker, beat" in out and "`warp release` runs: release" in out
+
+
+# ---------------------------------------------------------------- the exports, read by their consumers
+
+BIN = Path(sys.executable).parent
+
+
+def export(app, target: str, out: Path, *args: str) -> list[Path]:
+    result = warp("export", target, "--out", str(out), *args, cwd=app.src, home=app.home, env={"WARP_ENV_NAME": app.name})
+    return [Path(line) for line in result.stdout.split()]
+
+
+@pytest.mark.slow
+def test_supervisord_runs_every_process_type_from_the_export(redis, jobs, tmp_path):
+    """The exported group under a real supervisord: the release step migrates, web serves, two workers and beat run,
+    and stopping the group lets the task in progress finish."""
+    app = build_app("django_celery", "gunicorn", copy_as="django_celery_supervisor")
+    (app.src / "db.sqlite3").unlink(missing_ok=True)  # this copy's own: every run migrates
+    port = free_port()
+    (conf_file,) = export(app, "supervisor", tmp_path, "--host", "127.0.0.1", "--port", str(port), "--graceful-timeout", "20",
+                          "-c", "worker=2")
+    name = app.name
+    group = f"{name}-processes"
+    logs = tmp_path / "logs"
+    logs.mkdir()
+    conf = tmp_path / "supervisord.conf"
+    sock = tmp_path / "supervisor.sock"
+    conf.write_text(
+        f"[unix_http_server]\nfile={sock}\n\n"
+        f"[supervisord]\nnodaemon=true\nlogfile={tmp_path / 'supervisord.log'}\npidfile={tmp_path / 'supervisord.pid'}\nchildlogdir={logs}\n\n"
+        "[rpcinterface:supervisor]\nsupervisor.rpcinterface_factory = supervisor.rpcinterface:make_main_rpcinterface\n\n"
+        f"[supervisorctl]\nserverurl=unix://{sock}\n\n[include]\nfiles = {conf_file}\n"
+    )
+    # Nothing of warp's in supervisord's environment: each program's own environment= finds the env.
+    environ = {key: value for key, value in warp_environ(app.home).items() if not key.startswith("WARP_")}
+    environ.update({"REDIS_URL": redis, "JOBS_DIR": str(jobs)})
+    supervisord = subprocess.Popen([BIN / "supervisord", "-c", str(conf)], env=environ, start_new_session=True,
+                                   stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    ctl = [BIN / "supervisorctl", "-c", str(conf)]
+    log = lambda: (tmp_path / "supervisord.log").read_text() + "".join(p.read_text() for p in logs.glob("*.log"))
+    try:
+        wait_for(lambda: (jobs / "migrated").exists() and "end" in (jobs / "migrated").read_text(), 120, "the release did not migrate", log)
+        wait_for(lambda: (jobs / "ticks").exists(), 120, "beat's task did not run", log)
+
+        def answer(path):
+            try:
+                return http_get(f"http://127.0.0.1:{port}{path}", timeout=10)
+            except OSError:
+                return None
+        wait_for(lambda: answer("/result/none"), 120, "web did not answer", log)
+        task_id = answer("/enqueue?x=6&y=7")[1]
+        wait_for(lambda: answer(f"/result/{task_id}")[1] == "SUCCESS 13 from-warp-environment", 60, "no result", log)
+        released = lambda: [line for line in subprocess.run([*ctl, "status"], capture_output=True, text=True).stdout.splitlines()
+                            if line.startswith(f"{group}:{name}-release ") and "EXITED" in line]
+        wait_for(released, 60, "the release step did not end", log)
+        status = subprocess.run([*ctl, "status"], capture_output=True, text=True).stdout
+        for program in (f"{group}:{name} ", f"{group}:{name}-worker-0 ", f"{group}:{name}-worker-1 ", f"{group}:{name}-beat-0 "):
+            assert any(line.startswith(program) and "RUNNING" in line for line in status.splitlines()), status
+
+        answer("/enqueue?x=8&y=9&delay=3")
+        wait_for(lambda: (jobs / "started-8-9").exists(), 30, "the slow task did not start", log)
+        stopped = subprocess.run([*ctl, "stop", f"{group}:*"], capture_output=True, text=True, timeout=90)
+        assert f"{group}:{name}-worker-0: stopped" in stopped.stdout, stopped.stdout + stopped.stderr
+        assert (jobs / "done-8-9").read_text() == "17"
+        assert "Warm shutdown" in log()
+    finally:
+        supervisord.send_signal(signal.SIGTERM)
+        try:
+            supervisord.wait(timeout=60)
+        except subprocess.TimeoutExpired:
+            os.killpg(supervisord.pid, signal.SIGKILL)
+            supervisord.wait()
+    assert (jobs / "migrated").read_text().count("start") == 1
+
+
+@pytest.mark.skipif(shutil.which("systemd-analyze") is None, reason="systemd-analyze is not installed here")
+def test_systemd_analyze_verifies_every_unit_and_the_target_orders_release_before_web(tmp_path):
+    app = build_app("django_celery", "gunicorn")
+    paths = export(app, "systemd", tmp_path, "-c", "worker=2")
+    name = app.name
+    assert sorted(path.name for path in paths) == sorted([f"{name}.service", f"{name}-worker@.service", f"{name}-beat@.service",
+                                                          f"{name}-release.service", f"{name}.target"])
+    target = (tmp_path / f"{name}.target").read_text()
+    assert (f"Wants={name}-release.service {name}.service {name}-worker@1.service {name}-worker@2.service "
+            f"{name}-beat@1.service\n") in target
+    web = (tmp_path / f"{name}.service").read_text()
+    assert f"After=network.target {name}-release.service\n" in web and f"Requires={name}-release.service\n" in web
+    assert f"WantedBy={name}.target" in web
+    release = (tmp_path / f"{name}-release.service").read_text()
+    assert "Type=oneshot\nRemainAfterExit=yes\n" in release and release.count("-m warp release\n") == 1
+    worker = (tmp_path / f"{name}-worker@.service").read_text()
+    assert "-m warp start worker\n" in worker and "KillMode=mixed\n" in worker
+    # systemd-analyze checks instances of a template by their own names.
+    for instance in (f"{name}-worker@1.service", f"{name}-beat@1.service"):
+        (tmp_path / instance).symlink_to(tmp_path / instance.replace("@1", "@"))
+    units = [tmp_path / unit for unit in (f"{name}.service", f"{name}-worker@1.service", f"{name}-beat@1.service",
+                                          f"{name}-release.service", f"{name}.target")]
+    checked = subprocess.run(["systemd-analyze", "verify", *map(str, units)], capture_output=True, text=True)
+    assert checked.returncode == 0, checked.stderr
+    for unit in units:
+        assert unit.name not in checked.stderr, checked.stderr  # systemd-analyze only warns about unknown keys and bad values
+
+
+def test_kubernetes_has_a_deployment_per_type_and_release_as_one_job(tmp_path):
+    import yaml
+
+    app = build_app("django_celery", "gunicorn")
+    manifest, job_file = export(app, "kubernetes", tmp_path, "-c", "web=3,worker=2")
+    for path in (manifest, job_file):
+        checked = subprocess.run([sys.executable, "-m", "kubernetes_validate", "--strict", str(path)], capture_output=True, text=True)
+        assert checked.returncode == 0, checked.stdout + checked.stderr
+    docs = list(yaml.safe_load_all(manifest.read_text()))
+    kinds = [(doc["kind"], doc["metadata"]["name"]) for doc in docs]
+    base = app.name.replace("_", "-")
+    assert kinds == [("Deployment", base), ("Deployment", f"{base}-worker"), ("Deployment", f"{base}-beat"), ("Service", base)]
+    web, worker, beat, service = docs
+    assert (web["spec"]["replicas"], worker["spec"]["replicas"], beat["spec"]["replicas"]) == (3, 2, 1)
+    worker_container = worker["spec"]["template"]["spec"]["containers"][0]
+    assert worker_container["args"] == ["warp", "start", "worker"]
+    assert not {"ports", "livenessProbe", "readinessProbe", "startupProbe"} & set(worker_container)
+    assert "readinessProbe" in web["spec"]["template"]["spec"]["containers"][0]
+    # The Service selects web's pods only.
+    assert service["spec"]["selector"].items() <= web["spec"]["template"]["metadata"]["labels"].items()
+    for other in (worker, beat):
+        assert not service["spec"]["selector"].items() <= other["spec"]["template"]["metadata"]["labels"].items()
+    job = yaml.safe_load(job_file.read_text())
+    assert job["kind"] == "Job" and job["spec"]["template"]["spec"]["containers"][0]["args"] == ["warp", "release"]
+    assert job["spec"]["backoffLimit"] == 0 and job["spec"]["template"]["spec"]["restartPolicy"] == "Never"
+    assert f"kubectl apply -f {job_file.name} && kubectl wait --for=condition=complete" in manifest.read_text()
+
+
+def test_procfile_export_writes_every_type_as_honcho_reads_it(tmp_path):
+    from honcho.environ import parse_procfile
+
+    app = build_app("django_celery", "gunicorn")
+    (procfile,) = export(app, "procfile", tmp_path)
+    assert parse_procfile(procfile.read_text()).processes == {
+        "web": "warp start --server gunicorn --host 0.0.0.0 --graceful-timeout 30",
+        "worker": "warp start worker",
+        "beat": "warp start beat",
+        "release": "warp release",
+    }

@@ -459,15 +459,17 @@ def _print_plan(ctx: Context, plan) -> None:
 force_option = click.option("--force", is_flag=True, help="Overwrite files that exist with other content.")
 
 
-def _render_and_write(render, *, platform: bool, flags: dict, out: Path | None, force: bool, listen: str = "80", into_source: bool = False):
+def _render_and_write(render, *, platform: bool, flags: dict, out: Path | None, force: bool, listen: str = "80", into_source: bool = False,
+                      concurrency: str | None = None):
     """Plan as `warp start` would, render, write; print each path."""
-    from warp import deploy
+    from warp import deploy, formation
 
     ctx = deploy.keep_local(_context(create=False, **flags)) if not platform else _context(create=False, **flags)
+    processes = formation.scan_process_plan(ctx, _concurrency(concurrency))
     plan = deploy.make_plan(ctx, local=not platform)
     if plan.socket and not platform:
         report(f" -----> {plan.server} listens on unix:{plan.socket} ({plan.socket_protocol} protocol)")
-    files = render(plan, deploy.make_deployment(ctx, plan, platform=platform, listen=listen))
+    files = render(plan, deploy.make_deployment(ctx, plan, platform=platform, listen=listen, processes=processes))
     out = ctx.source if into_source else (out or ctx.env.state / "export").absolute()
     for path in deploy.write_files(out, files, force, report, elsewhere="" if into_source else "--out DIR"):
         click.echo(str(path))
@@ -480,14 +482,16 @@ def _render_and_write(render, *, platform: bool, flags: dict, out: Path | None, 
 @click.option("--listen", default="80", show_default=True, help="nginx: the port or address:port nginx listens on.")
 @force_option
 @start_options
-def export_(target: str, out: Path | None, listen: str, force: bool, **flags) -> None:
+@concurrency_option
+def export_(target: str, out: Path | None, listen: str, force: bool, concurrency: str | None, **flags) -> None:
     """Write TARGET's configuration from the plan `warp start` runs: systemd, supervisor, nginx, procfile, kubernetes."""
-    from warp import export
+    from warp import export, export_processes
 
     if target not in export.TARGETS:
         raise UsageError(f"unknown export target {target!r}", hint=f"choose one of: {', '.join(export.TARGETS)}")
     render, platform = export.TARGETS[target]
-    ctx, _ = _render_and_write(render, platform=platform, flags=flags, out=out, force=force, listen=listen)
+    render = export_processes.RENDERERS.get(target, render)
+    ctx, _ = _render_and_write(render, platform=platform, flags=flags, out=out, force=force, listen=listen, concurrency=concurrency)
     if target == "kubernetes" and ctx.project.environment:
         report(f" -----> The Deployment reads .warp/environment from Secret {export.find_secret_name(ctx.env.name)}; create it with:")
         report("        " + export.make_secret_command(ctx.env.name, ctx.source))
@@ -500,14 +504,15 @@ def export_(target: str, out: Path | None, listen: str, force: bool, **flags) ->
 @start_options
 def image(name: str | None, force: bool, **flags) -> None:
     """Put a wheelhouse, a Containerfile and a .containerignore in the project and build image NAME with docker, podman or buildah."""
-    from warp import deploy, export
+    from warp import deploy, export, export_processes, formation
 
     ctx = _context(create=False, **flags)
+    processes = formation.scan_process_plan(ctx)
     plan = deploy.make_plan(ctx, local=False)
     # The wheelhouse first: a package that cannot go in stops everything before a file is written.
     deploy.run_image_wheelhouse(ctx, report)
-    dep = deploy.make_deployment(ctx, plan, platform=True)
-    files = export.render_containerfile(plan, dep)
+    dep = deploy.make_deployment(ctx, plan, platform=True, processes=processes)
+    files = export_processes.render_containerfile(plan, dep)
     if not any((ctx.source / name).exists() for name in (".containerignore", ".dockerignore")):
         files += export.render_containerignore(dep)
     elif ".warp/environment" not in _read_ignore(ctx.source) and ctx.project.environment:
