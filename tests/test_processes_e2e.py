@@ -392,3 +392,34 @@ def test_procfile_export_writes_every_type_as_honcho_reads_it(tmp_path):
         "beat": "warp start beat",
         "release": "warp release",
     }
+
+
+@pytest.mark.slow
+def test_a_declared_web_runs_as_written_and_release_migrate_is_opt_in(redis, tmp_path, start_all):
+    """`web:` in the Procfile is run as written, with $PORT and the app's environment, by `warp start` itself; a Django
+    project without a `release:` line gets `warp migrate` as its release step when [tool.warp] release = "migrate"."""
+    app = build_app("django_celery", "gunicorn", copy_as="django_celery_declared")
+    (app.src / "db.sqlite3").unlink(missing_ok=True)
+    (app.src / "Procfile").write_text("web: gunicorn mysite.wsgi --workers 1 --bind 127.0.0.1:$PORT --graceful-timeout 5\n")
+    (app.src / "pyproject.toml").write_text('[tool.warp]\nrelease = "migrate"\n')
+    jobs = tmp_path / "jobs"
+    jobs.mkdir()
+    environ = {"WARP_ENV_NAME": app.name, "JOBS_DIR": str(jobs)}
+
+    out = warp("plan", cwd=app.src, home=app.home, env=environ).stdout
+    assert "command: " not in out  # no plan of warp's own for a web declared as written
+    assert "  web      1      gunicorn mysite.wsgi --workers 1 --bind 127.0.0.1:$PORT --graceful-timeout 5  run as written" in out
+    assert "with $PORT; from Procfile line 1" in out
+    assert '  release  once   warp migrate' in out and '[tool.warp] release = "migrate"' in out
+
+    released = warp("release", cwd=app.src, home=app.home, env=environ)
+    assert " -----> Release: warp migrate" in released.stderr and "Applying jobs.0001_slow... OK" in released.stdout
+    assert (jobs / "migrated").read_text().count("start") == 1
+
+    running = start_all(app, free_port(), {"JOBS_DIR": str(jobs), "REDIS_URL": redis}, "web")
+    running.wait_serving()
+    # warp exec'd the declared command: the process is gunicorn's master, and its SIGTERM is gunicorn's own.
+    assert b"gunicorn" in Path(f"/proc/{running.proc.pid}/cmdline").read_bytes()
+    assert " -----> Starting web: gunicorn mysite.wsgi" in running.output()
+    running.proc.send_signal(signal.SIGTERM)
+    assert running.proc.wait(timeout=30) == 0, running.output()
