@@ -245,7 +245,7 @@ def test_plan_lists_each_type_with_its_command_and_origin():
     assert "command: " in out  # warp's own plan for web, as before
     lines = out[out.index("processes (declared in Procfile):"):].splitlines()
     assert lines[2].split()[:4] == ["web", "1", "warp", "start"]
-    assert "from warp's own plan (no web in Procfile)" in lines[2]
+    assert lines[2].endswith("warp's own plan (above); no web in Procfile")
     assert lines[3].split()[:3] == ["worker", "1", "celery"] and lines[3].endswith("run as written; from Procfile line 2")
     assert lines[4].split()[:3] == ["beat", "1", "celery"] and lines[4].endswith("run as written; from Procfile line 3")
     assert lines[5].split()[:3] == ["release", "once", "python"] and lines[5].endswith("once, by `warp release`, under a lock; from Procfile line 4")

@@ -74,14 +74,14 @@ def test_without_a_declaration_web_is_warps_own_plan():
     processes = plan()
     assert processes.names == ("web",)
     assert processes.web.kind == WARP_WEB
-    assert processes.web.source == "warp's own plan (no Procfile or [tool.warp.processes])"
+    assert processes.web.source == "no Procfile or [tool.warp.processes]"
     assert processes.release is None
 
 
 def test_a_procfile_without_web_keeps_warps_web_first():
     processes = plan(CELERY)
     assert processes.names == ("web", "worker", "beat")
-    assert processes.web.kind == WARP_WEB and processes.web.source == "warp's own plan (no web in Procfile)"
+    assert processes.web.kind == WARP_WEB and processes.web.source == "no web in Procfile"
     assert processes.get("worker") .kind == DECLARED and processes.get("worker").source == "Procfile line 1"
     assert processes.declared_in == "Procfile"
 

@@ -412,7 +412,9 @@ def plan_(concurrency: str | None, **flags) -> None:
 def _print_processes(processes, selected) -> None:
     from warp import formation
 
-    rows = [(p.name, "once" if p.name == "release" else str(p.count), p.command, f"{formation.describe(p)}; from {p.source}" + ("" if p.count_source == "default" or p.count_source == p.source else f"; count from {p.count_source}"))
+    rows = [(p.name, "once" if p.name == "release" else str(p.count), p.command,
+             f"{formation.describe(p)}; {'' if p.source.startswith('no ') else 'from '}{p.source}"
+             + ("" if p.count_source in ("default", p.source) else f"; count from {p.count_source}"))
             for p in processes.processes]
     widths = [max(len(row[i]) for row in rows + [("TYPE", "COUNT", "COMMAND", "")]) for i in range(3)]
     click.echo("processes" + (f" (declared in {processes.declared_in})" if processes.declared_in else " (none declared)") + ":")

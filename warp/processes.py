@@ -41,7 +41,8 @@ class Process:
     kind: str
     #: The shell command as declared (for the other kinds, the warp command that runs it, for display).
     command: str
-    #: Where it came from, for `warp plan`: "Procfile line 2", "[tool.warp.processes] worker", ...
+    #: Where it came from, for `warp plan`: "Procfile line 2", "[tool.warp.processes] worker", ... (for warp's own
+    #: web, why there is no declaration: "no web in Procfile")
     source: str
     count: int = 1
     count_source: str = "default"
@@ -203,7 +204,7 @@ def make_process_plan(
     names = {name for name, *_ in declared}
     if WEB not in names:
         because = f"no web in {declared_in}" if declared_in else "no Procfile or [tool.warp.processes]"
-        processes.append(Process(WEB, WARP_WEB, "warp start", f"warp's own plan ({because})"))
+        processes.append(Process(WEB, WARP_WEB, "warp start", because))
     for name, command, source, count in declared:
         kind = WARP_WEB if name == WEB and is_warp_start(command) else DECLARED
         if count is None:
