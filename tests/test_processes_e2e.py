@@ -423,3 +423,23 @@ def test_a_declared_web_runs_as_written_and_release_migrate_is_opt_in(redis, tmp
     assert " -----> Starting web: gunicorn mysite.wsgi" in running.output()
     running.proc.send_signal(signal.SIGTERM)
     assert running.proc.wait(timeout=30) == 0, running.output()
+
+
+@pytest.mark.slow
+def test_reload_restarts_the_worker_on_a_change_of_its_code(redis, jobs, start_all):
+    """Celery has no reloader of its own: under `warp start all --reload` a saved task runs as edited."""
+    app = build_app("django_celery", "gunicorn", copy_as="django_celery_reload")
+    tasks = app.src / "jobs" / "tasks.py"
+    tasks.write_text(tasks.read_text().replace("os.environ.get('GREETING')", "'as first written'"))
+    running = start_all(app, free_port(), {"REDIS_URL": redis, "JOBS_DIR": str(jobs)}, args=("--reload",))
+    running.wait_serving()
+    task_id = running.get("/enqueue?x=1&y=1")[1]
+    wait_for(lambda: running.get(f"/result/{task_id}")[1] == "SUCCESS 2 as first written", 60, "no result", running.output)
+
+    tasks.write_text(tasks.read_text().replace("'as first written'", "'as edited'"))
+    wait_for(lambda: "warp     | a change: restarting worker.1, beat.1" in running.output(), 30, "no restart", running.output)
+    wait_for(lambda: running.output().count(" ready.") >= 2, 60, "the worker did not start again", running.output)
+    task_id = running.get("/enqueue?x=2&y=2")[1]
+    wait_for(lambda: running.get(f"/result/{task_id}")[1] == "SUCCESS 4 as edited", 60, "no result from the edited task", running.output)
+    running.proc.send_signal(signal.SIGTERM)
+    assert running.proc.wait(timeout=60) == 0, running.output()

@@ -329,3 +329,29 @@ def test_the_exports_carry_every_type_and_their_counts():
     containerfile = export_processes.render_containerfile(the_plan, dep)[0].text
     assert "#   podman run IMAGE warp start worker\n" in containerfile
     assert containerfile.index("podman run IMAGE warp start beat") < containerfile.index("\nCMD ")
+
+
+def test_under_reload_a_change_restarts_the_named_processes_and_an_exit_waits_for_the_next_change(tmp_path):
+    changed = threading.Event()
+    out = io.BytesIO()
+    children = [child("web.1", "echo web up; exec sleep 30", tmp_path), child("worker.1", "echo worker up; exec sleep 30", tmp_path),
+                child("clock.1", "echo clock up; exit 4", tmp_path)]
+    printer = multirun.Printer(out, [c.name for c in children] + ["warp"], colour=False)
+
+    def script():
+        deadline = time.monotonic() + 10
+        while b"clock.1 exited" not in out.getvalue() and time.monotonic() < deadline:
+            time.sleep(0.05)
+        changed.set()
+        while out.getvalue().count(b"worker up") < 2 and time.monotonic() < deadline:
+            time.sleep(0.05)
+        os.kill(os.getpid(), signal.SIGTERM)
+
+    threading.Thread(target=script, daemon=True).start()
+    code = multirun.run_children(children, timeout=5, printer=printer, changed=changed, restart=frozenset({"worker.1", "clock.1"}))
+    text = out.getvalue().decode()
+    assert code == 0, text
+    assert "warp     | clock.1 exited with code 4; it starts again at the next change" in text
+    assert "warp     | a change: restarting worker.1, clock.1" in text
+    assert text.count("worker up") == 2 and text.count("clock up") == 2
+    assert text.count("web up") == 1  # web restarts itself (`warp start --reload`)

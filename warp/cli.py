@@ -356,8 +356,6 @@ def start_(types: tuple[str, ...], concurrency: str | None, dry_run: bool, **fla
         if dry_run:
             _print_processes(processes, selected)
             return
-        if ctx.settings["reload"].value:
-            raise UsageError("--reload runs web alone", hint="run `warp start --reload` for web, and the other types without --reload")
         sys.exit(formation.run_processes(ctx, selected, formation.make_start_args(flags), report))
     recorder = None if dry_run or ctx.settings["reload"].value else quickstart.Recorder(ctx, sys.argv[1:])
     plan = start.make_plan(ctx)

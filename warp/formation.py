@@ -6,6 +6,7 @@ from __future__ import annotations
 import fcntl
 import shutil
 import sys
+import threading
 from pathlib import Path
 from typing import Mapping
 
@@ -107,14 +108,41 @@ def run_processes(ctx: Context, processes: tuple[Process, ...], start_args: tupl
     children = make_children(ctx, processes, start_args, port)
     if not children:
         raise UsageError("every process type named has a count of 0", hint="give one a count of 1 or more (--concurrency worker=1)")
-    if len(children) == 1 and processes[0].kind == DECLARED:
+    reload = ctx.settings["reload"].value
+    if len(children) == 1 and processes[0].kind == DECLARED and not reload:
         report(f" -----> Starting {processes[0].name}: {processes[0].command}")
         proc.exec_(children[0].argv, env=children[0].environ, cwd=children[0].cwd)
     report(f" -----> Starting {', '.join(child.name for child in children)} (Ctrl-C stops them all)")
     timeout = ctx.settings["graceful_timeout"].value
     out = multirun.find_output()
     printer = multirun.Printer(out, [child.name for child in children] + ["warp"], multirun.should_colour(sys.stdout, ctx.environ))
-    return multirun.run_children(children, timeout=timeout, printer=printer)
+    if not reload:
+        return multirun.run_children(children, timeout=timeout, printer=printer)
+    # warp's own web restarts itself (`warp start --reload`); warp restarts every other process on a change.
+    own = {f"{process.name}.{index + 1}" for process in processes if process.kind == WARP_WEB for index in range(process.count)}
+    restart = frozenset(child.name for child in children if child.name not in own)
+    changed, stop = threading.Event(), threading.Event()
+    watcher = threading.Thread(target=watch_source, args=(ctx, changed, stop), daemon=True)
+    watcher.start()
+    report(f" -----> Watching {ctx.source} for changes: {', '.join(sorted(restart))} restart on each")
+    try:
+        return multirun.run_children(children, timeout=timeout, printer=printer, changed=changed, restart=restart)
+    finally:
+        stop.set()
+        watcher.join(timeout=2)
+
+
+def watch_source(ctx: Context, changed: threading.Event, stop: threading.Event) -> None:
+    """Set ``changed`` at each batch of changes to the app's code, templates or settings (what `warp start --reload`
+    watches)."""
+    from warp import start, watch
+
+    patterns = start._reload_excludes(ctx)
+    accept = watch.make_filter(ctx.source, excluded=[ctx.env.path], patterns=patterns)
+    for batch in watch.watch_changes(ctx.source, accept, stop):
+        reaction = watch.classify(ctx.source, batch, (ctx.env.path,), patterns) if batch else None
+        if reaction is not None and reaction.kind != "static":  # a stylesheet is no reason to restart a worker
+            changed.set()
 
 
 # ---------------------------------------------------------------- the release step
