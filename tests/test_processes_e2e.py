@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import SHARED, build_app, free_port, http_get, warp, warp_environ
+from conftest import CELERY_FILES, SHARED, build_app, free_port, http_get, warp, warp_environ
 from warp.proc import find_descendants, is_running
 
 pytestmark = [pytest.mark.e2e, pytest.mark.skipif(shutil.which("redis-server") is None,
@@ -430,7 +430,7 @@ def test_reload_restarts_the_worker_on_a_change_of_its_code(redis, jobs, start_a
     """Celery has no reloader of its own: under `warp start all --reload` a saved task runs as edited."""
     app = build_app("django_celery", "gunicorn", copy_as="django_celery_reload")
     tasks = app.src / "jobs" / "tasks.py"
-    tasks.write_text(tasks.read_text().replace("os.environ.get('GREETING')", "'as first written'"))
+    tasks.write_text(CELERY_FILES["jobs/tasks.py"].replace("os.environ.get('GREETING')", "'as first written'"))
     running = start_all(app, free_port(), {"REDIS_URL": redis, "JOBS_DIR": str(jobs)}, args=("--reload",))
     running.wait_serving()
     task_id = running.get("/enqueue?x=1&y=1")[1]

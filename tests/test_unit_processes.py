@@ -265,14 +265,15 @@ def test_a_process_killed_by_a_signal_ends_the_others_with_128_plus_the_signal(t
     assert "worker.1 exited with code 137; stopping the others" in out
 
 
-def test_sigterm_stops_every_process_gracefully_and_exits_0(tmp_path):
+@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT])
+def test_sigterm_or_ctrl_c_stops_every_process_gracefully_and_exits_0(sig, tmp_path):
     """Each child traps SIGTERM and takes a moment to finish: all of them finish, within the timeout."""
     script = "trap 'sleep 0.5; echo finished; exit 0' TERM; echo ready; while :; do sleep 0.1; done"
     code, out = run([child("web.1", script, tmp_path), child("worker.1", script, tmp_path)],
-                    after=(0.5, lambda: os.kill(os.getpid(), signal.SIGTERM)))
+                    after=(0.5, lambda: os.kill(os.getpid(), sig)))
     assert code == 0
     assert "web.1    | finished" in out.splitlines() and "worker.1 | finished" in out.splitlines()
-    assert "SIGTERM: stopping every process (graceful timeout 5s)" in out
+    assert f"{sig.name}: stopping every process (graceful timeout 5s)" in out
 
 
 def test_a_process_that_ignores_the_stop_is_killed_after_the_timeout(tmp_path):
@@ -290,6 +291,11 @@ def test_colours_only_on_a_terminal(tmp_path):
     printer.write("worker.1", b"hello\n")
     assert out.getvalue() == b"\x1b[33mworker.1 | \x1b[0mhello\n"
     assert not multirun.should_colour(io.StringIO(), {})
+    leader, follower = os.openpty()
+    with os.fdopen(follower, "w") as terminal:
+        assert multirun.should_colour(terminal, {})
+        assert not multirun.should_colour(terminal, {"NO_COLOR": "1"})
+    os.close(leader)
     with open(os.devnull) as not_a_tty:
         assert not multirun.should_colour(not_a_tty, {})
 
