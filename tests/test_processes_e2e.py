@@ -443,3 +443,29 @@ def test_reload_restarts_the_worker_on_a_change_of_its_code(redis, jobs, start_a
     wait_for(lambda: running.get(f"/result/{task_id}")[1] == "SUCCESS 4 as edited", 60, "no result from the edited task", running.output)
     running.proc.send_signal(signal.SIGTERM)
     assert running.proc.wait(timeout=60) == 0, running.output()
+
+
+def test_a_declared_web_is_exported_where_warp_would_find_no_app(tmp_path):
+    """The exports describe the declared command (`warp start` runs it), so they need no entry point of warp's."""
+    app = build_app("django_celery", "gunicorn", copy_as="django_celery_declared_export")
+    manage = app.src / "manage.py"
+    hidden = app.src / "manage.py.hidden"
+    manage.rename(hidden)  # now nothing warp would serve by itself
+    try:
+        (app.src / "Procfile").write_text("worker: celery -A mysite worker\n")
+        undeclared = warp("export", "procfile", "--out", str(tmp_path), cwd=app.src, home=app.home, check=False,
+                          env={"WARP_ENV_NAME": app.name})
+        assert undeclared.returncode == 2 and "error:" in undeclared.stderr, undeclared.stderr
+        (app.src / "Procfile").write_text("web: gunicorn mysite.wsgi --workers 1 --bind 0.0.0.0:$PORT --graceful-timeout 5\n")
+        (procfile,) = export(app, "procfile", tmp_path)
+        assert procfile.read_text() == "web: warp start --host 0.0.0.0 --graceful-timeout 30\n"
+        (unit,) = export(app, "systemd", tmp_path)
+        assert "ExecStart=" in unit.read_text() and "warp start --host 127.0.0.1 --port 8080 --graceful-timeout 30\n" in unit.read_text()
+        if shutil.which("systemd-analyze"):
+            checked = subprocess.run(["systemd-analyze", "verify", str(unit)], capture_output=True, text=True)
+            assert checked.returncode == 0 and unit.name not in checked.stderr, checked.stderr
+        (manifest,) = export(app, "kubernetes", tmp_path)
+        checked = subprocess.run([sys.executable, "-m", "kubernetes_validate", "--strict", str(manifest)], capture_output=True, text=True)
+        assert checked.returncode == 0, checked.stdout + checked.stderr
+    finally:
+        hidden.rename(manage)

@@ -466,7 +466,7 @@ def _render_and_write(render, *, platform: bool, flags: dict, out: Path | None, 
 
     ctx = deploy.keep_local(_context(create=False, **flags)) if not platform else _context(create=False, **flags)
     processes = formation.scan_process_plan(ctx, _concurrency(concurrency))
-    plan = deploy.make_plan(ctx, local=not platform)
+    plan = _web_plan(ctx, processes, local=not platform)
     if plan.socket and not platform:
         report(f" -----> {plan.server} listens on unix:{plan.socket} ({plan.socket_protocol} protocol)")
     files = render(plan, deploy.make_deployment(ctx, plan, platform=platform, listen=listen, processes=processes))
@@ -474,6 +474,18 @@ def _render_and_write(render, *, platform: bool, flags: dict, out: Path | None, 
     for path in deploy.write_files(out, files, force, report, elsewhere="" if into_source else "--out DIR"):
         click.echo(str(path))
     return ctx, plan
+
+
+def _web_plan(ctx: Context, processes, *, local: bool):
+    """What the exports and the image describe for web: warp's own StartPlan, or the declared command's."""
+    from warp import deploy, formation
+
+    if processes.web.is_declared:  # the checks of deploy.make_plan: no --reload, a built env
+        if ctx.settings["reload"].value:
+            raise UsageError("--reload is a development mode and is not exported", hint="leave out --reload")
+        formation.check_built(ctx)
+        return formation.make_declared_web_plan(ctx, processes.web)
+    return deploy.make_plan(ctx, local=local)
 
 
 @cli.command(name="export")
@@ -508,7 +520,7 @@ def image(name: str | None, force: bool, **flags) -> None:
 
     ctx = _context(create=False, **flags)
     processes = formation.scan_process_plan(ctx)
-    plan = deploy.make_plan(ctx, local=False)
+    plan = _web_plan(ctx, processes, local=False)
     # The wheelhouse first: a package that cannot go in stops everything before a file is written.
     deploy.run_image_wheelhouse(ctx, report)
     dep = deploy.make_deployment(ctx, plan, platform=True, processes=processes)

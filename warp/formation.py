@@ -13,6 +13,7 @@ from typing import Mapping
 from warp import multirun, proc
 from warp.context import Context, Report
 from warp.errors import EnvError, UsageError
+from warp.plan import StartPlan
 from warp.processes import (DECLARED, PROCFILE, RELEASE, SHELL, WARP_MIGRATE, WARP_WEB, WEB, Process, ProcessPlan, find_program,
                             make_process_plan, make_shell_argv)
 from warp.settings import WARP_ENV_NAME
@@ -92,6 +93,26 @@ def make_children(ctx: Context, processes: tuple[Process, ...], start_args: tupl
                 environ = make_environ(ctx, process, port)
             children.append(multirun.Child(name, argv, environ, ctx.source, stop_group=group))
     return children
+
+
+def make_declared_web_plan(ctx: Context, web: Process) -> StartPlan:
+    """The StartPlan the exports and the image describe when web is declared as written: warp execs the command
+    (in the app's environment, with $PORT), whose own SIGTERM is its stop. No entry point of warp's is needed."""
+    from warp.plan import Decision, find_graceful_timeout, find_host
+    from warp.servers import Stop
+
+    port = ctx.settings["port"].value
+    host, host_because = find_host(ctx.settings, ctx.machine)
+    timeout, timeout_because = find_graceful_timeout(ctx.settings)
+    argv, _ = make_shell_argv(web.command)
+    decisions = (
+        Decision("web", web.command, f"declared in {web.source}, run as written"),
+        Decision("port", str(port), f"$PORT for the declared command, from {ctx.settings['port'].source}"),
+        Decision("host", host, host_because),
+        Decision("graceful timeout", f"{timeout}s", timeout_because),
+    )
+    return StartPlan(mode=WEB, server=None, host=host, port=port, argv=argv, environ=make_environ(ctx, web, port), cwd=ctx.source,
+                     stop=Stop("exec", timeout=timeout), decisions=decisions, masked=ctx.masked)
 
 
 def check_built(ctx: Context) -> None:
