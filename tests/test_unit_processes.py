@@ -101,6 +101,21 @@ def test_a_declared_web_that_is_warp_start_is_warps_own_plan_not_a_loop(command)
     assert processes.web.kind == WARP_WEB and processes.web.source == "Procfile line 1"
 
 
+@pytest.mark.parametrize("line", ["worker: warp start worker", "worker: /opt/warp/bin/warp start worker --port 1",
+                                  "worker: python -m warp start beat worker", "worker: warp start all", "release: warp release",
+                                  "release: exec warp release"])
+def test_a_type_declared_as_the_warp_command_that_runs_it_is_an_error_not_a_loop(line):
+    """What `warp export procfile` writes, taken for the project's declaration, would run itself forever."""
+    with pytest.raises(UsageError) as caught:
+        plan(f"web: gunicorn app\n{line}\n")
+    name, command = line.split(": ", 1)
+    assert caught.value.message == f"Procfile line 2: {name} runs `{command}`, which would run this same line again"
+
+
+def test_a_type_may_run_another_warp_command():
+    assert plan("clock: warp start beat\nbeat: celery beat\nmigrations: warp migrate\n").get("clock").command == "warp start beat"
+
+
 @pytest.mark.parametrize("command", ["warp", "warpdrive start", "gunicorn warp:start", "echo warp start"])
 def test_other_commands_are_not_warp_start(command):
     assert not is_warp_start(command)

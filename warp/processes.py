@@ -206,6 +206,7 @@ def make_process_plan(
         because = f"no web in {declared_in}" if declared_in else "no Procfile or [tool.warp.processes]"
         processes.append(Process(WEB, WARP_WEB, "warp start", because))
     for name, command, source, count in declared:
+        check_not_itself(name, command, source)
         kind = WARP_WEB if name == WEB and is_warp_start(command) else DECLARED
         if count is None:
             processes.append(Process(name, kind, command, source))
@@ -248,20 +249,42 @@ def find_release_default(tool: Mapping[str, Any], is_django: bool, declared: boo
     return Process(RELEASE, WARP_MIGRATE, "warp migrate", '[tool.warp] release = "migrate" (Django: the migrate hook, else manage.py migrate --noinput)')
 
 
-def is_warp_start(command: str) -> bool:
-    """A declared command that is itself `warp start` (as `warp export procfile` writes it): warp's own plan.
-
-    Running it through a shell from `warp start` would start `warp start` again, and again.
-    """
+def find_warp_words(command: str) -> list[str] | None:
+    """The words after ``warp`` when a declared command runs warp itself (``warp``, ``/path/warp``, ``python -m
+    warp``, after an ``exec``), as `warp export procfile` writes them; else None."""
     try:
         words = shlex.split(command)
     except ValueError:
-        return False
+        return None
     if words and words[0] == "exec":
         words = words[1:]
     if len(words) >= 3 and words[1:3] == ["-m", "warp"]:
-        words = ["warp", *words[3:]]
-    return len(words) >= 2 and words[0].rsplit("/", 1)[-1] == "warp" and words[1] == "start"
+        return words[3:]
+    if words and words[0].rsplit("/", 1)[-1] == "warp":
+        return words[1:]
+    return None
+
+
+def is_warp_start(command: str) -> bool:
+    """A declared command that is itself `warp start` (as `warp export procfile` writes web): warp's own plan.
+
+    Running it through a shell from `warp start` would start `warp start` again, and again.
+    """
+    words = find_warp_words(command)
+    return bool(words) and words[0] == "start"
+
+
+def check_not_itself(name: str, command: str, where: str) -> None:
+    """A type declared as the warp command that runs that very type (`worker: warp start worker`, `release: warp
+    release`, as `warp export procfile` writes them) would run itself forever: an error, naming what to declare."""
+    words = find_warp_words(command)
+    if not words or name == WEB:
+        return
+    named = [word for word in words[1:] if not word.startswith("-")] if words[0] == "start" else []
+    if (words[0] == "release" and name == RELEASE) or (words[0] == "start" and (name in named or ALL in named)):
+        raise UsageError(f"{where}: {name} runs `{command}`, which would run this same line again",
+                         hint=f"declare {name}'s own command here (e.g. `worker: celery -A mysite worker`); "
+                              "the Procfile `warp export procfile` writes is for a platform, not the project's declaration")
 
 
 def find_program(command: str) -> str | None:
