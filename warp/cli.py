@@ -352,7 +352,7 @@ def start_(types: tuple[str, ...], concurrency: str | None, dry_run: bool, **fla
     ctx = _context(**flags)
     processes = formation.scan_process_plan(ctx, _concurrency(concurrency))
     selected = processes.select(types or ("web",))
-    if len(selected) != 1 or selected[0].name != "web" or selected[0].kind != "warp-web":
+    if not processes.is_warps_web_alone(selected):
         if dry_run:
             _print_processes(processes, selected)
             return
@@ -398,7 +398,7 @@ def plan_(concurrency: str | None, **flags) -> None:
 
     ctx = _context(**flags)
     processes = formation.scan_process_plan(ctx, _concurrency(concurrency))
-    if processes.web.kind == "warp-web":
+    if not processes.web.is_declared:
         plan = start.make_plan(ctx)
         for warning in plan.warnings:
             report(f"warning: {warning}")

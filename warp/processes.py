@@ -91,6 +91,11 @@ class ProcessPlan:
                 raise UsageError(f"no process type {name!r}", hint=f"the types are: {', '.join(self.long_running_names)} (or `{ALL}`)")
         return tuple(process for process in self.processes if process.name in names)
 
+    @staticmethod
+    def is_warps_web_alone(selected: tuple[Process, ...]) -> bool:
+        """Only web is selected and it is warp's own plan: what `warp start` has always run."""
+        return len(selected) == 1 and selected[0].name == WEB and selected[0].kind == WARP_WEB
+
     @property
     def long_running_names(self) -> tuple[str, ...]:
         return tuple(process.name for process in self.long_running)
