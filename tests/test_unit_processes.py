@@ -62,6 +62,7 @@ def test_comments_and_blank_lines_are_skipped_and_line_numbers_kept():
     ("my worker: celery\n", "Procfile line 1: 'my worker' is not a process type name (letters, digits, _ and - only)"),
     ("web gunicorn app\n", "Procfile line 1: 'web gunicorn app' is not `TYPE: command`"),
     (": celery\n", "Procfile line 1: '' is not a process type name (letters, digits, _ and - only)"),
+    ("all: celery\n", "Procfile line 1: a process type may not be called 'all': `warp start all` names every type"),
 ])
 def test_a_bad_procfile_line_is_an_error_naming_it(text, message):
     with pytest.raises(UsageError) as caught:

@@ -211,6 +211,9 @@ def make_process_plan(
         because = f"no web in {declared_in}" if declared_in else "no Procfile or [tool.warp.processes]"
         processes.append(Process(WEB, WARP_WEB, "warp start", because))
     for name, command, source, count in declared:
+        if name == ALL:
+            raise UsageError(f"{source}: a process type may not be called {ALL!r}: `warp start {ALL}` names every type",
+                             hint="give it another name")
         check_not_itself(name, command, source)
         kind = WARP_WEB if name == WEB and is_warp_start(command) else DECLARED
         if count is None:
