@@ -377,3 +377,18 @@ def test_under_reload_a_change_restarts_the_named_processes_and_an_exit_waits_fo
     assert "warp     | a change: restarting worker.1, clock.1" in text
     assert text.count("worker up") == 2 and text.count("clock up") == 2
     assert text.count("web up") == 1  # web restarts itself (`warp start --reload`)
+
+
+def test_output_nobody_reads_is_dropped_and_the_children_go_on(tmp_path):
+    """`warp start all | head -1`: once head is gone, a child that writes on must neither block nor end the others."""
+    read, write = os.pipe()
+    os.close(read)
+    printer = multirun.Printer(os.fdopen(write, "wb", buffering=0), ["worker.1", "warp"], colour=False)
+    previous = signal.signal(signal.SIGPIPE, signal.SIG_IGN)  # as in Python: EPIPE rather than death
+    try:
+        # Bounded: a child blocked on its full pipe is ended by timeout(1) after 10 s, with 124.
+        code = multirun.run_children([child("worker.1", "timeout 10 sh -c 'yes line | head -c 1000000; exit 5'", tmp_path)],
+                                     timeout=5, printer=printer)
+    finally:
+        signal.signal(signal.SIGPIPE, previous)
+    assert code == 5

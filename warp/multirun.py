@@ -59,8 +59,11 @@ class Printer:
         if not line.endswith(b"\n"):
             line += b"\n"
         with self.lock:
-            self.out.write(self.prefix(name) + line)
-            self.out.flush()
+            try:
+                self.out.write(self.prefix(name) + line)
+                self.out.flush()
+            except OSError:  # nobody reads warp's output any more (`| head`): the children must not block on theirs
+                pass
 
     def say(self, line: str) -> None:
         """warp's own lines about the children, under the name ``warp``, as honcho prints its ``system`` lines."""
