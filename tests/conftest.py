@@ -296,6 +296,69 @@ TWO_APPS_FILES = {
     "templates/blog.html": "blog template 0 {{ text }}\n",
 }
 
+#: A site with a Celery worker and beat through Redis (REDIS_URL), writing what its tasks did into JOBS_DIR.
+CELERY_SETTINGS = """
+import os
+INSTALLED_APPS += ["jobs"]
+ALLOWED_HOSTS = ["127.0.0.1", "localhost"]
+ROOT_URLCONF = "jobs.urls"
+CELERY_BROKER_URL = os.environ.get("REDIS_URL", "redis://127.0.0.1:6379/0")
+CELERY_RESULT_BACKEND = CELERY_BROKER_URL
+CELERY_WORKER_HIJACK_ROOT_LOGGER = False
+CELERY_BEAT_SCHEDULE = {"tick": {"task": "jobs.tasks.tick", "schedule": 1.0}}
+"""
+CELERY_FILES = {
+    "mysite/__init__.py": "from mysite.celery import app as celery_app\n\n__all__ = (\"celery_app\",)\n",
+    "mysite/celery.py": (
+        "import os\n\nfrom celery import Celery\n\n"
+        'os.environ.setdefault("DJANGO_SETTINGS_MODULE", "mysite.settings")\n'
+        'app = Celery("mysite")\napp.config_from_object("django.conf:settings", namespace="CELERY")\napp.autodiscover_tasks()\n'
+    ),
+    "jobs/__init__.py": "",
+    "jobs/apps.py": 'from django.apps import AppConfig\n\n\nclass JobsConfig(AppConfig):\n    name = "jobs"\n',
+    # started-*, done-*: a task's start and end; ticks: beat's periodic task; GREETING comes from .warp/environment.
+    "jobs/tasks.py": (
+        "import os\nimport time\nfrom pathlib import Path\n\nfrom celery import shared_task\n\n\n"
+        "@shared_task\ndef add(x, y, delay=0.0):\n"
+        '    Path(os.environ["JOBS_DIR"], f"started-{x}-{y}").write_text(str(os.getpid()))\n'
+        "    time.sleep(delay)\n"
+        '    Path(os.environ["JOBS_DIR"], f"done-{x}-{y}").write_text(str(x + y))\n'
+        '    return f"{x + y} {os.environ.get(\'GREETING\')}"\n\n\n'
+        "@shared_task\ndef tick():\n"
+        '    with open(Path(os.environ["JOBS_DIR"], "ticks"), "a") as handle:\n        handle.write(f"{time.time()}\\n")\n'
+    ),
+    "jobs/views.py": (
+        "from celery.result import AsyncResult\nfrom django.http import HttpResponse\n\nfrom jobs.tasks import add\n\n\n"
+        "def enqueue(request):\n"
+        '    result = add.delay(int(request.GET["x"]), int(request.GET["y"]), float(request.GET.get("delay", 0)))\n'
+        "    return HttpResponse(result.id)\n\n\n"
+        "def result(request, task_id):\n"
+        "    found = AsyncResult(task_id)\n"
+        '    return HttpResponse(f"{found.state} {found.result if found.ready() else \'\'}")\n'
+    ),
+    "jobs/urls.py": (
+        "from django.urls import path\n\nfrom jobs import views\n\n"
+        'urlpatterns = [path("enqueue", views.enqueue), path("result/<task_id>", views.result)]\n'
+    ),
+    # A migration that takes a moment and leaves a line for each run: two releases at once would both run it.
+    "jobs/migrations/__init__.py": "",
+    "jobs/migrations/0001_slow.py": (
+        "import os\nimport time\n\nfrom django.db import migrations\n\n\n"
+        "def slow(apps, schema_editor):\n"
+        '    with open(os.path.join(os.environ["JOBS_DIR"], "migrated"), "a") as handle:\n'
+        '        handle.write(f"{os.getpid()} start\\n")\n        handle.flush()\n        time.sleep(2)\n'
+        '        handle.write(f"{os.getpid()} end\\n")\n\n\n'
+        "class Migration(migrations.Migration):\n    operations = [migrations.RunPython(slow, migrations.RunPython.noop)]\n"
+    ),
+    ".warp/environment": "GREETING=from-warp-environment\n",
+    "Procfile": (
+        "# The web process is warp's own plan (not declared).\n"
+        "worker: celery -A mysite worker --concurrency 1 --loglevel INFO\n"
+        'beat: celery -A mysite beat --loglevel INFO --schedule "$JOBS_DIR/beat-schedule"\n'
+        "release: python manage.py migrate --noinput\n"
+    ),
+}
+
 #: Django sample sites made by `django-admin startproject`: name -> (requirements, settings appended, files added).
 DJANGO_SITES = {
     "django_site": ("Django\n", "", {}),
@@ -312,6 +375,8 @@ DJANGO_SITES = {
     "django_two_apps_asgi": ("Django\nuvicorn\n", TWO_APPS_SETTINGS, TWO_APPS_FILES),
     # Django's asgi.py: uvicorn among the dependencies asks for ASGI.
     "django_asgi": ("Django\nuvicorn\n", 'ALLOWED_HOSTS = ["127.0.0.1", "localhost"]\n', {}),
+    # A Celery worker and beat beside the web process, through Redis; a Procfile declares them.
+    "django_celery": ("Django\ncelery[redis]\n", CELERY_SETTINGS, CELERY_FILES),
 }
 
 

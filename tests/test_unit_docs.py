@@ -62,7 +62,8 @@ def find_tool_keys() -> set[str]:
     keys = {spec.tool_key for spec in settings.SPECS if spec.tool_key}
     for path in ROOT.joinpath("warp").rglob("*.py"):
         keys.update(re.findall(r"""\.tool\.get\(\s*["']([\w-]+)["']""", read(path)))  # project.tool: the [tool.warp] table
-    return keys
+        keys.update(re.findall(r"""\btool(?:\.get\(\s*|\[)["']([\w-]+)["']""", read(path)))  # a function given that table as ``tool``
+    return keys - {"warp"}  # pyproject's tool.warp: the table itself
 
 
 # ---------------------------------------------------------------- settings

@@ -37,7 +37,7 @@ def test_version_imports_nothing_but_the_package(tmp_path):
 
 
 def test_list_imports_no_adapter_and_no_project_scan(tmp_path):
-    loaded = loaded_by(tmp_path, "list")  # the full command: nothing is kept yet (warp.recall)
+    loaded = loaded_by(tmp_path, "list")
     assert "warp.cli" in loaded
     assert not loaded & {"warp.servers.base", "warp.servers.gunicorn", "warp.context", "warp.plan", "warp.project"}, loaded
 

@@ -319,14 +319,27 @@ def start_options(function):
     return function
 
 
+concurrency_option = click.option(
+    "-c", "--concurrency", help="Processes of each type, as honcho's -c: web=1,worker=2 (default: the declaration's, else 1).")
+
+
 @cli.command(name="start")
+@click.argument("types", nargs=-1)
 @start_options
+@concurrency_option
 @click.option("--dry-run", is_flag=True, help="Print the plan instead of starting.")
-def start_(dry_run: bool, **flags) -> None:
-    """Start the app under a production server."""
-    from warp import start
+def start_(types: tuple[str, ...], concurrency: str | None, dry_run: bool, **flags) -> None:
+    """Start the app under a production server; `warp start all` (or TYPES) runs the Procfile's processes together."""
+    from warp import formation, start
 
     ctx = _context(**flags)
+    processes = formation.scan_process_plan(ctx, _concurrency(concurrency))
+    selected = processes.select(types or ("web",))
+    if not processes.is_warps_web_alone(selected):
+        if dry_run:
+            _print_processes(processes, selected)
+            return
+        sys.exit(formation.run_processes(ctx, selected, formation.make_start_args(flags), report))
     plan = start.make_plan(ctx)
     for warning in plan.warnings:
         report(f"warning: {warning}")
@@ -343,17 +356,53 @@ def start_(dry_run: bool, **flags) -> None:
     sys.exit(start.run_server(plan, held, report))
 
 
+def _concurrency(given: str | None) -> tuple[str, str] | None:
+    return (given, "--concurrency") if given else None
+
+
+@cli.command()
+@concurrency_option
+def release(concurrency: str | None) -> None:
+    """Run the release step once (Procfile `release:`, or Django's migrate with [tool.warp] release = "migrate"), under a lock."""
+    from warp import formation
+
+    ctx = _context()
+    formation.run_release(ctx, formation.scan_process_plan(ctx, _concurrency(concurrency)), report)
+
+
 @cli.command(name="plan")
 @start_options
-def plan_(**flags) -> None:
-    """Print every decision `warp start` would make, why, and the exact command."""
-    from warp import start
+@concurrency_option
+def plan_(concurrency: str | None, **flags) -> None:
+    """Print every decision `warp start` would make, why, and the exact command; then the app's process types."""
+    from warp import formation, start
 
     ctx = _context(**flags)
-    plan = start.make_plan(ctx)
-    for warning in plan.warnings:
-        report(f"warning: {warning}")
-    _print_plan(ctx, plan)
+    processes = formation.scan_process_plan(ctx, _concurrency(concurrency))
+    if not processes.web.is_declared:
+        plan = start.make_plan(ctx)
+        for warning in plan.warnings:
+            report(f"warning: {warning}")
+        _print_plan(ctx, plan)
+        click.echo("")
+    _print_processes(processes, processes.select(("all",)))
+
+
+def _print_processes(processes, selected) -> None:
+    from warp import formation
+
+    rows = [(p.name, "once" if p.name == "release" else str(p.count), p.command,
+             f"{formation.describe(p)}; {'' if p.source.startswith('no ') else 'from '}{p.source}"
+             + ("" if p.count_source in ("default", p.source) else f"; count from {p.count_source}"))
+            for p in processes.processes]
+    widths = [max(len(row[i]) for row in rows + [("TYPE", "COUNT", "COMMAND", "")]) for i in range(3)]
+    click.echo("processes" + (f" (declared in {processes.declared_in})" if processes.declared_in else " (none declared)") + ":")
+    click.echo(f"  {'TYPE':{widths[0]}}  {'COUNT':{widths[1]}}  {'COMMAND':{widths[2]}}  HOW")
+    for row in rows:
+        click.echo(f"  {row[0]:{widths[0]}}  {row[1]:{widths[1]}}  {row[2]:{widths[2]}}  {row[3]}")
+    click.echo("`warp start " + ("all" if len(selected) > 1 else selected[0].name if selected else "all") + "` runs: " + (", ".join(p.name for p in selected) or "nothing"))
+    if processes.release is not None:
+        click.echo("`warp release` runs: release")
 
 
 def _print_plan(ctx: Context, plan) -> None:
@@ -388,19 +437,33 @@ def _print_plan(ctx: Context, plan) -> None:
 force_option = click.option("--force", is_flag=True, help="Overwrite files that exist with other content.")
 
 
-def _render_and_write(render, *, platform: bool, flags: dict, out: Path | None, force: bool, listen: str = "80", into_source: bool = False):
+def _render_and_write(render, *, platform: bool, flags: dict, out: Path | None, force: bool, listen: str = "80", into_source: bool = False,
+                      concurrency: str | None = None):
     """Plan as `warp start` would, render, write; print each path."""
-    from warp import deploy
+    from warp import deploy, formation
 
     ctx = deploy.keep_local(_context(create=False, **flags)) if not platform else _context(create=False, **flags)
-    plan = deploy.make_plan(ctx, local=not platform)
+    processes = formation.scan_process_plan(ctx, _concurrency(concurrency))
+    plan = _web_plan(ctx, processes, local=not platform)
     if plan.socket and not platform:
         report(f" -----> {plan.server} listens on unix:{plan.socket} ({plan.socket_protocol} protocol)")
-    files = render(plan, deploy.make_deployment(ctx, plan, platform=platform, listen=listen))
+    files = render(plan, deploy.make_deployment(ctx, plan, platform=platform, listen=listen, processes=processes))
     out = ctx.source if into_source else (out or ctx.env.state / "export").absolute()
     for path in deploy.write_files(out, files, force, report, elsewhere="" if into_source else "--out DIR"):
         click.echo(str(path))
     return ctx, plan
+
+
+def _web_plan(ctx: Context, processes, *, local: bool):
+    """What the exports and the image describe for web: warp's own StartPlan, or the declared command's."""
+    from warp import deploy, formation
+
+    if processes.web.is_declared:  # the checks of deploy.make_plan: no --reload, a built env
+        if ctx.settings["reload"].value:
+            raise UsageError("--reload is a development mode and is not exported", hint="leave out --reload")
+        formation.check_built(ctx)
+        return formation.make_declared_web_plan(ctx, processes.web)
+    return deploy.make_plan(ctx, local=local)
 
 
 @cli.command(name="export")
@@ -409,14 +472,16 @@ def _render_and_write(render, *, platform: bool, flags: dict, out: Path | None, 
 @click.option("--listen", default="80", show_default=True, help="nginx: the port or address:port nginx listens on.")
 @force_option
 @start_options
-def export_(target: str, out: Path | None, listen: str, force: bool, **flags) -> None:
+@concurrency_option
+def export_(target: str, out: Path | None, listen: str, force: bool, concurrency: str | None, **flags) -> None:
     """Write TARGET's configuration from the plan `warp start` runs: systemd, supervisor, nginx, procfile, kubernetes."""
-    from warp import deploy, export
+    from warp import deploy, export, export_processes
 
     if target not in export.TARGETS:
         raise UsageError(f"unknown export target {target!r}", hint=f"choose one of: {', '.join(export.TARGETS)}")
     render, platform = export.TARGETS[target]
-    ctx, _ = _render_and_write(render, platform=platform, flags=flags, out=out, force=force, listen=listen)
+    render = export_processes.RENDERERS.get(target, render)
+    ctx, _ = _render_and_write(render, platform=platform, flags=flags, out=out, force=force, listen=listen, concurrency=concurrency)
     if target == "kubernetes" and ctx.project.environment:
         report(f" -----> The Deployment reads .warp/environment from Secret {export.find_secret_name(ctx.env.name)}; create it with:")
         report("        " + export.make_secret_command(ctx.env.name, ctx.source))
@@ -430,14 +495,15 @@ def export_(target: str, out: Path | None, listen: str, force: bool, **flags) ->
 @start_options
 def image(name: str | None, force: bool, **flags) -> None:
     """Put a wheelhouse, a Containerfile and a .containerignore in the project and build image NAME with docker, podman or buildah."""
-    from warp import deploy, export
+    from warp import deploy, export, export_processes, formation
 
     ctx = _context(create=False, **flags)
-    plan = deploy.make_plan(ctx, local=False)
+    processes = formation.scan_process_plan(ctx)
+    plan = _web_plan(ctx, processes, local=False)
     # The wheelhouse first: a package that cannot go in stops everything before a file is written.
     deploy.run_image_wheelhouse(ctx, report)
-    dep = deploy.make_deployment(ctx, plan, platform=True)
-    files = export.render_containerfile(plan, dep)
+    dep = deploy.make_deployment(ctx, plan, platform=True, processes=processes)
+    files = export_processes.render_containerfile(plan, dep)
     if not any((ctx.source / name).exists() for name in (".containerignore", ".dockerignore")):
         files += export.render_containerignore(dep)
     elif ".warp/environment" not in _read_ignore(ctx.source) and ctx.project.environment:
@@ -493,18 +559,9 @@ def setup() -> None:
 @cli.command()
 def migrate() -> None:
     """Run the migrate hook, or Django's `manage.py migrate --noinput`."""
+    from warp import formation
 
-    def django_migrate(ctx: Context) -> None:
-        from warp import proc
-
-        if not (ctx.app.manage_py and ctx.app.django_settings):
-            report(" -----> No migrate hook and not a Django project; nothing to do")
-            return
-        report(" -----> Running manage.py migrate --noinput")
-        proc.run([str(ctx.env.python), "manage.py", "migrate", "--noinput"], env=ctx.app_environ(), cwd=ctx.app.home,
-                 step="manage.py migrate", capture=False)
-
-    _run_named_hook("migrate", django_migrate)
+    formation.run_migrate(_context(), report)
 
 
 def _probe(name: str) -> None:

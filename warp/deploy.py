@@ -49,7 +49,7 @@ def make_plan(ctx: Context, *, local: bool) -> StartPlan:
     return plan
 
 
-def make_deployment(ctx: Context, plan: StartPlan, *, platform: bool, listen: str = "80") -> export.Deployment:
+def make_deployment(ctx: Context, plan: StartPlan, *, platform: bool, listen: str = "80", processes=None) -> export.Deployment:
     return export.Deployment(
         name=ctx.env.name,
         source=ctx.source,
@@ -64,6 +64,7 @@ def make_deployment(ctx: Context, plan: StartPlan, *, platform: bool, listen: st
         base_image=ctx.settings["base_image"].value or "",
         probe_hooks=tuple(name for name in ("alive", "ready") if name in ctx.project.hooks),
         secret_names=tuple(key for key, _ in ctx.project.environment),
+        processes=processes,
     )
 
 

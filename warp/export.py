@@ -63,6 +63,8 @@ class Deployment:
     probe_hooks: tuple[str, ...] = ()
     #: The names (never the values) .warp/environment sets.
     secret_names: tuple[str, ...] = ()
+    #: The app's process types (warp.processes.ProcessPlan), for the exports that carry them all (warp.export_processes).
+    processes: object = None
 
 
 @dataclass(frozen=True)

@@ -179,7 +179,7 @@ def _own_group(prctl: Callable[..., int] | None) -> None:
         prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
 
 
-def spawn(argv: Sequence[str], *, env: Mapping[str, str], cwd: Path, pass_fds: Sequence[int] = ()) -> subprocess.Popen:
+def spawn(argv: Sequence[str], *, env: Mapping[str, str], cwd: Path, pass_fds: Sequence[int] = (), **streams) -> subprocess.Popen:
     """Start a long-running child in a process group of its own, in warp's session.
 
     Its own group: warp's stop reaches every process of the server, and the terminal's Ctrl-C reaches warp alone,
@@ -187,11 +187,13 @@ def spawn(argv: Sequence[str], *, env: Mapping[str, str], cwd: Path, pass_fds: S
     whose processes together get one share of the CPUs against every other session's; a server with several
     processes would then get about one CPU whenever anything else in the caller's session is busy. In warp's
     session it is scheduled process by process, as a server warp execs is.
-    The child is stopped (SIGTERM) if warp is killed without a chance to stop it.
+    The child is stopped (SIGTERM) if warp is killed without a chance to stop it. ``streams``: Popen's stdin,
+    stdout and stderr (warp.multirun reads each child's output).
     """
     try:
         prctl = find_prctl()
-        return subprocess.Popen(list(argv), env=dict(env), cwd=cwd, pass_fds=tuple(pass_fds), preexec_fn=lambda: _own_group(prctl))
+        return subprocess.Popen(list(argv), env=dict(env), cwd=cwd, pass_fds=tuple(pass_fds), preexec_fn=lambda: _own_group(prctl),
+                                **streams)
     except OSError as exc:
         raise cannot_start(exc, argv, "", "run `warp build` to install the server") from None
 
