@@ -351,7 +351,7 @@ def test_the_last_builds_server_stays_chosen_until_the_user_or_the_project_names
 def test_build_start_and_exports_share_the_one_server_decision():
     """The build plan, start.py and the exports call this one function, with the build record; nothing else chooses."""
     callers = subprocess.run(["grep", "-rln", "find_server(", str(Path(__file__).parents[1] / "warp")], capture_output=True, text=True).stdout.split()
-    assert sorted(Path(path).name for path in callers) == ["plan.py", "start.py"]
+    assert sorted(Path(path).name for path in callers) == ["plan.py"]  # plan_start and make_build_plan
     for path in callers:
         for line in Path(path).read_text().splitlines():
             if "find_server(" in line and "def find_server" not in line:
@@ -1665,3 +1665,51 @@ def test_warm_reload_can_be_turned_off_in_pyproject():
 def test_no_warm_decision_without_reload():
     plan = start("gunicorn", MODULE)
     assert plan.warm is False and decision(plan, "warm reload") is None
+
+
+# ---------------------------------------------------------------- plan_start: the one planner, from the facts
+
+
+def make_facts(app=None, flags=None, environ=None, record=None, **changes) -> "StartFacts":
+    from warp.plan import StartFacts
+
+    base = dict(
+        settings=make_settings(flags, environ), project=make_project(), app=app or make_app(wsgi_py=True, wsgi_py_has_application=True),
+        machine=WORKSTATION, app_environ={"PATH": "/usr/bin"}, masked=frozenset(), env_name="blog", env_path=ENV,
+        env_static_root=ENV / ".warp" / "static", runtime_dir=Path("/tmp/warp-0/0123456789ab"), hooks_dir=HOOKS,
+        installed={"gunicorn": "27.0.1"}, record=record or {}, run_users={name: None for name in servers.ADAPTERS},
+    )
+    return StartFacts(**{**base, **changes})
+
+
+def test_plan_start_decides_everything_from_the_facts_with_no_patching_after():
+    from warp.plan import plan_start
+
+    plan = plan_start(make_facts())
+    decisions = {d.name: (d.value, d.because) for d in plan.decisions}
+    assert decisions["mode"] == ("wsgi", "wsgi.py defines application")
+    assert decisions["server"][0] == "gunicorn" and plan.warnings == ()
+    both = plan_start(make_facts(app=make_app(app_py=True, wsgi_py=True, wsgi_py_has_application=True)))
+    assert both.mode == "python" and both.warnings == (
+        f"more than one entry point in {ROOT}: using app.py (python mode), not wsgi.py; pass --mode or --app to choose",)
+
+
+def test_plan_start_takes_django_static_files_from_the_build_record_or_what_reload_read():
+    from warp.plan import plan_start
+
+    app = make_app(manage_py=True, django_settings="mysite.settings")
+    record = {"django": {"wsgi_application": "mysite.wsgi.application", "static_url": "/static/", "static_root": "/srv/collected"}}
+    built = plan_start(make_facts(app=app, record=record))
+    assert (built.static_url, built.static_root, built.target.spec) == ("/static/", Path("/srv/collected"), "mysite.wsgi:application")
+    reloaded = plan_start(make_facts(app=app, record=record, django={"static_url": "/assets/", "static_root": None}))
+    assert (reloaded.static_url, reloaded.static_root) == ("/assets/", ENV / ".warp" / "static")  # the env's, as collectstatic chose
+
+
+def test_plan_start_names_a_paste_inis_own_server_it_does_not_run():
+    from warp.plan import plan_start
+    from warp.project import PasteServer
+
+    app = make_app(paste_file="production.ini")
+    plan = plan_start(make_facts(app=app, paste_server=PasteServer(use="egg:waitress#main", address="0.0.0.0:6543", host="0.0.0.0", port=6543)))
+    assert "paste server" in {d.name for d in plan.decisions}
+    assert any("--port 6543" in warning for warning in plan.warnings)

@@ -36,7 +36,7 @@ def hold_build_lock(env: Env, report: Report, *, wait: bool = True):
         yield
 
 
-def make_plan(ctx: Context) -> tuple[BuildPlan, Installer]:
+def scan_build_plan(ctx: Context) -> tuple[BuildPlan, Installer]:
     uv = find_uv()
     name, because = find_installer(ctx.settings, uv)
     wheelhouse = ctx.source / ".warp" / "wheelhouse"
@@ -99,7 +99,7 @@ def remake_env(ctx: Context, python: str, python_from: str) -> None:
 
 def _run_steps(ctx: Context, report: Report, *, force: bool) -> dict:
     """The build proper, under the env's lock: hooks, installs, collectstatic, then the record."""
-    plan, installer = make_plan(ctx)
+    plan, installer = scan_build_plan(ctx)
     for warning in plan.warnings:
         report(f"warning: {warning}")
     record = ctx.env.read_record()
@@ -272,7 +272,7 @@ def run_wheels(ctx: Context, report: Report, dest: Path, *, sdists: tuple[str, .
         lines = [line for line in read_lock(ctx, how, environ) if not line.startswith(("-e", "."))]
     else:
         lines = []
-    server = next(step.packages for step in make_plan(ctx)[0].steps if step.kind == "server")
+    server = next(step.packages for step in scan_build_plan(ctx)[0].steps if step.kind == "server")
     from_source = [line for line in lines if find_requirement_name(line) in {find_requirement_name(name) for name in sdists}]
     lines = [line for line in lines if line not in from_source]
     # The exact set has the server already; a new env is seeded with pip, setuptools and wheel (offline too).

@@ -340,7 +340,7 @@ def start_(types: tuple[str, ...], concurrency: str | None, dry_run: bool, **fla
             _print_processes(processes, selected)
             return
         sys.exit(formation.run_processes(ctx, selected, formation.make_start_args(flags), report))
-    plan = start.make_plan(ctx)
+    plan = start.scan_start_plan(ctx)
     for warning in plan.warnings:
         report(f"warning: {warning}")
     if dry_run:
@@ -380,7 +380,7 @@ def plan_(concurrency: str | None, **flags) -> None:
     ctx = _context(**flags)
     processes = formation.scan_process_plan(ctx, _concurrency(concurrency))
     if not processes.web.is_declared:
-        plan = start.make_plan(ctx)
+        plan = start.scan_start_plan(ctx)
         for warning in plan.warnings:
             report(f"warning: {warning}")
         _print_plan(ctx, plan)
@@ -414,7 +414,7 @@ def _print_plan(ctx: Context, plan) -> None:
     click.echo("")
     meta = ctx.env.read_meta()
     python = Decision("python", meta.get("python_version") or "?", pythons.find_python_because(pythons.find_request(ctx.settings, ctx.project), meta))
-    decisions = [python, *build.make_plan(ctx)[0].decisions[:2], *plan.decisions]
+    decisions = [python, *build.scan_build_plan(ctx)[0].decisions[:2], *plan.decisions]
     width = max(len(d.name) for d in decisions)
     vwidth = max(len(d.value) for d in decisions)
     for decision in decisions:
@@ -458,12 +458,12 @@ def _web_plan(ctx: Context, processes, *, local: bool):
     """What the exports and the image describe for web: warp's own StartPlan, or the declared command's."""
     from warp import deploy, formation
 
-    if processes.web.is_declared:  # the checks of deploy.make_plan: no --reload, a built env
+    if processes.web.is_declared:  # the checks of deploy.scan_deploy_plan: no --reload, a built env
         if ctx.settings["reload"].value:
             raise UsageError("--reload is a development mode and is not exported", hint="leave out --reload")
         formation.check_built(ctx)
         return formation.make_declared_web_plan(ctx, processes.web)
-    return deploy.make_plan(ctx, local=local)
+    return deploy.scan_deploy_plan(ctx, local=local)
 
 
 @cli.command(name="export")

@@ -38,13 +38,13 @@ def keep_local(ctx: Context) -> Context:
     return dataclasses.replace(ctx, settings=Settings(values))
 
 
-def make_plan(ctx: Context, *, local: bool) -> StartPlan:
+def scan_deploy_plan(ctx: Context, *, local: bool) -> StartPlan:
     """The StartPlan of the built env. Behind nginx on this machine, a server gets its adapter's default socket, if any."""
     if ctx.settings["reload"].value:
         raise UsageError("--reload is a development mode and is not exported", hint="leave out --reload")
     if ctx.env.read_record().get("state") != "ok":
         raise EnvError(f"env {ctx.env.name!r} has no successful build", hint="run `warp build` first: exports describe a built env")
-    plan = start.make_plan(ctx, local_socket=local)
+    plan = start.scan_start_plan(ctx, local_socket=local)
     start.check_server_installed(ctx, plan)
     return plan
 

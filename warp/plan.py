@@ -19,7 +19,7 @@ from typing import Mapping
 
 from warp import servers
 from warp.errors import UsageError, WarpError
-from warp.frameworks import Mode, describe_django_settings, find_asgi_request, find_mode
+from warp.frameworks import Mode, describe_django_settings, find_asgi_request, find_mode, find_shadowed, make_django_target
 from warp.locks import LOCK_FILES, find_missing_poetry_package, is_poetry_package
 from warp.machine import MachineFacts
 from warp.project import AppFacts, HookFile, PasteServer, ProjectFacts
@@ -641,3 +641,73 @@ def find_static_because(target: servers.Target, adapter: servers.Adapter) -> str
     if target.app_serves_static:
         return because + "the app: its WhiteNoise middleware (whitenoise.middleware.WhiteNoiseMiddleware in MIDDLEWARE), so warp adds none"
     return because + f"{adapter.static_server}: hashed names cached for good (immutable), .gz/.br copies to clients that accept them"
+
+
+# ---------------------------------------------------------------- the facts of a start, and the one planner
+
+
+@dataclass(frozen=True)
+class StartFacts:
+    """Everything a start plan is made from, gathered once by the run layer (warp.start.scan_start_facts)."""
+
+    settings: Settings
+    project: ProjectFacts
+    app: AppFacts
+    machine: MachineFacts
+    app_environ: Mapping[str, str]
+    masked: frozenset[str]
+    env_name: str
+    env_path: Path
+    #: Where collectstatic puts a Django project's files when its settings name no STATIC_ROOT (the env's own).
+    env_static_root: Path
+    runtime_dir: Path
+    hooks_dir: Path
+    #: Distribution -> version, of the env as it is.
+    installed: Mapping[str, str]
+    #: The env's build record: the last build's server, and what its collectstatic read of Django's settings.
+    record: Mapping
+    #: Per server, the (user, group) it must switch to under this user (Apache refuses root).
+    run_users: Mapping[str, tuple[str, str] | None]
+    socket_owner: tuple[str, str] | None = None
+    #: The [server:main] of a paste ini the project or --app names.
+    paste_server: PasteServer | None = None
+    #: A socket warp binds and hands to the server (--reload).
+    listen_fd: int | None = None
+    #: Behind nginx on this machine: the adapter's default socket.
+    local_socket: bool = False
+    #: What a collectstatic under --reload read of the settings, in place of the build record's.
+    django: Mapping | None = None
+
+
+def plan_start(facts: StartFacts) -> StartPlan:
+    """The StartPlan: the entry point, the target, the interface, the server, then its command; every decision
+    with its reason, warnings included. Pure: `warp start`, `warp plan`, the exports, the image and --reload all
+    plan with it."""
+    settings = facts.settings
+    mode = find_mode(facts.app, settings, facts.project)
+    if mode.name == "django":
+        answers = facts.django if facts.django is not None else facts.record.get("django") or {}
+        target = make_django_target(mode, answers, facts.env_static_root)
+    else:
+        target = mode.target
+    interface, interface_because = find_interface(settings, mode, find_asgi_request(settings, facts.project))
+    server, server_because = find_server(settings, facts.project, facts.installed, facts.record, interface, interface_because)
+    adapter = servers.ADAPTERS[server]
+    serving = mode.name not in ("shell", "python")
+    plan = make_start_plan(
+        mode=mode, target=target, server=server, server_because=server_because, settings=settings, machine=facts.machine,
+        app_environ=facts.app_environ, masked=facts.masked, env_path=facts.env_path, runtime_dir=facts.runtime_dir,
+        hooks_dir=facts.hooks_dir, app=facts.app, project=facts.project, versions=facts.installed,
+        run_user=facts.run_users.get(server) if serving else None, reload=settings["reload"].value, listen_fd=facts.listen_fd,
+        socket_owner=facts.socket_owner, default_socket=adapter.default_socket(facts.env_name) if facts.local_socket else None,
+        interface=interface, interface_because=interface_because,
+    )
+    used, shadowed = find_shadowed(facts.app, settings, mode)
+    if shadowed:
+        plan = replace(plan, warnings=plan.warnings + (
+            f"more than one entry point in {facts.app.home}: using {used} ({mode.name} mode), "
+            f"not {', '.join(shadowed)}; pass --mode or --app to choose",
+        ))
+    if target is not None and target.ini is not None:
+        plan = make_plan_with_paste_server(plan, facts.paste_server)
+    return plan

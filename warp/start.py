@@ -15,60 +15,29 @@ from warp import __version__, checks, lifecycle, proc, servers
 from warp.hookdir import HOOKS_DIR
 from warp.context import Context, Report
 from warp.errors import EnvError, UsageError, WarpError, disk_full_as_error
-from warp.frameworks import find_asgi_request, find_mode, find_shadowed, make_django_target
-from warp.plan import StartPlan, find_interface, find_server, make_plan_with_paste_server, make_start_plan
+from warp.plan import StartFacts, StartPlan, plan_start
 from warp.project import find_assigned_name, scan_paste_server
 
 
-def make_plan(ctx: Context, *, listen_fd: int | None = None, local_socket: bool = False, django: dict | None = None) -> StartPlan:
-    """The StartPlan for this context. ``local_socket``: behind nginx on this machine, the adapter's default socket.
-    ``django``: what a collectstatic under --reload read of the settings, in place of the last build's."""
-    reload = ctx.settings["reload"].value
-    mode = find_mode(ctx.app, ctx.settings, ctx.project)
-    installed = ctx.installed()
-    record = ctx.env.read_record()
-    if mode.name == "django":
-        # What the last build's collectstatic read of the settings; the server's module reads them again where it loads the app.
-        target = make_django_target(mode, django if django is not None else record.get("django") or {}, ctx.env.static_root)
-    else:
-        target = mode.target
-    serving = mode.name not in ("shell", "python")
-    interface, interface_because = find_interface(ctx.settings, mode, find_asgi_request(ctx.settings, ctx.project))
-    server, server_because = find_server(ctx.settings, ctx.project, installed, record, interface, interface_because)
-    adapter = servers.ADAPTERS[server]
-    plan = make_start_plan(
-        mode=mode,
-        target=target,
-        server=server,
-        server_because=server_because,
-        settings=ctx.settings,
-        machine=ctx.machine,
-        app_environ=ctx.app_environ(),
-        masked=ctx.masked,
-        env_path=ctx.env.path,
-        runtime_dir=find_runtime_dir(ctx),
-        hooks_dir=HOOKS_DIR,
-        app=ctx.app,
-        project=ctx.project,
-        versions=installed,
-        run_user=adapter.find_run_user(ctx.environ, ctx.machine.euid) if serving else None,
-        reload=reload,
-        listen_fd=listen_fd,
+def scan_start_facts(ctx: Context, *, listen_fd: int | None = None, local_socket: bool = False, django: dict | None = None) -> StartFacts:
+    """What a start plan is made from, read once: the project, settings, env, build record and machine. The app is
+    not asked: the server's own process loads it (hooks/loader.py)."""
+    named = ctx.settings["app"].value
+    ini = ctx.app.home / named if named and named.endswith(".ini") else ctx.app.home / ctx.app.paste_file if ctx.app.paste_file else None
+    return StartFacts(
+        settings=ctx.settings, project=ctx.project, app=ctx.app, machine=ctx.machine, app_environ=ctx.app_environ(),
+        masked=ctx.masked, env_name=ctx.env.name, env_path=ctx.env.path, env_static_root=ctx.env.static_root,
+        runtime_dir=find_runtime_dir(ctx), hooks_dir=HOOKS_DIR, installed=ctx.installed(), record=ctx.env.read_record(),
+        run_users={name: adapter.find_run_user(ctx.environ, ctx.machine.euid) for name, adapter in servers.ADAPTERS.items()},
         socket_owner=checks.find_socket_owner(ctx.machine.euid),
-        default_socket=adapter.default_socket(ctx.env.name) if local_socket else None,
-        interface=interface,
-        interface_because=interface_because,
+        paste_server=scan_paste_server(ini) if ini is not None and ini.is_file() else None,
+        listen_fd=listen_fd, local_socket=local_socket, django=django,
     )
-    used, shadowed = find_shadowed(ctx.app, ctx.settings, mode)
-    if shadowed:
-        warning = (
-            f"more than one entry point in {ctx.app.home}: using {used} ({mode.name} mode), "
-            f"not {', '.join(shadowed)}; pass --mode or --app to choose"
-        )
-        plan = dataclasses.replace(plan, warnings=(warning,))
-    if target is not None and target.ini is not None:
-        plan = make_plan_with_paste_server(plan, scan_paste_server(target.ini))
-    return plan
+
+
+def scan_start_plan(ctx: Context, **facts) -> StartPlan:
+    """The StartPlan of this context (``facts``: see scan_start_facts)."""
+    return plan_start(scan_start_facts(ctx, **facts))
 
 
 def find_runtime_dir(ctx: Context) -> Path:
@@ -259,7 +228,7 @@ def run_reload(ctx: Context, plan: StartPlan, held: Prepared, report: Report, re
     if plan.adapter is not None and plan.adapter.takes_socket:
         sock = checks.bind_socket(plan.host, plan.port)
         sock.listen(1024)
-        plan = make_plan(ctx, listen_fd=sock.fileno())
+        plan = scan_start_plan(ctx, listen_fd=sock.fileno())
     from warp.warm import WarmParent
 
     warm = WarmParent(ctx.env.python, HOOKS_DIR, ctx.env.record_path, ctx.env.run_dir / "warm-modules.json", report) if plan.warm else None
@@ -285,10 +254,10 @@ def run_reload(ctx: Context, plan: StartPlan, held: Prepared, report: Report, re
                 if not (target and target.app_serves_static):
                     return False
             else:
-                children.plan = make_plan(current, listen_fd=children.sock.fileno() if children.sock else None, django=state.get("django"))
+                children.plan = scan_start_plan(current, listen_fd=children.sock.fileno() if children.sock else None, django=state.get("django"))
                 if children.sock is not None and not (children.plan.adapter and children.plan.adapter.takes_socket):
                     # The entry point now binds the port itself (a new app.py, say): the old server goes first.
-                    children.plan = make_plan(current, django=state.get("django"))
+                    children.plan = scan_start_plan(current, django=state.get("django"))
                     if children.warm is not None:  # its parked process holds the socket too
                         children.warm.close()
                     children.sock.close()
