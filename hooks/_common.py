@@ -12,30 +12,78 @@ def reply(**data):
     sys.stdout.flush()
 
 
-_NOT_THE_APP = (
-    os.path.dirname(os.path.abspath(__file__)) + os.sep,  # warp's hooks
-    sysconfig.get_paths()["stdlib"] + os.sep,
-    sysconfig.get_paths()["purelib"] + os.sep,  # the app's dependencies (Django): their message is enough
-    sysconfig.get_paths()["platlib"] + os.sep,
-)
+def _not_the_apps():
+    """warp's hooks, the standard library and the installed packages (the app's dependencies: their message is enough)."""
+    paths = sysconfig.get_paths()
+    return (os.path.dirname(os.path.abspath(__file__)) + os.sep, *(paths[key] + os.sep for key in ("stdlib", "purelib", "platlib")))
 
 
-def _is_apps(filename):
-    """A frame in the application's own files (not warp's hooks, the standard library or installed packages)."""
-    return not os.path.abspath(filename).startswith(_NOT_THE_APP) and not filename.startswith("<frozen")
+def format_app_traceback(exc):
+    """An exception raised by the application's own code, marked as the app's: only the app's frames (the last six)."""
+    outside = _not_the_apps()
+    frames = [f for f in traceback.extract_tb(exc.__traceback__)
+              if not os.path.abspath(f.filename).startswith(outside) and not f.filename.startswith("<frozen")]
+    lines = ["--- traceback from the application (not from warp) ---\n", *traceback.format_list(frames[-6:])]
+    lines += traceback.format_exception_only(type(exc), exc)
+    lines.append("--- end of the application's traceback ---\n")
+    return "".join(lines)
 
 
 def fail_from_app(what, exc):
-    """Show an exception raised by the application's own code, marked as the app's."""
-    frames = [f for f in traceback.extract_tb(exc.__traceback__) if _is_apps(f.filename)]
-    sys.stderr.write(f"{what}\n")
-    sys.stderr.write("--- traceback from the application (not from warp) ---\n")
-    for line in traceback.format_list(frames[-6:]):
-        sys.stderr.write(line)
-    for line in traceback.format_exception_only(type(exc), exc):
-        sys.stderr.write(line)
-    sys.stderr.write("--- end of the application's traceback ---\n")
+    """Show an exception raised by the application's own code, marked as the app's, and exit 1."""
+    sys.stderr.write(f"{what}\n" + format_app_traceback(exc))
     sys.exit(1)
+
+
+def tell_warp(byte):
+    """Tell warp's reloader whether the app loaded (1) or not (0), on the pipe WARP_READY_FD names.
+
+    A worker spawned by its server (uvicorn's and Hypercorn's, by multiprocessing) does not inherit the pipe: it
+    reaches it through its parent, which did.
+    """
+    fd = os.environ.get("WARP_READY_FD")
+    if not fd:
+        return
+    parents = f"/proc/{os.getppid()}/fd/{fd}"
+    try:
+        if os.readlink(f"/proc/self/fd/{fd}") == os.readlink(parents):
+            os.write(int(fd), byte)
+            return
+    except OSError:
+        pass
+    try:
+        pipe = os.open(parents, os.O_WRONLY | os.O_NONBLOCK)
+    except OSError:
+        try:
+            os.write(int(fd), byte)  # no /proc: the inherited descriptor, if any
+        except OSError:
+            pass
+        return
+    try:
+        os.write(pipe, byte)
+    except OSError:
+        pass
+    finally:
+        os.close(pipe)
+
+
+def find_static_url(settings):
+    """Django's STATIC_URL as a path warp's server serves (a relative one made absolute); None when unset."""
+    url = settings.STATIC_URL or ""
+    if url and not url.startswith(("/", "http://", "https://")):
+        url = "/" + url
+    return url or None
+
+
+def find_static_root(settings, fallback):
+    """Where Django's collected static files are: the project's STATIC_ROOT, else ``fallback`` (the env's own
+    directory, so that no one edits settings for warp). The one rule: collectstatic and the server's module use it."""
+    return str(settings.STATIC_ROOT) if settings.STATIC_ROOT else fallback
+
+
+def has_whitenoise_middleware(settings):
+    """The app serves its static files itself: WhiteNoise's middleware is in MIDDLEWARE."""
+    return "whitenoise.middleware.WhiteNoiseMiddleware" in (getattr(settings, "MIDDLEWARE", None) or ())
 
 
 def report_modules():

@@ -16,8 +16,8 @@ import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
-from _common import fail_from_app, reply  # noqa: E402  (path set just above)
-from django_info import has_whitenoise_middleware, load_settings, static_url  # noqa: E402
+from _common import fail_from_app, find_static_root, find_static_url, has_whitenoise_middleware, reply  # noqa: E402  (path set just above)
+from django_info import load_settings  # noqa: E402
 
 
 def main():
@@ -25,9 +25,9 @@ def main():
     if "django.contrib.staticfiles" not in settings.INSTALLED_APPS:
         reply(skipped="django.contrib.staticfiles is not in INSTALLED_APPS", static_root=None)
         return
-    own_root = bool(settings.STATIC_ROOT)
-    if not own_root:
-        settings.STATIC_ROOT = os.environ["WARP_STATIC_FALLBACK"]
+    fallback = os.environ["WARP_STATIC_FALLBACK"]
+    settings.STATIC_ROOT = find_static_root(settings, fallback)
+    own_root = settings.STATIC_ROOT != fallback
     import django
     from django.core.management import call_command
 
@@ -45,7 +45,7 @@ def main():
         static_root=str(settings.STATIC_ROOT),
         static_root_from="settings" if own_root else "warp",
         summary=summary[-1] if summary else "",
-        static_url=static_url(settings),
+        static_url=find_static_url(settings),
         wsgi_application=getattr(settings, "WSGI_APPLICATION", None),
         whitenoise_middleware=has_whitenoise_middleware(settings),
     )

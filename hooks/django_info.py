@@ -8,7 +8,7 @@ import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
-from _common import fail_from_app, reply  # noqa: E402  (path set just above)
+from _common import fail_from_app, find_static_url, has_whitenoise_middleware, reply  # noqa: E402  (path set just above)
 
 
 def load_settings():
@@ -27,18 +27,6 @@ def load_settings():
     return settings
 
 
-def static_url(settings):
-    url = settings.STATIC_URL or ""
-    if url and not url.startswith(("/", "http://", "https://")):
-        url = "/" + url
-    return url or None
-
-
-def has_whitenoise_middleware(settings):
-    """The app serves its static files itself: WhiteNoise's middleware is in MIDDLEWARE."""
-    return "whitenoise.middleware.WhiteNoiseMiddleware" in (getattr(settings, "MIDDLEWARE", None) or ())
-
-
 def main():
     settings = load_settings()
     import django
@@ -47,7 +35,7 @@ def main():
         django_version=django.get_version(),
         settings_module=os.environ.get("DJANGO_SETTINGS_MODULE"),
         wsgi_application=getattr(settings, "WSGI_APPLICATION", None),
-        static_url=static_url(settings),
+        static_url=find_static_url(settings),
         static_root=str(settings.STATIC_ROOT) if settings.STATIC_ROOT else None,
         uses_staticfiles="django.contrib.staticfiles" in settings.INSTALLED_APPS,
         whitenoise_middleware=has_whitenoise_middleware(settings),

@@ -19,7 +19,18 @@ import importlib.util
 import inspect
 import os
 import sys
-import traceback
+
+
+def _load_common():
+    """hooks/_common.py, by its path: the hooks' directory never goes on the app's sys.path."""
+    spec = importlib.util.spec_from_file_location("_warp_common", os.path.join(os.path.dirname(os.path.abspath(__file__)), "_common.py"))
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+_common = _load_common()
+tell_warp = _common.tell_warp
 
 APP_HINT = "name the application with --app module:callable (or a .wsgi/.py file) relative to the application home"
 FIX_HINT = "fix the error in the application (its traceback is above) and start again"
@@ -163,16 +174,12 @@ def find_django_static(fallback):
     with; None when the app serves them itself (WhiteNoise's middleware), has no staticfiles app, or an external URL."""
     from django.conf import settings
 
-    if "django.contrib.staticfiles" not in settings.INSTALLED_APPS:
+    if "django.contrib.staticfiles" not in settings.INSTALLED_APPS or _common.has_whitenoise_middleware(settings):
         return None
-    if "whitenoise.middleware.WhiteNoiseMiddleware" in (getattr(settings, "MIDDLEWARE", None) or ()):
-        return None
-    url = settings.STATIC_URL or ""
-    if url and not url.startswith(("/", "http://", "https://")):
-        url = "/" + url
+    url = _common.find_static_url(settings)
     if not url or url.startswith(("http://", "https://", "//")):
         return None
-    return url, str(settings.STATIC_ROOT) if settings.STATIC_ROOT else fallback
+    return url, _common.find_static_root(settings, fallback)
 
 
 def check_django_static(planned_url, planned_root, fallback):
@@ -205,26 +212,8 @@ def find_interface(app, name):
     return "wsgi", f"{name} is an instance of {kind}, whose __call__ is not async"
 
 
-_NOT_THE_APP = None
-
-
-def _is_apps(filename):
-    """A frame in the application's own files (not warp's, the standard library or installed packages)."""
-    global _NOT_THE_APP
-    if _NOT_THE_APP is None:
-        import sysconfig
-
-        paths = sysconfig.get_paths()
-        _NOT_THE_APP = tuple({os.path.dirname(os.path.abspath(__file__)) + os.sep, *(paths[k] + os.sep for k in ("stdlib", "purelib", "platlib"))})
-    return not os.path.abspath(filename).startswith(_NOT_THE_APP) and not filename.startswith("<frozen")
-
-
 def show_app_traceback(exc):
-    frames = [frame for frame in traceback.extract_tb(exc.__traceback__) if _is_apps(frame.filename)]
-    lines = ["--- traceback from the application (not from warp) ---\n", *traceback.format_list(frames[-6:])]
-    lines += traceback.format_exception_only(type(exc), exc)
-    lines.append("--- end of the application's traceback ---\n")
-    _said.extend(lines)
+    _said.append(_common.format_app_traceback(exc))
 
 
 _said = []
@@ -263,14 +252,3 @@ def _is_first(marker):
     except OSError:
         return True
     return True
-
-
-def tell_warp(byte):
-    """Tell warp's reloader whether the app loaded (1) or not (0), through the pipe WARP_READY_FD names."""
-    fd = os.environ.get("WARP_READY_FD")
-    if not fd:
-        return
-    try:
-        os.write(int(fd), byte)
-    except OSError:
-        pass

@@ -134,7 +134,7 @@ def test_uvicorn_reload_takes_warps_socket_and_tells_when_ready():
     assert after(plan.argv, "--fd") == "7" and "--host" not in plan.argv
     assert plan.argv[-1] == "warp_asgi:application" and after(plan.argv, "--app-dir") == str(RUN)
     source = plan.files[RUN / "warp_asgi.py"]
-    assert "lifespan.startup.complete" in source and "WARP_READY_FD" in source
+    assert "lifespan.startup.complete" in source and "_tell_warp(b'1')" in source
 
 
 def test_django_asgi_has_no_lifespan_and_servestatic_serves_its_static_files():

@@ -51,7 +51,7 @@ def test_reload_hands_the_parents_socket_to_the_server(server, expected):
 def test_reload_loads_the_wrapper_that_signals_readiness(server):
     plan = start(server, MODULE, reload=True)
     wrapper = plan.files[RUN / "warp_wsgi.py"]
-    assert "WARP_READY_FD" in wrapper
+    assert "_tell_warp(b'1')" in wrapper
     compile(wrapper, "warp_wsgi.py", "exec")
     assert any(arg.startswith("warp_wsgi") for arg in plan.argv)
 
@@ -110,7 +110,7 @@ def test_mod_wsgi_reload_runs_embedded_with_the_signalling_wrapper():
     assert after(setup, "--entry-point") == "warp_wsgi"
     assert contains_run(setup, ["--python-path", str(RUN)])
     wrapper = plan.files[RUN / "warp_wsgi.py"]
-    assert "WARP_READY_FD" in wrapper and "whitenoise" not in wrapper.lower()  # Apache serves the static files itself
+    assert "_tell_warp(b'1')" in wrapper and "whitenoise" not in wrapper.lower()  # Apache serves the static files itself
     assert "--url-alias" in setup
     production = start("mod_wsgi", with_static(MODULE)).prepare[0]
     assert "--embedded-mode" not in production and after(production, "--entry-point") == "warp_wsgi"
