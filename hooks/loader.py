@@ -41,6 +41,15 @@ class Missing(Exception):
     """What was named is not there (a module, a file, an attribute): a wrong name, not an error in the app."""
 
 
+def put_first_on_path(paths):
+    """``paths`` at the front of sys.path, in this order: gunicorn, for one, puts its --pythonpath before its
+    --chdir, so a project's root would shadow the application home's module of the same name."""
+    for path in reversed(paths):
+        while path in sys.path:
+            sys.path.remove(path)
+        sys.path.insert(0, path)
+
+
 def load(kind, where, name="application", *, interface=None, server="the server", marker=None, exit_code=3, reload=False, tell=None,
          factory=None):
     """The application named by ``kind`` (module, script, paste or django) and ``where``; on failure, see the module's

@@ -63,7 +63,7 @@ def test_gunicorn_wrapper_module(target, reload):
     plan = start("gunicorn", target, reload=reload)
     wrapper = RUN / "warp_wsgi.py"
     report = HOOKS / "_common.py" if reload else None  # under --reload it lists the modules it loaded for a warm parent
-    loading = Loading(HOOKS / "loader.py", "gunicorn", marker=RUN / "import-failed-0", reload=reload)
+    loading = Loading(HOOKS / "loader.py", "gunicorn", marker=RUN / "import-failed-0", reload=reload, python_path=(ROOT,))
     assert plan.files == {wrapper: make_wrapper_source(target, loading, reload, signal_ready=reload, report_modules=report)}
     assert plan.argv[-1] == "warp_wsgi:application"
     assert after(plan.argv, "--pythonpath").split(",") == [str(RUN), str(ROOT)]

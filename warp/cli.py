@@ -343,8 +343,10 @@ def start_(types: tuple[str, ...], concurrency: str | None, dry_run: bool, **fla
     plan = start.scan_start_plan(ctx)
     for warning in plan.warnings:
         report(f"warning: {warning}")
-    if dry_run:
+    if dry_run:  # what `warp plan` prints
         _print_plan(ctx, plan)
+        click.echo("")
+        _print_processes(processes, processes.select(("all",)))
         return
     held = start.prepare(ctx, plan, report)
     if plan.host in ("0.0.0.0", "::") and not plan.socket:

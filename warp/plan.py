@@ -530,7 +530,8 @@ def make_start_plan(
     if run_user:
         decisions.append(Decision("server user", run_user[0], f"{server} refuses to run as root"))
     in_src = (app.home / "src",) if target.kind == "module" and app.package_app and app.package_app[2] and target.module == app.package_app[0] else ()
-    python_path = tuple(dict.fromkeys((project.root, app.home, *in_src)))
+    # The application home first (its wsgi.py, not one of the same name at the project's root), as warp's module sets it.
+    python_path = tuple(dict.fromkeys((app.home, project.root, *in_src)))
     launch = servers.Launch(
         target=target,
         env_path=env_path,

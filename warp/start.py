@@ -30,7 +30,7 @@ def scan_start_facts(ctx: Context, *, listen_fd: int | None = None, local_socket
         runtime_dir=find_runtime_dir(ctx), hooks_dir=HOOKS_DIR, installed=ctx.installed(), record=ctx.env.read_record(),
         run_users={name: adapter.find_run_user(ctx.environ, ctx.machine.euid) for name, adapter in servers.ADAPTERS.items()},
         socket_owner=checks.find_socket_owner(ctx.machine.euid),
-        paste_server=scan_paste_server(ini) if ini is not None and ini.is_file() else None,
+        paste_server=scan_paste_server(ini) if ini is not None else None,  # a missing ini is an error before any server starts
         listen_fd=listen_fd, local_socket=local_socket, django=django,
     )
 

@@ -111,12 +111,15 @@ class Loading:
     static_fallback: Path | None = None
     #: The server maps the static files on its command line (from the last build): the module only checks them.
     static_in_argv: bool = False
+    #: Where the app's modules are, first first: put at the front of sys.path, whatever order the server left.
+    python_path: tuple[Path, ...] = ()
 
 
 def make_loading(launch: Launch, server: str, *, exit_code: int = 3, static_in_argv: bool = False) -> Loading:
     return Loading(
         loader=launch.hooks_dir / "loader.py", server=server, interface=launch.interface, marker=make_import_marker(launch),
         exit_code=exit_code, reload=launch.reload, static_fallback=launch.target.static_fallback, static_in_argv=static_in_argv,
+        python_path=launch.python_path,
     )
 
 
@@ -143,7 +146,8 @@ def _load_lines(target: Target, loading: Loading) -> list[str]:
     """Lines that import the target as ``application`` through warp's loader, then freeze what the import made."""
     where = {"module": target.module, "script": str(target.script), "paste": str(target.ini), "django": target.module or ""}[target.kind]
     interface = loading.interface if target.kind in ("module", "script") else None
-    return [
+    first = [f"_warp.put_first_on_path({[str(path) for path in loading.python_path]!r})"] if loading.python_path else []
+    return first + [
         f"application = _warp.load({target.kind!r}, {where!r}, {target.callable!r}, interface={interface!r}, server={loading.server!r},",
         f"                         marker={str(loading.marker) if loading.marker else None!r}, exit_code={loading.exit_code!r},"
         f" reload={loading.reload!r}{f', factory={target.factory!r}' if target.factory else ''})",
