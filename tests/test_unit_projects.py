@@ -108,6 +108,13 @@ UV_SAYS = (
     "  cause: Because the current Python version (3.11.7) does not satisfy Python>=3.12 and django>=6.1 depends on Python>=3.12, "
     "we can conclude that django>=6.1 cannot be used.\n"
 )
+#: The same, as uv wraps it on a narrow terminal or in a log.
+UV_WRAPS = (
+    "error: No solution found when resolving dependencies\n"
+    "  cause: Because the current Python version (3.11.2) does not satisfy\n"
+    "         Python>=3.12 and django>=6.1 depends on Python>=3.12, we can conclude\n"
+    "         that django>=6.1 cannot be used.\n"
+)
 PIP_SAYS = (
     "ERROR: Ignored the following versions that require a different python version: 6.0 Requires-Python >=3.12; 6.1 Requires-Python >=3.12\n"
     "ERROR: Could not find a version that satisfies the requirement Django>=6.1 (from versions: 1.1.3, 5.2.8)\n"
@@ -116,6 +123,7 @@ PIP_SAYS = (
 MACHINE = [Interpreter("/py/3.9", "3.9.18"), Interpreter("/py/3.11", "3.11.7"), Interpreter("/py/3.12", "3.12.1"), Interpreter("/py/3.13", "3.13.0")]
 REQUIRES = "requires-python in pyproject.toml"
 NEED_CASES = [
+    ("wrapped by uv", UV_WRAPS, None, MACHINE, "3.12.1", False, "django>=6.1 needs Python>=3.12: Python 3.12.1 is on this machine"),
     ("nothing asked: named, with how", UV_SAYS, None, MACHINE, "3.12.1", False,
      'django>=6.1 needs Python>=3.12: Python 3.12.1 is on this machine; build with it (`WARP_PYTHON=3.12 warp build`), '
      'or declare requires-python = ">=3.12" in pyproject.toml and warp takes it'),

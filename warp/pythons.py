@@ -145,7 +145,8 @@ def find_python(request: Request | None, environ: Mapping[str, str]) -> Interpre
 
 #: The installers' words for a requirement that needs another Python than the env's: uv's (the Python, then the
 #: requirement), and pip's two lines (the versions it ignored for their Requires-Python, the requirement).
-_UV_NEEDS_PYTHON = re.compile(r"does not satisfy Python([<>=!~][^\s,]*) and (\S+) depends on Python")
+#: uv wraps its message to the terminal's width: any blank may be a line break and an indent.
+_UV_NEEDS_PYTHON = re.compile(r"does\s+not\s+satisfy\s+Python([<>=!~][^\s,]*)\s+and\s+(\S+)\s+depends\s+on\s+Python")
 _PIP_IGNORED = re.compile(r"require a different python version: .*?Requires-Python ([<>=!~][^\s;,]*)")
 _PIP_UNSATISFIED = re.compile(r"satisfies the requirement (\S+)")
 
