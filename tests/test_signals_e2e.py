@@ -6,6 +6,7 @@ zombie) and on the port (nothing listening), never on wall-clock limits.
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
@@ -240,3 +241,52 @@ def test_a_waitress_process_still_loading_the_app_takes_no_connection(tmp_path):
         assert len(loading.read_text().splitlines()) == 2
     finally:
         kill_group(launcher)
+
+
+def find_workers(pid: int) -> set[int]:
+    """The server processes directly below ``pid`` (its workers), not multiprocessing's resource tracker."""
+    table = scan_process_table()
+    workers = set()
+    for child, (state, parent, _) in table.items():
+        if parent == pid and state != "Z":
+            try:
+                with open(f"/proc/{child}/cmdline", "rb") as handle:
+                    if b"resource_tracker" in handle.read():
+                        continue
+            except OSError:
+                continue
+            workers.add(child)
+    return workers
+
+
+def test_granian_replaces_a_worker_that_is_killed(run_warp):
+    """A Granian worker killed (the OOM killer, say): another takes its place and the server goes on serving,
+    as on every other server; Granian's default is to stop altogether."""
+    app = build_app("fastapi_app", "granian")
+    running = run_warp(app, "--server", "granian", "--processes", "2")
+    running.wait_ready("/")
+    workers = find_workers(running.proc.pid)
+    assert len(workers) == 2, running.output()
+    os.kill(min(workers), signal.SIGKILL)
+    statuses: dict[object, int] = {}
+    answered_by: set[int] = set()
+    replaced: set[int] = set()
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline and running.proc.poll() is None and not (replaced and replaced <= answered_by):
+        if not replaced:
+            replaced = find_workers(running.proc.pid) - workers
+            time.sleep(0.05)
+            continue
+        try:
+            outcome, body = running.get("/", timeout=10)
+            answered_by.add(json.loads(body)["pid"])
+        except Exception as exc:  # noqa: BLE001  (every way a request fails is an outcome to count)
+            outcome = type(find_cause(exc)).__name__
+        statuses[outcome] = statuses.get(outcome, 0) + 1
+        time.sleep(0.01)
+
+    assert running.proc.poll() is None, running.output()
+    assert len(replaced) == 1 and replaced <= answered_by, (replaced, answered_by, running.output())
+    # Connections waiting in the killed worker's own queue are reset by the kernel; once another is there, none is.
+    assert set(statuses) == {200}, (statuses, running.output())
+    assert running.stop() == 0, running.output()

@@ -1499,6 +1499,7 @@ def test_granian_argv():
     argv = plan.argv
     assert after(argv, "--interface") == "asgi" and after(argv, "--workers") == "2" and after(argv, "--workers-kill-timeout") == "4"
     assert "--access-log" not in argv  # Granian's own costs a third of its throughput: warp's module writes it
+    assert "--respawn-failed-workers" in argv  # else a worker that dies stops the server
     assert argv[-1] == f"{RUN / 'warp_asgi.py'}:application"
     source = plan.files[RUN / "warp_asgi.py"]
     assert "application = _access_logged(application)" in source and "lifespan.startup" not in source  # Granian stops on a failed startup by itself

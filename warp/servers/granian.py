@@ -32,6 +32,8 @@ class Granian(Adapter):
             "--interface", "asgi" if launch.lifespan else "asginl",
             *where,
             "--workers", str(launch.processes),
+            # Without it a worker that dies (killed, out of memory) stops the whole server.
+            "--respawn-failed-workers",
             # Without it a stop waits for every open WebSocket and stream.
             "--workers-kill-timeout", str(launch.graceful_timeout),
         ]
