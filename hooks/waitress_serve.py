@@ -28,7 +28,7 @@ from importlib import import_module
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
-from _common import fail_from_app, report_modules  # noqa: E402  (path set just above)
+from _common import exit_with_parent, fail_from_app, report_modules  # noqa: E402  (path set just above)
 
 
 def load_app(args):
@@ -142,22 +142,6 @@ def bind(listen, backlog):
         sys.exit(APP_FAILED)  # the arbiter stops rather than retrying a port it cannot have
 
 
-def die_with_parent(parent: int):
-    """SIGTERM this process if the arbiter dies, even by SIGKILL (Linux), so no orphan keeps the port.
-
-    An arbiter killed between the fork and the prctl is already gone: then this process ends at once.
-    """
-    if sys.platform.startswith("linux"):
-        import ctypes
-
-        try:
-            ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
-        except (OSError, AttributeError):
-            pass
-    if os.getppid() != parent:
-        os._exit(1)
-
-
 #: The signals that stop the launcher and each of its processes gracefully.
 STOP_SIGNALS = (signal.SIGTERM, signal.SIGINT)
 
@@ -244,7 +228,7 @@ class Arbiter:
     def serve_child(self, arbiter: int):
         """In a forked process: serve until stopped, then exit; never return into the arbiter's loop."""
         try:
-            die_with_parent(arbiter)
+            exit_with_parent(arbiter)  # no orphan keeps the port if the arbiter is killed
             for sig in STOP_SIGNALS:
                 signal.signal(sig, signal.SIG_DFL)
             signal.pthread_sigmask(signal.SIG_UNBLOCK, STOP_SIGNALS)  # a stop sent during the fork ends this process here

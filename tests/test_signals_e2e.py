@@ -6,9 +6,11 @@ zombie) and on the port (nothing listening), never on wall-clock limits.
 
 from __future__ import annotations
 
+import http.client
 import json
 import os
 import signal
+import socket
 import subprocess
 import threading
 import time
@@ -290,3 +292,33 @@ def test_granian_replaces_a_worker_that_is_killed(run_warp):
     # Connections waiting in the killed worker's own queue are reset by the kernel; once another is there, none is.
     assert set(statuses) == {200}, (statuses, running.output())
     assert running.stop() == 0, running.output()
+
+
+@pytest.mark.parametrize(
+    "app_name, server",
+    [
+        ("fastapi_app", "granian"),
+        ("django_asgi", "uvicorn"),  # warp execs uvicorn (no lifespan: nothing for warp to watch)...
+        ("fastapi_app", "uvicorn"),  # ...and stays its parent when a failed startup must be caught
+        ("django_asgi", "hypercorn"),
+        ("django_asgi", "gunicorn"),
+    ],
+    ids=["granian", "uvicorn-execed", "uvicorn-supervised", "hypercorn", "gunicorn-asgi"],
+)
+def test_a_killed_warp_start_leaves_no_server_and_the_port_free(app_name, server, run_warp):
+    """`warp start`, or the server it became, killed with SIGKILL (an OOM killer, `systemctl kill -s KILL`): within
+    seconds no process of its tree is left, none listens, and the next `warp start` on that port serves."""
+    app = build_app(app_name, server)
+    running = run_warp(app, "--server", server, "--processes", "2")
+    running.wait_ready("/")
+    tree = find_descendants(running.proc.pid) | {running.proc.pid}
+    assert len(tree) >= 3, running.output()  # warp or the server, and two workers
+    os.kill(running.proc.pid, signal.SIGKILL)
+    running.proc.wait(timeout=10)
+
+    assert left_in_table(tree, wait=10) == {}, running.output()
+    assert not running.is_listening()
+    again = run_warp(app, "--server", server, port=running.port)
+    again.wait_ready("/", timeout=60)
+    assert again.stop() == 0, again.output()
+
