@@ -261,6 +261,15 @@ def find_workers(pid: int) -> set[int]:
     return workers
 
 
+def wait_until_each_answers(running, workers: set[int], timeout: float = 30) -> None:
+    """Until each of ``workers`` has answered a request (the app's / tells its pid): all of them are serving."""
+    answered: set[int] = set()
+    deadline = time.monotonic() + timeout
+    while not workers <= answered and time.monotonic() < deadline:
+        answered.add(json.loads(running.get("/")[1])["pid"])
+    assert workers <= answered, (workers, answered, running.output())
+
+
 def test_granian_replaces_a_worker_that_is_killed(run_warp):
     """A Granian worker killed (the OOM killer, say): another takes its place and the server goes on serving,
     as on every other server; Granian's default is to stop altogether."""
@@ -269,6 +278,7 @@ def test_granian_replaces_a_worker_that_is_killed(run_warp):
     running.wait_ready("/")
     workers = find_workers(running.proc.pid)
     assert len(workers) == 2, running.output()
+    wait_until_each_answers(running, workers)
     os.kill(min(workers), signal.SIGKILL)
     statuses: dict[object, int] = {}
     answered_by: set[int] = set()
