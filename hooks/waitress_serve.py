@@ -1,10 +1,12 @@
 """Serve a WSGI app with waitress, stopping gracefully on SIGTERM and SIGINT.
 
 waitress-serve dies at once on SIGTERM, and its SIGINT drops connections it
-has accepted but not yet read. This launcher stops accepting on either
-signal, answers every connection already accepted (up to --graceful-timeout),
-then exits. It also adds WhiteNoise for static files and loads scripts and
-PasteDeploy files. Unknown --name=value options are waitress adjustments.
+has accepted but not yet read. On either signal this launcher closes its
+listening socket (new connections are refused), answers every request on the
+connections already accepted, each response then closing its connection, a
+keep-alive one too (up to --graceful-timeout), then exits. It also adds
+WhiteNoise for static files and loads scripts and PasteDeploy files. Unknown
+--name=value options are waitress adjustments.
 
 Waitress is one process, so its threads share one GIL. With --processes N the
 launcher forks N processes that each load the app (as gunicorn's arbiter
@@ -262,6 +264,11 @@ class Arbiter:
                     pass
 
 
+#: After a stop, a keep-alive connection with no request in progress is closed once idle this long: a client that
+#: sends its next request within it is answered (with Connection: close); a later one finds the connection closed.
+IDLE_GRACE = 1.0
+
+
 def serve(app, threads, graceful_timeout, adjustments):
     from waitress import create_server, wasyncore
     from waitress.channel import HTTPChannel
@@ -270,21 +277,36 @@ def serve(app, threads, graceful_timeout, adjustments):
     stopping = []
     for sig in STOP_SIGNALS:  # from here on a stop is graceful, even one that comes while the server is made
         signal.signal(sig, lambda signum, frame: stopping.append(time.monotonic()))
+
+    class Task(HTTPChannel.task_class):
+        def build_response_header(self):
+            if stopping:  # each response after a stop ends its connection, a keep-alive one too
+                self.request.headers["CONNECTION"] = "close"
+            return super().build_response_header()
+
+    class Channel(HTTPChannel):
+        task_class = Task
+
     server = create_server(app, threads=threads, **adjustments)
     socket_map = server._map if isinstance(server, BaseWSGIServer) else server.map
     listeners = [item for item in socket_map.values() if isinstance(item, BaseWSGIServer)]
+    for listener in listeners:
+        listener.channel_class = Channel
     server.print_listen("Serving on http://{}:{}")
     while not stopping:
         wasyncore.loop(timeout=0.2, map=socket_map, count=1)
     for listener in listeners:
-        listener.accepting = False  # the connections already accepted are still answered
+        # New connections are refused (those still in its queue are reset, as on every server); with an
+        # inherited socket they wait for the next server, which warp's copy keeps listening. The server's own
+        # close() would also close the pipe that wakes this loop when a thread has answered.
+        wasyncore.dispatcher.close(listener)
     deadline = stopping[0] + graceful_timeout
     while time.monotonic() < deadline:
         channels = [item for item in list(socket_map.values()) if isinstance(item, HTTPChannel)]
         for channel in channels:
             idle = not channel.requests and not channel.total_outbufs_len
-            if idle and time.monotonic() - channel.last_activity > 1.0:
-                channel.handle_close()  # a keep-alive connection with nothing to do
+            if idle and time.time() - channel.last_activity > IDLE_GRACE:  # waitress's clock for last_activity
+                channel.handle_close()
         if not channels:
             break
         wasyncore.loop(timeout=0.05, map=socket_map, count=1)

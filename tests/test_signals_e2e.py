@@ -332,3 +332,78 @@ def test_a_killed_warp_start_leaves_no_server_and_the_port_free(app_name, server
     again.wait_ready("/", timeout=60)
     assert again.stop() == 0, again.output()
 
+
+class KeepAliveLoad:
+    """Threads that each GET / on one keep-alive connection, as fast as answered, until the server says
+    Connection: close, a request fails, or ``count`` requests or ``seconds`` have passed; each thread ends with why."""
+
+    def __init__(self, port: int, threads: int = 4, count: int = 20000, seconds: float = 30) -> None:
+        self.port, self.count, self.until = port, count, time.monotonic() + seconds
+        self.ends: list[tuple[str, float]] = []  # (how the thread ended, when)
+        self.statuses: dict[object, int] = {}
+        self.lock = threading.Lock()
+        self.threads = [threading.Thread(target=self.hammer) for _ in range(threads)]
+        for thread in self.threads:
+            thread.start()
+
+    def hammer(self) -> None:
+        connection = http.client.HTTPConnection("127.0.0.1", self.port, timeout=30)
+        end = "count or time"
+        try:
+            for _ in range(self.count):
+                if time.monotonic() > self.until:
+                    break
+                try:
+                    connection.request("GET", "/")
+                    response = connection.getresponse()
+                    response.read()
+                except Exception as exc:  # noqa: BLE001  (every way a request fails is an outcome to count)
+                    end = type(exc).__name__
+                    break
+                with self.lock:
+                    self.statuses[response.status] = self.statuses.get(response.status, 0) + 1
+                if response.getheader("Connection", "").lower() == "close":
+                    end = "closed by the server"
+                    break
+        finally:
+            connection.close()
+            with self.lock:
+                self.ends.append((end, time.monotonic()))
+
+    def join(self, timeout: float) -> None:
+        for thread in self.threads:
+            thread.join(timeout=timeout)
+
+
+def test_waitress_stops_under_keep_alive_load_refusing_new_connections(run_warp):
+    """SIGTERM while keep-alive connections are busy and a slow request is in flight: the listening socket closes at
+    once (a new connection is refused), the slow request is answered, each keep-alive connection is closed after
+    its next response, and the server exits long before the load would have ended."""
+    app = build_app("flask_wsgi", "waitress")
+    running = run_warp(app, "--server", "waitress", "--processes", "2", "--graceful-timeout", "15", env={"SLOW_SECONDS": "2"})
+    running.wait_ready("/")
+    load = KeepAliveLoad(running.port)
+    slow = {}
+    thread = threading.Thread(target=lambda: slow.setdefault("response", running.get("/slow")))
+    thread.start()
+    time.sleep(0.7)  # the slow request is inside the app, the keep-alive connections busy
+    running.proc.send_signal(signal.SIGTERM)
+    stopped = time.monotonic()
+    time.sleep(0.5)
+    try:
+        with socket.create_connection(("127.0.0.1", running.port), timeout=3) as sock:
+            sock.sendall(b"GET / HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
+            new_connection = sock.recv(100) or "closed"
+    except OSError as exc:
+        new_connection = type(exc).__name__
+    code = running.proc.wait(timeout=30)
+    exited = time.monotonic() - stopped
+    thread.join(timeout=30)
+    load.join(timeout=30)
+
+    assert new_connection == "ConnectionRefusedError", (new_connection, running.output())
+    assert slow.get("response") == (200, "slow done"), running.output()
+    assert set(load.statuses) == {200}, load.statuses
+    assert [end for end, _ in load.ends] == ["closed by the server"] * 4, load.ends
+    assert max(when for _, when in load.ends) - stopped < 3, load.ends  # each ended at its next response
+    assert code == 0 and exited < 5, (code, exited, running.output())  # the slow request's 2 s, and no more waiting
