@@ -75,9 +75,8 @@ def main():
     logging.basicConfig(level=logging.INFO, format="%(levelname)s:%(name)s:%(message)s")
     if args.fd is not None:
         adjustments["sockets"] = [socket.socket(fileno=args.fd)]
-    elif args.processes == 1:
-        adjustments["listen"] = args.listen
-    if args.processes > 1:
+    # One process on warp's socket (--reload, where warp restarts the server on a change) is the launcher itself.
+    if args.processes > 1 or args.fd is None:
         sys.exit(Arbiter(args, adjustments).run())
     serve_app(args, adjustments)
 
@@ -146,24 +145,31 @@ def bind(listen, backlog):
 
 #: The signals that stop the launcher and each of its processes gracefully.
 STOP_SIGNALS = (signal.SIGTERM, signal.SIGINT)
+#: The signal that reloads the app: new processes import it again and serve, then the old ones stop gracefully.
+RELOAD_SIGNAL = signal.SIGHUP
 
 #: Exit code of a process whose app failed to load (fail_from_app): replacing it would fail the same way.
 APP_FAILED = 1
 
 
 class Arbiter:
-    """N waitress processes on one socket; replaces those that die, stops them all on SIGTERM/SIGINT."""
+    """N waitress processes on one socket; replaces those that die, stops them all on SIGTERM/SIGINT, and replaces
+    them all on SIGHUP with processes that import the app again."""
 
     def __init__(self, args, adjustments):
         self.args, self.adjustments = args, adjustments
         self.children = {}  # pid -> slot
+        self.retiring = set()  # replaced by a reload: stopping, and not to be replaced in their turn
         self.stopping = None
+        self.loaded = set()  # the processes that said they loaded the app
         self.loaded_read, self.loaded_write = os.pipe()
         os.set_blocking(self.loaded_read, False)
 
     def run(self):
         for sig in STOP_SIGNALS:
             signal.signal(sig, self.stop)
+        # Taken one at a time in the loop below, not by a handler: a reload forks.
+        signal.pthread_sigmask(signal.SIG_BLOCK, (signal.SIGCHLD, RELOAD_SIGNAL))
         # The first process loads the app alone: if the app is broken, its error is shown once.
         first = self.spawn(0)
         if first is not None and not self.wait_loaded(first):
@@ -172,14 +178,25 @@ class Arbiter:
             self.spawn(slot)  # forks nothing once a stop has begun
         code = 0
         while self.children:
+            if signal.sigwaitinfo((signal.SIGCHLD, RELOAD_SIGNAL)).si_signo == RELOAD_SIGNAL:
+                self.reload()
+            code = self.reap(code)
+        return code if code == APP_FAILED else 0
+
+    def reap(self, code):
+        """Reap the processes that ended; replace each that died while serving. Returns the last exit code."""
+        while self.children:
             try:
-                pid, status = os.wait()
+                pid, status = os.waitpid(-1, os.WNOHANG)
             except ChildProcessError:
+                self.children.clear()
                 break
-            except InterruptedError:
-                continue
+            if not pid:
+                break
             slot = self.children.pop(pid, None)
-            if slot is None or self.stopping is not None:
+            self.loaded.discard(pid)
+            if slot is None or self.stopping is not None or pid in self.retiring:
+                self.retiring.discard(pid)
                 continue
             code = os.waitstatus_to_exitcode(status)
             if code == APP_FAILED:
@@ -189,16 +206,37 @@ class Arbiter:
             sys.stderr.write(f"waitress process {pid} exited with {code}; starting another\n")
             time.sleep(0.1)
             self.spawn(slot)
-        return code if code == APP_FAILED else 0
+        return code
+
+    def reload(self):
+        """A new process for each slot, one after the other once each has imported the app and serves; then the old
+        ones stop gracefully. If the app no longer loads, those already serving go on."""
+        old = [pid for pid in self.children if pid not in self.retiring]
+        started = []
+        for slot in sorted({self.children[pid] for pid in old}):
+            pid = self.spawn(slot)
+            if pid is None:  # a stop has begun, which stops them all
+                return
+            if not self.wait_loaded(pid):
+                sys.stderr.write("waitress: the app could not be loaded again; the processes serving it go on\n")
+                old = started
+                break
+            started.append(pid)
+        else:
+            sys.stderr.write(f"waitress: {len(started)} new processes serve the app loaded again; the old ones stop\n")
+        self.retiring.update(old)
+        for pid in old:
+            os.kill(pid, signal.SIGTERM)
 
     def wait_loaded(self, pid):
-        """True once the first process has loaded the app, or a stop came first; False if it died first (its error is shown)."""
+        """True once process ``pid`` has loaded the app, or a stop came first; False if it died first (its error is shown)."""
         while self.stopping is None:
             try:
-                if os.read(self.loaded_read, 1):
-                    return True
+                self.loaded.update(int(word) for word in os.read(self.loaded_read, 4096).split())
             except BlockingIOError:
                 pass
+            if pid in self.loaded:
+                return True
             done, status = os.waitpid(pid, os.WNOHANG)
             if done:
                 self.children.pop(pid, None)
@@ -233,7 +271,8 @@ class Arbiter:
             exit_with_parent(arbiter)  # no orphan keeps the port if the arbiter is killed
             for sig in STOP_SIGNALS:
                 signal.signal(sig, signal.SIG_DFL)
-            signal.pthread_sigmask(signal.SIG_UNBLOCK, STOP_SIGNALS)  # a stop sent during the fork ends this process here
+            # A stop sent during the fork ends this process here; the reload signal is the arbiter's.
+            signal.pthread_sigmask(signal.SIG_UNBLOCK, (*STOP_SIGNALS, signal.SIGCHLD, RELOAD_SIGNAL))
             adjustments = dict(self.adjustments)
 
             def loaded():
@@ -241,7 +280,7 @@ class Arbiter:
                 # answer yet, and a stop during the import would reset them.
                 if "sockets" not in adjustments:
                     adjustments["sockets"] = [bind(self.args.listen, int(adjustments.pop("backlog", 1024)))]
-                os.write(self.loaded_write, b"1")
+                os.write(self.loaded_write, f"{os.getpid()}\n".encode())
 
             serve_app(self.args, adjustments, loaded=loaded)
             os._exit(0)

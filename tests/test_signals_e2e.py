@@ -407,3 +407,43 @@ def test_waitress_stops_under_keep_alive_load_refusing_new_connections(run_warp)
     assert [end for end, _ in load.ends] == ["closed by the server"] * 4, load.ends
     assert max(when for _, when in load.ends) - stopped < 3, load.ends  # each ended at its next response
     assert code == 0 and exited < 5, (code, exited, running.output())  # the slow request's 2 s, and no more waiting
+
+
+@pytest.mark.parametrize(
+    "app_name, server, processes",
+    [("flask_wsgi", server, 2) for server in ("gunicorn", "waitress")]
+    + [("fastapi_app", server, 2) for server in ("uvicorn", "hypercorn", "granian")]
+    + [("flask_wsgi", "waitress", 1), ("fastapi_app", "uvicorn", 1)]
+    + [pytest.param("flask_wsgi", server, 2, marks=server_param(server).marks, id=f"flask_wsgi-{server}-2") for server in ("uwsgi", "mod_wsgi")],
+)
+def test_sighup_reloads_the_app_and_refuses_no_request(app_name, server, processes, run_warp):
+    """SIGHUP means the same on every server: new processes import the app again (its code as it is now) and serve,
+    the old ones stop gracefully, warp goes on running, and no request is refused meanwhile (but by uvicorn run
+    as one process, which stops and starts again)."""
+    app = build_app(app_name, server, copy_as=f"{app_name}-sighup-{server}")
+    source = app.src / ("wsgi.py" if app_name == "flask_wsgi" else "main.py")
+    before, after = ("hello from flask", "hello again") if app_name == "flask_wsgi" else ("hello from fastapi", "hello again")
+    source.write_text(source.read_text().replace(after, before))  # as built, should an earlier run have left it edited
+    running = run_warp(app, "--server", server, "--processes", str(processes))
+    running.wait_ready("/")
+    assert before in running.get("/")[1], running.output()
+    source.write_text(source.read_text().replace(before, after))
+    load = Load(running.url("/"), threads=2)
+    running.proc.send_signal(signal.SIGHUP)
+    in_a_row, deadline = 0, time.monotonic() + 40
+    while in_a_row < 20 and time.monotonic() < deadline and running.proc.poll() is None:  # every process: the new code
+        try:
+            in_a_row = in_a_row + 1 if after in running.get("/", timeout=10)[1] else 0
+        except OSError:
+            in_a_row = 0
+        time.sleep(0.05)
+    statuses = load.stop()
+
+    assert running.proc.poll() is None, running.output()
+    assert in_a_row == 20, running.output()
+    # A connection still waiting in an old process's own queue (SO_REUSEPORT) when that one closes it is reset by the
+    # kernel; none is refused, for there is always a process listening.
+    refused = {"refused"} if (server, processes) == ("uvicorn", 1) else set()
+    assert statuses.get(200, 0) > 0 and set(statuses) <= {200, *NOT_TAKEN} - {"refused"} | refused, (statuses, running.output())
+    # uvicorn of one process ends by the SIGTERM it handled, as it does without a reload.
+    assert running.stop() == (-signal.SIGTERM if (server, processes) == ("uvicorn", 1) else 0), running.output()

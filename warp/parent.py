@@ -1,8 +1,8 @@
 """warp as the small parent of a production server whose own SIGTERM is not graceful (uWSGI, mod_wsgi's Apache).
 
-warp turns SIGTERM, SIGINT and SIGHUP into the server's graceful stop (a FIFO command or another signal) and
-returns its exit code. A replayed start runs this too (warp.quickstart), so this module imports only what it
-needs; the --reload parent, which does much more, is warp.supervise.
+warp turns SIGTERM and SIGINT into the server's graceful stop (a FIFO command or another signal), SIGHUP into
+its graceful reload, and returns its exit code. A replayed start runs this too (warp.quickstart), so this module
+imports only what it needs; the --reload parent, which does much more, is warp.supervise.
 """
 
 from __future__ import annotations
@@ -60,7 +60,8 @@ class _Flag:
 
 
 def supervise(plan: StartPlan, report, *, started: Callable[[], None] = lambda: None, why_exited: Callable[[int], str] | None = None) -> int:
-    """Run the plan's server as a child, turn SIGTERM/SIGINT/SIGHUP into its graceful stop, return its exit code.
+    """Run the plan's server as a child, turn SIGTERM/SIGINT into its graceful stop and SIGHUP into its reload,
+    return its exit code.
 
     With ``why_exited``, a child that exits before its port accepts is an error whose message that gives.
     """
@@ -82,12 +83,15 @@ def supervise(plan: StartPlan, report, *, started: Callable[[], None] = lambda: 
                 from warp.checks import accepts
 
                 listening = accepts(plan.host, plan.port)
-            if len(flag.signals) > handled:
-                handled = len(flag.signals)
-                if deadline is None:
+            for signum in flag.signals[handled:]:
+                handled += 1
+                if signum == signal.SIGHUP:
+                    if deadline is None:  # its reload (SIGHUP itself in a start recorded before reloads were known)
+                        proc.signal_process(child.pid, getattr(signal, getattr(plan.stop, "reload", "SIGHUP")))
+                elif deadline is None:
                     graceful_stop(plan.stop, child.pid)
                     deadline = time.monotonic() + plan.stop.timeout
-                elif flag.signals[-1] == signal.SIGINT:
+                elif signum == signal.SIGINT:
                     proc.signal_group(child.pid, signal.SIGKILL)  # a second Ctrl-C: stop now
             if deadline is not None and time.monotonic() > deadline:
                 report(f"warning: {plan.server or plan.mode} did not stop within {plan.stop.timeout:g}s; killing it")

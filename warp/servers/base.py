@@ -113,6 +113,10 @@ class Stop:
     #: The signal goes to the whole process group; False: to the server's main process only, for servers
     #: whose workers take no signal themselves and die of it (Hypercorn's: their parent stops them).
     group: bool = True
+    #: What warp, staying the parent, sends the server's main process on SIGHUP: its graceful reload, new processes
+    #: that import the app again (uvicorn's, Hypercorn's and uWSGI's SIGHUP, Apache's SIGUSR1); app.py and app.sh get
+    #: SIGHUP itself, which means what they make it mean.
+    reload: str = "SIGHUP"
 
 
 @dataclass(frozen=True)

@@ -95,7 +95,7 @@ class ModWsgi(Adapter):
             argv=(str(server_root / "apachectl"), "start", "-DFOREGROUND"),
             prepare=(tuple(setup),),
             # Apache's SIGTERM aborts requests in flight; SIGWINCH is its graceful stop.
-            stop=Stop("signal", signal="SIGWINCH", timeout=launch.graceful_timeout),
+            stop=Stop("signal", signal="SIGWINCH", timeout=launch.graceful_timeout, reload="SIGUSR1"),
             files=files,
             server_root=server_root,
         )
