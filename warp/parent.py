@@ -34,6 +34,15 @@ def graceful_stop(stop: Stop, pid: int) -> None:
         proc.signal_process(pid, getattr(signal, stop.signal or "SIGTERM"))
 
 
+def reload(stop: Stop, pid: int) -> None:
+    """Ask the server ``pid`` to reload its app as its adapter says: a signal to its main process, or to those of its
+    processes named by ``stop.reload_processes`` (SIGHUP itself in a start recorded before reloads were known)."""
+    sig = getattr(signal, getattr(stop, "reload", "SIGHUP"))
+    prefix = getattr(stop, "reload_processes", None)
+    for target in proc.find_descendants_named(pid, prefix) if prefix else [pid]:
+        proc.signal_process(target, sig)
+
+
 def write_fifo(path: str | os.PathLike, command: str) -> bool:
     try:
         fd = os.open(path, os.O_WRONLY | os.O_NONBLOCK)
@@ -86,8 +95,8 @@ def supervise(plan: StartPlan, report, *, started: Callable[[], None] = lambda: 
             for signum in flag.signals[handled:]:
                 handled += 1
                 if signum == signal.SIGHUP:
-                    if deadline is None:  # its reload (SIGHUP itself in a start recorded before reloads were known)
-                        proc.signal_process(child.pid, getattr(signal, getattr(plan.stop, "reload", "SIGHUP")))
+                    if deadline is None:
+                        reload(plan.stop, child.pid)
                 elif deadline is None:
                     graceful_stop(plan.stop, child.pid)
                     deadline = time.monotonic() + plan.stop.timeout
