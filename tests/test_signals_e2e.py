@@ -312,8 +312,12 @@ def test_granian_replaces_a_worker_that_is_killed(run_warp):
         ("fastapi_app", "uvicorn"),  # ...and stays its parent when a failed startup must be caught
         ("django_asgi", "hypercorn"),
         ("django_asgi", "gunicorn"),
+        ("flask_wsgi", "gunicorn"),
+        ("flask_wsgi", "waitress"),
+        pytest.param("flask_wsgi", "uwsgi", marks=server_param("uwsgi").marks),
+        pytest.param("flask_wsgi", "mod_wsgi", marks=server_param("mod_wsgi").marks),
     ],
-    ids=["granian", "uvicorn-execed", "uvicorn-supervised", "hypercorn", "gunicorn-asgi"],
+    ids=["granian", "uvicorn-execed", "uvicorn-supervised", "hypercorn", "gunicorn-asgi", "gunicorn", "waitress", "uwsgi", "mod_wsgi"],
 )
 def test_a_killed_warp_start_leaves_no_server_and_the_port_free(app_name, server, run_warp):
     """`warp start`, or the server it became, killed with SIGKILL (an OOM killer, `systemctl kill -s KILL`): within
