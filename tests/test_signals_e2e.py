@@ -325,7 +325,12 @@ def test_a_killed_warp_start_leaves_no_server_and_the_port_free(app_name, server
     app = build_app(app_name, server)
     running = run_warp(app, "--server", server, "--processes", "2")
     running.wait_ready("/")
-    tree = find_descendants(running.proc.pid) | {running.proc.pid}
+    tree, deadline = set(), time.monotonic() + 30
+    while time.monotonic() < deadline:  # the whole tree: a worker may still be on its way when the first answers
+        time.sleep(0.5)
+        tree, before = find_descendants(running.proc.pid) | {running.proc.pid}, tree
+        if len(tree) >= 3 and tree == before:
+            break
     assert len(tree) >= 3, running.output()  # warp or the server, and two workers
     os.kill(running.proc.pid, signal.SIGKILL)
     running.proc.wait(timeout=10)
