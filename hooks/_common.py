@@ -2,6 +2,7 @@
 
 import json
 import os
+import signal
 import sys
 import sysconfig
 import traceback
@@ -117,3 +118,49 @@ def write_json(path, value):
         os.replace(temporary, path)
     except OSError:
         pass
+
+
+def exit_with_parent(parent, signum=signal.SIGTERM):
+    """Get ``signum`` when ``parent``, the process that started this one, dies, even by SIGKILL (Linux's
+    parent-death signal), so that no server process outlives the one that stops it, holding the port.
+
+    A parent killed before this call is already gone: then this process ends at once.
+    """
+    if sys.platform.startswith("linux"):
+        import ctypes
+
+        try:
+            ctypes.CDLL(None, use_errno=True).prctl(1, signum)  # PR_SET_PDEATHSIG
+        except (OSError, AttributeError):
+            pass
+    if os.getppid() != parent:
+        os._exit(1)
+
+
+#: The pid of the process whose workers, spawned by multiprocessing, import the server's script again.
+WORKERS_PARENT = "WARP_WORKERS_PARENT"
+
+
+def exit_workers_with_parent(name, signum):
+    """Every worker this process forks, or starts with multiprocessing's spawn, gets ``signum`` when it dies.
+
+    Called at the top of the script that runs the server, with the script's ``__name__``. A spawned worker imports
+    that script again as ``__mp_main__``, and then this call is the worker's: its parent is the one WORKERS_PARENT
+    names (not its parent now, should that have died while the worker started). A forked one is set as it is forked.
+    """
+    if name == "__mp_main__":
+        exit_with_parent(int(os.environ.get(WORKERS_PARENT) or os.getppid()), signum)
+        os.environ[WORKERS_PARENT] = str(os.getpid())  # for what it spawns in its turn
+        return
+    server, forking = os.getpid(), []
+    os.environ[WORKERS_PARENT] = str(server)
+
+    def before():
+        forking[:] = [os.getpid()]
+
+    def after_in_child():
+        if forking == [server]:  # forked by the server itself, not by one of its workers
+            exit_with_parent(server, signum)
+        os.environ[WORKERS_PARENT] = str(os.getpid())
+
+    os.register_at_fork(before=before, after_in_child=after_in_child)

@@ -1,10 +1,12 @@
 """Serve a WSGI app with waitress, stopping gracefully on SIGTERM and SIGINT.
 
 waitress-serve dies at once on SIGTERM, and its SIGINT drops connections it
-has accepted but not yet read. This launcher stops accepting on either
-signal, answers every connection already accepted (up to --graceful-timeout),
-then exits. It also adds WhiteNoise for static files and loads scripts and
-PasteDeploy files. Unknown --name=value options are waitress adjustments.
+has accepted but not yet read. On either signal this launcher closes its
+listening socket (new connections are refused), answers every request on the
+connections already accepted, each response then closing its connection, a
+keep-alive one too (up to --graceful-timeout), then exits. It also adds
+WhiteNoise for static files and loads scripts and PasteDeploy files. Unknown
+--name=value options are waitress adjustments.
 
 Waitress is one process, so its threads share one GIL. With --processes N the
 launcher forks N processes that each load the app (as gunicorn's arbiter
@@ -28,7 +30,7 @@ from importlib import import_module
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
-from _common import fail_from_app, report_modules  # noqa: E402  (path set just above)
+from _common import exit_with_parent, fail_from_app, report_modules  # noqa: E402  (path set just above)
 
 
 def load_app(args):
@@ -73,9 +75,8 @@ def main():
     logging.basicConfig(level=logging.INFO, format="%(levelname)s:%(name)s:%(message)s")
     if args.fd is not None:
         adjustments["sockets"] = [socket.socket(fileno=args.fd)]
-    elif args.processes == 1:
-        adjustments["listen"] = args.listen
-    if args.processes > 1:
+    # One process on warp's socket (--reload, where warp restarts the server on a change) is the launcher itself.
+    if args.processes > 1 or args.fd is None:
         sys.exit(Arbiter(args, adjustments).run())
     serve_app(args, adjustments)
 
@@ -142,42 +143,33 @@ def bind(listen, backlog):
         sys.exit(APP_FAILED)  # the arbiter stops rather than retrying a port it cannot have
 
 
-def die_with_parent(parent: int):
-    """SIGTERM this process if the arbiter dies, even by SIGKILL (Linux), so no orphan keeps the port.
-
-    An arbiter killed between the fork and the prctl is already gone: then this process ends at once.
-    """
-    if sys.platform.startswith("linux"):
-        import ctypes
-
-        try:
-            ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
-        except (OSError, AttributeError):
-            pass
-    if os.getppid() != parent:
-        os._exit(1)
-
-
 #: The signals that stop the launcher and each of its processes gracefully.
 STOP_SIGNALS = (signal.SIGTERM, signal.SIGINT)
+#: The signal that reloads the app: new processes import it again and serve, then the old ones stop gracefully.
+RELOAD_SIGNAL = signal.SIGHUP
 
 #: Exit code of a process whose app failed to load (fail_from_app): replacing it would fail the same way.
 APP_FAILED = 1
 
 
 class Arbiter:
-    """N waitress processes on one socket; replaces those that die, stops them all on SIGTERM/SIGINT."""
+    """N waitress processes on one socket; replaces those that die, stops them all on SIGTERM/SIGINT, and replaces
+    them all on SIGHUP with processes that import the app again."""
 
     def __init__(self, args, adjustments):
         self.args, self.adjustments = args, adjustments
         self.children = {}  # pid -> slot
+        self.retiring = set()  # replaced by a reload: stopping, and not to be replaced in their turn
         self.stopping = None
+        self.loaded = set()  # the processes that said they loaded the app
         self.loaded_read, self.loaded_write = os.pipe()
         os.set_blocking(self.loaded_read, False)
 
     def run(self):
         for sig in STOP_SIGNALS:
             signal.signal(sig, self.stop)
+        # Taken one at a time in the loop below, not by a handler: a reload forks.
+        signal.pthread_sigmask(signal.SIG_BLOCK, (signal.SIGCHLD, RELOAD_SIGNAL))
         # The first process loads the app alone: if the app is broken, its error is shown once.
         first = self.spawn(0)
         if first is not None and not self.wait_loaded(first):
@@ -186,14 +178,25 @@ class Arbiter:
             self.spawn(slot)  # forks nothing once a stop has begun
         code = 0
         while self.children:
+            if signal.sigwaitinfo((signal.SIGCHLD, RELOAD_SIGNAL)).si_signo == RELOAD_SIGNAL:
+                self.reload()
+            code = self.reap(code)
+        return code if code == APP_FAILED else 0
+
+    def reap(self, code):
+        """Reap the processes that ended; replace each that died while serving. Returns the last exit code."""
+        while self.children:
             try:
-                pid, status = os.wait()
+                pid, status = os.waitpid(-1, os.WNOHANG)
             except ChildProcessError:
+                self.children.clear()
                 break
-            except InterruptedError:
-                continue
+            if not pid:
+                break
             slot = self.children.pop(pid, None)
-            if slot is None or self.stopping is not None:
+            self.loaded.discard(pid)
+            if slot is None or self.stopping is not None or pid in self.retiring:
+                self.retiring.discard(pid)
                 continue
             code = os.waitstatus_to_exitcode(status)
             if code == APP_FAILED:
@@ -203,16 +206,37 @@ class Arbiter:
             sys.stderr.write(f"waitress process {pid} exited with {code}; starting another\n")
             time.sleep(0.1)
             self.spawn(slot)
-        return code if code == APP_FAILED else 0
+        return code
+
+    def reload(self):
+        """A new process for each slot, one after the other once each has imported the app and serves; then the old
+        ones stop gracefully. If the app no longer loads, those already serving go on."""
+        old = [pid for pid in self.children if pid not in self.retiring]
+        started = []
+        for slot in sorted({self.children[pid] for pid in old}):
+            pid = self.spawn(slot)
+            if pid is None:  # a stop has begun, which stops them all
+                return
+            if not self.wait_loaded(pid):
+                sys.stderr.write("waitress: the app could not be loaded again; the processes serving it go on\n")
+                old = started
+                break
+            started.append(pid)
+        else:
+            sys.stderr.write(f"waitress: {len(started)} new processes serve the app loaded again; the old ones stop\n")
+        self.retiring.update(old)
+        for pid in old:
+            os.kill(pid, signal.SIGTERM)
 
     def wait_loaded(self, pid):
-        """True once the first process has loaded the app, or a stop came first; False if it died first (its error is shown)."""
+        """True once process ``pid`` has loaded the app, or a stop came first; False if it died first (its error is shown)."""
         while self.stopping is None:
             try:
-                if os.read(self.loaded_read, 1):
-                    return True
+                self.loaded.update(int(word) for word in os.read(self.loaded_read, 4096).split())
             except BlockingIOError:
                 pass
+            if pid in self.loaded:
+                return True
             done, status = os.waitpid(pid, os.WNOHANG)
             if done:
                 self.children.pop(pid, None)
@@ -244,10 +268,11 @@ class Arbiter:
     def serve_child(self, arbiter: int):
         """In a forked process: serve until stopped, then exit; never return into the arbiter's loop."""
         try:
-            die_with_parent(arbiter)
+            exit_with_parent(arbiter)  # no orphan keeps the port if the arbiter is killed
             for sig in STOP_SIGNALS:
                 signal.signal(sig, signal.SIG_DFL)
-            signal.pthread_sigmask(signal.SIG_UNBLOCK, STOP_SIGNALS)  # a stop sent during the fork ends this process here
+            # A stop sent during the fork ends this process here; the reload signal is the arbiter's.
+            signal.pthread_sigmask(signal.SIG_UNBLOCK, (*STOP_SIGNALS, signal.SIGCHLD, RELOAD_SIGNAL))
             adjustments = dict(self.adjustments)
 
             def loaded():
@@ -255,7 +280,7 @@ class Arbiter:
                 # answer yet, and a stop during the import would reset them.
                 if "sockets" not in adjustments:
                     adjustments["sockets"] = [bind(self.args.listen, int(adjustments.pop("backlog", 1024)))]
-                os.write(self.loaded_write, b"1")
+                os.write(self.loaded_write, f"{os.getpid()}\n".encode())
 
             serve_app(self.args, adjustments, loaded=loaded)
             os._exit(0)
@@ -278,6 +303,11 @@ class Arbiter:
                     pass
 
 
+#: After a stop, a keep-alive connection with no request in progress is closed once idle this long: a client that
+#: sends its next request within it is answered (with Connection: close); a later one finds the connection closed.
+IDLE_GRACE = 1.0
+
+
 def serve(app, threads, graceful_timeout, adjustments):
     from waitress import create_server, wasyncore
     from waitress.channel import HTTPChannel
@@ -286,21 +316,36 @@ def serve(app, threads, graceful_timeout, adjustments):
     stopping = []
     for sig in STOP_SIGNALS:  # from here on a stop is graceful, even one that comes while the server is made
         signal.signal(sig, lambda signum, frame: stopping.append(time.monotonic()))
+
+    class Task(HTTPChannel.task_class):
+        def build_response_header(self):
+            if stopping:  # each response after a stop ends its connection, a keep-alive one too
+                self.request.headers["CONNECTION"] = "close"
+            return super().build_response_header()
+
+    class Channel(HTTPChannel):
+        task_class = Task
+
     server = create_server(app, threads=threads, **adjustments)
     socket_map = server._map if isinstance(server, BaseWSGIServer) else server.map
     listeners = [item for item in socket_map.values() if isinstance(item, BaseWSGIServer)]
+    for listener in listeners:
+        listener.channel_class = Channel
     server.print_listen("Serving on http://{}:{}")
     while not stopping:
         wasyncore.loop(timeout=0.2, map=socket_map, count=1)
     for listener in listeners:
-        listener.accepting = False  # the connections already accepted are still answered
+        # New connections are refused (those still in its queue are reset, as on every server); with an
+        # inherited socket they wait for the next server, which warp's copy keeps listening. The server's own
+        # close() would also close the pipe that wakes this loop when a thread has answered.
+        wasyncore.dispatcher.close(listener)
     deadline = stopping[0] + graceful_timeout
     while time.monotonic() < deadline:
         channels = [item for item in list(socket_map.values()) if isinstance(item, HTTPChannel)]
         for channel in channels:
             idle = not channel.requests and not channel.total_outbufs_len
-            if idle and time.monotonic() - channel.last_activity > 1.0:
-                channel.handle_close()  # a keep-alive connection with nothing to do
+            if idle and time.time() - channel.last_activity > IDLE_GRACE:  # waitress's clock for last_activity
+                channel.handle_close()
         if not channels:
             break
         wasyncore.loop(timeout=0.05, map=socket_map, count=1)

@@ -48,7 +48,7 @@ import time
 import traceback
 from importlib import import_module
 
-from _common import write_json  # hooks/ is this script's directory, first on sys.path
+from _common import exit_with_parent, write_json  # hooks/ is this script's directory, first on sys.path
 
 #: Seconds a throwaway fork may take to import a list; a module that hangs is left to the children.
 IMPORT_TIMEOUT = 30.0
@@ -527,9 +527,10 @@ class Parked:
         sys.stderr.flush()
         signal.pthread_sigmask(signal.SIG_BLOCK, (signal.SIGCHLD, signal.SIGTERM))
         try:
+            parked = os.getpid()
             pid = os.fork()
             if pid == 0:
-                self.become(script, arguments, request["cwd"], environ)
+                self.become(script, arguments, request["cwd"], environ, parked)
             try:
                 os.setpgid(pid, pid)  # as the child does: a signal warp sends at once reaches it either way
             except OSError:
@@ -539,12 +540,14 @@ class Parked:
             signal.pthread_sigmask(signal.SIG_UNBLOCK, (signal.SIGCHLD, signal.SIGTERM))
         self.say(f"started {pid}")
 
-    def become(self, script, arguments, cwd, environ):
-        """In the child: run ``script`` as `python script arguments...` would, then exit; never return."""
+    def become(self, script, arguments, cwd, environ, parked):
+        """In the child: run ``script`` as `python script arguments...` would, then exit; never return.
+
+        It exits with ``parked``, this process, as warp's own children do with warp."""
         code = 1
         try:
             os.setpgid(0, 0)  # a process group of its own, as warp's other children (warp stops it by group)
-            die_with_parent()
+            exit_with_parent(parked)
             signal.set_wakeup_fd(-1)
             for sig in (signal.SIGCHLD, signal.SIGTERM, signal.SIGHUP):
                 signal.signal(sig, signal.SIG_DFL)
@@ -666,17 +669,6 @@ def find_script(argv):
     if not head.startswith(b"#!") or not shebang or os.path.realpath(shebang[0]) != python or len(shebang) > 1:
         return None, f"{first} is not a script of this interpreter"
     return first, list(argv[1:])
-
-
-def die_with_parent():
-    """SIGTERM this process if the parked process dies (Linux), as warp's own children get if warp does."""
-    if sys.platform.startswith("linux"):
-        import ctypes
-
-        try:
-            ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
-        except (OSError, AttributeError):
-            pass
 
 
 def main():

@@ -515,8 +515,8 @@ class WebSocket:
 def run_warp():
     started: list[RunningWarp] = []
 
-    def start(app: BuiltApp, *args: str, env: dict | None = None) -> RunningWarp:
-        running = RunningWarp(app, list(args), free_port(), env)
+    def start(app: BuiltApp, *args: str, env: dict | None = None, port: int | None = None) -> RunningWarp:
+        running = RunningWarp(app, list(args), port or free_port(), env)
         started.append(running)
         return running
 

@@ -170,6 +170,7 @@ def test_hypercorn_argv():
     plan = asgi_plan("hypercorn", flags={"graceful_timeout": "5"}, reload=True, listen_fd=6)
     assert after(plan.argv, "--bind") == "fd://6" and after(plan.argv, "--graceful-timeout") == "5"
     assert plan.argv[-1] == f"{RUN / 'warp_asgi.py'}:application"  # Hypercorn imports a file from its directory
+    assert plan.argv[:3] == (str(ENV / "bin" / "python"), str(HOOKS / "serve.py"), "hypercorn.__main__:main")  # its workers exit with it
     assert plan.failure_marker is not None and plan.stop.kind == "signal"
 
 
@@ -178,6 +179,8 @@ def test_granian_argv():
     argv = plan.argv
     assert after(argv, "--interface") == "asgi" and after(argv, "--workers") == "2" and after(argv, "--workers-kill-timeout") == "4"
     assert "--access-log" not in argv  # Granian's own costs a third of its throughput: warp's module writes it
+    assert "--respawn-failed-workers" in argv  # else a worker that dies stops the server
+    assert argv[:3] == (str(ENV / "bin" / "python"), str(HOOKS / "serve.py"), "granian.cli:entrypoint")  # its workers exit with it
     assert argv[-1] == f"{RUN / 'warp_asgi.py'}:application"
     source = plan.files[RUN / "warp_asgi.py"]
     assert "application = _access_logged(application)" in source and "lifespan.startup" not in source  # Granian stops on a failed startup by itself

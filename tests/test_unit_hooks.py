@@ -4,13 +4,16 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
 
 from warp.hookdir import HOOKS_DIR
+from warp.proc import is_running
 
 #: What the project's static directory holds: text, a nested file, bytes that are not UTF-8.
 STATIC_FILES = {
@@ -136,3 +139,35 @@ def test_the_loader_tells_asgi_from_wsgi(name, interface, because, tmp_path):
     result = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, env={"PYTHONPATH": str(tmp_path)}, capture_output=True, text=True, timeout=60)
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip().split("|") == [interface, because]
+
+
+@pytest.mark.parametrize("method", ["fork", "spawn"])
+def test_workers_started_by_multiprocessing_exit_with_their_server(method, tmp_path):
+    """A server run through a script that calls exit_workers_with_parent, killed with SIGKILL: its workers,
+    forked or spawned by multiprocessing, get the parent-death signal and are gone with it."""
+    script = tmp_path / "server.py"
+    script.write_text(
+        "import multiprocessing, os, signal, sys, time\n"
+        f"sys.path.insert(0, {str(HOOKS_DIR)!r})\n"
+        "from _common import exit_workers_with_parent\n"
+        "exit_workers_with_parent(__name__, signal.SIGKILL)\n"
+        "if __name__ == '__main__':\n"
+        f"    context = multiprocessing.get_context({method!r})\n"
+        "    workers = [context.Process(target=time.sleep, args=(30,)) for _ in range(2)]\n"
+        "    for worker in workers:\n"
+        "        worker.start()\n"
+        "    print(*[worker.pid for worker in workers], flush=True)\n"
+        "    time.sleep(30)\n"
+    )
+    server = subprocess.Popen([sys.executable, str(script)], stdout=subprocess.PIPE, text=True)
+    with server.stdout:
+        workers = [int(pid) for pid in server.stdout.readline().split()]
+    server.kill()
+    server.wait()
+    deadline = time.monotonic() + 10
+    while any(is_running(pid) for pid in workers) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    left = [pid for pid in workers if is_running(pid)]
+    for pid in left:
+        os.kill(pid, signal.SIGKILL)
+    assert len(workers) == 2 and not left

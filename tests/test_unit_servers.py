@@ -153,7 +153,7 @@ def test_mod_wsgi_module():
     assert after(setup, "--server-mpm") == "worker"  # a thread per connection: no keep-alive connection closed under load
     assert "--url-alias" not in setup and "--user" not in setup and "--group" not in setup
     assert plan.argv == (str(server_root / "apachectl"), "start", "-DFOREGROUND")
-    assert plan.stop == Stop("signal", signal="SIGWINCH", timeout=30.0)
+    assert plan.stop == Stop("signal", signal="SIGWINCH", timeout=30.0, reload="SIGUSR1", reload_processes="(wsgi:")
 
 
 @pytest.mark.parametrize("processes, threads, expected", [(1, 5, 100), (5, 5, 100), (8, 5, 160), (10, 10, 400)])

@@ -1,7 +1,7 @@
 """warp as the small parent of a production server whose own SIGTERM is not graceful (uWSGI, mod_wsgi's Apache).
 
-warp turns SIGTERM, SIGINT and SIGHUP into the server's graceful stop (a FIFO command or another signal) and
-returns its exit code. The --reload parent, which does much more, is warp.supervise.
+warp turns SIGTERM and SIGINT into the server's graceful stop (a FIFO command or another signal), SIGHUP into
+its graceful reload, and returns its exit code. The --reload parent, which does much more, is warp.supervise.
 """
 
 from __future__ import annotations
@@ -33,6 +33,15 @@ def graceful_stop(stop: Stop, pid: int) -> None:
         proc.signal_process(pid, getattr(signal, stop.signal or "SIGTERM"))
 
 
+def reload(stop: Stop, pid: int) -> None:
+    """Ask the server ``pid`` to reload its app as its adapter says: a signal to its main process, or to those of its
+    processes named by ``stop.reload_processes`` (SIGHUP itself in a start recorded before reloads were known)."""
+    sig = getattr(signal, getattr(stop, "reload", "SIGHUP"))
+    prefix = getattr(stop, "reload_processes", None)
+    for target in proc.find_descendants_named(pid, prefix) if prefix else [pid]:
+        proc.signal_process(target, sig)
+
+
 def write_fifo(path: str | os.PathLike, command: str) -> bool:
     try:
         fd = os.open(path, os.O_WRONLY | os.O_NONBLOCK)
@@ -59,7 +68,8 @@ class _Flag:
 
 
 def supervise(plan: StartPlan, report, *, started: Callable[[], None] = lambda: None, why_exited: Callable[[int], str] | None = None) -> int:
-    """Run the plan's server as a child, turn SIGTERM/SIGINT/SIGHUP into its graceful stop, return its exit code.
+    """Run the plan's server as a child, turn SIGTERM/SIGINT into its graceful stop and SIGHUP into its reload,
+    return its exit code.
 
     With ``why_exited``, a child that exits before its port accepts is an error whose message that gives.
     """
@@ -88,12 +98,15 @@ def supervise(plan: StartPlan, report, *, started: Callable[[], None] = lambda: 
                 from warp.checks import accepts
 
                 listening = accepts(plan.host, plan.port)
-            if len(flag.signals) > handled:
-                handled = len(flag.signals)
-                if deadline is None:
+            for signum in flag.signals[handled:]:
+                handled += 1
+                if signum == signal.SIGHUP:
+                    if deadline is None:
+                        reload(plan.stop, child.pid)
+                elif deadline is None:
                     graceful_stop(plan.stop, child.pid)
                     deadline = time.monotonic() + plan.stop.timeout
-                elif flag.signals[-1] == signal.SIGINT:
+                elif signum == signal.SIGINT:
                     proc.signal_group(child.pid, signal.SIGKILL)  # a second Ctrl-C: stop now
             if deadline is not None and time.monotonic() > deadline:
                 report(f"warning: {plan.server or plan.mode} did not stop within {plan.stop.timeout:g}s; killing it")

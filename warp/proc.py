@@ -269,6 +269,19 @@ def find_descendants(pid: int, table: dict[int, tuple[str, int, int]] | None = N
     return found
 
 
+def find_descendants_named(pid: int, prefix: str) -> list[int]:
+    """The processes below ``pid`` whose command line starts with ``prefix`` (as a process may set its own)."""
+    found = []
+    for child in find_descendants(pid):
+        try:
+            with open(f"/proc/{child}/cmdline", "rb") as handle:
+                if handle.read().startswith(prefix.encode()):
+                    found.append(child)
+        except OSError:
+            continue
+    return found
+
+
 def is_running(pid: int) -> bool:
     """True for a live process (a zombie is not)."""
     try:

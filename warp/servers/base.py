@@ -124,6 +124,13 @@ class Stop:
     #: The signal goes to the whole process group; False: to the server's main process only, for servers
     #: whose workers take no signal themselves and die of it (Hypercorn's: their parent stops them).
     group: bool = True
+    #: What warp, staying the parent, sends the server's main process on SIGHUP: its graceful reload, new processes
+    #: that import the app again (uvicorn's, Hypercorn's and uWSGI's SIGHUP, mod_wsgi's SIGUSR1); app.py and app.sh get
+    #: SIGHUP itself, which means what they make it mean.
+    reload: str = "SIGHUP"
+    #: The reload signal goes instead to each of the server's processes whose command line starts with this
+    #: (mod_wsgi's daemon processes, which finish their requests and start again with the app imported anew).
+    reload_processes: str | None = None
 
 
 @dataclass(frozen=True)

@@ -27,11 +27,14 @@ class Granian(Adapter):
         app, files, _ = make_asgi_app(launch, self.name, by_path=True, access_log=True)
         where = ["--uds", str(launch.socket)] if launch.socket is not None else ["--host", launch.host, "--port", str(launch.port)]
         argv = [
-            str(launch.bin / "granian"),
+            # Granian's command line, through warp's launcher: its workers exit with it, even when it is SIGKILLed.
+            str(launch.bin / "python"), str(launch.hooks_dir / "serve.py"), "granian.cli:entrypoint",
             # asginl: ASGI without lifespan (Django has none).
             "--interface", "asgi" if launch.lifespan else "asginl",
             *where,
             "--workers", str(launch.processes),
+            # Without it a worker that dies (killed, out of memory) stops the whole server.
+            "--respawn-failed-workers",
             # Without it a stop waits for every open WebSocket and stream.
             "--workers-kill-timeout", str(launch.graceful_timeout),
         ]

@@ -22,7 +22,8 @@ class Hypercorn(Adapter):
         marker = make_failure_marker(launch) if launch.lifespan else None
         app, files, _ = make_asgi_app(launch, self.name, exit_on_failed_startup=True, by_path=True, failure_marker=marker)
         argv = [
-            str(launch.bin / "hypercorn"),
+            # Hypercorn's command line, through warp's launcher: its workers exit with it, even when it is SIGKILLed.
+            str(launch.bin / "python"), str(launch.hooks_dir / "serve.py"), "hypercorn.__main__:main",
             "--bind", bind_address(launch),  # fd://N, unix:PATH or host:port, as gunicorn writes them
             "--workers", str(launch.processes),
             "--worker-class", "uvloop",

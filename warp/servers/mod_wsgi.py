@@ -92,7 +92,8 @@ class ModWsgi(Adapter):
             argv=(str(server_root / "apachectl"), "start", "-DFOREGROUND"),
             prepare=(tuple(setup),),
             # Apache's SIGTERM aborts requests in flight; SIGWINCH is its graceful stop.
-            stop=Stop("signal", signal="SIGWINCH", timeout=launch.graceful_timeout),
+            # Apache's own graceful restart (SIGUSR1 to it) cuts off the requests inside the daemon processes.
+            stop=Stop("signal", signal="SIGWINCH", timeout=launch.graceful_timeout, reload="SIGUSR1", reload_processes="(wsgi:"),
             files=files,
             server_root=server_root,
         )
