@@ -78,7 +78,7 @@ def supervise(plan: StartPlan, report, *, started: Callable[[], None] = lambda: 
     for marker in (plan.failure_marker, plan.import_marker):
         if marker is not None:
             _remove(marker)
-    failed_import = False
+    failed_import = reloaded = False
     try:
         child = proc.spawn(plan.argv, env=plan.environ, cwd=plan.cwd)
         started()
@@ -89,8 +89,10 @@ def supervise(plan: StartPlan, report, *, started: Callable[[], None] = lambda: 
             code = child.poll()
             if code is not None:
                 break
-            if not failed_import and plan.import_marker is not None and os.path.exists(plan.import_marker):
-                failed_import = True  # warp's loader showed why; a server that replaces its processes would not stop
+            if not (failed_import or reloaded) and plan.import_marker is not None and os.path.exists(plan.import_marker):
+                # warp's loader showed why; a server that replaces its processes would not stop. (After a reload the
+                # old processes go on serving: the new code's error is shown, and the next reload tries again.)
+                failed_import = True
                 if deadline is None:
                     graceful_stop(plan.stop, child.pid)
                     deadline = time.monotonic() + plan.stop.timeout
@@ -102,6 +104,9 @@ def supervise(plan: StartPlan, report, *, started: Callable[[], None] = lambda: 
                 handled += 1
                 if signum == signal.SIGHUP:
                     if deadline is None:
+                        if plan.import_marker is not None:
+                            _remove(plan.import_marker)  # the new code's error, if any, is shown once
+                        reloaded = True
                         reload(plan.stop, child.pid)
                 elif deadline is None:
                     graceful_stop(plan.stop, child.pid)
@@ -114,7 +119,7 @@ def supervise(plan: StartPlan, report, *, started: Callable[[], None] = lambda: 
                 deadline = float("inf")
             time.sleep(0.05)
         proc.signal_group(child.pid, signal.SIGKILL)  # leftovers of the process group, if any
-        if failed_import or (plan.import_marker is not None and os.path.exists(plan.import_marker)):
+        if failed_import or (not reloaded and plan.import_marker is not None and os.path.exists(plan.import_marker)):
             return APP_FAILED
         if not listening and deadline is None:
             raise StepFailed(why_exited(code), hint=EARLY_EXIT_HINT, returncode=exit_code(code) or 1)
