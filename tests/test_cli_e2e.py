@@ -336,7 +336,8 @@ def test_plan_explains_every_decision_and_masks_secrets(blog):
     if gunicorn_version(env) >= (24,):
         command += ["--reuse-port", "--logger-class", "warp_gunicorn_log.Logger"]  # the log names the address
     # The app is loaded by warp's module in the env's .warp/run/, which imports wsgiapp:wsgi_app in the server's process.
-    command += ["--pythonpath", f"{env}/.warp/run,{project},{home_dir}", "warp_wsgi:application"]
+    # The application home before the project's root: warp's module puts them first on sys.path in this order.
+    command += ["--pythonpath", f"{env}/.warp/run,{home_dir},{project}", "warp_wsgi:application"]
     assert f"command: {shlex.join(command)}" in lines
     assert "stop:    exec, then kill after 30s" in lines
     assert "  SECRET_KEY=******** (from .warp/environment)" in lines

@@ -21,7 +21,8 @@ import yaml
 
 from conftest import SHARED, TEST_PYTHON, build_app, file_lock, free_port, http_get, warp
 
-pytestmark = [pytest.mark.slow, pytest.mark.e2e]
+# One podman at a time: a build looking up its cached layers while another test removes its image fails ("layer not known").
+pytestmark = [pytest.mark.slow, pytest.mark.e2e, pytest.mark.xdist_group("podman")]
 
 #: What podman needs on this kind of machine (firecracker VM, cgroup v1 hybrid): crun rejects the layout and the
 #: kernel refuses to raise RLIMIT_NOFILE/NPROC.

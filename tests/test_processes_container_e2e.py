@@ -19,7 +19,8 @@ from conftest import build_app, free_port, http_get, warp
 from test_container_e2e import base_image, build_offline, podman, write_image_files  # noqa: F401  (base_image: a fixture)
 from test_processes_e2e import redis, wait_for  # noqa: F401  (redis: a fixture)
 
-pytestmark = [pytest.mark.slow, pytest.mark.e2e]
+# One podman at a time: a build looking up its cached layers while another test removes its image fails ("layer not known").
+pytestmark = [pytest.mark.slow, pytest.mark.e2e, pytest.mark.xdist_group("podman")]
 
 
 def test_the_image_runs_any_type_and_the_kubernetes_export_plays_under_podman(base_image, redis, tmp_path):
