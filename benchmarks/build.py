@@ -145,7 +145,8 @@ def bench(runs: int, log) -> Section:
         "uv, warp's work by hand: `uv venv --seed && uv pip install --compile-bytecode -r requirements.txt whitenoise && "
         "python manage.py collectstatic --noinput`; its no-op is the install and collectstatic again. The goal: warp's cold "
         "build at or under it (warp ÷ uv (same work) ≤ 1.00×).",
-        "warp's no-op rebuild starts warp, fingerprints the inputs and skips collectstatic when nothing it reads changed; "
+        "warp's no-op rebuild starts warp, fingerprints the inputs and what the env holds, skips the install, and runs "
+        "collectstatic (on every build: only Django knows all its sources); "
         "pip and uv re-resolve the requirements against the env.",
         f"warpdrive: {WARPDRIVE} and virtualenv from the index in a venv of their own, on PATH; a fresh WARPDRIVE_VIRTUALENVS per run; "
         f"`warpdrive activate bench --python={PYTHON}` (virtualenv, then `pip install {WARPDRIVE}` into the new env) and `warpdrive build` "

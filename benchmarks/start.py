@@ -224,9 +224,10 @@ def _bench(runs: int, log, root: Path) -> Section:
                 Summary.of(hand).seconds(), Summary.of([w - h for w, h in zip(warp, hand)]).millis(),
                 Summary.of([e - h for e, h in zip(edit, hand)]).millis(), ratios(warp, hand).ratio(),
             ])
+    media_note = []
     if (MEDIA_APP, "gunicorn") in configs and ("flask", "gunicorn") in configs:
         media, plain = times[MEDIA_APP, "gunicorn", "edit"], times["flask", "gunicorn", "edit"]
-        section.notes.append(
+        media_note.append(
             f"{MEDIA_FILES:,} media files: warp's start after an edit of the Flask app with them − without them, run by run: "
             f"{Summary.of([m - p for m, p in zip(media, plain)]).millis()} (goal at most +50 ms)."
         )
@@ -249,7 +250,7 @@ def _bench(runs: int, log, root: Path) -> Section:
         "environment, program or the build record change, by content); waitress: warp's launcher script, which forks the "
         "processes; Django: warp also serves the static files.",
     ]
-    section.notes += failures
+    section.notes += media_note + failures
     section.notes += [f"{app}/{server} skipped: {reason}" for (app, server), reason in skipped.items() if app != MEDIA_APP]
     if sources:
         code = "import importlib.metadata as m, sys\nfor d in sys.argv[1:]:\n    try: print(d, m.version(d))\n    except m.PackageNotFoundError: pass"
