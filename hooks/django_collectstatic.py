@@ -17,7 +17,22 @@ import sys
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 from _common import fail_from_app, find_static_root, find_static_url, has_whitenoise_middleware, reply  # noqa: E402  (path set just above)
-from django_info import load_settings  # noqa: E402
+
+
+def load_settings():
+    module = os.environ.get("DJANGO_SETTINGS_MODULE", "")
+    try:
+        from django.conf import settings
+
+        settings.INSTALLED_APPS  # noqa: B018  (forces the settings module to load)
+    except ImportError as exc:
+        if getattr(exc, "name", "") == "django":
+            sys.stderr.write("Django is not installed in the env; add it to requirements.txt and run `warp build`\n")
+            sys.exit(1)
+        fail_from_app(f"Django settings module {module!r} could not be imported", exc)
+    except Exception as exc:  # noqa: BLE001  (any error in the user's settings is reported, not raised)
+        fail_from_app(f"Django settings module {module!r} failed to load", exc)
+    return settings
 
 
 def main():

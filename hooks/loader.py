@@ -50,26 +50,25 @@ def put_first_on_path(paths):
         sys.path.insert(0, path)
 
 
-def load(kind, where, name="application", *, interface=None, server="the server", marker=None, exit_code=3, reload=False, tell=None,
+def load(kind, where, name="application", *, interface=None, server="the server", marker=None, exit_code=3, reload=False,
          factory=None):
     """The application named by ``kind`` (module, script, paste or django) and ``where``; on failure, see the module's
-    docstring. ``tell``: how this process tells warp's reloader (default: the pipe WARP_READY_FD names).
-    ``factory``: ``name`` is a factory to call with these literal arguments ("()", "('prod')")."""
+    docstring. ``factory``: ``name`` is a factory to call with these literal arguments ("()", "('prod')")."""
     spec = f"{where}:{name}{factory or ''}" if kind in ("module", "script") and name else where
     try:
         app = _load(kind, where, name, factory)
     except Missing as exc:
-        fail(str(exc), APP_HINT, marker=marker, exit_code=exit_code, tell=tell)
+        fail(str(exc), APP_HINT, marker=marker, exit_code=exit_code)
     except BaseException as exc:  # noqa: BLE001  (SyntaxError, SystemExit, anything the app raises is the app's)
         show_app_traceback(exc)
-        fail(f"the application failed to import: {where}", FIX_HINT_RELOAD if reload else FIX_HINT, marker=marker, exit_code=exit_code, tell=tell)
+        fail(f"the application failed to import: {where}", FIX_HINT_RELOAD if reload else FIX_HINT, marker=marker, exit_code=exit_code)
     if interface:
         found, because = find_interface(app, spec)
         if found != interface:
             fail(
                 f"the application is {found.upper()} ({because}), and warp started {server} for {interface.upper()}",
                 f"start it with --interface {found}, or with a server that speaks {found.upper()}",
-                marker=marker, exit_code=exit_code, tell=tell,
+                marker=marker, exit_code=exit_code,
             )
     return app
 
@@ -228,7 +227,7 @@ def show_app_traceback(exc):
 _said = []
 
 
-def fail(message, hint, *, marker=None, exit_code=3, tell=None):
+def fail(message, hint, *, marker=None, exit_code=3):
     """Show the app's error once per start, tell warp, and end this process: the first to fail with ``exit_code``,
     on which its server stops; the others quietly (gunicorn, stopping, would take a second boot error as a crash)."""
     first = _is_first(marker)
@@ -237,7 +236,7 @@ def fail(message, hint, *, marker=None, exit_code=3, tell=None):
         sys.stderr.write(said)
         sys.stderr.flush()
         _keep(marker, said)
-    (tell or tell_warp)(b"0")
+    tell_warp(b"0")
     os._exit(exit_code if first else 0)
 
 
