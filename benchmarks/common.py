@@ -263,7 +263,7 @@ def _first_line(argv) -> str:
 
 def machine() -> dict[str, str]:
     from warp import __version__
-    from warp.venv import find_uv
+    from warp.env.venv import find_uv
 
     cpu = next((line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines() if line.startswith("model name")), platform.processor())
     meminfo = dict(line.split(":", 1) for line in Path("/proc/meminfo").read_text().splitlines())

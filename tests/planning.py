@@ -14,13 +14,16 @@ from pathlib import Path
 import pytest
 
 from warp import servers
+from warp.config.machine import MachineFacts
+from warp.config.project import AppFacts, HookFile, PasteServer, ProjectFacts
+from warp.config.settings import Value, find_settings
 from warp.errors import NoAppFound, StepFailed, UsageError
 from warp.frameworks import Mode, find_mode, make_django_target
-from warp.machine import MachineFacts
+from warp.hookdir import HOOKS_DIR
 from warp.plan import (
     Installer,
-    find_dependency_inputs,
     find_concurrency,
+    find_dependency_inputs,
     find_host,
     find_interface,
     find_server,
@@ -28,12 +31,8 @@ from warp.plan import (
     make_plan_with_paste_server,
     make_start_plan,
 )
-from warp.project import AppFacts, HookFile, PasteServer, ProjectFacts
 from warp.servers import HASHED_STATIC_NAME, Stop, Target, make_wrapper_source
-from warp.hookdir import HOOKS_DIR
 from warp.servers.wrapper import Loading, make_asgi_wrapper_source
-from warp.settings import Value, find_settings
-
 
 ROOT = Path("/srv/blog")
 ENV = Path("/home/u/.warp/envs/blog")

@@ -31,7 +31,6 @@ from pathlib import Path
 from typing import Callable
 
 import pytest
-
 from conftest import SHARED, build_app, free_port, warp, warp_environ
 
 pytestmark = pytest.mark.e2e
@@ -126,7 +125,7 @@ def hold_port(world: World) -> None:
 
 def hold_port_lock(world: World) -> None:
     """What a `warp start` holds from its port check until its server has exited (the server inherits it)."""
-    from warp.checks import find_runtime_dir
+    from warp.run.claims import find_runtime_dir
 
     runtime = find_runtime_dir(world.env, Path(tempfile.gettempdir()), os.geteuid()).parent
     runtime.mkdir(mode=0o755, exist_ok=True)

@@ -7,7 +7,6 @@ import re
 import subprocess
 
 import pytest
-
 from conftest import BuiltApp, build_app, warp
 
 
@@ -161,7 +160,7 @@ def test_a_command_run_in_a_subdirectory_finds_the_project_root(tmp_path):
 
 def _newer_python() -> str | None:
     """The oldest Python 3.12+ on this machine (warp's own search), or None."""
-    from warp.pythons import scan_interpreters
+    from warp.env.pythons import scan_interpreters
 
     found = sorted((tuple(map(int, item.version.split("."))), item.version) for item in scan_interpreters(os.environ))
     return next((version for key, version in found if key >= (3, 12)), None)
@@ -245,7 +244,7 @@ WORKSPACE_FILES = {
 def test_a_uv_workspace_member_installs_its_locked_set_from_its_directory_and_from_the_root(tmp_path, run_warp):
     """apps/web depends on libs/core ({ workspace = true }); the root's uv.lock pins flask 3.0.0 where a fresh
     resolution of apps/web's pyproject.toml takes the newest: warp installs exactly the member's locked set."""
-    from warp.venv import find_uv
+    from warp.env.venv import find_uv
 
     root = tmp_path / "monorepo"
     for name, text in WORKSPACE_FILES.items():

@@ -17,10 +17,10 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from warp.config.project import scan_environment_file
+from warp.env.venv import check_env_name, make_env_name
 from warp.errors import UsageError
-from warp.project import scan_environment_file
 from warp.shell import ACTIVATION_KEYS, make_activate, make_deactivate, make_exports
-from warp.venv import check_env_name, make_env_name
 
 SHELLS = {
     "bash": ["bash", "--noprofile", "--norc", "-c"],

@@ -9,8 +9,9 @@ from pathlib import Path
 import click
 import pytest
 
-from warp import export, project, settings
+from warp import export
 from warp.cli import cli
+from warp.config import project, settings
 
 ROOT = Path(__file__).resolve().parent.parent
 DOCS = ROOT / "docs"

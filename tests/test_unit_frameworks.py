@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from planning import *  # noqa: F403  (the facts and helpers every planning test uses)
 
-
 EVERYTHING = dict(
     app_sh=True, app_sh_executable=True, app_py=True, manage_py=True, django_settings="mysite.settings",
     wsgi_py=True, wsgi_py_has_application=True, wsgi_package=True, paste_file="production.ini",
@@ -95,7 +94,7 @@ PACKAGE_APPS = [
 
 @pytest.mark.parametrize("pyproject, path, text, requirements, expected", PACKAGE_APPS, ids=["quart-src", "poetry-factory", "module"])
 def test_the_projects_own_package_is_served_when_no_other_entry_point_is_there(tmp_path, pyproject, path, text, requirements, expected):
-    from warp.project import find_package_names, scan_app
+    from warp.config.project import find_package_names, scan_app
 
     (tmp_path / path).parent.mkdir(parents=True, exist_ok=True)
     (tmp_path / path).write_text(text)
@@ -256,8 +255,8 @@ def test_django_target_named_app_wins_and_an_unbuilt_project_loads_from_its_sett
 
 
 def test_find_shadowed_names_the_entry_point_used_and_those_passed_over(markers, expected):
+    from warp.config.project import AppFacts
     from warp.frameworks import find_mode, find_shadowed
-    from warp.project import AppFacts
 
     app = AppFacts(home=ROOT, **markers)
     settings = make_settings({}, {})
@@ -265,8 +264,8 @@ def test_find_shadowed_names_the_entry_point_used_and_those_passed_over(markers,
 
 
 def test_a_named_app_or_mode_is_never_ambiguous():
+    from warp.config.project import AppFacts
     from warp.frameworks import find_mode, find_shadowed
-    from warp.project import AppFacts
 
     app = AppFacts(home=ROOT, app_py=True, wsgi_py=True, wsgi_py_has_application=True)
     settings = make_settings({"mode": "wsgi"}, {})

@@ -39,7 +39,7 @@ def test_version_imports_nothing_but_the_package(tmp_path):
 def test_list_imports_no_adapter_and_no_project_scan(tmp_path):
     loaded = loaded_by(tmp_path, "list")
     assert "warp.cli" in loaded
-    assert not loaded & {"warp.servers.base", "warp.servers.gunicorn", "warp.context", "warp.plan", "warp.project"}, loaded
+    assert not loaded & {"warp.servers.base", "warp.servers.gunicorn", "warp.context", "warp.plan", "warp.config.project"}, loaded
 
 
 def test_activate_of_an_existing_env_skips_the_project_machinery(tmp_path):
@@ -54,7 +54,7 @@ def test_activate_of_an_existing_env_skips_the_project_machinery(tmp_path):
     )
     assert "VIRTUAL_ENV" in result.stdout
     loaded = set(json.loads(result.stderr.strip().splitlines()[-1]))
-    assert not loaded & {"warp.context", "warp.plan", "warp.pythons", "warp.servers.base"}, loaded
+    assert not loaded & {"warp.context", "warp.plan", "warp.env.pythons", "warp.servers.base"}, loaded
 
 
 def test_the_registry_names_are_the_adapters_names():

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from warp.machine import is_container, scan_usable_cpus, scan_usable_memory
+from warp.config.machine import is_container, scan_usable_cpus, scan_usable_memory
 
 AFFINITY = len(os.sched_getaffinity(0))
 

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from planning import *  # noqa: F403  (the facts and helpers every planning test uses)
 
-
 MIB = 1 << 20
 NAMED = [
     ("mod_wsgi==5\n", "mod_wsgi"),
@@ -461,8 +460,8 @@ def test_plan_start_takes_django_static_files_from_the_build_record_or_what_relo
 
 
 def test_plan_start_names_a_paste_inis_own_server_it_does_not_run():
+    from warp.config.project import PasteServer
     from warp.plan import plan_start
-    from warp.project import PasteServer
 
     app = make_app(paste_file="production.ini")
     plan = plan_start(make_facts(app=app, paste_server=PasteServer(use="egg:waitress#main", address="0.0.0.0:6543", host="0.0.0.0", port=6543)))

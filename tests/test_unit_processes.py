@@ -1,5 +1,5 @@
-"""warp.processes: the Procfile / [tool.warp.processes] declaration and the process plan, in memory; and
-warp.multirun's runner on real short-lived processes (sh, sleep), each line prefixed, one stop for all."""
+"""warp.config.processes: the Procfile / [tool.warp.processes] declaration and the process plan, in memory; and
+warp.run.multirun's runner on real short-lived processes (sh, sleep), each line prefixed, one stop for all."""
 
 from __future__ import annotations
 
@@ -15,9 +15,7 @@ from pathlib import Path
 import pytest
 from honcho.environ import parse_procfile as honcho_parse_procfile
 
-from warp import multirun
-from warp.errors import UsageError
-from warp.processes import (
+from warp.config.processes import (
     DECLARED,
     WARP_MIGRATE,
     WARP_WEB,
@@ -27,6 +25,8 @@ from warp.processes import (
     parse_concurrency,
     parse_procfile,
 )
+from warp.errors import UsageError
+from warp.run import multirun
 
 CELERY = "worker: celery -A mysite worker --loglevel INFO\nbeat: celery -A mysite beat\n"
 

@@ -1,4 +1,4 @@
-"""warp.project: scanning real (tiny) source trees in tmp_path."""
+"""warp.config.project: scanning real (tiny) source trees in tmp_path."""
 
 from __future__ import annotations
 
@@ -6,9 +6,9 @@ from pathlib import Path
 
 import pytest
 
+from warp.config.envfile import find_env_file_quirks, scan_environment_file
+from warp.config.project import PasteServer, scan_app, scan_paste_server, scan_project
 from warp.errors import UsageError
-from warp.envfile import find_env_file_quirks, scan_environment_file
-from warp.project import PasteServer, scan_app, scan_paste_server, scan_project
 
 DJANGO_MANAGE = """#!/usr/bin/env python
 import os

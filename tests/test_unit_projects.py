@@ -8,11 +8,11 @@ from pathlib import Path
 import pytest
 from test_unit_plan import ENV, HOOKS, MODULE, WORKSTATION, make_app, make_project, make_settings, start
 
+from warp.config.project import Workspace, scan_workspace
+from warp.env.pythons import Interpreter, Request, find_python_because, find_python_need
+from warp.env.venv import find_free_env, find_project_root
 from warp.frameworks import Mode, find_django_settings, find_mode
 from warp.plan import find_dependency_inputs, make_start_plan
-from warp.project import Workspace, scan_workspace
-from warp.pythons import Interpreter, Request, find_python_because, find_python_need
-from warp.venv import find_free_env, find_project_root
 
 
 def plan_named_app(server: str, interface: str):

@@ -1,11 +1,11 @@
-"""warp.settings.find_settings: precedence, provenance and validation, in memory."""
+"""warp.config.settings.find_settings: precedence, provenance and validation, in memory."""
 
 from __future__ import annotations
 
 import pytest
 
+from warp.config.settings import SPECS, find_settings
 from warp.errors import UsageError
-from warp.settings import SPECS, find_settings
 
 
 def resolve(flags=None, environ=None, files=None, tool=None):

@@ -1,4 +1,4 @@
-"""warp.venv's own files: env.json written by several warps at once (real processes, real files)."""
+"""warp.env.venv's own files: env.json written by several warps at once (real processes, real files)."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import json
 import multiprocessing
 from pathlib import Path
 
-from warp.venv import Env
+from warp.env.venv import Env
 
 WRITERS = 4
 UPDATES = 200

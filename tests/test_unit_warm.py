@@ -1,4 +1,4 @@
-"""The parked process of warm reloads (hooks/warm_parent.py, driven by warp/warm.py) in this interpreter, with Django.
+"""The parked process of warm reloads (hooks/warm_parent.py, driven by warp/reload/warm.py) in this interpreter, with Django.
 
 What it parks and what it leaves to the children is decided by importing for real, so these
 tests use real modules: the standard library, Django (installed with the tests) and a
@@ -18,7 +18,7 @@ from types import SimpleNamespace
 import pytest
 
 from warp.hookdir import HOOKS_DIR
-from warp.warm import WarmParent
+from warp.reload.warm import WarmParent
 
 #: What the child script prints: which of these it found imported already (parked), and how it was started.
 PROBED = [

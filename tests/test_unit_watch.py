@@ -6,7 +6,7 @@ from pathlib import Path, PurePosixPath
 
 import pytest
 
-from warp.watch import Reaction, classify, find_kind, is_excluded
+from warp.reload.watch import Reaction, classify, find_kind, is_excluded
 
 ROOT = Path("/srv/app")
 

@@ -1,4 +1,4 @@
-"""The kept wheels of compiled servers (warp.wheelstore), and how a long step shows that it is working."""
+"""The kept wheels of compiled servers (warp.env.wheelstore), and how a long step shows that it is working."""
 
 from __future__ import annotations
 
@@ -10,7 +10,9 @@ from pathlib import Path
 
 import pytest
 
-from warp import cli, context, wheelstore
+from warp import cli
+from warp.env import wheelstore
+from warp.report import working
 from warp.servers.mod_wsgi import find_apxs
 
 PYTHON = {"python": "/usr/bin/python3.11", "python_stamp": [100, 1], "version": "3.11.2", "soabi": "cpython-311-x86_64-linux-gnu",
@@ -92,7 +94,7 @@ def run_working(monkeypatch, stream: io.StringIO, *, fail: bool = False) -> str:
     monkeypatch.setattr(cli, "_quiet", False)
     reporter = cli.Reporter()
     with pytest.raises(RuntimeError) if fail else nullcontext():
-        with context.working(reporter, "        compiling uWSGI 2.0.31", "        compiled uWSGI 2.0.31 in {seconds:.1f} s"):
+        with working(reporter, "        compiling uWSGI 2.0.31", "        compiled uWSGI 2.0.31 in {seconds:.1f} s"):
             time.sleep(0.6)
             if fail:
                 raise RuntimeError("the compiler failed")
@@ -122,7 +124,7 @@ def test_on_a_terminal_a_failed_step_stays_named_without_finished(monkeypatch):
 
 def test_a_plain_report_gets_the_two_lines():
     lines: list[str] = []
-    with context.working(lines.append, "        compiling mod_wsgi 5.0.2", "        compiled in {seconds:.0f} s"):
+    with working(lines.append, "        compiling mod_wsgi 5.0.2", "        compiled in {seconds:.0f} s"):
         pass
     assert lines == ["        compiling mod_wsgi 5.0.2", "        compiled in 0 s"]
 
@@ -131,7 +133,7 @@ def test_quiet_shows_no_progress(monkeypatch):
     monkeypatch.setattr(cli, "_quiet", True)
     stream = Terminal()
     monkeypatch.setattr("sys.stderr", stream)
-    with context.working(cli.Reporter(), "        compiling", "        compiled"):
+    with working(cli.Reporter(), "        compiling", "        compiled"):
         pass
     assert stream.getvalue() == ""
 
@@ -171,7 +173,7 @@ def test_a_step_shown_only_live_leaves_no_line_in_a_log(monkeypatch):
     monkeypatch.setattr(cli, "_quiet", False)
     stream = io.StringIO()
     monkeypatch.setattr("sys.stderr", stream)
-    with context.working(cli.Reporter(), "        uv is installing the dependencies"):
+    with working(cli.Reporter(), "        uv is installing the dependencies"):
         time.sleep(0.2)
     assert stream.getvalue() == ""
 
@@ -180,11 +182,11 @@ def test_on_a_terminal_a_step_shown_only_live_appears_after_its_delay_and_goes_w
     monkeypatch.setattr(cli, "_quiet", False)
     quick, slow = Terminal(), Terminal()
     monkeypatch.setattr("sys.stderr", quick)
-    with context.working(cli.Reporter(), "        uv is installing the dependencies", after=0.5):
+    with working(cli.Reporter(), "        uv is installing the dependencies", after=0.5):
         pass
     assert quick.getvalue() == ""
     monkeypatch.setattr("sys.stderr", slow)
-    with context.working(cli.Reporter(), "        uv is installing the dependencies", after=0.2):
+    with working(cli.Reporter(), "        uv is installing the dependencies", after=0.2):
         time.sleep(0.7)
     frames = slow.getvalue().split("\r")[1:]
     assert len(frames) >= 2 and all(frame.startswith("        uv is installing the dependencies ") for frame in frames[:-1])

@@ -11,14 +11,19 @@ import time
 from contextlib import ExitStack, contextmanager
 from pathlib import Path
 
-from warp import __version__, checks, locks, proc, pythons, servers, wheelstore
-from warp.context import SHOW_AFTER, Context, Report, scan_digests, scan_dist_infos, scan_incomplete, scan_installed, working
+from warp import __version__, proc, servers
+from warp.config import lockfiles
+from warp.config.settings import WARP_CACHE_DIR, WARP_NO_CACHE, parse_flag
+from warp.context import Context
+from warp.env import pythons, wheelstore
+from warp.env.inputs import scan_digests, scan_dist_infos, scan_incomplete, scan_installed
+from warp.env.venv import Env, create_env, drop_world_write, find_uv, remove_env
+from warp.env.wheelstore import find_requirement_name
 from warp.errors import EnvError, StepFailed, UsageError, disk_full_as_error
 from warp.hookdir import HOOKS_DIR
 from warp.plan import BuildPlan, Installer, find_dependency_inputs, find_installer, find_servers_named, find_workspace_member, make_build_plan
-from warp.settings import WARP_CACHE_DIR, WARP_NO_CACHE, parse_flag
-from warp.venv import Env, create_env, drop_world_write, find_uv, remove_env
-from warp.wheelstore import find_requirement_name
+from warp.report import SHOW_AFTER, Report, working
+from warp.run import claims
 
 
 @contextmanager
@@ -232,7 +237,7 @@ def ensure_bytecode_cache(cache: Path, report: Report) -> Path | None:
     except OSError:
         return None
     for path, info in infos:
-        if not checks.is_private_dir(info, os.geteuid()):
+        if not claims.is_private_dir(info, os.geteuid()):
             report(f"warning: the bytecode cache is not used: {path} is not a private directory of this user (owner, mode or symlink)")
             report(f"         compiling without it; make it yours alone (chmod go-w), or set {WARP_CACHE_DIR} to a directory of your own")
             return None
@@ -366,7 +371,7 @@ def read_lock(ctx: Context, how: str, environ) -> list[str]:
         lines = [line for line in text.splitlines() if line.strip() and not line.startswith("#")]
         return [re.sub(r"^(-e\s+)?\./", lambda match: f"{match.group(1) or ''}{where}/", line) for line in lines] if member else lines
     if how == "poetry.lock":
-        return locks.make_poetry_requirements((ctx.source / "poetry.lock").read_text())
+        return lockfiles.make_poetry_requirements((ctx.source / "poetry.lock").read_text())
     if how == "Pipfile.lock":
         text = proc.run(
             [sys.executable, "-m", "micropipenv", "requirements", "--method", "pipenv", "--no-dev", "--no-indexes", "--no-comments", "--no-hashes"],

@@ -16,8 +16,8 @@ if TYPE_CHECKING:
     from warp.context import Context
 
 from warp import __version__, shell
+from warp.config.settings import INTERFACES, MODES, SERVER_TYPES, find_warp_home, read_environ
 from warp.errors import EnvError, UsageError, WarpError, disk_full_as_error
-from warp.settings import INTERFACES, MODES, SERVER_TYPES, find_warp_home, read_environ
 
 _quiet = False
 
@@ -32,7 +32,7 @@ class Reporter:
 
     @contextmanager
     def working(self, doing: str, done: str | None, *, after: float = 0.0):
-        """A long step (see context.working): on a terminal, from ``after`` seconds on, ``doing`` with a spinner and
+        """A long step (see report.working): on a terminal, from ``after`` seconds on, ``doing`` with a spinner and
         the seconds so far, replaced by ``done`` (or removed) when the step ends; in a log both as plain lines."""
         started = time.monotonic()
         if _quiet or not sys.stderr.isatty():
@@ -135,7 +135,7 @@ def _path_without(path: str, *remove: str) -> list[str]:
 @shell_option
 def activate(name: str | None, python: str | None, shell_name: str | None) -> None:
     """Create (if needed) and select an env; print shell code for eval."""
-    from warp import venv
+    from warp.env import venv
 
     environ = read_environ()
     cwd = _cwd()
@@ -150,7 +150,8 @@ def activate(name: str | None, python: str | None, shell_name: str | None) -> No
         if why:
             report(f" -----> Using env {env.name} for {source} ({why})")
         if python:
-            from warp import context, pythons
+            from warp import context
+            from warp.env import pythons
 
             context.ensure_python(env, pythons.Request(python, "--python"), environ, source, report)
     else:
@@ -187,7 +188,7 @@ def deactivate(shell_name: str | None) -> None:
 @click.option("--yes", "-y", is_flag=True, help="Do not ask for confirmation.")
 def destroy(name: str, yes: bool) -> None:
     """Delete the env NAME (never the active one, never anything outside WARP_HOME)."""
-    from warp import venv
+    from warp.env import venv
 
     environ = read_environ()
     env = venv.find_env(find_warp_home(environ), name)
@@ -210,7 +211,7 @@ def destroy(name: str, yes: bool) -> None:
 @cli.command(name="list")
 def list_() -> None:
     """List envs: name, python, source directory, last build."""
-    from warp import venv
+    from warp.env import venv
 
     environ = read_environ()
     envs = venv.list_envs(find_warp_home(environ))
@@ -330,7 +331,7 @@ concurrency_option = click.option(
 @click.option("--dry-run", is_flag=True, help="Print the plan instead of starting.")
 def start_(types: tuple[str, ...], concurrency: str | None, dry_run: bool, **flags) -> None:
     """Start the app under a production server; `warp start all` (or TYPES) runs the Procfile's processes together."""
-    from warp import formation, start
+    from warp.run import formation, start
 
     ctx = _context(**flags)
     processes = formation.scan_process_plan(ctx, _concurrency(concurrency))
@@ -366,7 +367,7 @@ def _concurrency(given: str | None) -> tuple[str, str] | None:
 @concurrency_option
 def release(concurrency: str | None) -> None:
     """Run the release step once (Procfile `release:`, or Django's migrate with [tool.warp] release = "migrate"), under a lock."""
-    from warp import formation
+    from warp.run import formation
 
     ctx = _context()
     formation.run_release(ctx, formation.scan_process_plan(ctx, _concurrency(concurrency)), report)
@@ -377,7 +378,7 @@ def release(concurrency: str | None) -> None:
 @concurrency_option
 def plan_(concurrency: str | None, **flags) -> None:
     """Print every decision `warp start` would make, why, and the exact command; then the app's process types."""
-    from warp import formation, start
+    from warp.run import formation, start
 
     ctx = _context(**flags)
     processes = formation.scan_process_plan(ctx, _concurrency(concurrency))
@@ -391,7 +392,7 @@ def plan_(concurrency: str | None, **flags) -> None:
 
 
 def _print_processes(processes, selected) -> None:
-    from warp import formation
+    from warp.run import formation
 
     rows = [(p.name, "once" if p.name == "release" else str(p.count), p.command,
              f"{formation.describe(p)}; {'' if p.source.startswith('no ') else 'from '}{p.source}"
@@ -408,7 +409,8 @@ def _print_processes(processes, selected) -> None:
 
 
 def _print_plan(ctx: Context, plan) -> None:
-    from warp import build, pythons
+    from warp import build
+    from warp.env import pythons
     from warp.plan import Decision
 
     click.echo(f"project  {ctx.source}")
@@ -442,7 +444,8 @@ force_option = click.option("--force", is_flag=True, help="Overwrite files that 
 def _render_and_write(render, *, platform: bool, flags: dict, out: Path | None, force: bool, listen: str = "80", into_source: bool = False,
                       concurrency: str | None = None):
     """Plan as `warp start` would, render, write; print each path."""
-    from warp import deploy, formation
+    from warp import deploy
+    from warp.run import formation
 
     ctx = deploy.keep_local(_context(create=False, **flags)) if not platform else _context(create=False, **flags)
     processes = formation.scan_process_plan(ctx, _concurrency(concurrency))
@@ -458,7 +461,8 @@ def _render_and_write(render, *, platform: bool, flags: dict, out: Path | None, 
 
 def _web_plan(ctx: Context, processes, *, local: bool):
     """What the exports and the image describe for web: warp's own StartPlan, or the declared command's."""
-    from warp import deploy, formation
+    from warp import deploy
+    from warp.run import formation
 
     if processes.web.is_declared:  # the checks of deploy.scan_deploy_plan: no --reload, a built env
         if ctx.settings["reload"].value:
@@ -497,7 +501,8 @@ def export_(target: str, out: Path | None, listen: str, force: bool, concurrency
 @start_options
 def image(name: str | None, force: bool, **flags) -> None:
     """Put a wheelhouse, a Containerfile and a .containerignore in the project and build image NAME with docker, podman or buildah."""
-    from warp import deploy, export, export_processes, formation
+    from warp import deploy, export, export_processes
+    from warp.run import formation
 
     ctx = _context(create=False, **flags)
     processes = formation.scan_process_plan(ctx)
@@ -539,13 +544,13 @@ def s2i(builder: str | None, force: bool, **flags) -> None:
 
 
 def _run_named_hook(name: str, default=None) -> None:
-    from warp import lifecycle
+    from warp.run import action_hooks
 
     ctx = _context()
     hook = ctx.project.hooks.get(name)
     if hook is not None:
         report(f" -----> Running {name} hook")
-        lifecycle.run_user_hook(ctx, name, ctx.app_environ(), report)
+        action_hooks.run_user_hook(ctx, name, ctx.app_environ(), report)
     elif default is not None:
         default(ctx)
     else:
@@ -561,7 +566,7 @@ def setup() -> None:
 @cli.command()
 def migrate() -> None:
     """Run the migrate hook, or Django's `manage.py migrate --noinput`."""
-    from warp import formation
+    from warp.run import formation
 
     formation.run_migrate(_context(), report)
 

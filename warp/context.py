@@ -3,44 +3,18 @@
 from __future__ import annotations
 
 import os
-import re
-import time
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Mapping
+from typing import Any, Mapping
 
-from warp import pythons, venv
-from warp.errors import EnvError, UsageError
+from warp.config.machine import MachineFacts, scan_machine
+from warp.config.project import AppFacts, ProjectFacts, find_package_names, scan_app, scan_project
+from warp.config.settings import Settings, find_settings, find_warp_home
+from warp.env import pythons, venv
+from warp.env.inputs import scan_installed
+from warp.errors import EnvError
 from warp.frameworks import find_django_settings
-from warp.machine import MachineFacts, scan_machine
-from warp.project import AppFacts, ProjectFacts, find_package_names, scan_app, scan_project
-from warp.settings import Settings, find_settings, find_warp_home
-
-Report = Callable[[str], None]
-#: A step still running after this many seconds shows that it is working, on a terminal (see working).
-SHOW_AFTER = 1.5
-
-
-@contextmanager
-def working(report: Report, doing: str, done: str | None = None, *, after: float = 0.0):
-    """A long step: ``doing`` says what it does, ``done`` (formatted with ``seconds``) that it finished.
-
-    A report that can show it live does (the command line's, on a terminal: see cli.Reporter), from ``after``
-    seconds on; any other gets the two as plain lines. Without ``done`` the step is shown only live (its
-    ` -----> ` line already says what it does), and the live line goes when it ends. A step that fails gets no ``done``.
-    """
-    live = getattr(report, "working", None)
-    if live is not None:
-        with live(doing, done, after=after):
-            yield
-        return
-    started = time.monotonic()
-    if done is not None:
-        report(doing)
-    yield
-    if done is not None:
-        report(done.format(seconds=time.monotonic() - started))
+from warp.report import Report
 
 
 @dataclass
@@ -79,7 +53,7 @@ class Context:
 
 
 def create_project_env(env: venv.Env, flags: Mapping[str, Any], environ: Mapping[str, str], source: Path) -> None:
-    """Create ``env`` for the project at ``source``, with the Python it asks for (see warp.pythons)."""
+    """Create ``env`` for the project at ``source``, with the Python it asks for (see warp.env.pythons)."""
     project = scan_project(source)
     settings = find_settings(flags, environ, project.warp_files, project.tool)
     request = pythons.find_request(settings, project)
@@ -164,104 +138,6 @@ def load_context(flags: Mapping[str, Any], environ: Mapping[str, str], cwd: Path
         ensure_python(env, pythons.find_request(settings, project), environ, source, report, offline=settings["offline"].value)
     app = find_django_settings(scan_app(project.root, settings["home"].value, find_package_names(project.pyproject)), project.environment, environ)
     return Context(environ, find_warp_home(environ), env, project.root, project, settings, app, scan_machine(environ))
-
-
-def scan_installed(env: venv.Env) -> dict[str, str]:
-    """Distributions installed in the env: normalized name -> version."""
-    installed = {}
-    for site in env.path.glob("lib/python*/site-packages"):
-        for info in site.glob("*.dist-info"):
-            name, _, version = info.name[: -len(".dist-info")].partition("-")
-            installed[re.sub(r"[-_.]+", "-", name).lower()] = version
-    return installed
-
-
-def scan_dist_infos(env: venv.Env) -> dict[str, int]:
-    """Each installed distribution's .dist-info directory and its inode: an install that puts a distribution in,
-    or in again, makes a new one."""
-    found = {}
-    for site in env.path.glob("lib/python*/site-packages"):
-        with os.scandir(site) as entries:
-            found.update((entry.path, entry.inode()) for entry in entries if entry.name.endswith(".dist-info"))
-    return found
-
-
-def scan_incomplete(env: venv.Env) -> dict[str, Path]:
-    """Distributions that lack a file their RECORD lists, or the RECORD itself: name -> their .dist-info.
-
-    An install cut short (a kill, a full disk) leaves them, and an installer would take them for installed.
-    """
-    import csv
-
-    incomplete = {}
-    for site in env.path.glob("lib/python*/site-packages"):
-        for info in site.glob("*.dist-info"):
-            try:
-                rows = [row for row in csv.reader((info / "RECORD").read_text(errors="replace").splitlines()) if row]
-            except OSError:
-                rows = []
-            if not rows or any("__pycache__" not in row[0] and not (site / row[0]).exists() for row in rows):
-                incomplete[info.name[: -len(".dist-info")].partition("-")[0]] = info
-    return incomplete
-
-
-def scan_digests(root: Path, files: tuple[str, ...]) -> dict[str, str]:
-    """Content hashes of dependency files, following requirements' -r/-c includes."""
-    import hashlib  # OpenSSL's start-up: only for the builds that hash
-
-    digests: dict[str, str] = {}
-    pending = [(name, "") for name in files]
-    while pending:
-        name, named_by = pending.pop()
-        if name in digests:
-            continue
-        path = (root / name)
-        if not path.is_file():
-            raise UsageError(
-                f"requirements file {name} does not exist in {root}" + (f" (named by a -r/-c line of {named_by})" if named_by else ""),
-                hint=f"fix {named_by}" if named_by else "fix WARP_PIP_PACKAGES or create the file",
-            )
-        try:
-            data = path.read_bytes()
-        except OSError as exc:
-            raise UsageError(f"cannot read requirements file {name} ({exc.strerror})", hint=f"make {path} readable, or fix WARP_PIP_PACKAGES") from None
-        digests[name] = hashlib.sha256(data).hexdigest()
-        for line in data.decode("utf-8", "replace").splitlines():
-            match = re.match(r"\s*(?:-r|-c|--requirement|--constraint)[\s=]+(\S+)", line)
-            if match:
-                included = match.group(1) if Path(match.group(1)).is_absolute() else str((path.parent / match.group(1)).relative_to(root))
-                pending.append((included, name))
-                continue
-            local = re.match(r"\s*(?:(?:-e|--editable)[\s=]+)?(?:file:(?://)?)?((?:\.{1,2}|~)?/[^\s;#\[]*)", line)
-            if local:  # a local path requirement: what is installed is its content
-                where = Path(local.group(1)).expanduser()
-                where = where if where.is_absolute() else path.parent / where
-                digests[f"{name}: {local.group(1)}"] = scan_tree_digest(where)
-    return digests
-
-
-#: What a local package's tree holds that its install does not read (or writes itself).
-_NOT_PACKAGE_CONTENT = {".git", ".hg", "__pycache__", "build", "dist", "node_modules", ".venv", ".tox", ".nox"}
-
-
-def scan_tree_digest(top: Path) -> str:
-    """A content hash of a local requirement (a file, or a directory's files by name and content)."""
-    import hashlib
-
-    digest = hashlib.sha256()
-    if top.is_file():
-        digest.update(top.read_bytes())
-        return digest.hexdigest()
-    for folder, dirs, names in os.walk(top):
-        dirs[:] = sorted(d for d in dirs if d not in _NOT_PACKAGE_CONTENT and not d.endswith(".egg-info"))
-        for name in sorted(names):
-            path = Path(folder, name)
-            try:
-                data = path.read_bytes()
-            except OSError:
-                continue
-            digest.update(str(path.relative_to(top)).encode() + b"\0" + hashlib.sha256(data).digest())
-    return digest.hexdigest()
 
 
 def make_app_environ(

@@ -18,13 +18,16 @@ from pathlib import Path
 from packaging.requirements import InvalidRequirement, Requirement
 
 import warp
-from warp import __version__, build, export, proc, servers, start
-from warp.hookdir import HOOKS_DIR
-from warp.context import Context, Report, scan_digests
+from warp import __version__, build, export, proc, servers
+from warp.config.envfile import find_env_file_quirks
+from warp.config.settings import Settings, Value
+from warp.context import Context
+from warp.env.inputs import scan_digests
 from warp.errors import EnvError, StepFailed, UsageError, WarpError
+from warp.hookdir import HOOKS_DIR
 from warp.plan import StartPlan, find_dependency_inputs
-from warp.envfile import find_env_file_quirks
-from warp.settings import Settings, Value
+from warp.report import Report
+from warp.run import start
 
 #: Engines tried in this order; each is used only when `ENGINE info` shows a working engine.
 ENGINES = ("docker", "podman", "buildah")

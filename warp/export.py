@@ -19,9 +19,9 @@ from pathlib import Path, PurePosixPath
 import yaml
 
 from warp import servers
+from warp.config.settings import Settings
 from warp.errors import UsageError
 from warp.plan import MEMORY_PER_PROCESS, StartPlan
-from warp.settings import Settings
 
 #: Seconds a stop may take beyond the server's graceful timeout (warp's own exit, the kill).
 STOP_MARGIN = 5
@@ -63,7 +63,7 @@ class Deployment:
     probe_hooks: tuple[str, ...] = ()
     #: The names (never the values) .warp/environment sets.
     secret_names: tuple[str, ...] = ()
-    #: The app's process types (warp.processes.ProcessPlan), for the exports that carry them all (warp.export_processes).
+    #: The app's process types (warp.config.processes.ProcessPlan), for the exports that carry them all (warp.export_processes).
     processes: object = None
 
 

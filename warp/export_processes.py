@@ -12,9 +12,9 @@ import shlex
 import yaml
 
 from warp import export
+from warp.config.processes import RELEASE, WEB, Process, ProcessPlan
 from warp.export import Deployment, File, find_image_name, find_secret_name, find_unit_name
 from warp.plan import StartPlan
-from warp.processes import RELEASE, WEB, Process, ProcessPlan
 
 #: Seconds a release Job may run before Kubernetes gives up on it (migrations of a large database take a while).
 RELEASE_DEADLINE = 3600

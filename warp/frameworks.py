@@ -12,9 +12,9 @@ from pathlib import Path
 from typing import Mapping
 
 from warp import servers
+from warp.config.project import AppFacts, ProjectFacts
+from warp.config.settings import Settings
 from warp.errors import NoAppFound, UsageError
-from warp.project import AppFacts, ProjectFacts
-from warp.settings import Settings
 
 
 @dataclass(frozen=True)

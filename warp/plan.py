@@ -18,12 +18,12 @@ from pathlib import Path
 from typing import Mapping
 
 from warp import servers
+from warp.config.lockfiles import LOCK_FILES, find_missing_poetry_package, is_poetry_package
+from warp.config.machine import MachineFacts
+from warp.config.project import AppFacts, HookFile, PasteServer, ProjectFacts
+from warp.config.settings import Settings, Value
 from warp.errors import UsageError, WarpError
 from warp.frameworks import Mode, describe_django_settings, find_asgi_request, find_mode, find_shadowed, make_django_target
-from warp.locks import LOCK_FILES, find_missing_poetry_package, is_poetry_package
-from warp.machine import MachineFacts
-from warp.project import AppFacts, HookFile, PasteServer, ProjectFacts
-from warp.settings import Settings, Value
 
 SERVER_MODES = ("django", "wsgi", "asgi", "paste")
 
@@ -649,7 +649,7 @@ def find_static_because(target: servers.Target, adapter: servers.Adapter) -> str
 
 @dataclass(frozen=True)
 class StartFacts:
-    """Everything a start plan is made from, gathered once by the run layer (warp.start.scan_start_facts)."""
+    """Everything a start plan is made from, gathered once by the run layer (warp.run.start.scan_start_facts)."""
 
     settings: Settings
     project: ProjectFacts

@@ -188,7 +188,7 @@ def spawn(argv: Sequence[str], *, env: Mapping[str, str], cwd: Path, pass_fds: S
     processes would then get about one CPU whenever anything else in the caller's session is busy. In warp's
     session it is scheduled process by process, as a server warp execs is.
     The child is stopped (SIGTERM) if warp is killed without a chance to stop it. ``streams``: Popen's stdin,
-    stdout and stderr (warp.multirun reads each child's output).
+    stdout and stderr (warp.run.multirun reads each child's output).
     """
     try:
         prctl = find_prctl()

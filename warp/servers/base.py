@@ -182,7 +182,7 @@ class Adapter:
     #: What serves Django's collected static files, for `warp plan`.
     static_server = "WhiteNoise, in a wrapper module warp generates in the env"
     #: A server compiled at install: its name as users know it ("uWSGI") and about how long it compiles;
-    #: "" for pure Python. Its wheel is built once per build configuration and kept (warp.wheelstore).
+    #: "" for pure Python. Its wheel is built once per build configuration and kept (warp.env.wheelstore).
     compiled_as = ""
     compile_seconds = 0
     #: Prefixes of the environment variables its build reads, besides the compiler's.

@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import BinaryIO, Callable, Mapping, Sequence
 
 from warp import proc
-from warp.parent import exit_code
+from warp.run.parent import exit_code
 
 #: honcho's colours, in its order: cyan, yellow, green, magenta, red, blue, then their bright versions.
 COLOURS = ("36", "33", "32", "35", "31", "34", "1;36", "1;33", "1;32", "1;35", "1;31", "1;34")

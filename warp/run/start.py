@@ -11,12 +11,14 @@ import tempfile
 import time
 from pathlib import Path
 
-from warp import __version__, checks, lifecycle, proc, servers
-from warp.hookdir import HOOKS_DIR
-from warp.context import Context, Report
+from warp import __version__, proc, servers
+from warp.config.project import find_assigned_name, scan_paste_server
+from warp.context import Context
 from warp.errors import EnvError, UsageError, WarpError, disk_full_as_error
+from warp.hookdir import HOOKS_DIR
 from warp.plan import StartFacts, StartPlan, plan_start
-from warp.project import find_assigned_name, scan_paste_server
+from warp.report import Report
+from warp.run import action_hooks, claims
 
 
 def scan_start_facts(ctx: Context, *, listen_fd: int | None = None, local_socket: bool = False, django: dict | None = None) -> StartFacts:
@@ -29,7 +31,7 @@ def scan_start_facts(ctx: Context, *, listen_fd: int | None = None, local_socket
         masked=ctx.masked, env_name=ctx.env.name, env_path=ctx.env.path, env_static_root=ctx.env.static_root,
         runtime_dir=find_runtime_dir(ctx), hooks_dir=HOOKS_DIR, installed=ctx.installed(), record=ctx.env.read_record(),
         run_users={name: adapter.find_run_user(ctx.environ, ctx.machine.euid) for name, adapter in servers.ADAPTERS.items()},
-        socket_owner=checks.find_socket_owner(ctx.machine.euid),
+        socket_owner=claims.find_socket_owner(ctx.machine.euid),
         paste_server=scan_paste_server(ini) if ini is not None else None,  # a missing ini is an error before any server starts
         listen_fd=listen_fd, local_socket=local_socket, django=django,
     )
@@ -41,7 +43,7 @@ def scan_start_plan(ctx: Context, **facts) -> StartPlan:
 
 
 def find_runtime_dir(ctx: Context) -> Path:
-    return checks.find_runtime_dir(ctx.env.path, Path(tempfile.gettempdir()), os.geteuid())
+    return claims.find_runtime_dir(ctx.env.path, Path(tempfile.gettempdir()), os.geteuid())
 
 
 @dataclasses.dataclass
@@ -60,7 +62,7 @@ class Prepared:
 
 def prepare(ctx: Context, plan: StartPlan, report: Report) -> Prepared:
     """Everything before the server starts: the finished build, hooks, checks, generated files."""
-    held = Prepared(build_lock=checks.hold_finished_build(ctx.env.lock_path, lambda: report(f" -----> Waiting for the build of env {ctx.env.name} to finish")))
+    held = Prepared(build_lock=claims.hold_finished_build(ctx.env.lock_path, lambda: report(f" -----> Waiting for the build of env {ctx.env.name} to finish")))
     record = ctx.env.read_record()
     if not record.get("state") == "ok":
         raise EnvError(f"env {ctx.env.name!r} has no successful build", hint="run `warp build` first")
@@ -69,14 +71,14 @@ def prepare(ctx: Context, plan: StartPlan, report: Report) -> Prepared:
         adapter.check_start(plan, [Path(os.path.realpath(ctx.env.python)), ctx.env.path, ctx.source, ctx.app.home], report)
         check_server_installed(ctx, plan)
         if plan.server_root is not None:
-            checks.ensure_runtime_dir(plan.server_root.parent)
-    lifecycle.run_start_hooks(ctx, plan.environ, report)
+            claims.ensure_runtime_dir(plan.server_root.parent)
+    action_hooks.run_start_hooks(ctx, plan.environ, report)
     if plan.socket:
-        checks.ensure_socket_dir(plan.socket, report)
+        claims.ensure_socket_dir(plan.socket, report)
     elif not ctx.settings["reload"].value:  # --reload binds the port itself and keeps it
-        held.port_lock = checks.claim_port(find_runtime_dir(ctx).parent, plan.host, plan.port)
+        held.port_lock = claims.claim_port(find_runtime_dir(ctx).parent, plan.host, plan.port)
     else:
-        checks.bind_socket(plan.host, plan.port).close()
+        claims.bind_socket(plan.host, plan.port).close()
     if plan.import_marker is not None:  # the app's first import, in the server, says whether it loads
         plan.import_marker.unlink(missing_ok=True)
     write_plan_files(ctx, plan)
@@ -185,15 +187,15 @@ def run_server(plan: StartPlan, held: Prepared, report: Report) -> int:
     if plan.stop.kind == "exec":
         held.server_started()
         proc.exec_(plan.argv, env=plan.environ, cwd=plan.cwd)
-    from warp import parent  # not on the way to an exec
+    from warp.run import parent  # not on the way to an exec
 
     early_exit = (lambda code: describe_early_exit(plan, code)) if plan.mode in ("shell", "python") else None
-    return parent.supervise(plan, report, started=held.server_started, why_exited=early_exit)
+    return parent.run(plan, report, started=held.server_started, why_exited=early_exit)
 
 
 def describe_early_exit(plan: StartPlan, code: int) -> str:
     """Why app.py/app.sh ended before it listened, and what to run instead when app.py is a WSGI module."""
-    from warp import parent
+    from warp.run import parent
 
     name = Path(plan.argv[-1]).name
     message = f"{name} exited (code {parent.exit_code(code)}) before anything listened on port {plan.port}"
@@ -222,17 +224,19 @@ def run_reload(ctx: Context, plan: StartPlan, held: Prepared, report: Report, re
     ``plan`` has been prepared already; ``reload_context`` re-reads the project
     (after a change under .warp/ or to pyproject.toml).
     """
-    from warp import build, parent, supervise, watch
+    from warp import build
+    from warp.reload import loop, watch
+    from warp.run import parent
 
     sock = None
     if plan.adapter is not None and plan.adapter.takes_socket:
-        sock = checks.bind_socket(plan.host, plan.port)
+        sock = claims.bind_socket(plan.host, plan.port)
         sock.listen(1024)
         plan = scan_start_plan(ctx, listen_fd=sock.fileno())
-    from warp.warm import WarmParent
+    from warp.reload.warm import WarmParent
 
     warm = WarmParent(ctx.env.python, HOOKS_DIR, ctx.env.record_path, ctx.env.run_dir / "warm-modules.json", report) if plan.warm else None
-    children = supervise.ServerChildren(plan, sock, warm)
+    children = loop.ServerChildren(plan, sock, warm)
     state = {"ctx": ctx}
 
     def prepare_reaction(reaction) -> bool:
@@ -271,8 +275,8 @@ def run_reload(ctx: Context, plan: StartPlan, held: Prepared, report: Report, re
             return False
         return True
 
-    reloader = supervise.Reloader(
-        supervise.Hooks(
+    reloader = loop.Reloader(
+        loop.World(
             spawn=children.spawn,
             wait_ready=children.wait_ready,
             prepare=prepare_reaction,
@@ -290,11 +294,11 @@ def run_reload(ctx: Context, plan: StartPlan, held: Prepared, report: Report, re
     patterns = _reload_excludes(ctx)
     settings = find_settings_files(ctx)
     accept = watch.make_filter(ctx.source, excluded=excluded, patterns=patterns)
-    with supervise.StopOnSignal(reloader) as stop:
+    with loop.StopOnSignal(reloader) as stop:
         report(f" -----> Watching {ctx.source} for changes (Ctrl-C to stop)")
         held.server_started()  # the builds a change may start take the build lock themselves
         try:
-            supervise.run_loop(
+            loop.run_loop(
                 reloader,
                 watch.watch_changes(ctx.source, accept, stop),
                 lambda batch: watch.classify(ctx.source, batch, tuple(Path(p) for p in excluded), patterns, settings),

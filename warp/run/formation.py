@@ -1,5 +1,5 @@
-"""Carry out the app's processes (warp.processes): one type in the foreground, several together
-(warp.multirun), and the release step once under a lock on the host."""
+"""Carry out the app's processes (warp.config.processes): one type in the foreground, several together
+(warp.run.multirun), and the release step once under a lock on the host."""
 
 from __future__ import annotations
 
@@ -10,13 +10,27 @@ import threading
 from pathlib import Path
 from typing import Mapping
 
-from warp import multirun, proc
-from warp.context import Context, Report
+from warp import proc
+from warp.config.processes import (
+    DECLARED,
+    PROCFILE,
+    RELEASE,
+    SHELL,
+    WARP_MIGRATE,
+    WARP_WEB,
+    WEB,
+    Process,
+    ProcessPlan,
+    find_program,
+    make_process_plan,
+    make_shell_argv,
+)
+from warp.config.settings import WARP_ENV_NAME
+from warp.context import Context
 from warp.errors import EnvError, UsageError
 from warp.plan import StartPlan
-from warp.processes import (DECLARED, PROCFILE, RELEASE, SHELL, WARP_MIGRATE, WARP_WEB, WEB, Process, ProcessPlan, find_program,
-                            make_process_plan, make_shell_argv)
-from warp.settings import WARP_ENV_NAME
+from warp.report import Report
+from warp.run import multirun
 
 #: Shell builtins a command may start with: nothing to look for on PATH.
 BUILTINS = frozenset({"cd", "echo", "exec", "export", "set", "test", "[", "true", "false", "printf", "trap", "wait", ":", ".", "eval", "umask", "ulimit"})
@@ -156,7 +170,8 @@ def run_processes(ctx: Context, processes: tuple[Process, ...], start_args: tupl
 def watch_source(ctx: Context, changed: threading.Event, stop: threading.Event) -> None:
     """Set ``changed`` at each batch of changes to the app's code, templates or settings (what `warp start --reload`
     watches)."""
-    from warp import start, watch
+    from warp.reload import watch
+    from warp.run import start
 
     patterns = start._reload_excludes(ctx)
     accept = watch.make_filter(ctx.source, excluded=[ctx.env.path], patterns=patterns)
@@ -203,11 +218,11 @@ def run_release(ctx: Context, plan: ProcessPlan, report: Report) -> None:
 
 def run_migrate(ctx: Context, report: Report) -> None:
     """`warp migrate`: the migrate hook, else Django's `manage.py migrate --noinput`."""
-    from warp import lifecycle
+    from warp.run import action_hooks
 
     if "migrate" in ctx.project.hooks:
         report(" -----> Running migrate hook")
-        lifecycle.run_user_hook(ctx, "migrate", ctx.app_environ(), report)
+        action_hooks.run_user_hook(ctx, "migrate", ctx.app_environ(), report)
         return
     if not is_django(ctx):
         report(" -----> No migrate hook and not a Django project; nothing to do")

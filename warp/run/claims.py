@@ -1,7 +1,9 @@
-"""What must hold before a server starts: its port or socket is free and stays this app's, the build is done."""
+"""What a start claims before its server runs: its port or socket, free and kept this app's; its runtime and
+socket directories, made only where safe; and the finished build, held until the server runs."""
 
 from __future__ import annotations
 
+import _socket  # socket's core; socket itself (its enums) is imported where a socket is used
 import errno
 import fcntl
 import grp
@@ -9,8 +11,6 @@ import hashlib
 import os
 import pwd
 import stat
-
-import _socket  # socket's core; socket itself (its enums) is imported where a socket is used
 
 from warp.errors import EnvError, UsageError
 
@@ -20,7 +20,7 @@ if TYPE_CHECKING:  # not imported at run time
     from pathlib import Path
     from typing import Callable
 
-    from warp.context import Report
+    from warp.report import Report
 
 #: The groups nginx's workers run as (Debian, RHEL, Arch), first found wins.
 WEB_GROUPS = ("www-data", "nginx", "http")

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from typing import Callable, Iterable, Iterator
 
-from warp.files import IGNORED_DIRS
+from warp.config.files import IGNORED_DIRS
 
 CODE_SUFFIXES = frozenset({".py", ".pyi", ".wsgi", ".ini", ".cfg", ".toml", ".mo", ".sh"})
 TEMPLATE_SUFFIXES = frozenset({".html", ".htm", ".jinja", ".jinja2", ".j2", ".txt", ".xml", ".mako", ".pt"})

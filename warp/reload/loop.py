@@ -1,6 +1,6 @@
-"""Servers warp stays the parent of: production servers whose SIGTERM is not graceful, and --reload.
+"""The --reload loop: restart the server on a change, wait for the next change after a crash, with its children.
 
-In --reload the parent holds the listening socket (for servers that accept one), so
+The parent holds the listening socket (for servers that accept one), so
 requests made during a restart wait in the backlog instead of being refused.
 After a crash the loop waits for the next change instead of retrying (hupper).
 Signal handlers only record the signal; the loop acts on it. What differs
@@ -18,14 +18,15 @@ import time
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Callable, Iterable, Protocol
 
-from warp import checks, proc
-from warp.parent import graceful_stop
+from warp import proc
+from warp.run import claims
+from warp.run.parent import graceful_stop
 from warp.servers import Stop
 
 if TYPE_CHECKING:
     from warp.plan import StartPlan
-    from warp.warm import WarmParent
-    from warp.watch import Reaction
+    from warp.reload.warm import WarmParent
+    from warp.reload.watch import Reaction
 
 #: Seconds a replaced child gets to finish before its process group is killed.
 RESTART_GRACE = 3.0
@@ -38,7 +39,7 @@ class Process(Protocol):
 
 
 @dataclass
-class Hooks:
+class World:
     """What the loop needs from the outside world; tests pass fakes."""
 
     spawn: Callable[[], Process]
@@ -64,7 +65,7 @@ class Hooks:
 
 @dataclass
 class Reloader:
-    hooks: Hooks
+    world: World
     name: str
     child: Process | None = None
     crashed: bool = False
@@ -72,40 +73,40 @@ class Reloader:
     stop_requested: int | None = None
 
     def start(self) -> None:
-        self.child = self.hooks.spawn()
+        self.child = self.world.spawn()
         self.crashed = False
 
     def check_child(self) -> None:
         """Notice a child that exited on its own; wait for a change instead of looping."""
-        self.hooks.idle()
+        self.world.idle()
         if self.child is not None and not self.crashed:
             code = self.child.poll()
             if code is not None:
                 self.crashed = True
-                self.hooks.report(f"warning: {self.name} exited with code {code}; fix the error above and save to restart")
-                self.hooks.crashed(self.child, code)
+                self.world.report(f"warning: {self.name} exited with code {code}; fix the error above and save to restart")
+                self.world.crashed(self.child, code)
         self.reap()
 
     def reap(self) -> None:
         """Forget replaced children that are gone; kill those past their grace period."""
-        now = self.hooks.clock()
+        now = self.world.clock()
         still = []
         for process, deadline in self.stopping:
             process.poll()
-            if not self.hooks.group_alive(process.pid):
+            if not self.world.group_alive(process.pid):
                 continue
             if now > deadline:
-                self.hooks.signal_group(process.pid, signal.SIGKILL)
+                self.world.signal_group(process.pid, signal.SIGKILL)
             still.append((process, deadline))
         self.stopping = still
 
     def on_change(self, reaction: Reaction) -> None:
-        started = self.hooks.clock()
-        if not self.hooks.prepare(reaction):
+        started = self.world.clock()
+        if not self.world.prepare(reaction):
             return
         # A new plan (.warp/, the settings, a build) may change the server's command: a new child, not a reload in place.
-        if self.hooks.reload_in_place and self.child is not None and not self.crashed and reaction.kind in ("restart", "static"):
-            if self.hooks.reload_in_place(self.child):
+        if self.world.reload_in_place and self.child is not None and not self.crashed and reaction.kind in ("restart", "static"):
+            if self.world.reload_in_place(self.child):
                 self._report_ready(started, reaction)
                 return
         self.retire(self.child)
@@ -113,24 +114,24 @@ class Reloader:
         self._report_ready(started, reaction)
 
     def _report_ready(self, started: float, reaction: Reaction) -> None:
-        if self.hooks.wait_ready(self.child):
-            elapsed = self.hooks.clock() - started
+        if self.world.wait_ready(self.child):
+            elapsed = self.world.clock() - started
             how = " (warm)" if getattr(self.child, "warm", False) else ""
-            self.hooks.report(f" -----> Restarted {self.name} in {elapsed:.2f}s after a change to {reaction.path}{how}")
+            self.world.report(f" -----> Restarted {self.name} in {elapsed:.2f}s after a change to {reaction.path}{how}")
         elif self.child.poll() is None and self.stop_requested is None:
-            self.hooks.report(f"warning: the app did not load after the change to {reaction.path}; fix the error above and save to retry")
+            self.world.report(f"warning: the app did not load after the change to {reaction.path}; fix the error above and save to retry")
 
     def retire(self, child: Process | None) -> None:
         """SIGTERM to the child's process group; SIGKILL after the grace period."""
         if child is None:
             return
         self._ask_to_stop(child)
-        deadline = self.hooks.clock() + RESTART_GRACE
-        if self.hooks.sequential:
-            while self.hooks.group_alive(child.pid) and self.hooks.clock() < deadline:
+        deadline = self.world.clock() + RESTART_GRACE
+        if self.world.sequential:
+            while self.world.group_alive(child.pid) and self.world.clock() < deadline:
                 child.poll()
                 time.sleep(0.01)
-            self.hooks.signal_group(child.pid, signal.SIGKILL)
+            self.world.signal_group(child.pid, signal.SIGKILL)
             child.poll()
         else:
             self.stopping.append((child, deadline))
@@ -140,23 +141,23 @@ class Reloader:
         children = [p for p, _ in self.stopping] + ([self.child] if self.child else [])
         for process in children:
             self._ask_to_stop(process)
-        deadline = self.hooks.clock() + timeout
-        while self.hooks.clock() < deadline:
+        deadline = self.world.clock() + timeout
+        while self.world.clock() < deadline:
             for process in children:
                 process.poll()
-            if not any(self.hooks.group_alive(p.pid) for p in children):
+            if not any(self.world.group_alive(p.pid) for p in children):
                 break
             time.sleep(0.02)
         for process in children:
-            self.hooks.signal_group(process.pid, signal.SIGKILL)
+            self.world.signal_group(process.pid, signal.SIGKILL)
             process.poll()
 
 
     def _ask_to_stop(self, child: Process) -> None:
-        if self.hooks.stop_child is not None:
-            self.hooks.stop_child(child)
+        if self.world.stop_child is not None:
+            self.world.stop_child(child)
         else:
-            self.hooks.signal_group(child.pid, signal.SIGTERM)
+            self.world.signal_group(child.pid, signal.SIGTERM)
 
 
 def run_loop(reloader: Reloader, batches: Iterable[set[str]], classify: Callable[[set[str]], Reaction | None]) -> None:
@@ -299,7 +300,7 @@ class ServerChildren:
                     return True
                 if b"0" in news:
                     return False
-            elif checks.accepts(self.plan.host, self.plan.port):
+            elif claims.accepts(self.plan.host, self.plan.port):
                 return True
             time.sleep(0.005)
         return False
@@ -327,7 +328,7 @@ class ServerChildren:
         sock = self.sock
         if sock is None:
             try:
-                sock = checks.bind_socket(self.plan.host, self.plan.port)
+                sock = claims.bind_socket(self.plan.host, self.plan.port)
                 sock.listen(128)
             except Exception:  # noqa: BLE001  (the port is someone else's now: the terminal still says why)
                 return

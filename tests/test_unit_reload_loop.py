@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import signal
 
-from warp.supervise import Hooks, Reloader, run_loop
-from warp.watch import Reaction
+from warp.reload.loop import Reloader, World, run_loop
+from warp.reload.watch import Reaction
 
 
 class FakeProcess:
@@ -17,7 +17,7 @@ class FakeProcess:
         return self.returncode
 
 
-class World:
+class FakeWorld:
     """Processes, signals and time, as the reloader sees them."""
 
     def __init__(self) -> None:
@@ -58,8 +58,8 @@ class World:
         self.prepared.append(reaction)
         return self.prepare_answer
 
-    def hooks(self, **extra):
-        return Hooks(
+    def outside(self, **extra):
+        return World(
             spawn=self.spawn, wait_ready=self.wait_ready, prepare=self.prepare, report=self.reports.append,
             signal_group=self.signal_group, group_alive=lambda pid: pid in self.alive, clock=self.clock, **extra,
         )
@@ -72,8 +72,8 @@ def classify(batch):
 
 
 def test_a_change_replaces_the_child_and_reports_how_long_it_took():
-    world = World()
-    reloader = Reloader(world.hooks(), "gunicorn")
+    world = FakeWorld()
+    reloader = Reloader(world.outside(), "gunicorn")
     run_loop(reloader, [set(), {"wsgi.py"}, set()], classify)
     first, second = world.processes
     assert (first.pid, signal.SIGTERM) in world.signals
@@ -82,7 +82,7 @@ def test_a_change_replaces_the_child_and_reports_how_long_it_took():
 
 
 def test_a_child_forked_from_the_parked_process_is_reported_as_a_warm_restart_and_idle_runs_between_changes():
-    world = World()
+    world = FakeWorld()
     idle = []
 
     def spawn():
@@ -90,7 +90,7 @@ def test_a_child_forked_from_the_parked_process_is_reported_as_a_warm_restart_an
         process.warm = len(world.processes) > 1  # the first server starts anew; the next is forked warm
         return process
 
-    reloader = Reloader(Hooks(spawn=spawn, wait_ready=world.wait_ready, prepare=world.prepare, report=world.reports.append,
+    reloader = Reloader(World(spawn=spawn, wait_ready=world.wait_ready, prepare=world.prepare, report=world.reports.append,
                               signal_group=world.signal_group, group_alive=lambda pid: pid in world.alive, clock=world.clock,
                               idle=lambda: idle.append(world.now)), "waitress")
     run_loop(reloader, [set(), {"wsgi.py"}, set()], classify)
@@ -100,8 +100,8 @@ def test_a_child_forked_from_the_parked_process_is_reported_as_a_warm_restart_an
 
 def test_a_replaced_child_that_ignores_sigterm_is_killed_once_the_grace_period_has_passed():
     """The loop looks every 0.1 s: no SIGKILL while the old child may still be finishing requests, one just after."""
-    world = World()
-    reloader = Reloader(world.hooks(), "gunicorn")
+    world = FakeWorld()
+    reloader = Reloader(world.outside(), "gunicorn")
     old = 100  # the first child's pid
 
     def script():
@@ -118,8 +118,8 @@ def test_a_replaced_child_that_ignores_sigterm_is_killed_once_the_grace_period_h
 
 
 def test_a_crash_is_reported_once_and_the_loop_waits_for_a_change():
-    world = World()
-    reloader = Reloader(world.hooks(), "uwsgi")
+    world = FakeWorld()
+    reloader = Reloader(world.outside(), "uwsgi")
     batches = iter([set(), set(), set()])
 
     def script():
@@ -138,35 +138,35 @@ def test_a_crash_is_reported_once_and_the_loop_waits_for_a_change():
 
 
 def test_a_reaction_that_needs_no_restart_keeps_the_child():
-    world = World()
+    world = FakeWorld()
     world.prepare_answer = False
-    reloader = Reloader(world.hooks(), "gunicorn")
+    reloader = Reloader(world.outside(), "gunicorn")
     run_loop(reloader, [{"site.css"}], classify)
     assert len(world.processes) == 1
     assert world.prepared == [Reaction("static", "site.css")]
 
 
 def test_reload_in_place_skips_the_restart():
-    world = World()
+    world = FakeWorld()
     reloaded = []
-    reloader = Reloader(world.hooks(reload_in_place=lambda child: reloaded.append(child.pid) or True), "mod_wsgi")
+    reloader = Reloader(world.outside(reload_in_place=lambda child: reloaded.append(child.pid) or True), "mod_wsgi")
     run_loop(reloader, [{"wsgi.py"}], classify)
     assert reloaded == [100] and len(world.processes) == 1
     assert world.reports == [" -----> Restarted mod_wsgi in 0.25s after a change to wsgi.py"]
 
 
 def test_an_app_that_fails_to_load_in_place_is_reported_and_the_server_kept():
-    world = World()
+    world = FakeWorld()
     world.wait_ready = lambda process: False  # the new children could not import the app
-    reloader = Reloader(world.hooks(reload_in_place=lambda child: True), "mod_wsgi")
+    reloader = Reloader(world.outside(reload_in_place=lambda child: True), "mod_wsgi")
     run_loop(reloader, [{"wsgi.py"}, {"wsgi.py"}], classify)
     assert len(world.processes) == 1 and not reloader.crashed and world.signals == []
     assert world.reports == ["warning: the app did not load after the change to wsgi.py; fix the error above and save to retry"] * 2
 
 
 def test_a_stop_request_ends_the_loop_and_shutdown_stops_every_child():
-    world = World()
-    reloader = Reloader(world.hooks(), "waitress")
+    world = FakeWorld()
+    reloader = Reloader(world.outside(), "waitress")
 
     def script():
         yield {"wsgi.py"}
@@ -182,9 +182,9 @@ def test_a_stop_request_ends_the_loop_and_shutdown_stops_every_child():
 
 
 def test_a_custom_graceful_stop_is_used_instead_of_sigterm():
-    world = World()
+    world = FakeWorld()
     stopped = []
-    reloader = Reloader(world.hooks(stop_child=lambda child: stopped.append(child.pid)), "uwsgi")
+    reloader = Reloader(world.outside(stop_child=lambda child: stopped.append(child.pid)), "uwsgi")
     run_loop(reloader, [{"wsgi.py"}], classify)
     assert stopped == [100]
     assert (100, signal.SIGTERM) not in world.signals

@@ -1,7 +1,7 @@
 """warp as the small parent of a production server whose own SIGTERM is not graceful (uWSGI, mod_wsgi's Apache).
 
 warp turns SIGTERM and SIGINT into the server's graceful stop (a FIFO command or another signal), SIGHUP into
-its graceful reload, and returns its exit code. The --reload parent, which does much more, is warp.supervise.
+its graceful reload, and returns its exit code. The --reload parent, which does much more, is warp.reload.loop.
 """
 
 from __future__ import annotations
@@ -67,7 +67,7 @@ class _Flag:
         self.signals.append(signum)
 
 
-def supervise(plan: StartPlan, report, *, started: Callable[[], None] = lambda: None, why_exited: Callable[[int], str] | None = None) -> int:
+def run(plan: StartPlan, report, *, started: Callable[[], None] = lambda: None, why_exited: Callable[[int], str] | None = None) -> int:
     """Run the plan's server as a child, turn SIGTERM/SIGINT into its graceful stop and SIGHUP into its reload,
     return its exit code.
 
@@ -97,7 +97,7 @@ def supervise(plan: StartPlan, report, *, started: Callable[[], None] = lambda: 
                     graceful_stop(plan.stop, child.pid)
                     deadline = time.monotonic() + plan.stop.timeout
             if not listening:
-                from warp.checks import accepts
+                from warp.run.claims import accepts
 
                 listening = accepts(plan.host, plan.port)
             for signum in flag.signals[handled:]:

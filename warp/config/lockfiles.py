@@ -11,8 +11,8 @@ from __future__ import annotations
 import re
 from typing import Any
 
+from warp.config.project import find_tomllib
 from warp.errors import UsageError
-from warp.project import find_tomllib
 
 LOCK_FILES = ("uv.lock", "poetry.lock", "Pipfile.lock")
 

@@ -1,4 +1,4 @@
-"""The checks before a server starts: the port stays one app's, a socket's directory is made only where safe."""
+"""warp.run.claims, what a start claims before its server runs: the port stays one app's, a socket's directory is made only where safe."""
 
 from __future__ import annotations
 
@@ -6,10 +6,10 @@ import os
 import socket
 
 import pytest
-
 from conftest import free_port
-from warp.checks import claim_port, ensure_socket_dir
+
 from warp.errors import UsageError
+from warp.run.claims import claim_port, ensure_socket_dir
 
 
 def test_a_claimed_port_is_refused_to_a_second_start_until_the_first_lets_go(tmp_path):

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 from warp import proc
-from warp.context import Context, Report
+from warp.context import Context
 from warp.plan import find_usable_hook
+from warp.report import Report
 
 
 def run_start_hooks(ctx: Context, environ: dict[str, str], report: Report) -> None:

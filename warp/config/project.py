@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterator
 
-from warp.envfile import is_project_file, read_project_file, scan_environment_file
+from warp.config.envfile import is_project_file, read_project_file, scan_environment_file
 from warp.errors import UsageError
 
 DEPENDENCY_FILES = (

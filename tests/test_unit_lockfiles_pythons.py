@@ -2,14 +2,15 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
+from warp.config.lockfiles import find_missing_poetry_package, is_poetry_package, make_poetry_requirements
+from warp.config.project import ProjectFacts
+from warp.config.settings import find_settings
+from warp.env.pythons import Interpreter, Request, choose, find_request, matches, normalize
 from warp.errors import UsageError
-from warp.locks import find_missing_poetry_package, is_poetry_package, make_poetry_requirements
-from warp.pythons import Interpreter, Request, choose, find_request, matches, normalize
-from warp.project import ProjectFacts
-from warp.settings import find_settings
-from pathlib import Path
 
 POETRY_2 = """
 [[package]]

@@ -1,10 +1,10 @@
-"""warp.context's scans of the build's inputs: which change makes a new key, and which does not."""
+"""warp.env.inputs, the build's inputs as they are on disk: which change makes a new key, and which does not."""
 
 from __future__ import annotations
 
 import pytest
 
-from warp.context import scan_digests
+from warp.env.inputs import scan_digests
 
 
 @pytest.fixture

@@ -16,9 +16,9 @@ from pathlib import Path
 from typing import Mapping
 
 from warp import proc
+from warp.config.project import ProjectFacts
+from warp.config.settings import Settings
 from warp.errors import UsageError
-from warp.project import ProjectFacts
-from warp.settings import Settings
 
 
 @dataclass(frozen=True)

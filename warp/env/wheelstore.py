@@ -24,8 +24,10 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Mapping
 
 from warp import proc, servers
-from warp.context import SHOW_AFTER, Context, Report, scan_installed, working
-from warp.venv import hold_lock
+from warp.context import Context
+from warp.env.inputs import scan_installed
+from warp.env.venv import hold_lock
+from warp.report import SHOW_AFTER, Report, working
 
 if TYPE_CHECKING:
     from warp.plan import Installer
@@ -159,7 +161,7 @@ def find_requirement_line(lines: list[str], package: str) -> str | None:
 @contextmanager
 def hold_server_wheel(ctx: Context, adapter: servers.Adapter, environ, report: Report, installer: Installer, requirement: str = ""):
     """The wheel of a compiled server for this env: the one kept in WARP_HOME for the env's build configuration
-    (see warp.wheelstore) when it is of the newest version the index has, else built now and kept; None when
+    (see warp.env.wheelstore) when it is of the newest version the index has, else built now and kept; None when
     the requirement does not apply here (its markers) or pip made no wheel (the installer then does as it would).
 
     uv finds the newest version (from the kept wheel's metadata when it is that version: no build); pip builds
@@ -233,7 +235,7 @@ _PIP_INDEX_VARIABLES = (("UV_DEFAULT_INDEX", "PIP_INDEX_URL"), ("UV_INDEX_URL", 
 def _build_wheel(ctx: Context, adapter: servers.Adapter, requirement: str, sources: list[str], environ, installer: Installer,
                  dest: Path, python_version: str, report: Report) -> tuple[Path | None, bool]:
     """pip's wheel of ``requirement`` in ``dest`` (None if it made none), and whether pip compiled it (rather than
-    found a wheel); a compile is shown while it runs (context.working)."""
+    found a wheel); a compile is shown while it runs (report.working)."""
     package = adapter.packages[0]
     pip_environ = dict(environ)
     if installer.name == "uv":

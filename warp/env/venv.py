@@ -162,7 +162,7 @@ def find_free_env(home: Path, directory: Path) -> Env:
 
 #: What makes a directory a project's root, besides an env made for it: a dependency file, warp's own settings,
 #: Django's manage.py, a Procfile, a Python version file (see find_project_root).
-ROOT_FILES = ("manage.py", "Procfile", ".python-version", "runtime.txt")  # and warp.project.DEPENDENCY_FILES
+ROOT_FILES = ("manage.py", "Procfile", ".python-version", "runtime.txt")  # and warp.config.project.DEPENDENCY_FILES
 
 
 def find_project_root(cwd: Path, recorded: Mapping[str, object], environ: Mapping[str, str]) -> tuple[Path, str]:
@@ -172,7 +172,7 @@ def find_project_root(cwd: Path, recorded: Mapping[str, object], environ: Mappin
     one of ROOT_FILES or a .warp/ directory, within the bounds of project.scan_parents (a repository's top, the
     home directory, a mount). Nothing found: ``cwd`` itself, a new project.
     """
-    from warp.project import DEPENDENCY_FILES, scan_parents
+    from warp.config.project import DEPENDENCY_FILES, scan_parents
 
     for directory in scan_parents(cwd, Path(environ.get("HOME") or "/")):
         if str(directory) in recorded:
