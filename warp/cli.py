@@ -355,7 +355,9 @@ def start_(types: tuple[str, ...], concurrency: str | None, dry_run: bool, **fla
     where = f"unix:{plan.socket} ({plan.socket_protocol} protocol)" if plan.socket else f"http://{plan.host}:{plan.port}/"
     report(f" -----> Starting {plan.server or plan.mode} on {where}")
     if ctx.settings["reload"].value:
-        sys.exit(start.run_reload(ctx, plan, held, report, lambda: _context(quiet=True, **flags)))
+        from warp.reload import session
+
+        sys.exit(session.run_reload(ctx, plan, held, report, lambda: _context(quiet=True, **flags)))
     sys.exit(start.run_server(plan, held, report))
 
 

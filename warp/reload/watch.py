@@ -9,9 +9,10 @@ from __future__ import annotations
 import fnmatch
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
-from typing import Callable, Iterable, Iterator
+from typing import Any, Callable, Iterable, Iterator, Mapping
 
 from warp.config.files import IGNORED_DIRS
+from warp.errors import UsageError
 
 CODE_SUFFIXES = frozenset({".py", ".pyi", ".wsgi", ".ini", ".cfg", ".toml", ".mo", ".sh"})
 TEMPLATE_SUFFIXES = frozenset({".html", ".htm", ".jinja", ".jinja2", ".j2", ".txt", ".xml", ".mako", ".pt"})
@@ -127,3 +128,13 @@ def watch_changes(root: Path, accept: Callable[[object, str], bool], stop) -> It
         debounce=1600, step=50, raise_interrupt=False,
     ):
         yield {path for _, path in changes}
+
+
+def find_reload_excludes(tool: Mapping[str, Any]) -> tuple[str, ...]:
+    """The patterns `[tool.warp] reload-exclude` adds to what --reload never watches."""
+    value = tool.get("reload-exclude", [])
+    if isinstance(value, str):
+        value = [value]
+    if not isinstance(value, list) or not all(isinstance(item, str) for item in value):
+        raise UsageError("[tool.warp] reload-exclude must be a list of patterns", hint='write it as reload-exclude = ["media/", "*.log"]')
+    return tuple(value)

@@ -171,9 +171,8 @@ def watch_source(ctx: Context, changed: threading.Event, stop: threading.Event) 
     """Set ``changed`` at each batch of changes to the app's code, templates or settings (what `warp start --reload`
     watches)."""
     from warp.reload import watch
-    from warp.run import start
 
-    patterns = start._reload_excludes(ctx)
+    patterns = watch.find_reload_excludes(ctx.project.tool)
     accept = watch.make_filter(ctx.source, excluded=[ctx.env.path], patterns=patterns)
     for batch in watch.watch_changes(ctx.source, accept, stop):
         reaction = watch.classify(ctx.source, batch, (ctx.env.path,), patterns) if batch else None
