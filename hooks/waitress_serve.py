@@ -30,7 +30,7 @@ from importlib import import_module
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
-from _common import exit_with_parent, fail_from_app, report_modules  # noqa: E402  (path set just above)
+from _common import exit_with_parent, fail_from_app, report_modules, tell_warp  # noqa: E402  (path set just above)
 
 
 def load_app(args):
@@ -120,15 +120,6 @@ def reporting_modules(app):
                 report_modules()
 
     return application
-
-
-def tell_warp(byte):
-    """Tell warp's reloader whether the app loaded (1) or not (0)."""
-    if os.environ.get("WARP_READY_FD"):
-        try:
-            os.write(int(os.environ["WARP_READY_FD"]), byte)
-        except OSError:
-            pass
 
 
 def bind(listen, backlog):
