@@ -103,6 +103,8 @@ def build_from_several_files():
                  settings=make_settings(environ={"WARP_PIP_PACKAGES": "requirements.txt base.txt extra.txt"}))
 
 
+#: The socket a uWSGI behind nginx gets by default, for the blog env.
+SOCK = "/run/warp/blog/uwsgi.sock"
 MODULE = Target("module", module="wsgiapp", callable="wsgi_app")
 SCRIPT = Target("script", script=ROOT / "site.wsgi", callable="app")
 PASTE = Target("paste", ini=ROOT / "production.ini")

@@ -1,4 +1,4 @@
-"""ASGI: detection, the WSGI/ASGI decision and the ASGI servers' commands; pure."""
+"""ASGI: detection, the WSGI/ASGI decision, what the ASGI servers share (static files, sockets, warm reloads); each server's command is in test_unit_server_NAME.py; pure."""
 
 from __future__ import annotations
 
@@ -100,41 +100,7 @@ def test_an_asgi_server_for_a_wsgi_app_is_an_error(server):
     assert caught.value.hint == "use --server mod_wsgi or gunicorn or uwsgi or waitress, or leave the server to warp"
 
 
-def test_gunicorn_before_its_asgi_worker_is_an_error():
-    with pytest.raises(UsageError) as caught:
-        find_server(make_settings({"server": "gunicorn"}), make_project(), {"gunicorn": "23.0.0"}, None, "asgi", "x")
-    assert caught.value.message.startswith("gunicorn 23.0.0 has no stable ASGI worker (it came in 25.1)")
-
-
 DJANGO_ASGI = Target("module", module="mysite.asgi", static_url="/static/", static_root=STATIC_ROOT, django=True)
-
-
-def test_uvicorn_argv():
-    plan = asgi_plan("uvicorn", flags={"graceful_timeout": "7", "processes": "3"})
-    argv = plan.argv
-    assert argv[:2] == (str(ENV / "bin" / "python"), str(HOOKS / "uvicorn_serve.py")) and argv[-1] == "warp_asgi:application"
-    assert (after(argv, "--host"), after(argv, "--port"), after(argv, "--workers")) == ("127.0.0.1", "8080", "3")
-    assert after(argv, "--timeout-graceful-shutdown") == "7"  # an open WebSocket cannot hold a stop up for ever
-    assert after(argv, "--lifespan") == "auto"
-    # three processes: uvicorn's parent exits 0 when the startup fails, so warp stays the parent and looks for the marker
-    assert plan.stop == Stop("signal", signal="SIGTERM", timeout=7) and plan.failure_marker == RUN / "startup-failed-0"
-    source = plan.files[RUN / "warp_asgi.py"]
-    assert "exit_on_failure = False" in source and f"open({str(RUN / 'startup-failed-0')!r}, 'w').close()" in source  # its workers exit 3 themselves
-    assert dict((d.name, d.value) for d in plan.decisions)["processes x threads"] == "3 x 1"
-
-
-def test_uvicorn_one_process_execs_and_loads_the_app_through_warps_module():
-    plan = asgi_plan("uvicorn", flags={"processes": "1"})
-    assert plan.argv[-1] == "warp_asgi:application" and plan.stop.kind == "exec" and plan.failure_marker is None
-    assert loads(plan, "module", "main", "app") and "interface='asgi'" in generated_module(plan)
-
-
-def test_uvicorn_reload_takes_warps_socket_and_tells_when_ready():
-    plan = asgi_plan("uvicorn", reload=True, listen_fd=7)
-    assert after(plan.argv, "--fd") == "7" and "--host" not in plan.argv
-    assert plan.argv[-1] == "warp_asgi:application" and after(plan.argv, "--app-dir") == str(RUN)
-    source = plan.files[RUN / "warp_asgi.py"]
-    assert "lifespan.startup.complete" in source and "_tell_warp(b'1')" in source
 
 
 def test_django_asgi_has_no_lifespan_and_servestatic_serves_its_static_files():
@@ -147,45 +113,6 @@ def test_django_asgi_has_no_lifespan_and_servestatic_serves_its_static_files():
         assert "_static = _warp.find_django_static(" in source and "ServeStaticASGI(application, root=_static[1], prefix=_static[0]" in source
         assert "lifespan" not in source.split("_app = application")[1]  # off: ready once imported
         assert dict((d.name, d.value) for d in plan.decisions)["lifespan"] == "off"
-
-
-def test_gunicorn_asgi_argv():
-    plan = asgi_plan("gunicorn", flags={"threads": "8"})
-    argv = plan.argv
-    assert after(argv, "--worker-class") == "asgi" and "--threads" not in argv and after(argv, "--asgi-lifespan") == "auto"
-    assert argv[-1] == "warp_asgi:application" and plan.stop.kind == "exec"
-    assert "--threads is not used" in dict((d.name, d.because) for d in plan.decisions)["processes x threads"]
-
-
-def test_gunicorn_asgi_before_27_exits_on_a_failed_startup_through_warps_module():
-    plan = asgi_plan("gunicorn", versions={"gunicorn": "25.1.0"})
-    assert plan.argv[-1] == "warp_asgi:application" and "exit_on_failure = True" in plan.files[RUN / "warp_asgi.py"]
-
-
-def test_gunicorn_asgi_reload_takes_warps_socket():
-    assert after(asgi_plan("gunicorn", reload=True, listen_fd=9).argv, "--bind") == "fd://9"
-
-
-def test_hypercorn_argv():
-    plan = asgi_plan("hypercorn", flags={"graceful_timeout": "5"}, reload=True, listen_fd=6)
-    assert after(plan.argv, "--bind") == "fd://6" and after(plan.argv, "--graceful-timeout") == "5"
-    assert plan.argv[-1] == f"{RUN / 'warp_asgi.py'}:application"  # Hypercorn imports a file from its directory
-    assert plan.argv[:3] == (str(ENV / "bin" / "python"), str(HOOKS / "serve.py"), "hypercorn.__main__:main")  # its workers exit with it
-    assert plan.failure_marker is not None and plan.stop.kind == "signal"
-
-
-def test_granian_argv():
-    plan = asgi_plan("granian", flags={"graceful_timeout": "4", "processes": "2"})
-    argv = plan.argv
-    assert after(argv, "--interface") == "asgi" and after(argv, "--workers") == "2" and after(argv, "--workers-kill-timeout") == "4"
-    assert "--access-log" not in argv  # Granian's own costs a third of its throughput: warp's module writes it
-    assert "--respawn-failed-workers" in argv  # else a worker that dies stops the server
-    assert argv[:3] == (str(ENV / "bin" / "python"), str(HOOKS / "serve.py"), "granian.cli:entrypoint")  # its workers exit with it
-    assert argv[-1] == f"{RUN / 'warp_asgi.py'}:application"
-    source = plan.files[RUN / "warp_asgi.py"]
-    assert "application = _access_logged(application)" in source and "lifespan.startup" not in source  # Granian stops on a failed startup by itself
-    assert asgi_plan("granian", reload=True).argv[-1] == f"{RUN / 'warp_asgi.py'}:application"  # the ready pipe
-    assert not servers.ADAPTERS["granian"].takes_socket  # no fd option: --reload restarts it in turn
 
 
 def test_asgi_servers_install_servestatic_and_gunicorn_adds_it_for_asgi_only():
@@ -201,17 +128,6 @@ def test_asgi_servers_install_servestatic_and_gunicorn_adds_it_for_asgi_only():
 def test_asgi_servers_listen_on_a_unix_socket(server, expected):
     plan = asgi_plan(server, flags={"socket": "/run/app.sock"})
     assert contains_run(plan.argv, expected) and "--port" not in plan.argv and plan.socket_protocol == "http"
-
-
-def test_uwsgi_build_needs_pcre_for_the_static_routes_and_says_what_to_install(tmp_path):
-    """Without pcre2-config uWSGI compiles without routing and then refuses --response-route-if at start."""
-    uwsgi = servers.ADAPTERS["uwsgi"]
-    with pytest.raises(StepFailed) as failed:
-        uwsgi.check_build({"PATH": make_tools(tmp_path / "bin", "gcc")})
-    assert "without PCRE" in failed.value.message and "libpcre2-dev" in failed.value.hint
-    uwsgi.check_build({"PATH": make_tools(tmp_path / "bin", "gcc", "pcre2-config")})
-    with pytest.raises(StepFailed, match="no C compiler"):
-        uwsgi.check_build({"PATH": make_tools(tmp_path / "empty")})
 
 
 @pytest.mark.parametrize(
