@@ -11,8 +11,9 @@ from pathlib import Path
 from types import SimpleNamespace
 
 import pytest
+from planning import MODULE
+from planning import start as make_start
 
-from planning import MODULE, start as make_start
 from warp import start
 from warp.errors import UsageError
 from warp.venv import Env
@@ -283,11 +284,11 @@ def test_scan_written_of_named_files_leaves_the_missing_out(tmp_path):
 
 @pytest.mark.parametrize("mode, script, app_py, code, message", [
     ("python", "app.py", "application = make_app()\n", 0,
-     "app.py exited (code 0) before anything listened on port 8080; it defines 'application': to serve it with a "
-     "production server, run `warp start --app app:application`"),
+     ("app.py exited (code 0) before anything listened on port 8080; it defines 'application': to serve it with a "
+      "production server, run `warp start --app app:application`")),
     ("python", "app.py", "async def app(scope, receive, send):\n    pass\n", 1,
-     "app.py exited (code 1) before anything listened on port 8080; it defines 'app': to serve it with a "
-     "production server, run `warp start --app app:app`"),
+     ("app.py exited (code 1) before anything listened on port 8080; it defines 'app': to serve it with a "
+      "production server, run `warp start --app app:app`")),
     ("python", "app.py", "print('hello')\n", -9, "app.py exited (code 137) before anything listened on port 8080"),
     # app.sh is no WSGI module, whatever app.py beside it defines
     ("shell", "app.sh", "application = make_app()\n", 2, "app.sh exited (code 2) before anything listened on port 8080"),
