@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from planning import *  # noqa: F403  (the facts and helpers every planning test uses)
+from warp.context import scan_digests
 
 MIB = 1 << 20
 NAMED = [
@@ -286,19 +287,6 @@ def test_fingerprint_is_the_same_in_the_next_process():
     assert seen == {build_from_several_files().fingerprint}
 
 
-def test_fingerprint_follows_included_requirement_files():
-    one = build(digests={"requirements.txt": "aaa", "base.txt": "b1"}).fingerprint
-    two = build(digests={"requirements.txt": "aaa", "base.txt": "b2"}).fingerprint
-    assert one != two
-
-
-def test_fingerprint_follows_lock_file():
-    project = make_project(dependency_files=("uv.lock", "pyproject.toml"))
-    one = build(project=project, digests={"pyproject.toml": "p", "uv.lock": "l1"}).fingerprint
-    two = build(project=project, digests={"pyproject.toml": "p", "uv.lock": "l2"}).fingerprint
-    assert one != two
-
-
 PACKAGE = {"build-system": {"requires": ["setuptools"]}, "project": {"dependencies": ["flask"]}}
 APP = {"project": {"dependencies": ["flask"]}}
 NO_PACKAGE_POETRY = {"build-system": {}, "tool": {"poetry": {"package-mode": False}}}
@@ -361,21 +349,55 @@ def test_a_poetry_project_without_its_package_installs_only_the_lock_and_says_so
     ))
 
 
-def test_a_poetry_project_that_gains_its_package_builds_again():
+@pytest.mark.parametrize("top_level, builds_again", [
+    (frozenset({"wsgi.py", "shop/"}), True),  # Poetry's package mode finds shop/ now: the project is installed too
+    (frozenset({"wsgi.py", "static/"}), False),  # still no package shop
+], ids=["gains-its-package", "gains-another-directory"])
+def test_a_poetry_project_that_gains_its_package_builds_again(top_level, builds_again):
     files = ("poetry.lock", "pyproject.toml")
     plans = [
         build(project=make_project(dependency_files=files, pyproject=POETRY_NO_PACKAGE_DIR, top_level=top_level),
               digests={name: "x" for name in files})
-        for top_level in (frozenset({"wsgi.py"}), frozenset({"wsgi.py", "shop/"}))
+        for top_level in (frozenset({"wsgi.py"}), top_level)
     ]
-    assert plans[0].fingerprint != plans[1].fingerprint
+    assert (plans[0].fingerprint != plans[1].fingerprint) is builds_again
 
 
-def test_the_lock_file_is_part_of_the_fingerprint():
-    project = make_project(dependency_files=("poetry.lock", "pyproject.toml"), pyproject=APP)
-    one = build(project=project, digests={"poetry.lock": "1", "pyproject.toml": "p"}).fingerprint
-    two = build(project=project, digests={"poetry.lock": "2", "pyproject.toml": "p"}).fingerprint
-    assert one != two
+REQUIREMENTS_TREE = {"requirements.txt": "-r base.txt\nflask\n", "base.txt": "django\n", "dev.txt": "pytest\n"}
+UV_TREE = {"uv.lock": "version = 1\n", "pyproject.toml": "[project]\n", "poetry.lock": "# poetry\n", "Pipfile.lock": "{}\n"}
+POETRY_TREE = {"poetry.lock": "# poetry\n", "pyproject.toml": "[project]\n", "Pipfile.lock": "{}\n"}
+FOLLOWS_FILES = [
+    # (how the dependencies are installed, the project's dependency files, the one edited, whether the fingerprint changes)
+    ("requirements", REQUIREMENTS_TREE, "requirements.txt", True),
+    ("requirements", REQUIREMENTS_TREE, "base.txt", True),  # included by a -r line
+    ("requirements", REQUIREMENTS_TREE, "dev.txt", False),  # beside it, included by nothing
+    ("uv.lock", UV_TREE, "uv.lock", True),
+    ("uv.lock", UV_TREE, "pyproject.toml", True),
+    ("uv.lock", UV_TREE, "poetry.lock", False),  # a lock that uv.lock comes before
+    ("uv.lock", UV_TREE, "Pipfile.lock", False),
+    ("poetry.lock", POETRY_TREE, "poetry.lock", True),
+    ("poetry.lock", POETRY_TREE, "Pipfile.lock", False),
+]
+
+
+def scan_tree_fingerprint(root: Path, names) -> str:
+    """The fingerprint of a project whose dependency files are ``names`` in ``root``, read as a build reads them."""
+    project = make_project(root=root, dependency_files=tuple(names), pyproject=APP)
+    inputs, _, _ = find_dependency_inputs(project, make_settings())
+    return build(project=project, digests=scan_digests(root, inputs)).fingerprint
+
+
+@pytest.mark.parametrize("how, files, edited, changes", FOLLOWS_FILES, ids=[f"{row[0]}-{row[2]}" for row in FOLLOWS_FILES])
+def test_fingerprint_follows_the_content_of_the_dependency_inputs_alone(tmp_path, how, files, edited, changes):
+    for name, text in files.items():
+        (tmp_path / name).write_text(text)
+    assert find_dependency_inputs(make_project(dependency_files=tuple(files), pyproject=APP), make_settings())[1] == how
+    before = scan_tree_fingerprint(tmp_path, files)
+    (tmp_path / edited).write_text(files[edited])  # the same content again, a new mtime
+    os.utime(tmp_path / edited, ns=(1_000_000_000, 1_000_000_000))
+    assert scan_tree_fingerprint(tmp_path, files) == before
+    (tmp_path / edited).write_text(files[edited] + "requests\n")
+    assert (scan_tree_fingerprint(tmp_path, files) != before) is changes
 
 
 INI_WAITRESS = PasteServer("egg:waitress#main", "localhost:6543", "localhost", 6543)
