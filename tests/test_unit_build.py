@@ -13,11 +13,12 @@ import pytest
 from planning import WORKSTATION
 
 from warp import build
-from warp.context import Context, scan_installed
+from warp.config.project import scan_app, scan_project
+from warp.config.settings import find_settings
+from warp.context import Context
+from warp.env.inputs import scan_installed
+from warp.env.venv import Env
 from warp.errors import StepFailed
-from warp.project import scan_app, scan_project
-from warp.settings import find_settings
-from warp.venv import Env
 
 #: The env's python: `python -m pip install ... -r FILE ... NAME` installs each requirement it names (version 1.0, or
 #: the one pinned with ==) and appends its arguments to installs.log beside the env; with a file `fail` there, it fails.

@@ -1,5 +1,5 @@
-"""warp.parent: the small parent of a server whose own SIGTERM is not graceful, driving real tiny children that log
-the signals they get. Signals to warp are sent to this process while supervise() runs."""
+"""warp.run.parent: the small parent of a server whose own SIGTERM is not graceful, driving real tiny children that log
+the signals they get. Signals to warp are sent to this process while parent.run() runs."""
 
 from __future__ import annotations
 
@@ -16,9 +16,9 @@ import pytest
 from conftest import free_port
 from test_processes_e2e import wait_for
 
-from warp import parent
 from warp.errors import StepFailed
 from warp.proc import is_running, signal_group
+from warp.run import parent
 from warp.servers import Stop
 
 #: A server stand-in. It logs each signal it gets; a signal in "stops" ends it with that code, one in "touch_on"
@@ -109,7 +109,7 @@ def spawn(child: Child, tmp_path: Path):
 
 
 def make_plan(tmp_path: Path, child: Child, stop: Stop | None = None, **changes):
-    """What supervise() reads of a StartPlan."""
+    """What parent.run() reads of a StartPlan."""
     return SimpleNamespace(**{
         "argv": child.argv, "environ": dict(os.environ), "cwd": tmp_path, "host": "127.0.0.1", "port": free_port(), "server": "uwsgi",
         "mode": "wsgi", "stop": stop or Stop("signal", "SIGWINCH", timeout=WAIT, reload="SIGUSR1"), "failure_marker": None,
@@ -117,8 +117,8 @@ def make_plan(tmp_path: Path, child: Child, stop: Stop | None = None, **changes)
     })
 
 
-def supervise(plan, child: Child, then=lambda: None, **kwargs):
-    """supervise() with ``then`` run beside it once the child is ready; the code and what it reported."""
+def run_parent(plan, child: Child, then=lambda: None, **kwargs):
+    """parent.run() with ``then`` run beside it once the child is ready; the code and what it reported."""
     reports: list[str] = []
     errors: list[BaseException] = []
 
@@ -132,7 +132,7 @@ def supervise(plan, child: Child, then=lambda: None, **kwargs):
     helper = threading.Thread(target=act, daemon=True)
     helper.start()
     try:
-        code = parent.supervise(plan, reports.append, **kwargs)
+        code = parent.run(plan, reports.append, **kwargs)
     finally:
         helper.join(WAIT)
     assert not errors, errors
@@ -143,14 +143,14 @@ def to_warp(sig: int):
     os.kill(os.getpid(), sig)
 
 
-# ---------------------------------------------------------------- supervise
+# ---------------------------------------------------------------- run
 
 
 @pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT], ids=["SIGTERM", "SIGINT"])
 def test_a_stop_reaches_the_server_as_its_graceful_stop(tmp_path, children, sig):
     child = Child(tmp_path, stops={"SIGWINCH": 0})
     children.append(child)
-    code, reports = supervise(make_plan(tmp_path, child), child, lambda: to_warp(sig))
+    code, reports = run_parent(make_plan(tmp_path, child), child, lambda: to_warp(sig))
     assert child.log() == ["SIGWINCH"]
     assert (code, reports) == (0, [])
 
@@ -164,7 +164,7 @@ def test_a_reload_reaches_the_server_as_its_reload(tmp_path, children):
         child.wait_logged("SIGUSR1")
         to_warp(signal.SIGTERM)
 
-    code, _ = supervise(make_plan(tmp_path, child), child, reload_then_stop)
+    code, _ = run_parent(make_plan(tmp_path, child), child, reload_then_stop)
     assert child.log() == ["SIGUSR1", "SIGWINCH"]
     assert code == 0
 
@@ -173,7 +173,7 @@ def test_a_reload_reaches_the_server_as_its_reload(tmp_path, children):
 def test_the_servers_exit_code_after_a_stop_is_warps(tmp_path, children, stop_code):
     child = Child(tmp_path, stops={"SIGWINCH": stop_code})
     children.append(child)
-    code, _ = supervise(make_plan(tmp_path, child), child, lambda: to_warp(signal.SIGTERM))
+    code, _ = run_parent(make_plan(tmp_path, child), child, lambda: to_warp(signal.SIGTERM))
     assert code == stop_code
 
 
@@ -187,7 +187,7 @@ def test_a_server_that_ends_by_itself_gives_its_code_as_a_shell_shows_it(tmp_pat
     child = Child(tmp_path, on_start=on_start, default=["SIGTERM"])
     children.append(child)
     started = []
-    assert supervise(make_plan(tmp_path, child), child, started=lambda: started.append(1)) == (code, [])
+    assert run_parent(make_plan(tmp_path, child), child, started=lambda: started.append(1)) == (code, [])
     assert started == [1]
 
 
@@ -195,14 +195,14 @@ def test_a_server_that_dies_of_the_stop_it_was_sent_stopped_cleanly(tmp_path, ch
     child = Child(tmp_path, default=["SIGTERM"])
     children.append(child)
     plan = make_plan(tmp_path, child, Stop("signal", "SIGTERM", timeout=WAIT))
-    assert supervise(plan, child, lambda: to_warp(signal.SIGINT)) == (0, [])
+    assert run_parent(plan, child, lambda: to_warp(signal.SIGINT)) == (0, [])
 
 
 def test_a_server_that_does_not_stop_in_time_is_killed(tmp_path, children):
     child = Child(tmp_path)  # logs the stop, and goes on
     children.append(child)
     plan = make_plan(tmp_path, child, Stop("signal", "SIGWINCH", timeout=0.2))
-    code, reports = supervise(plan, child, lambda: to_warp(signal.SIGTERM))
+    code, reports = run_parent(plan, child, lambda: to_warp(signal.SIGTERM))
     assert child.log() == ["SIGWINCH"]
     assert code == 128 + signal.SIGKILL
     assert reports == ["warning: uwsgi did not stop within 0.2s; killing it"]
@@ -217,7 +217,7 @@ def test_a_second_ctrl_c_kills_the_server_without_waiting(tmp_path, children):
         child.wait_logged("SIGWINCH")
         to_warp(signal.SIGINT)
 
-    code, reports = supervise(make_plan(tmp_path, child, Stop("signal", "SIGWINCH", timeout=WAIT)), child, twice)
+    code, reports = run_parent(make_plan(tmp_path, child, Stop("signal", "SIGWINCH", timeout=WAIT)), child, twice)
     assert (code, reports) == (128 + signal.SIGKILL, [])  # no timeout passed
 
 
@@ -225,7 +225,7 @@ def test_a_server_that_cannot_import_the_app_is_stopped(tmp_path, children):
     marker = tmp_path / "import-failed-0"
     child = Child(tmp_path, stops={"SIGWINCH": 0}, on_start={"touch": str(marker)})
     children.append(child)
-    code, _ = supervise(make_plan(tmp_path, child, import_marker=marker), child)
+    code, _ = run_parent(make_plan(tmp_path, child, import_marker=marker), child)
     assert child.log() == ["SIGWINCH"]
     assert code == parent.APP_FAILED
 
@@ -235,7 +235,7 @@ def test_an_import_marker_of_an_earlier_start_is_removed_first(tmp_path, childre
     marker.touch()
     child = Child(tmp_path, on_start={"exit": 0})
     children.append(child)
-    assert supervise(make_plan(tmp_path, child, import_marker=marker), child) == (0, [])
+    assert run_parent(make_plan(tmp_path, child, import_marker=marker), child) == (0, [])
     assert not marker.exists()
 
 
@@ -248,10 +248,10 @@ def test_new_code_that_fails_to_import_after_a_reload_leaves_the_old_processes_s
         to_warp(signal.SIGHUP)
         child.wait_logged("SIGUSR1")
         wait_for(marker.exists, WAIT, "the import marker")
-        time.sleep(0.2)  # a few of supervise's rounds, any of which would stop it
+        time.sleep(0.2)  # a few of parent.run's rounds, any of which would stop it
         os.kill(child.pid(), signal.SIGUSR2)
 
-    code, _ = supervise(make_plan(tmp_path, child, import_marker=marker), child, reload_then_end)
+    code, _ = run_parent(make_plan(tmp_path, child, import_marker=marker), child, reload_then_end)
     assert child.log() == ["SIGUSR1", "SIGUSR2"]
     assert code == 0
 
@@ -261,7 +261,7 @@ def test_an_entry_point_that_exits_before_listening_is_an_error_that_says_why(tm
     child = Child(tmp_path, on_start={"exit": exit_with})
     children.append(child)
     with pytest.raises(StepFailed) as caught:
-        supervise(make_plan(tmp_path, child, server=None, mode="python"), child, why_exited=lambda code: f"app.py exited (code {code})")
+        run_parent(make_plan(tmp_path, child, server=None, mode="python"), child, why_exited=lambda code: f"app.py exited (code {code})")
     assert caught.value.message == f"app.py exited (code {exit_with})"
     assert caught.value.hint == parent.EARLY_EXIT_HINT
     assert caught.value.returncode == returncode
@@ -272,12 +272,12 @@ def test_a_server_whose_startup_failed_is_an_error(tmp_path, children):
     marker.touch()  # one of an earlier start: removed first
     child = Child(tmp_path, on_start={"exit": 0})
     children.append(child)
-    assert supervise(make_plan(tmp_path, child, failure_marker=marker), child) == (0, [])
+    assert run_parent(make_plan(tmp_path, child, failure_marker=marker), child) == (0, [])
 
     child = Child(tmp_path, "failing", on_start={"touch": str(marker), "exit": 0})
     children.append(child)
     with pytest.raises(StepFailed) as caught:
-        supervise(make_plan(tmp_path, child, failure_marker=marker, server="uvicorn"), child)
+        run_parent(make_plan(tmp_path, child, failure_marker=marker, server="uvicorn"), child)
     assert caught.value.message == "the application failed to start: uvicorn stopped (its lifespan startup failed)"
     assert caught.value.returncode == 3
 
@@ -286,7 +286,7 @@ def test_warps_own_signal_handlers_come_back(tmp_path, children):
     child = Child(tmp_path, on_start={"exit": 0})
     children.append(child)
     before = {sig: signal.getsignal(sig) for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP)}
-    supervise(make_plan(tmp_path, child), child)
+    run_parent(make_plan(tmp_path, child), child)
     assert {sig: signal.getsignal(sig) for sig in before} == before
 
 
@@ -394,6 +394,6 @@ def test_what_the_server_leaves_of_its_group_is_killed(tmp_path, children):
     worker = Child(tmp_path, "worker")  # logs the stop, and goes on
     main = Child(tmp_path, "main", stops={"SIGWINCH": 0}, grandchild=worker)
     children += [main, worker]
-    code, _ = supervise(make_plan(tmp_path, main), main, lambda: (worker.pid(), to_warp(signal.SIGTERM)))
+    code, _ = run_parent(make_plan(tmp_path, main), main, lambda: (worker.pid(), to_warp(signal.SIGTERM)))
     assert code == 0
     wait_for(lambda: not is_running(worker.pid()), WAIT, "the worker to end")

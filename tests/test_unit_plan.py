@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 from planning import *  # noqa: F403  (the facts and helpers every planning test uses)
-from warp.context import scan_digests
+
+from warp.env.inputs import scan_digests
 
 MIB = 1 << 20
 NAMED = [

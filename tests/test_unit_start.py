@@ -1,5 +1,5 @@
-"""warp.start's decisions that need no server: the set-up commands' stamp (what keys it, when they run again), and the
-messages and watch lists made from the project. Real files and real tiny programs in tmp_path."""
+"""warp.run.start's decisions that need no server: the set-up commands' stamp (what keys it, when they run again), and the
+messages made from the project. Real files and real tiny programs in tmp_path."""
 
 from __future__ import annotations
 
@@ -14,9 +14,8 @@ import pytest
 from planning import MODULE
 from planning import start as make_start
 
-from warp import start
-from warp.errors import UsageError
-from warp.venv import Env
+from warp.env.venv import Env
+from warp.run import start
 
 #: A stand-in for mod_wsgi-express setup-server: writes two files into the server root (its first argument) from its
 #: arguments and environment, and appends a line to a counter file (its second argument).
@@ -301,48 +300,3 @@ def test_an_entry_point_that_exits_before_listening_is_described(tmp_path, mode,
 
 def test_a_missing_module_defines_no_callable(tmp_path):
     assert start.find_module_callable(tmp_path / "app.py") is None
-
-
-def django_ctx(home: Path, settings: str | None, environ: dict | None = None, manage_py: bool = True):
-    app = SimpleNamespace(home=home, manage_py=manage_py, django_settings=settings)
-    return SimpleNamespace(app=app, app_environ=lambda: {"DJANGO_SETTINGS_MODULE": settings, **(environ or {})} if settings else dict(environ or {}))
-
-
-@pytest.mark.parametrize("layout, module, watched", [
-    (["mysite/settings.py"], "mysite.settings", "mysite/settings.py"),
-    (["mysite/settings/__init__.py", "mysite/settings/base.py"], "mysite.settings", "mysite/settings"),
-    (["config/settings/base.py", "config/settings/production.py"], "config.settings.production", "config/settings"),
-    (["settings.py"], "settings", "settings.py"),
-])
-def test_the_django_settings_watched_are_the_module_or_its_package(tmp_path, layout, module, watched):
-    for name in layout:
-        (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)
-        (tmp_path / name).touch()
-    assert start.find_settings_files(django_ctx(tmp_path, module)) == (tmp_path / watched,)
-
-
-def test_the_environments_django_settings_module_is_the_one_watched(tmp_path):
-    ctx = django_ctx(tmp_path, "mysite.settings", {"DJANGO_SETTINGS_MODULE": "mysite.production"})
-    assert start.find_settings_files(ctx) == (tmp_path / "mysite/production.py",)
-
-
-def test_a_project_that_is_not_django_watches_no_settings(tmp_path):
-    assert start.find_settings_files(django_ctx(tmp_path, "mysite.settings", manage_py=False)) == ()
-    assert start.find_settings_files(django_ctx(tmp_path, None)) == ()
-
-
-@pytest.mark.parametrize("tool, excludes", [
-    ({}, ()),
-    ({"reload-exclude": "media/"}, ("media/",)),
-    ({"reload-exclude": ["media/", "*.log"]}, ("media/", "*.log")),
-])
-def test_reload_excludes_come_from_the_project(tool, excludes):
-    assert start._reload_excludes(SimpleNamespace(project=SimpleNamespace(tool=tool))) == excludes
-
-
-@pytest.mark.parametrize("value", [3, ["media/", 3], {"media": True}])
-def test_reload_excludes_that_are_not_patterns_are_refused(value):
-    with pytest.raises(UsageError) as caught:
-        start._reload_excludes(SimpleNamespace(project=SimpleNamespace(tool={"reload-exclude": value})))
-    assert caught.value.message == "[tool.warp] reload-exclude must be a list of patterns"
-    assert caught.value.hint == 'write it as reload-exclude = ["media/", "*.log"]'

@@ -6,6 +6,8 @@ from pathlib import Path, PurePosixPath
 
 import pytest
 
+from warp.errors import UsageError
+from warp.reload import watch
 from warp.reload.watch import Reaction, classify, find_kind, is_excluded
 
 ROOT = Path("/srv/app")
@@ -112,3 +114,20 @@ def test_the_django_settings_module_or_package_asks_for_a_new_plan():
     assert find_kind(ROOT, ROOT / "mysite/urls.py", settings=settings) == "restart"
     batch = {str(ROOT / "mysite/settings.py"), str(ROOT / "mysite/views.py")}
     assert classify(ROOT, batch, settings=settings) == Reaction("settings", "mysite/settings.py")
+
+
+@pytest.mark.parametrize("tool, excludes", [
+    ({}, ()),
+    ({"reload-exclude": "media/"}, ("media/",)),
+    ({"reload-exclude": ["media/", "*.log"]}, ("media/", "*.log")),
+])
+def test_reload_excludes_come_from_the_project(tool, excludes):
+    assert watch.find_reload_excludes(tool) == excludes
+
+
+@pytest.mark.parametrize("value", [3, ["media/", 3], {"media": True}])
+def test_reload_excludes_that_are_not_patterns_are_refused(value):
+    with pytest.raises(UsageError) as caught:
+        watch.find_reload_excludes({"reload-exclude": value})
+    assert caught.value.message == "[tool.warp] reload-exclude must be a list of patterns"
+    assert caught.value.hint == 'write it as reload-exclude = ["media/", "*.log"]'
