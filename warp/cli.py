@@ -442,30 +442,32 @@ force_option = click.option("--force", is_flag=True, help="Overwrite files that 
 def _render_and_write(render, *, platform: bool, flags: dict, out: Path | None, force: bool, listen: str = "80", into_source: bool = False,
                       concurrency: str | None = None):
     """Plan as `warp start` would, render, write; print each path."""
-    from warp import deploy, formation
+    from warp import formation
+    from warp.deploy import effects
 
-    ctx = deploy.keep_local(_context(create=False, **flags)) if not platform else _context(create=False, **flags)
+    ctx = effects.keep_local(_context(create=False, **flags)) if not platform else _context(create=False, **flags)
     processes = formation.scan_process_plan(ctx, _concurrency(concurrency))
     plan = _web_plan(ctx, processes, local=not platform)
     if plan.socket and not platform:
         report(f" -----> {plan.server} listens on unix:{plan.socket} ({plan.socket_protocol} protocol)")
-    files = render(plan, deploy.make_deployment(ctx, plan, platform=platform, listen=listen, processes=processes))
+    files = render(plan, effects.make_deployment(ctx, plan, platform=platform, listen=listen, processes=processes))
     out = ctx.source if into_source else (out or ctx.env.state / "export").absolute()
-    for path in deploy.write_files(out, files, force, report, elsewhere="" if into_source else "--out DIR"):
+    for path in effects.write_files(out, files, force, report, elsewhere="" if into_source else "--out DIR"):
         click.echo(str(path))
     return ctx, plan
 
 
 def _web_plan(ctx: Context, processes, *, local: bool):
     """What the exports and the image describe for web: warp's own StartPlan, or the declared command's."""
-    from warp import deploy, formation
+    from warp import formation
+    from warp.deploy import effects
 
-    if processes.web.is_declared:  # the checks of deploy.scan_deploy_plan: no --reload, a built env
+    if processes.web.is_declared:  # the checks of effects.scan_deploy_plan: no --reload, a built env
         if ctx.settings["reload"].value:
             raise UsageError("--reload is a development mode and is not exported", hint="leave out --reload")
         formation.check_built(ctx)
         return formation.make_declared_web_plan(ctx, processes.web)
-    return deploy.scan_deploy_plan(ctx, local=local)
+    return effects.scan_deploy_plan(ctx, local=local)
 
 
 @cli.command(name="export")
@@ -477,7 +479,8 @@ def _web_plan(ctx: Context, processes, *, local: bool):
 @concurrency_option
 def export_(target: str, out: Path | None, listen: str, force: bool, concurrency: str | None, **flags) -> None:
     """Write TARGET's configuration from the plan `warp start` runs: systemd, supervisor, nginx, procfile, kubernetes."""
-    from warp import deploy, export, export_processes
+    from warp import export, export_processes
+    from warp.deploy import effects
 
     if target not in export.TARGETS:
         raise UsageError(f"unknown export target {target!r}", hint=f"choose one of: {', '.join(export.TARGETS)}")
@@ -487,7 +490,7 @@ def export_(target: str, out: Path | None, listen: str, force: bool, concurrency
     if target == "kubernetes" and ctx.project.environment:
         report(f" -----> The Deployment reads .warp/environment from Secret {export.find_secret_name(ctx.env.name)}; create it with:")
         report("        " + export.make_secret_command(ctx.env.name, ctx.source))
-        deploy.report_env_file_quirks(ctx, "kubectl's --from-env-file", report)
+        effects.report_env_file_quirks(ctx, "kubectl's --from-env-file", report)
 
 
 @cli.command()
@@ -497,23 +500,24 @@ def export_(target: str, out: Path | None, listen: str, force: bool, concurrency
 @start_options
 def image(name: str | None, force: bool, **flags) -> None:
     """Put a wheelhouse, a Containerfile and a .containerignore in the project and build image NAME with docker, podman or buildah."""
-    from warp import deploy, export, export_processes, formation
+    from warp import export, export_processes, formation
+    from warp.deploy import effects
 
     ctx = _context(create=False, **flags)
     processes = formation.scan_process_plan(ctx)
     plan = _web_plan(ctx, processes, local=False)
     # The wheelhouse first: a package that cannot go in stops everything before a file is written.
-    deploy.run_image_wheelhouse(ctx, report)
-    dep = deploy.make_deployment(ctx, plan, platform=True, processes=processes)
+    effects.run_image_wheelhouse(ctx, report)
+    dep = effects.make_deployment(ctx, plan, platform=True, processes=processes)
     files = export_processes.render_containerfile(plan, dep)
     if not any((ctx.source / name).exists() for name in (".containerignore", ".dockerignore")):
         files += export.render_containerignore(dep)
     elif ".warp/environment" not in _read_ignore(ctx.source) and ctx.project.environment:
         report("warning: the project's .containerignore/.dockerignore does not list .warp/environment: its values would go into the image")
-    for path in deploy.write_files(ctx.source, files, force, report):
+    for path in effects.write_files(ctx.source, files, force, report):
         click.echo(str(path))
     tag = name if name and ":" in name else f"{name}:latest" if name else export.find_image_name(ctx.env.name)
-    deploy.run_image(ctx, ctx.source / "Containerfile", tag, plan.port, report)
+    effects.run_image(ctx, ctx.source / "Containerfile", tag, plan.port, report)
 
 
 def _read_ignore(source: Path) -> str:
@@ -527,12 +531,13 @@ def _read_ignore(source: Path) -> str:
 @start_options
 def s2i(builder: str | None, force: bool, **flags) -> None:
     """Write OpenShift Source-to-Image scripts (.s2i/bin/assemble, run, usage) that call warp, and build a builder image."""
-    from warp import deploy, export
+    from warp import export
+    from warp.deploy import effects
 
     ctx, plan = _render_and_write(export.render_s2i, platform=True, flags=flags, out=None, force=force, into_source=True)
     if builder:
         tag = builder if ":" in builder else f"{builder}:latest"
-        deploy.run_s2i_builder(ctx, plan, tag, report)
+        effects.run_s2i_builder(ctx, plan, tag, report)
 
 
 # ---------------------------------------------------------------- lifecycle hooks

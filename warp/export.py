@@ -2,7 +2,7 @@
 
 Every renderer takes the same StartPlan that `warp start` runs (and `warp plan`
 prints), so a generated config can never disagree with the server it fronts.
-Renderers are pure: they return file contents and never write (deploy.py does).
+Renderers are pure: they return file contents and never write (deploy/effects.py does).
 """
 
 from __future__ import annotations

@@ -1,4 +1,7 @@
-"""Carry out exports: gather the deployment facts, write rendered files, build an image."""
+"""Carry out exports: gather the deployment facts, write rendered files, build an image.
+
+The package's renderers are pure; this module is where an export touches the machine (the env's record, files,
+container engines, warp's own wheel)."""
 
 from __future__ import annotations
 
