@@ -9,7 +9,7 @@ from warp.deploy.base import (
     find_stop_seconds, has_more_than_web, make_cannot_express, make_header, make_service_environment, make_type_argv
 )
 from warp.plan import StartPlan
-from warp.processes import RELEASE, Process
+from warp.processes import RELEASE, Process, ProcessPlan
 
 #: Runs on this machine, where the plan's host and port (or socket) are fixed, not on a platform that gives $PORT.
 PLATFORM = False
@@ -92,7 +92,7 @@ def render(plan: StartPlan, dep: Deployment) -> list[File]:
     return files
 
 
-def _render_web(plan: StartPlan, dep: Deployment, processes, after: str, target: str, release: str | None) -> str:
+def _render_web(plan: StartPlan, dep: Deployment, processes: ProcessPlan | None, after: str, target: str, release: str | None) -> str:
     """NAME.service; one of NAME.target's units when there are ``processes`` besides web, after the release step."""
     unit = [f"Description={dep.name} ({plan.server or plan.mode}, started by warp)", after]
     before_service = []
