@@ -25,7 +25,9 @@ from supervisor.options import ServerOptions, UnhosedConfigParser
 from conftest import build_app, free_port, warp
 from test_export_e2e import get, needs_nginx, nginx_in, wait_for, world_dir  # noqa: F401 (nginx_in and world_dir are fixtures)
 from test_unit_plan import MODULE, make_settings, start
-from warp import export
+from warp.deploy import kubernetes, supervisor, systemd
+from warp.deploy import nginx as nginx_export
+from warp.deploy.base import Deployment, make_start_args
 from warp.errors import UsageError
 
 #: Directory names every export can hold, each one a way a naive quoting goes wrong.
@@ -54,7 +56,7 @@ def make_plan(static_root: Path | None = None):
     return start("gunicorn", target, flags={"port": "9000"})
 
 
-def make_deployment(plan, root: Path, **changes) -> export.Deployment:
+def make_deployment(plan, root: Path, **changes) -> Deployment:
     """A project in ``root``, with its WARP_HOME and the Python that runs warp (a real executable) inside it."""
     python = root / "bin" / "python"
     python.parent.mkdir(parents=True, exist_ok=True)
@@ -62,10 +64,10 @@ def make_deployment(plan, root: Path, **changes) -> export.Deployment:
         python.symlink_to(sys.executable)
     base = dict(
         name="blog", source=root, warp_home=root / "home", warp=(str(python), "-m", "warp"),
-        start_args=export.make_start_args(plan, make_settings(), platform=False),
+        start_args=make_start_args(plan, make_settings(), platform=False),
         python_version="3.12.4", warp_version="1.2.3", user=pwd.getpwuid(os.geteuid()).pw_name,
     )
-    return export.Deployment(**{**base, **changes})
+    return Deployment(**{**base, **changes})
 
 
 def refusal(render, plan, dep) -> str:
@@ -87,7 +89,7 @@ def test_systemd_analyze_reads_the_unit_of_an_awkward_directory(name, tmp_path):
     dep = make_deployment(plan, tmp_path / name)
     if any(c in name for c in "\"'\\\t"):  # refused in the program's path: see the next test
         dep = dataclasses.replace(dep, warp=(sys.executable, "-m", "warp"))
-    (unit,) = export.render_systemd(plan, dep)
+    (unit,) = systemd.render(plan, dep)
     path = tmp_path / unit.path
     path.write_text(unit.text)
     checked = subprocess.run(["systemd-analyze", "verify", str(path)], capture_output=True, text=True)
@@ -99,16 +101,16 @@ def test_systemd_analyze_reads_the_unit_of_an_awkward_directory(name, tmp_path):
 #: What a unit file or supervisor's ini cannot hold in a project's path; the Python's own path only for a program of
 #: ExecStart= (elsewhere it is outside the project).
 REFUSED = [
-    (export.render_systemd, "a\nb", "systemd cannot express a newline in WorkingDirectory="),
-    (export.render_systemd, "ab ", "systemd cannot express a space at the end in WorkingDirectory="),
-    (export.render_systemd, 'dq"x', "systemd cannot express a double quote in the program of ExecStart="),
-    (export.render_systemd, "sq'x", "systemd cannot express a single quote in the program of ExecStart="),
-    (export.render_systemd, "bs\\x", "systemd cannot express a backslash in the program of ExecStart="),
-    (export.render_systemd, "tab\tx", "systemd cannot express a tab in the program of ExecStart="),
-    (export.render_supervisor, "hash #x", "supervisor cannot express '#' after a blank in directory="),
-    (export.render_supervisor, "semi ;x", "supervisor cannot express ';' after a blank in directory="),
-    (export.render_supervisor, "a\nb", "supervisor cannot express a newline in directory="),
-    (export.render_supervisor, "ab ", "supervisor cannot express a space at the end in directory="),
+    (systemd.render, "a\nb", "systemd cannot express a newline in WorkingDirectory="),
+    (systemd.render, "ab ", "systemd cannot express a space at the end in WorkingDirectory="),
+    (systemd.render, 'dq"x', "systemd cannot express a double quote in the program of ExecStart="),
+    (systemd.render, "sq'x", "systemd cannot express a single quote in the program of ExecStart="),
+    (systemd.render, "bs\\x", "systemd cannot express a backslash in the program of ExecStart="),
+    (systemd.render, "tab\tx", "systemd cannot express a tab in the program of ExecStart="),
+    (supervisor.render, "hash #x", "supervisor cannot express '#' after a blank in directory="),
+    (supervisor.render, "semi ;x", "supervisor cannot express ';' after a blank in directory="),
+    (supervisor.render, "a\nb", "supervisor cannot express a newline in directory="),
+    (supervisor.render, "ab ", "supervisor cannot express a space at the end in directory="),
 ]
 
 
@@ -135,7 +137,7 @@ def read_supervisor_program(text: str):
 def test_supervisor_reads_back_the_directory_environment_and_command(name, tmp_path):
     plan = make_plan()
     dep = make_deployment(plan, tmp_path / name)
-    program = read_supervisor_program(export.render_supervisor(plan, dep)[0].text)
+    program = read_supervisor_program(supervisor.render(plan, dep)[0].text)
     assert program.directory == str(dep.source)
     assert program.environment == {"WARP_HOME": str(dep.warp_home), "WARP_ENV_NAME": "blog", "PYTHONUNBUFFERED": "1"}
     assert shlex.split(program.command) == [*dep.warp, "start", *dep.start_args]  # as supervisor splits it
@@ -145,7 +147,7 @@ def test_supervisor_command_keeps_a_hash_after_a_blank(tmp_path):
     """Its ini parser takes ` #` for a comment, quotes or not; command= is split by shlex, so the # gets quotes of its own."""
     plan = make_plan()
     dep = make_deployment(plan, tmp_path / "x", warp=(str(tmp_path / "x" / "bin" / "python"), "-m", "warp", "--app", "a #b ;c"))
-    program = read_supervisor_program(export.render_supervisor(plan, dep)[0].text)
+    program = read_supervisor_program(supervisor.render(plan, dep)[0].text)
     assert shlex.split(program.command)[:5] == [*dep.warp]
 
 
@@ -155,7 +157,7 @@ def test_supervisor_command_keeps_a_hash_after_a_blank(tmp_path):
 ])
 def test_supervisor_refuses_an_environment_value_its_tokenizer_cannot_read_back(warp_home, message, tmp_path):
     plan = make_plan()
-    assert refusal(export.render_supervisor, plan, make_deployment(plan, tmp_path / "x", warp_home=Path(warp_home))).startswith(message)
+    assert refusal(supervisor.render, plan, make_deployment(plan, tmp_path / "x", warp_home=Path(warp_home))).startswith(message)
 
 
 # ---------------------------------------------------------------- nginx
@@ -169,7 +171,7 @@ def test_nginx_serves_static_files_from_an_awkward_static_root(name, world_dir, 
     (static / "app.css").write_text("body { color: teal }")
     port = free_port()
     plan = make_plan(static_root=static)
-    (conf,) = export.render_nginx(plan, make_deployment(plan, world_dir / "project", listen=f"127.0.0.1:{port}"))
+    (conf,) = nginx_export.render(plan, make_deployment(plan, world_dir / "project", listen=f"127.0.0.1:{port}"))
     (world_dir / "site.conf").write_text(conf.text)
     nginx = nginx_in(world_dir / "site.conf")
     checked = nginx.test()
@@ -182,7 +184,7 @@ def test_nginx_serves_static_files_from_an_awkward_static_root(name, world_dir, 
 def test_nginx_refuses_a_dollar_in_a_static_root(tmp_path):
     """alias expands $variables and nginx has no escape for a literal $."""
     plan = make_plan(static_root=Path("/srv/dol$x"))
-    message = refusal(export.render_nginx, plan, make_deployment(plan, tmp_path / "project"))
+    message = refusal(nginx_export.render, plan, make_deployment(plan, tmp_path / "project"))
     assert message == "nginx cannot express '$' in alias ('/srv/dol$x/')"
 
 
@@ -191,14 +193,14 @@ def test_nginx_refuses_a_dollar_in_a_static_root(tmp_path):
     ("*:80", "*:80"), ("localhost:8081", "localhost:8081"), ("web-1.example.com:443", "web-1.example.com:443"),
 ])
 def test_listen_takes_a_port_or_an_address_and_port(raw, written):
-    assert export.find_listen(raw) == written
+    assert nginx_export.find_listen(raw) == written
 
 
 @pytest.mark.parametrize("raw", ["80; } server { listen 81", "80 default_server", "0", "70000", "http", "1.2.3:80", "[1.2.3.4]:80",
                                  "::1:80", "-a:80", "a b:80", ":80", "", "８０"])
 def test_listen_refuses_anything_else(raw):
     with pytest.raises(UsageError) as caught:
-        export.find_listen(raw)
+        nginx_export.find_listen(raw)
     assert caught.value.message == f"--listen {raw!r} is not a port, address:port or [IPv6 address]:port"
     assert caught.value.hint == "e.g. --listen 80, --listen 127.0.0.1:8081 or --listen [::1]:8081"
 
@@ -207,7 +209,7 @@ def test_listen_refuses_anything_else(raw):
 @pytest.mark.parametrize("listen", ["127.0.0.1:{port}", "[::1]:{port}", "{port}"])
 def test_nginx_accepts_every_listen_that_warp_accepts(listen, world_dir, nginx_in):
     plan = make_plan()
-    (conf,) = export.render_nginx(plan, make_deployment(plan, world_dir / "project", listen=listen.format(port=free_port())))
+    (conf,) = nginx_export.render(plan, make_deployment(plan, world_dir / "project", listen=listen.format(port=free_port())))
     (world_dir / "site.conf").write_text(conf.text)
     checked = nginx_in(world_dir / "site.conf").test()
     assert checked.returncode == 0, checked.stderr
@@ -223,7 +225,7 @@ def test_kubectl_reads_the_env_file_the_printed_command_names(name, tmp_path):
     environment = tmp_path / name / ".warp" / "environment"
     environment.parent.mkdir(parents=True)
     environment.write_text("SECRET_KEY=s3cret\n")
-    command = export.make_secret_command("blog", tmp_path / name)
+    command = kubernetes.make_secret_command("blog", tmp_path / name)
     made = subprocess.run(["sh", "-c", command + " --dry-run=client -o json"], capture_output=True, text=True)
     assert made.returncode == 0, made.stderr
     assert base64.b64decode(json.loads(made.stdout)["data"]["SECRET_KEY"]) == b"s3cret"

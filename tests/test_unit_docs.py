@@ -9,9 +9,9 @@ from pathlib import Path
 import click
 import pytest
 
-from warp import export
-from warp.cli import cli
+from warp import deploy
 from warp.config import project, settings
+from warp.cli import cli
 
 ROOT = Path(__file__).resolve().parent.parent
 DOCS = ROOT / "docs"
@@ -185,7 +185,7 @@ def test_the_group_options_and_the_export_targets_are_documented():
     for option in ("--version", "--help", "-h", *(opt for param in cli.params for opt in param.opts)):
         assert has_option(text, option), f"warp {option} is not in {CONFIGURATION.name}"
     row = find_command_doc("export")
-    for target in export.TARGETS:
+    for target in deploy.TARGETS:
         assert target in row, f"export target {target} is not in the `warp export` row"
 
 

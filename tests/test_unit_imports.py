@@ -8,7 +8,7 @@ import os
 import subprocess
 import sys
 
-from warp import servers
+from warp import deploy, servers
 from warp.cli import SOCKET_HELP
 
 LOADED = """
@@ -60,6 +60,16 @@ def test_activate_of_an_existing_env_skips_the_project_machinery(tmp_path):
 def test_the_registry_names_are_the_adapters_names():
     assert servers.NAMES == tuple(adapter.name for adapter in servers.ADAPTERS.values())
     assert all(servers.find_adapter(name).name == name for name in servers.NAMES)
+
+
+def test_the_export_registry_names_target_modules_it_imports_only_when_asked(tmp_path):
+    """`warp export --help` and `warp list` name no target's module; each registered one renders and says where it runs."""
+    for args in (("export", "--help"), ("list",)):
+        loaded = loaded_by(tmp_path, *args)
+        assert not {name for name in loaded if name.startswith("warp.deploy.")}, loaded
+    for name in deploy.NAMES:
+        target = deploy.find_target(name)
+        assert callable(target.render) and isinstance(target.PLATFORM, bool), name
 
 
 def test_socket_help_names_each_server_by_what_it_speaks_on_a_unix_socket():

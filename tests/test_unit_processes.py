@@ -316,43 +316,6 @@ def test_colours_only_on_a_terminal(tmp_path):
         assert not multirun.should_colour(not_a_tty, {})
 
 
-# ---------------------------------------------------------------- the exports
-
-
-def export_dep(processes):
-    from test_unit_export import deployment, gunicorn_plan
-
-    plan = gunicorn_plan()
-    return plan, deployment(plan, processes=processes)
-
-
-@pytest.mark.parametrize("target", ["systemd", "supervisor", "procfile", "kubernetes"])
-def test_without_other_types_every_export_is_the_single_web_one(target):
-    from warp import export, export_processes
-
-    for processes in (None, plan(), plan("web: warp start\n")):
-        the_plan, dep = export_dep(processes)
-        assert export_processes.RENDERERS[target](the_plan, dep) == export.TARGETS[target][0](the_plan, dep)
-
-
-def test_the_exports_carry_every_type_and_their_counts():
-    from warp import export_processes
-
-    the_plan, dep = export_dep(plan(CELERY + "release: python manage.py migrate\n", concurrency=("worker=3", "-c")))
-    assert export_processes.render_procfile(the_plan, dep)[0].text.splitlines()[1:] == [
-        "worker: warp start worker", "beat: warp start beat", "release: warp release"]
-    units = {file.path: file.text for file in export_processes.render_systemd(the_plan, dep)}
-    assert set(units) == {"blog.service", "blog-worker@.service", "blog-beat@.service", "blog-release.service", "blog.target"}
-    assert "Wants=blog-release.service blog.service blog-worker@1.service blog-worker@2.service blog-worker@3.service blog-beat@1.service\n" in units["blog.target"]
-    assert "ExecStart=/opt/warp/bin/python -m warp start worker\n" in units["blog-worker@.service"]
-    conf = export_processes.render_supervisor(the_plan, dep)[0].text
-    assert "[group:blog-processes]\nprograms=blog,blog-release,blog-worker,blog-beat\n" in conf
-    assert "[program:blog-worker]\ncommand=/opt/warp/bin/python -m warp start worker\n" in conf and "numprocs=3\n" in conf
-    containerfile = export_processes.render_containerfile(the_plan, dep)[0].text
-    assert "#   podman run IMAGE warp start worker\n" in containerfile
-    assert containerfile.index("podman run IMAGE warp start beat") < containerfile.index("\nCMD ")
-
-
 def test_under_reload_a_change_restarts_the_named_processes_and_an_exit_waits_for_the_next_change(tmp_path):
     changed = threading.Event()
     out = io.BytesIO()

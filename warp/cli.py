@@ -15,7 +15,7 @@ import click
 if TYPE_CHECKING:
     from warp.context import Context
 
-from warp import __version__, shell
+from warp import __version__, deploy, shell
 from warp.config.settings import INTERFACES, MODES, SERVER_TYPES, find_warp_home, read_environ
 from warp.errors import EnvError, UsageError, WarpError, disk_full_as_error
 
@@ -443,38 +443,39 @@ def _print_plan(ctx: Context, plan) -> None:
 force_option = click.option("--force", is_flag=True, help="Overwrite files that exist with other content.")
 
 
-def _render_and_write(render, *, platform: bool, flags: dict, out: Path | None, force: bool, listen: str = "80", into_source: bool = False,
+def _render_and_write(target, *, flags: dict, out: Path | None, force: bool, listen: str = "80", into_source: bool = False,
                       concurrency: str | None = None):
-    """Plan as `warp start` would, render, write; print each path."""
-    from warp import deploy
+    """Plan as `warp start` would, render with ``target`` (a module of warp.deploy), write; print each path."""
+    from warp.deploy import effects
     from warp.run import formation
 
-    ctx = deploy.keep_local(_context(create=False, **flags)) if not platform else _context(create=False, **flags)
+    platform = target.PLATFORM
+    ctx = effects.keep_local(_context(create=False, **flags)) if not platform else _context(create=False, **flags)
     processes = formation.scan_process_plan(ctx, _concurrency(concurrency))
     plan = _web_plan(ctx, processes, local=not platform)
     if plan.socket and not platform:
         report(f" -----> {plan.server} listens on unix:{plan.socket} ({plan.socket_protocol} protocol)")
-    files = render(plan, deploy.make_deployment(ctx, plan, platform=platform, listen=listen, processes=processes))
+    files = target.render(plan, effects.make_deployment(ctx, plan, platform=platform, listen=listen, processes=processes))
     out = ctx.source if into_source else (out or ctx.env.state / "export").absolute()
-    for path in deploy.write_files(out, files, force, report, elsewhere="" if into_source else "--out DIR"):
+    for path in effects.write_files(out, files, force, report, elsewhere="" if into_source else "--out DIR"):
         click.echo(str(path))
     return ctx, plan
 
 
 def _web_plan(ctx: Context, processes, *, local: bool):
     """What the exports and the image describe for web: warp's own StartPlan, or the declared command's."""
-    from warp import deploy
+    from warp.deploy import effects
     from warp.run import formation
 
-    if processes.web.is_declared:  # the checks of deploy.scan_deploy_plan: no --reload, a built env
+    if processes.web.is_declared:  # the checks of effects.scan_deploy_plan: no --reload, a built env
         if ctx.settings["reload"].value:
             raise UsageError("--reload is a development mode and is not exported", hint="leave out --reload")
         formation.check_built(ctx)
         return formation.make_declared_web_plan(ctx, processes.web)
-    return deploy.scan_deploy_plan(ctx, local=local)
+    return effects.scan_deploy_plan(ctx, local=local)
 
 
-@cli.command(name="export")
+@cli.command(name="export", help=f"Write TARGET's configuration from the plan `warp start` runs: {', '.join(deploy.NAMES)}.")
 @click.argument("target")
 @click.option("--out", type=click.Path(file_okay=False, path_type=Path), help="Directory to write to (default: the env's .warp/export).")
 @click.option("--listen", default="80", show_default=True, help="nginx: the port or address:port nginx listens on.")
@@ -482,18 +483,13 @@ def _web_plan(ctx: Context, processes, *, local: bool):
 @start_options
 @concurrency_option
 def export_(target: str, out: Path | None, listen: str, force: bool, concurrency: str | None, **flags) -> None:
-    """Write TARGET's configuration from the plan `warp start` runs: systemd, supervisor, nginx, procfile, kubernetes."""
-    from warp import deploy, export, export_processes
+    from warp.deploy import effects, kubernetes
 
-    if target not in export.TARGETS:
-        raise UsageError(f"unknown export target {target!r}", hint=f"choose one of: {', '.join(export.TARGETS)}")
-    render, platform = export.TARGETS[target]
-    render = export_processes.RENDERERS.get(target, render)
-    ctx, _ = _render_and_write(render, platform=platform, flags=flags, out=out, force=force, listen=listen, concurrency=concurrency)
+    ctx, _ = _render_and_write(deploy.find_target(target), flags=flags, out=out, force=force, listen=listen, concurrency=concurrency)
     if target == "kubernetes" and ctx.project.environment:
-        report(f" -----> The Deployment reads .warp/environment from Secret {export.find_secret_name(ctx.env.name)}; create it with:")
-        report("        " + export.make_secret_command(ctx.env.name, ctx.source))
-        deploy.report_env_file_quirks(ctx, "kubectl's --from-env-file", report)
+        report(f" -----> The Deployment reads .warp/environment from Secret {kubernetes.find_secret_name(ctx.env.name)}; create it with:")
+        report("        " + kubernetes.make_secret_command(ctx.env.name, ctx.source))
+        effects.report_env_file_quirks(ctx, "kubectl's --from-env-file", report)
 
 
 @cli.command()
@@ -503,24 +499,24 @@ def export_(target: str, out: Path | None, listen: str, force: bool, concurrency
 @start_options
 def image(name: str | None, force: bool, **flags) -> None:
     """Put a wheelhouse, a Containerfile and a .containerignore in the project and build image NAME with docker, podman or buildah."""
-    from warp import deploy, export, export_processes
+    from warp.deploy import base, container, effects
     from warp.run import formation
 
     ctx = _context(create=False, **flags)
     processes = formation.scan_process_plan(ctx)
-    plan = _web_plan(ctx, processes, local=False)
+    plan = _web_plan(ctx, processes, local=not container.PLATFORM)
     # The wheelhouse first: a package that cannot go in stops everything before a file is written.
-    deploy.run_image_wheelhouse(ctx, report)
-    dep = deploy.make_deployment(ctx, plan, platform=True, processes=processes)
-    files = export_processes.render_containerfile(plan, dep)
+    effects.run_image_wheelhouse(ctx, report)
+    dep = effects.make_deployment(ctx, plan, platform=container.PLATFORM, processes=processes)
+    files = container.render(plan, dep)
     if not any((ctx.source / name).exists() for name in (".containerignore", ".dockerignore")):
-        files += export.render_containerignore(dep)
+        files += container.render_containerignore(dep)
     elif ".warp/environment" not in _read_ignore(ctx.source) and ctx.project.environment:
         report("warning: the project's .containerignore/.dockerignore does not list .warp/environment: its values would go into the image")
-    for path in deploy.write_files(ctx.source, files, force, report):
+    for path in effects.write_files(ctx.source, files, force, report):
         click.echo(str(path))
-    tag = name if name and ":" in name else f"{name}:latest" if name else export.find_image_name(ctx.env.name)
-    deploy.run_image(ctx, ctx.source / "Containerfile", tag, plan.port, report)
+    tag = name if name and ":" in name else f"{name}:latest" if name else base.find_image_name(ctx.env.name)
+    effects.run_image(ctx, ctx.source / "Containerfile", tag, plan.port, report)
 
 
 def _read_ignore(source: Path) -> str:
@@ -534,12 +530,13 @@ def _read_ignore(source: Path) -> str:
 @start_options
 def s2i(builder: str | None, force: bool, **flags) -> None:
     """Write OpenShift Source-to-Image scripts (.s2i/bin/assemble, run, usage) that call warp, and build a builder image."""
-    from warp import deploy, export
+    from warp.deploy import effects
+    from warp.deploy import s2i as s2i_target
 
-    ctx, plan = _render_and_write(export.render_s2i, platform=True, flags=flags, out=None, force=force, into_source=True)
+    ctx, plan = _render_and_write(s2i_target, flags=flags, out=None, force=force, into_source=True)
     if builder:
         tag = builder if ":" in builder else f"{builder}:latest"
-        deploy.run_s2i_builder(ctx, plan, tag, report)
+        effects.run_s2i_builder(ctx, plan, tag, report)
 
 
 # ---------------------------------------------------------------- lifecycle hooks

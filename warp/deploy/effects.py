@@ -1,4 +1,7 @@
-"""Carry out exports: gather the deployment facts, write rendered files, build an image."""
+"""Carry out exports: gather the deployment facts, write rendered files, build an image.
+
+The package's renderers are pure; this module is where an export touches the machine (the env's record, files,
+container engines, warp's own wheel)."""
 
 from __future__ import annotations
 
@@ -18,10 +21,11 @@ from pathlib import Path
 from packaging.requirements import InvalidRequirement, Requirement
 
 import warp
-from warp import __version__, build, export, proc, servers
+from warp import __version__, build, proc, servers
 from warp.config.envfile import find_env_file_quirks
 from warp.config.settings import Settings, Value
 from warp.context import Context
+from warp.deploy import base, container, s2i
 from warp.env.inputs import scan_digests
 from warp.errors import EnvError, StepFailed, UsageError, WarpError
 from warp.hookdir import HOOKS_DIR
@@ -52,13 +56,13 @@ def scan_deploy_plan(ctx: Context, *, local: bool) -> StartPlan:
     return plan
 
 
-def make_deployment(ctx: Context, plan: StartPlan, *, platform: bool, listen: str = "80", processes=None) -> export.Deployment:
-    return export.Deployment(
+def make_deployment(ctx: Context, plan: StartPlan, *, platform: bool, listen: str = "80", processes=None) -> base.Deployment:
+    return base.Deployment(
         name=ctx.env.name,
         source=ctx.source,
         warp_home=ctx.warp_home,
         warp=(sys.executable, "-m", "warp"),
-        start_args=export.make_start_args(plan, ctx.settings, platform=platform),
+        start_args=base.make_start_args(plan, ctx.settings, platform=platform),
         python_version=ctx.env.read_meta().get("python_version") or f"{sys.version_info[0]}.{sys.version_info[1]}",
         warp_version=__version__,
         user=pwd.getpwuid(ctx.env.path.stat().st_uid).pw_name,
@@ -88,7 +92,7 @@ def find_layer_files(ctx: Context) -> tuple[str, ...]:
     return tuple(sorted(inside)) if len(inside) == len(names) else ()
 
 
-def write_files(out: Path, files: list[export.File], force: bool, report: Report, elsewhere: str = "") -> list[Path]:
+def write_files(out: Path, files: list[base.File], force: bool, report: Report, elsewhere: str = "") -> list[Path]:
     """Write every file under ``out``; an existing file with other content is kept unless ``force``.
 
     All files are checked before any is written, so a refusal leaves nothing half done.
@@ -213,7 +217,7 @@ def run_image_wheelhouse(ctx: Context, report: Report) -> Path:
     """
     if not sys.platform.startswith("linux"):
         report(f"warning: the wheels are made for this machine ({sys.platform}); an image needs Linux wheels of the same architecture")
-    dest = ctx.source / export.WHEELHOUSE
+    dest = ctx.source / container.WHEELHOUSE
     scratch = ctx.env.state / "image"
     shutil.rmtree(scratch, ignore_errors=True)
     scratch.mkdir(parents=True)
@@ -237,7 +241,7 @@ def run_s2i_builder(ctx: Context, plan: StartPlan, tag: str, report: Report) -> 
     proc.run([str(ctx.env.python), "-m", "pip", "--disable-pip-version-check", "wheel", "--wheel-dir", str(context_dir / "wheelhouse"),
               "-c", str(constraints), str(wheel)], env=ctx.app_environ(), cwd=ctx.source, step="Building wheels", hint="see pip's output above")
     dep = make_deployment(ctx, plan, platform=True)
-    write_files(context_dir, export.render_s2i_builder(plan, dep), True, report)
+    write_files(context_dir, s2i.render_builder(plan, dep), True, report)
     run_image(ctx, context_dir / "Containerfile", tag, plan.port, report, context_dir=context_dir,
               done=f" -----> Built builder image {tag}; use it with: s2i build <source> {tag} <application image>")
 
