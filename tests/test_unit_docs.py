@@ -258,3 +258,38 @@ def test_the_readme_links_every_page_and_the_index_lists_them():
 
 def test_the_readme_stays_short():
     assert len(read(ROOT / "README.md").splitlines()) <= 250
+
+
+def find_layout() -> dict[str, str]:
+    """The Layout section of how-warp-works.md: each entry's path (``warp/run/``, ``warp/run/start.py``) -> its text,
+    the lines under it included."""
+    block = find_section(read(DOCS / "how-warp-works.md"), "Layout")
+    entries: dict[str, str] = {}
+    stack: list[tuple[int, str]] = []
+    for line in block.splitlines():
+        match = re.match(r"^( {4,})([\w.]+\.py|\w+/)(?: {2,}|$)", line)
+        if match:
+            indent = len(match.group(1))
+            while stack and stack[-1][0] >= indent:
+                stack.pop()
+            path = "".join(name for _, name in stack) + match.group(2)
+            stack.append((indent, match.group(2)))
+            entries[path] = ""
+        for depth in range(len(stack)):
+            entries["".join(name for _, name in stack[: depth + 1])] += line + "\n"
+    return entries
+
+
+def test_the_layout_names_every_package_and_module():
+    """A newcomer reads where each part lives in docs/how-warp-works.md: every module is there, under its package."""
+    layout = find_layout()
+    for top in ("warp", "hooks"):
+        for path in sorted((ROOT / top).rglob("*.py")):
+            if path.name == "__init__.py" or "__pycache__" in path.parts:
+                continue
+            package = "".join(f"{part}/" for part in path.relative_to(ROOT).parts[:-1])
+            assert package in layout, f"docs/how-warp-works.md's Layout has no entry {package}"
+            assert re.search(rf"\b{re.escape(path.name)}\b", layout[package]), f"{package}{path.name} is not in the Layout"
+    for entry in layout:
+        if entry.endswith(".py") or entry.count("/") > 1:  # a module, or a package inside warp/
+            assert (ROOT / entry).exists(), f"the Layout names {entry}, which does not exist"
