@@ -451,3 +451,16 @@ def test_the_exports_carry_every_type_and_their_counts():
     containerfile = container.render(the_plan, dep)[0].text
     assert "#   podman run IMAGE warp start worker\n" in containerfile
     assert containerfile.index("podman run IMAGE warp start beat") < containerfile.index("\nCMD ")
+
+
+@pytest.mark.parametrize("with_types", [False, True], ids=["web", "every-type"])
+def test_kubernetes_comments_each_line_of_a_secret_command_whose_path_has_a_line_break(with_types):
+    plan = gunicorn_plan()
+    processes = process_plan(CELERY) if with_types else None
+    dep = deployment(plan, platform=True, source=Path("/srv/a\nb"), secret_names=("SECRET_KEY",), processes=processes)
+    text_ = kubernetes.render(plan, dep)[0].text
+    comments = text_[: text_.index("apiVersion:")].splitlines()
+    assert all(line.startswith("#") for line in comments), comments
+    command = [line.removeprefix("#   ") for line in comments[comments.index("# SECRET_KEY come from Secret blog-environment; create it with:") + 1:]]
+    assert "\n".join(command[:2]) == kubernetes.make_secret_command("blog", Path("/srv/a\nb"))
+    assert [document["kind"] for document in yaml.safe_load_all(text_)][0] == "Deployment"

@@ -47,9 +47,7 @@ def render(plan: StartPlan, dep: Deployment) -> list[File]:
     if dep.secret_names:
         command = make_secret_command(dep.name, dep.source)
         text += f"# {', '.join(dep.secret_names)} come from Secret {find_secret_name(dep.name)}; create it with:\n"
-        # A line break in the command (a path with one) is commented on each line in web's file alone: the file with
-        # other process types writes the command as one comment line, as it always has.
-        text += "".join(f"#   {line}\n" for line in command.split("\n")) if processes is None else f"#   {command}\n"
+        text += "".join(f"#   {line}\n" for line in command.split("\n"))  # a path may hold a line break
     files = []
     if processes is not None and processes.release is not None:
         job_file = f"{dep.name}-release.job.yaml"
