@@ -1,4 +1,6 @@
-"""Shared by the hook scripts: report a result or fail readably. Standard library only."""
+"""Shared by the hook scripts, in the app's interpreter: report a result or fail readably, tell warp's reloader
+whether the app loaded (the ready pipe), Django's static files settings (where collected files go), the modules
+the app imported, and the parent-death signal. Standard library only."""
 
 import json
 import os

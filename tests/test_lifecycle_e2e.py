@@ -1,4 +1,4 @@
-"""Lifecycle hooks and commands: deploy-cfg, deploy, migrate, alive, ready."""
+"""The action hooks (.warp/action_hooks) and the commands that run them: deploy-cfg, deploy, migrate, alive, ready."""
 
 from __future__ import annotations
 

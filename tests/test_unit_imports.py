@@ -9,7 +9,6 @@ import subprocess
 import sys
 
 from warp import deploy, servers
-from warp.cli import SOCKET_HELP
 
 LOADED = """
 import json, sys
@@ -75,9 +74,9 @@ def test_the_export_registry_names_target_modules_it_imports_only_when_asked(tmp
 def test_socket_help_names_each_server_by_what_it_speaks_on_a_unix_socket():
     for adapter in servers.ADAPTERS.values():
         if adapter.unix_protocol is None:
-            assert f"not {adapter.name}" in SOCKET_HELP or f"or {adapter.name}" in SOCKET_HELP, adapter.name
+            assert f"not {adapter.name}" in servers.SOCKET_HELP or f"or {adapter.name}" in servers.SOCKET_HELP, adapter.name
         elif adapter.unix_protocol != "http":
-            assert f"{adapter.name}: the {adapter.unix_protocol} protocol" in SOCKET_HELP
+            assert f"{adapter.name}: the {adapter.unix_protocol} protocol" in servers.SOCKET_HELP
 
 
 def test_the_warp_command_is_the_entry_that_can_replay_a_start():

@@ -79,7 +79,7 @@ def test_the_last_builds_server_stays_chosen_until_the_user_or_the_project_names
 
 
 def test_build_start_and_exports_share_the_one_server_decision():
-    """The build plan, start.py and the exports call this one function, with the build record; nothing else chooses."""
+    """The build plan, warp.run.start and the exports call this one function, with the build record; nothing else chooses."""
     callers = subprocess.run(["grep", "-rln", "find_server(", str(Path(__file__).parents[1] / "warp")], capture_output=True, text=True).stdout.split()
     assert sorted(Path(path).name for path in callers) == ["plan.py"]  # plan_start and make_build_plan
     for path in callers:

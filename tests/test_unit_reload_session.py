@@ -8,11 +8,12 @@ from types import SimpleNamespace
 
 import pytest
 
+from warp.config.project import AppFacts
 from warp.reload import session
 
 
 def django_ctx(home: Path, settings: str | None, environ: dict | None = None, manage_py: bool = True):
-    app = SimpleNamespace(home=home, manage_py=manage_py, django_settings=settings)
+    app = AppFacts(home=home, manage_py=manage_py, django_settings=settings)
     return SimpleNamespace(app=app, app_environ=lambda: {"DJANGO_SETTINGS_MODULE": settings, **(environ or {})} if settings else dict(environ or {}))
 
 

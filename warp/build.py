@@ -17,7 +17,7 @@ from warp.config.settings import WARP_CACHE_DIR, WARP_NO_CACHE, parse_flag
 from warp.context import Context
 from warp.env import pythons, wheelstore
 from warp.env.inputs import scan_digests, scan_dist_infos, scan_incomplete, scan_installed
-from warp.env.venv import Env, create_env, drop_world_write, find_uv, remove_env
+from warp.env.venv import Env, drop_world_write, find_uv, recreate_env
 from warp.env.wheelstore import find_requirement_name
 from warp.errors import EnvError, StepFailed, UsageError, disk_full_as_error
 from warp.hookdir import HOOKS_DIR
@@ -97,8 +97,7 @@ def run_build(ctx: Context, report: Report, *, force: bool = False, wait: bool =
 
 
 def remake_env(ctx: Context, python: str, python_from: str) -> None:
-    remove_env(ctx.env)
-    create_env(ctx.env, python=python, source=ctx.source, offline=ctx.settings["offline"].value, python_from=python_from)
+    recreate_env(ctx.env, python=python, source=ctx.source, offline=ctx.settings["offline"].value, python_from=python_from)
     ctx.cache.clear()
 
 

@@ -15,7 +15,7 @@ import click
 if TYPE_CHECKING:
     from warp.context import Context
 
-from warp import __version__, deploy, shell
+from warp import __version__, deploy, servers, shell
 from warp.config.settings import INTERFACES, MODES, SERVER_TYPES, find_warp_home, read_environ
 from warp.errors import EnvError, UsageError, WarpError, disk_full_as_error
 
@@ -296,10 +296,6 @@ def wheels(dest: Path | None, server: str | None) -> None:
     build.run_wheels(ctx, report, (dest or ctx.source / ".warp" / "wheelhouse").absolute())
 
 
-#: Written out, not read from the adapters: importing them all would slow every command (a unit test keeps it true).
-SOCKET_HELP = "Listen on this Unix socket instead (HTTP; uwsgi: the uwsgi protocol; not mod_wsgi or waitress)."
-
-
 def start_options(function):
     options = [
         server_option,
@@ -309,7 +305,7 @@ def start_options(function):
         click.option("--interface", type=click.Choice(INTERFACES), help="WSGI or ASGI (default: what the application is)."),
         click.option("--host", help="Address to listen on (default 127.0.0.1; 0.0.0.0 in a container)."),
         click.option("--port", help="Port to listen on (default: $PORT or 8080)."),
-        click.option("--socket", help=SOCKET_HELP),
+        click.option("--socket", help=servers.SOCKET_HELP),
         click.option("--processes", help="Worker processes."),
         click.option("--threads", help="Threads per process."),
         click.option("--graceful-timeout", help="Seconds in-flight requests get on stop (default 30)."),
@@ -539,75 +535,47 @@ def s2i(builder: str | None, force: bool, **flags) -> None:
         effects.run_s2i_builder(ctx, plan, tag, report)
 
 
-# ---------------------------------------------------------------- lifecycle hooks
-
-
-def _run_named_hook(name: str, default=None) -> None:
-    from warp.run import action_hooks
-
-    ctx = _context()
-    hook = ctx.project.hooks.get(name)
-    if hook is not None:
-        report(f" -----> Running {name} hook")
-        action_hooks.run_user_hook(ctx, name, ctx.app_environ(), report)
-    elif default is not None:
-        default(ctx)
-    else:
-        report(f" -----> No .warp/action_hooks/{name}; nothing to do")
+# ---------------------------------------------------------------- the action hooks and the probes
 
 
 @cli.command()
 def setup() -> None:
     """Run the setup hook."""
-    _run_named_hook("setup")
+    from warp.run import action_hooks
+
+    action_hooks.run_named_hook(_context(), "setup", report)
 
 
 @cli.command()
 def migrate() -> None:
     """Run the migrate hook, or Django's `manage.py migrate --noinput`."""
-    from warp.run import formation
+    from warp.run import action_hooks
 
-    formation.run_migrate(_context(), report)
-
-
-def _probe(name: str) -> None:
-    def http_get(ctx: Context) -> None:
-        import urllib.error
-        import urllib.request
-
-        host = ctx.settings["host"].value or "127.0.0.1"
-        host = "127.0.0.1" if host == "0.0.0.0" else host
-        url = f"http://{host}:{ctx.settings['port'].value}/"
-        try:
-            with urllib.request.urlopen(url, timeout=5) as response:
-                status = response.status
-        except urllib.error.HTTPError as exc:
-            status = exc.code
-        except OSError as exc:
-            raise WarpError(f"{name}: no answer from {url} ({exc})", hint="is the app running? start it with `warp start`") from None
-        if status >= 500:
-            raise WarpError(f"{name}: {url} answered {status}", hint="see the server's log")
-        report(f" -----> {name}: {url} answered {status}")
-
-    _run_named_hook(name, http_get)
+    action_hooks.run_migrate(_context(), report)
 
 
 @cli.command()
 def alive() -> None:
     """Liveness probe: the alive hook, else HTTP GET on the app's port (< 500 is alive)."""
-    _probe("alive")
+    from warp.run import action_hooks
+
+    action_hooks.probe_app(_context(), "alive", report)
 
 
 @cli.command()
 def ready() -> None:
     """Readiness probe: the ready hook, else HTTP GET on the app's port."""
-    _probe("ready")
+    from warp.run import action_hooks
+
+    action_hooks.probe_app(_context(), "ready", report)
 
 
 @cli.command()
 def verify() -> None:
     """Run the verify hook."""
-    _run_named_hook("verify")
+    from warp.run import action_hooks
+
+    action_hooks.run_named_hook(_context(), "verify", report)
 
 
 def main() -> None:

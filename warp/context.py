@@ -1,4 +1,5 @@
-"""Gather what one command needs: the env, the project facts and the settings."""
+"""Gather what one command needs: the env (made, or made again for another Python, as the project asks), the
+project facts, the settings, the machine, and the environment the app's processes get."""
 
 from __future__ import annotations
 
@@ -80,8 +81,7 @@ def ensure_python(
     else:
         wanted = pythons.find_python(request, environ)
     report(f" -----> Python {pythons.normalize(request.value)} requested ({request.source}); env {env.name} has {have}: recreating it")
-    venv.remove_env(env)
-    venv.create_env(env, python=wanted.path, source=source, offline=offline, python_from=pythons.describe_request(request))
+    venv.recreate_env(env, python=wanted.path, source=source, offline=offline, python_from=pythons.describe_request(request))
 
 
 def select_env(

@@ -84,7 +84,7 @@ def find_mode(app: AppFacts, settings: Settings, project: ProjectFacts | None = 
         return Mode("asgi" if asks_asgi else "wsgi", because, servers.Target("module", module="app", callable=app.app_py_app))
     if app.app_py:
         return Mode("python", "app.py is present and runs itself")
-    if app.manage_py and app.django_settings:
+    if app.is_django:
         return _django_mode(app, describe_django_settings(app), find_asgi_request(settings, project))
     if app.wsgi_py and app.wsgi_py_app == "app" and not app.wsgi_py_has_application:
         return Mode("wsgi", "wsgi.py defines app", servers.Target("module", module="wsgi", callable="app"), "wsgi")
@@ -113,7 +113,7 @@ def find_mode(app: AppFacts, settings: Settings, project: ProjectFacts | None = 
 def find_django_settings(app: AppFacts, file_vars: tuple[tuple[str, str], ...], environ: Mapping[str, str]) -> AppFacts:
     """The settings module a Django project really runs with: .warp/environment > the environment > manage.py's
     default (manage.py only sets DJANGO_SETTINGS_MODULE when it is unset, and warp's app environment does the same)."""
-    if not (app.manage_py and app.django_settings):
+    if not app.is_django:
         return app
     for value, source in ((dict(file_vars).get("DJANGO_SETTINGS_MODULE"), ".warp/environment"),
                           (environ.get("DJANGO_SETTINGS_MODULE"), "the environment variable DJANGO_SETTINGS_MODULE")):
@@ -139,7 +139,7 @@ def find_shadowed(app: AppFacts, settings: Settings, mode: Mode) -> tuple[str, l
         for kind, name, present in (
             ("shell", "app.sh", app.app_sh_executable),
             ("python" if not app.app_py_app else mode.name if mode.target and mode.target.module == "app" else "app.py", "app.py", app.app_py),
-            ("django", "manage.py", bool(app.manage_py and app.django_settings)),
+            ("django", "manage.py", app.is_django),
             ("wsgi", "wsgi.py", app.wsgi_py and (app.wsgi_py_has_application or app.wsgi_py_app == "app")),
             ("wsgi", "wsgi/", app.wsgi_package and not (app.wsgi_py and app.wsgi_py_has_application)),
             ("paste", app.paste_file or "", bool(app.paste_file)),

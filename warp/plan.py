@@ -270,7 +270,7 @@ def make_build_plan(
     if hook:
         steps.append(BuildStep("hook", "Running build hook", hook=hook))
 
-    if app.manage_py and app.django_settings:
+    if app.is_django:
         decisions.append(Decision("collectstatic", "yes", describe_django_settings(app)))
         steps.append(
             BuildStep(

@@ -1,4 +1,5 @@
-"""The only module that starts processes: run, run a hook for JSON, probe, spawn, exec.
+"""The only module that starts processes: run, run a hook for JSON, probe, spawn, exec; and signals their groups
+and reads the process table.
 
 re and json are imported where they are used, and the typing names only for type checking.
 """

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import os
 
+from warp.config.files import is_project_file, read_project_file
 from warp.errors import UsageError
 
 
@@ -59,26 +60,3 @@ def split_env_lines(text: str) -> list[str]:
     """The lines of an env file as docker's --env-file and kubectl's --from-env-file read them: ended by \\n or \\r\\n
     only (not by a form feed or U+2028, as str.splitlines would), after a UTF-8 byte order mark, which is dropped."""
     return text.removeprefix("\ufeff").replace("\r\n", "\n").split("\n")
-
-
-def is_project_file(path: str | os.PathLike) -> bool:
-    """Whether the project has this file: False when there is nothing at ``path``; anything there but a file
-    (a directory, a symlink that leads nowhere) is the user's to fix, not a file to pass over."""
-    if os.path.isfile(path):
-        return True
-    if not os.path.lexists(path):
-        return False
-    if os.path.islink(path) and not os.path.exists(path):
-        what = f"a symlink to {os.readlink(path)}, which does not exist"
-    else:
-        what = "a directory, not a file" if os.path.isdir(path) else "not a regular file"
-    raise UsageError(f"{path} is {what}", hint="make it a file, or remove it")
-
-
-def read_project_file(path: str | os.PathLike) -> str:
-    """A small project file as text; one warp cannot read is the user's to fix, not a crash."""
-    try:
-        with open(path, encoding="utf-8", errors="replace") as handle:
-            return handle.read()
-    except OSError as exc:
-        raise UsageError(f"cannot read {path} ({exc.strerror})", hint="make it readable by the user running warp") from None

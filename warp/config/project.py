@@ -13,7 +13,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterator
 
-from warp.config.envfile import is_project_file, read_project_file, scan_environment_file
+from warp.config.envfile import scan_environment_file
+from warp.config.files import is_project_file, read_project_file
 from warp.errors import UsageError
 
 DEPENDENCY_FILES = (
@@ -100,6 +101,11 @@ class AppFacts:
     django_asgi: bool = False
     #: Names of the files directly in the home (to tell a script path from a module).
     files: frozenset[str] = frozenset()
+
+    @property
+    def is_django(self) -> bool:
+        """A Django project: a manage.py that names its settings module."""
+        return bool(self.manage_py and self.django_settings)
 
 
 @dataclass(frozen=True)

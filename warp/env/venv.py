@@ -310,6 +310,12 @@ def remove_env(env: Env) -> None:
     shutil.rmtree(env.path)
 
 
+def recreate_env(env: Env, *, python: str, source: Path, offline: bool, python_from: str) -> None:
+    """The env made again with another Python: what it held, its build record too, goes."""
+    remove_env(env)
+    create_env(env, python=python, source=source, offline=offline, python_from=python_from)
+
+
 def ensure_home(home: Path) -> None:
     """Create WARP_HOME private (0700) when warp creates it; one that exists keeps the mode its owner chose.
 

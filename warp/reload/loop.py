@@ -5,7 +5,8 @@ requests made during a restart wait in the backlog instead of being refused.
 After a crash the loop waits for the next change instead of retrying (hupper).
 Signal handlers only record the signal; the loop acts on it. What differs
 between servers (their argv, how they stop, a reload in place) comes from the
-plan's adapter.
+plan's adapter. While the app cannot load, ErrorPage answers on its port with
+the reason.
 """
 
 from __future__ import annotations

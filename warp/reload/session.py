@@ -3,6 +3,7 @@ each change is answered from the project as it is now (a build, collectstatic, a
 
 from __future__ import annotations
 
+import threading
 from pathlib import Path
 
 from warp import build
@@ -15,7 +16,6 @@ from warp.reload.warm import WarmParent
 from warp.report import Report
 from warp.run import claims, parent
 from warp.run.start import Prepared, run_prepare, scan_start_plan, write_plan_files
-
 
 
 def run_reload(ctx: Context, plan: StartPlan, held: Prepared, report: Report, reload_context) -> int:
@@ -44,7 +44,7 @@ def run_reload(ctx: Context, plan: StartPlan, held: Prepared, report: Report, re
                 report(f" -----> {reaction.path} changed: building")
                 build.run_build(current, report)
                 state.pop("django", None)  # the new build record says what its collectstatic read
-            elif (reaction.collect or reaction.kind in ("static", "settings")) and is_django(current):
+            elif (reaction.collect or reaction.kind in ("static", "settings")) and current.app.is_django:
                 state["django"] = build.run_collectstatic(current, report) or {}
             if reaction.kind == "static":
                 # What warp serves is read from disk; the app's own WhiteNoise lists the files when it starts (DEBUG aside).
@@ -107,13 +107,10 @@ def run_reload(ctx: Context, plan: StartPlan, held: Prepared, report: Report, re
     return 0
 
 
-def is_django(ctx: Context) -> bool:
-    return bool(ctx.app.manage_py and ctx.app.django_settings)
-
 
 def find_settings_files(ctx: Context) -> tuple[Path, ...]:
     """The Django settings module's file, or its package (settings/base.py, settings/local.py...)."""
-    module = ctx.app_environ().get("DJANGO_SETTINGS_MODULE") if is_django(ctx) else None
+    module = ctx.app_environ().get("DJANGO_SETTINGS_MODULE") if ctx.app.is_django else None
     if not module:
         return ()
     base = ctx.app.home.joinpath(*module.split("."))
@@ -122,3 +119,14 @@ def find_settings_files(ctx: Context) -> tuple[Path, ...]:
     if base.parent.name == "settings" and base.parent != ctx.app.home:  # config/settings/production.py beside base.py
         return (base.parent,)
     return (base.with_suffix(".py"),)
+
+
+def watch_source(ctx: Context, changed: threading.Event, stop: threading.Event) -> None:
+    """`warp start all --reload`: set ``changed`` at each batch of changes to the app's code, templates or settings
+    (what `warp start --reload` watches); the process types restart on it."""
+    patterns = watch.find_reload_excludes(ctx.project.tool)
+    accept = watch.make_filter(ctx.source, excluded=[ctx.env.path], patterns=patterns)
+    for batch in watch.watch_changes(ctx.source, accept, stop):
+        reaction = watch.classify(ctx.source, batch, (ctx.env.path,), patterns) if batch else None
+        if reaction is not None and reaction.kind != "static":  # a stylesheet is no reason to restart a worker
+            changed.set()

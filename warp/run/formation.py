@@ -1,5 +1,6 @@
 """Carry out the app's processes (warp.config.processes): one type in the foreground, several together
-(warp.run.multirun), and the release step once under a lock on the host."""
+(warp.run.multirun, restarted on a change under `warp start all --reload`), and the release step once under a lock
+on the host."""
 
 from __future__ import annotations
 
@@ -30,7 +31,7 @@ from warp.context import Context
 from warp.errors import EnvError, UsageError
 from warp.plan import StartPlan
 from warp.report import Report
-from warp.run import multirun
+from warp.run import action_hooks, multirun
 
 #: Shell builtins a command may start with: nothing to look for on PATH.
 BUILTINS = frozenset({"cd", "echo", "exec", "export", "set", "test", "[", "true", "false", "printf", "trap", "wait", ":", ".", "eval", "umask", "ulimit"})
@@ -45,11 +46,8 @@ def scan_process_plan(ctx: Context, concurrency: tuple[str, str] | None = None) 
             text = path.read_text(encoding="utf-8")
         except (OSError, UnicodeDecodeError) as exc:
             raise UsageError(f"cannot read {path} ({exc})", hint="make the Procfile a readable UTF-8 text file") from None
-    return make_process_plan(procfile=text, tool=ctx.project.tool, is_django=is_django(ctx), concurrency=concurrency)
+    return make_process_plan(procfile=text, tool=ctx.project.tool, is_django=ctx.app.is_django, concurrency=concurrency)
 
-
-def is_django(ctx: Context) -> bool:
-    return bool(ctx.app.manage_py and ctx.app.django_settings)
 
 
 def make_start_args(flags: Mapping[str, object]) -> tuple[str, ...]:
@@ -156,6 +154,8 @@ def run_processes(ctx: Context, processes: tuple[Process, ...], start_args: tupl
     # warp's own web restarts itself (`warp start --reload`); warp restarts every other process on a change.
     own = {f"{process.name}.{index + 1}" for process in processes if process.kind == WARP_WEB for index in range(process.count)}
     restart = frozenset(child.name for child in children if child.name not in own)
+    from warp.reload.session import watch_source
+
     changed, stop = threading.Event(), threading.Event()
     watcher = threading.Thread(target=watch_source, args=(ctx, changed, stop), daemon=True)
     watcher.start()
@@ -165,19 +165,6 @@ def run_processes(ctx: Context, processes: tuple[Process, ...], start_args: tupl
     finally:
         stop.set()
         watcher.join(timeout=2)
-
-
-def watch_source(ctx: Context, changed: threading.Event, stop: threading.Event) -> None:
-    """Set ``changed`` at each batch of changes to the app's code, templates or settings (what `warp start --reload`
-    watches)."""
-    from warp.reload import watch
-
-    patterns = watch.find_reload_excludes(ctx.project.tool)
-    accept = watch.make_filter(ctx.source, excluded=[ctx.env.path], patterns=patterns)
-    for batch in watch.watch_changes(ctx.source, accept, stop):
-        reaction = watch.classify(ctx.source, batch, (ctx.env.path,), patterns) if batch else None
-        if reaction is not None and reaction.kind != "static":  # a stylesheet is no reason to restart a worker
-            changed.set()
 
 
 # ---------------------------------------------------------------- the release step
@@ -205,7 +192,7 @@ def run_release(ctx: Context, plan: ProcessPlan, report: Report) -> None:
             fcntl.flock(lock, fcntl.LOCK_EX)
         if release.kind == WARP_MIGRATE:
             report(f" -----> Release: warp migrate ({release.source})")
-            run_migrate(ctx, report)
+            action_hooks.run_migrate(ctx, report)
         else:
             environ = ctx.app_environ()
             check_programs(ctx, (release,), environ)
@@ -213,22 +200,6 @@ def run_release(ctx: Context, plan: ProcessPlan, report: Report) -> None:
             proc.run((SHELL, "-c", release.command), env=environ, cwd=ctx.source, step="release", capture=False,
                      hint=f"fix the release command ({release.source}) or what it reported above")
         report(" -----> Release done")
-
-
-def run_migrate(ctx: Context, report: Report) -> None:
-    """`warp migrate`: the migrate hook, else Django's `manage.py migrate --noinput`."""
-    from warp.run import action_hooks
-
-    if "migrate" in ctx.project.hooks:
-        report(" -----> Running migrate hook")
-        action_hooks.run_user_hook(ctx, "migrate", ctx.app_environ(), report)
-        return
-    if not is_django(ctx):
-        report(" -----> No migrate hook and not a Django project; nothing to do")
-        return
-    report(" -----> Running manage.py migrate --noinput")
-    proc.run([str(ctx.env.python), "manage.py", "migrate", "--noinput"], env=ctx.app_environ(), cwd=ctx.app.home,
-             step="manage.py migrate", capture=False)
 
 
 def describe(process: Process) -> str:

@@ -1,4 +1,5 @@
-"""`warp start`: gather the facts a StartPlan needs, make everything ready, then exec or supervise the server."""
+"""`warp start`: gather the facts a StartPlan needs, make everything ready, then exec the server or run it as warp's
+child (warp.run.parent)."""
 
 from __future__ import annotations
 
@@ -183,7 +184,8 @@ def write_plan_files(ctx: Context, plan: StartPlan) -> None:
 
 
 def run_server(plan: StartPlan, held: Prepared, report: Report) -> int:
-    """Exec the server, or supervise it when its own SIGTERM is not a graceful stop (or it may exit before listening)."""
+    """Exec the server, or run it as warp's child (parent.run) when its own SIGTERM is not a graceful stop (or it may
+    exit before listening)."""
     if plan.stop.kind == "exec":
         held.server_started()
         proc.exec_(plan.argv, env=plan.environ, cwd=plan.cwd)

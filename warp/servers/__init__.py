@@ -26,9 +26,12 @@ NAMES = tuple(REGISTRY)
 #: What `auto` falls back to for a WSGI app: pure Python, installs everywhere.
 DEFAULT = "gunicorn"
 #: ...and for an ASGI app: the fastest as warp runs them, and the only one with no error at 500 connections
-#: (the measurement in the README).
+#: (the ASGI measurements in docs/servers.md).
 DEFAULT_ASGI = "granian"
 DEFAULTS = {"wsgi": DEFAULT, "asgi": DEFAULT_ASGI}
+#: `--socket`'s help, beside the registry rather than read from the adapters: importing them all would slow every
+#: command (a unit test keeps it true to each adapter's unix_protocol).
+SOCKET_HELP = "Listen on this Unix socket instead (HTTP; uwsgi: the uwsgi protocol; not mod_wsgi or waitress)."
 
 #: What this package re-exports from its modules, imported on first use (PEP 562).
 _FROM = {
@@ -65,7 +68,7 @@ def normalize_name(raw: str) -> str | None:
 
 
 __all__ = [
-    "ADAPTERS", "DEFAULT", "DEFAULTS", "HASHED_STATIC_NAME", "IMMUTABLE_CACHE_CONTROL", "NAMES", "Adapter", "Launch", "ServerCommand",
+    "ADAPTERS", "DEFAULT", "DEFAULTS", "SOCKET_HELP", "HASHED_STATIC_NAME", "IMMUTABLE_CACHE_CONTROL", "NAMES", "Adapter", "Launch", "ServerCommand",
     "Stop", "Target", "WRAPPER_MODULE", "find_adapter", "is_at_least", "make_import_marker", "make_wrapper_source",
     "normalize_name",
 ]

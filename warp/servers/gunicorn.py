@@ -5,7 +5,6 @@ from __future__ import annotations
 from warp.servers.base import Adapter, Launch, ServerCommand, Stop, bind_address, is_at_least
 from warp.servers.wrapper import WRAPPER_MODULE, make_asgi_app, make_loading, make_wrapper_source
 
-
 #: gunicorn's logger, saying where the workers listen when each has its own SO_REUSEPORT socket (see make_command).
 LOGGER_MODULE = "warp_gunicorn_log"
 LOGGER_SOURCE = """\

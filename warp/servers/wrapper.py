@@ -13,7 +13,7 @@ ASGI_WRAPPER_MODULE = "warp_asgi"
 #: An access log written by warp's ASGI module, in Granian's format, one write(2) per line (whole lines, even
 #: from several workers on one pipe). Granian's own (--access-log) took 40% more CPU per request on the
 #: FastAPI hello view, as much with its records sent to a NullHandler; this one no difference that the
-#: benchmark machine could measure (README, "Access log").
+#: benchmark machine could measure (docs/servers.md, "Access log").
 _ACCESS_LOG = '''
 
 import time as _time
