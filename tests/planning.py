@@ -22,6 +22,7 @@ from warp.frameworks import Mode, find_mode, make_django_target
 from warp.hookdir import HOOKS_DIR
 from warp.plan import (
     Installer,
+    StartFacts,
     find_concurrency,
     find_dependency_inputs,
     find_host,
@@ -117,27 +118,17 @@ def with_static(target: Target, url: str = "/static/") -> Target:
 def start(server, target, *, flags=None, environ=None, project=None, machine=WORKSTATION, versions=None,
           run_user=None, reload=False, mode=None, app_environ=None, listen_fd=None, socket_owner=None,
           default_socket=None):
-    return make_start_plan(
-        mode=mode or Mode("wsgi", "from --app", target),
-        target=target,
-        server=server,
-        server_because="from --server",
-        settings=make_settings(flags, environ),
-        machine=machine,
-        app_environ=app_environ or {"PATH": "/usr/bin", "PORT": "1"},
-        masked=frozenset({"SECRET"}),
-        env_path=ENV,
-        runtime_dir=Path("/tmp/warp-0/0123456789ab"),
-        hooks_dir=HOOKS,
-        app=make_app(),
-        project=project or make_project(),
-        versions=versions or {},
-        run_user=run_user,
-        reload=reload,
-        listen_fd=listen_fd,
-        socket_owner=socket_owner,
-        default_socket=default_socket,
+    """The plan of ``server`` for ``target``, named with --app: make_start_plan with what plan_start would choose."""
+    facts = make_facts(
+        app=make_app(), flags={**(flags or {}), **({"reload": True} if reload else {})}, environ=environ,
+        project=project or make_project(), machine=machine, app_environ=app_environ or {"PATH": "/usr/bin", "PORT": "1"},
+        masked=frozenset({"SECRET"}), installed=versions or {}, run_users={server: run_user}, listen_fd=listen_fd,
+        socket_owner=socket_owner, local_socket=default_socket is not None,
     )
+    if default_socket is not None:
+        assert servers.ADAPTERS[server].default_socket(facts.env_name) == default_socket
+    return make_start_plan(facts, mode=mode or Mode("wsgi", "from --app", target), target=target, interface="wsgi",
+                           interface_because="", server=server, server_because="from --server")
 
 
 def generated_module(plan) -> str:
@@ -172,12 +163,10 @@ ASGI_MODE = Mode("asgi", "main.py defines app", ASGI_APP, "asgi")
 
 
 def asgi_plan(server, target=ASGI_APP, mode=ASGI_MODE, flags=None, versions=None, reload=False, listen_fd=None):
-    return make_start_plan(
-        mode=mode, target=target, server=server, server_because="from --server", settings=make_settings(flags), machine=WORKSTATION,
-        app_environ={"PATH": "/usr/bin"}, masked=frozenset(), env_path=ENV, runtime_dir=Path("/tmp/warp-0/0123456789ab"),
-        hooks_dir=HOOKS, app=make_app(), project=make_project(), versions=versions or {"gunicorn": "27.0.1"}, reload=reload,
-        listen_fd=listen_fd, interface="asgi", interface_because=mode.because,
-    )
+    facts = make_facts(app=make_app(), flags={**(flags or {}), **({"reload": True} if reload else {})},
+                       installed=versions or {"gunicorn": "27.0.1"}, listen_fd=listen_fd)
+    return make_start_plan(facts, mode=mode, target=target, interface="asgi", interface_because=mode.because, server=server,
+                           server_because="from --server")
 
 
 def make_tools(directory, *names: str) -> str:
@@ -193,9 +182,7 @@ def decision(plan, name):
     return next((d for d in plan.decisions if d.name == name), None)
 
 
-def make_facts(app=None, flags=None, environ=None, record=None, **changes) -> "StartFacts":
-    from warp.plan import StartFacts
-
+def make_facts(app=None, flags=None, environ=None, record=None, **changes) -> StartFacts:
     base = dict(
         settings=make_settings(flags, environ), project=make_project(), app=app or make_app(wsgi_py=True, wsgi_py_has_application=True),
         machine=WORKSTATION, app_environ={"PATH": "/usr/bin"}, masked=frozenset(), env_name="blog", env_path=ENV,

@@ -6,7 +6,7 @@ from dataclasses import replace
 from pathlib import Path
 
 import pytest
-from test_unit_plan import ENV, HOOKS, MODULE, WORKSTATION, make_app, make_project, make_settings, start
+from planning import ENV, MODULE, make_app, make_facts, make_project, make_settings, start
 
 from warp.config.project import Workspace, scan_workspace
 from warp.env.pythons import Interpreter, Request, find_python_because, find_python_need
@@ -17,12 +17,8 @@ from warp.plan import find_dependency_inputs, make_start_plan
 
 def plan_named_app(server: str, interface: str):
     """The start plan of an app named with --app, which its interpreter found to be ``interface``."""
-    return make_start_plan(
-        mode=Mode("wsgi", "from --app", MODULE), target=MODULE, server=server, server_because="from --server",
-        settings=make_settings(), machine=WORKSTATION, app_environ={"PATH": "/usr/bin"}, masked=frozenset(), env_path=ENV,
-        runtime_dir=Path("/tmp/warp-0/0123456789ab"), hooks_dir=HOOKS, app=make_app(), project=make_project(), versions={},
-        interface=interface, interface_because="found by importing it",
-    )
+    return make_start_plan(make_facts(app=make_app(), installed={}), mode=Mode("wsgi", "from --app", MODULE), target=MODULE,
+                           interface=interface, interface_because="found by importing it", server=server, server_because="from --server")
 
 
 @pytest.mark.parametrize("server, interface", [("uvicorn", "asgi"), ("gunicorn", "asgi"), ("gunicorn", "wsgi")])

@@ -464,30 +464,18 @@ class StartPlan:
 
 
 def make_start_plan(
-    *,
-    mode: Mode,
-    target: servers.Target | None,
-    server: str,
-    server_because: str,
-    settings: Settings,
-    machine: MachineFacts,
-    app_environ: Mapping[str, str],
-    masked: frozenset[str],
-    env_path: Path,
-    runtime_dir: Path,
-    hooks_dir: Path,
-    app: AppFacts,
-    project: ProjectFacts,
-    versions: Mapping[str, str],
-    run_user: tuple[str, str] | None = None,
-    reload: bool = False,
-    listen_fd: int | None = None,
-    socket_owner: tuple[str, str] | None = None,
-    default_socket: Path | None = None,
-    interface: str = "wsgi",
-    interface_because: str = "",
+    facts: StartFacts, *, mode: Mode, target: servers.Target | None, interface: str, interface_because: str, server: str, server_because: str
 ) -> StartPlan:
-    host, host_because = find_host(settings, machine)
+    """The StartPlan for what plan_start chose (the entry point and its target, the interface, the server): the host,
+    port, concurrency, socket and the server's command, every decision with its reason, and the warnings."""
+    settings, app, project, env_path = facts.settings, facts.app, facts.project, facts.env_path
+    reload = settings["reload"].value
+    masked = facts.masked
+    used, shadowed = find_shadowed(app, settings, mode)
+    warnings = (
+        f"more than one entry point in {app.home}: using {used} ({mode.name} mode), not {', '.join(shadowed)}; pass --mode or --app to choose",
+    ) if shadowed else ()
+    host, host_because = find_host(settings, facts.machine)
     port = settings["port"]
     if mode.name in ("wsgi", "asgi") and mode.interface is None and interface != mode.name:
         mode = replace(mode, name=interface)  # a named app is served as the interface it speaks
@@ -497,7 +485,7 @@ def make_start_plan(
         Decision("host", host, host_because),
         Decision("port", str(port.value), f"from {port.source}" if not port.is_default else "the default"),
     ]
-    environ = dict(app_environ)
+    environ = dict(facts.app_environ)
     environ.update({"PORT": str(port.value), "WARP_HTTP_PORT": str(port.value), "WARP_HTTP_HOST": host})
     timeout, timeout_because = find_graceful_timeout(settings)
     timeout_decision = Decision("graceful timeout", f"{timeout}s", timeout_because)
@@ -508,10 +496,13 @@ def make_start_plan(
         if reload:
             decisions.append(Decision("warm reload", "no", f"{'app.sh' if mode.name == 'shell' else 'app.py'} is its own program: each change starts it again"))
         return StartPlan(mode.name, None, host, port.value, argv, environ, app.home,
-                         servers.Stop("signal", signal="SIGTERM", timeout=timeout), (*decisions, timeout_decision), masked=masked)
+                         servers.Stop("signal", signal="SIGTERM", timeout=timeout), (*decisions, timeout_decision), masked=masked,
+                         warnings=warnings)
 
     assert target is not None
     adapter = servers.ADAPTERS[server]
+    run_user = facts.run_users.get(server)
+    default_socket = adapter.default_socket(facts.env_name) if facts.local_socket else None
     decisions.append(Decision("interface", interface, interface_because))
     decisions.append(Decision("server", server, server_because))
     socket, socket_because = find_socket(settings, server, reload, default_socket)
@@ -521,7 +512,7 @@ def make_start_plan(
     has_static = bool(target.static_url and target.static_root)
     if has_static:
         decisions.append(Decision("static files", f"{target.static_url} -> {target.static_root}", find_static_because(target, adapter)))
-    processes, threads, concurrency_because = find_concurrency(server, settings, machine, reload, interface)
+    processes, threads, concurrency_because = find_concurrency(server, settings, facts.machine, reload, interface)
     decisions.append(Decision("processes x threads", f"{processes} x {threads}", concurrency_because))
     decisions.append(timeout_decision)
     extra = project.server_args.get("", ()) + project.server_args.get(server, ())
@@ -536,8 +527,8 @@ def make_start_plan(
         target=target,
         env_path=env_path,
         run_dir=env_path / ".warp" / "run",
-        runtime_dir=runtime_dir,
-        hooks_dir=hooks_dir,
+        runtime_dir=facts.runtime_dir,
+        hooks_dir=facts.hooks_dir,
         home=app.home,
         python_path=python_path,
         host=host,
@@ -545,13 +536,13 @@ def make_start_plan(
         processes=processes,
         threads=threads,
         graceful_timeout=timeout,
-        versions=dict(versions),
+        versions=dict(facts.installed),
         run_user=run_user,
         extra_args=tuple(extra),
         reload=reload,
-        listen_fd=listen_fd,
+        listen_fd=facts.listen_fd,
         socket=socket,
-        socket_owner=socket_owner if socket else None,
+        socket_owner=facts.socket_owner if socket else None,
         interface=interface,
         lifespan=mode.name != "django",
     )
@@ -565,7 +556,7 @@ def make_start_plan(
         decisions.append(Decision("lifespan", "on" if launch.lifespan else "off", "Django has no lifespan events" if mode.name == "django"
                                   else "the app's startup and shutdown run; a failed startup stops the server"))
     command = adapter.make_command(launch)
-    return StartPlan(
+    plan = StartPlan(
         mode.name, server, host, port.value, command.argv, environ, app.home, command.stop, tuple(decisions),
         prepare=command.prepare, files=command.files, masked=masked,
         static_root=target.static_root if has_static else None,
@@ -580,7 +571,9 @@ def make_start_plan(
         import_marker=servers.make_import_marker(launch),
         warm=warm,
         warm_django=warm_django,
+        warnings=warnings,
     )
+    return make_plan_with_paste_server(plan, facts.paste_server)
 
 
 def find_warm_reload(adapter: servers.Adapter, setting: Value, django_settings: str | None = None) -> tuple[bool, str]:
@@ -693,22 +686,5 @@ def plan_start(facts: StartFacts) -> StartPlan:
         target = mode.target
     interface, interface_because = find_interface(settings, mode, find_asgi_request(settings, facts.project))
     server, server_because = find_server(settings, facts.project, facts.installed, facts.record, interface, interface_because)
-    adapter = servers.ADAPTERS[server]
-    serving = mode.name not in ("shell", "python")
-    plan = make_start_plan(
-        mode=mode, target=target, server=server, server_because=server_because, settings=settings, machine=facts.machine,
-        app_environ=facts.app_environ, masked=facts.masked, env_path=facts.env_path, runtime_dir=facts.runtime_dir,
-        hooks_dir=facts.hooks_dir, app=facts.app, project=facts.project, versions=facts.installed,
-        run_user=facts.run_users.get(server) if serving else None, reload=settings["reload"].value, listen_fd=facts.listen_fd,
-        socket_owner=facts.socket_owner, default_socket=adapter.default_socket(facts.env_name) if facts.local_socket else None,
-        interface=interface, interface_because=interface_because,
-    )
-    used, shadowed = find_shadowed(facts.app, settings, mode)
-    if shadowed:
-        plan = replace(plan, warnings=plan.warnings + (
-            f"more than one entry point in {facts.app.home}: using {used} ({mode.name} mode), "
-            f"not {', '.join(shadowed)}; pass --mode or --app to choose",
-        ))
-    if target is not None and target.ini is not None:
-        plan = make_plan_with_paste_server(plan, facts.paste_server)
-    return plan
+    return make_start_plan(facts, mode=mode, target=target, interface=interface, interface_because=interface_because,
+                           server=server, server_because=server_because)
