@@ -13,8 +13,13 @@ from types import SimpleNamespace
 import pytest
 from planning import MODULE
 from planning import start as make_start
+from test_unit_build import Project
 
+from warp.config.project import scan_app, scan_project
+from warp.config.settings import find_settings
+from warp.context import Context
 from warp.env.venv import Env
+from warp.errors import UsageError
 from warp.run import start
 
 #: A stand-in for mod_wsgi-express setup-server: writes two files into the server root (its first argument) from its
@@ -300,3 +305,19 @@ def test_an_entry_point_that_exits_before_listening_is_described(tmp_path, mode,
 
 def test_a_missing_module_defines_no_callable(tmp_path):
     assert start.find_module_callable(tmp_path / "app.py") is None
+
+
+@pytest.mark.parametrize("server", ["gunicorn", "mod_wsgi"])
+def test_only_the_chosen_server_is_asked_which_user_it_runs_as(tmp_path, server):
+    """As root, with no account Apache may run as: gunicorn plans as usual; only mod_wsgi, which needs one, says so."""
+    project = Project(tmp_path)
+    facts = scan_project(project.root)
+    environ = {"PATH": os.environ["PATH"], "WARP_APACHE_USER": "no-such-account-xyz"}
+    settings = find_settings({"server": server}, environ, facts.warp_files, facts.tool)
+    root = project.context().machine._replace(euid=0)
+    ctx = Context(environ, tmp_path / "home", project.env, facts.root, facts, settings, scan_app(facts.root, ""), root)
+    if server == "mod_wsgi":
+        with pytest.raises(UsageError, match="Apache refuses to run as root and no unprivileged account was found"):
+            start.scan_start_plan(ctx)
+    else:
+        assert start.scan_start_plan(ctx).run_user is None

@@ -11,6 +11,7 @@ import stat
 import tempfile
 import time
 from pathlib import Path
+from typing import Iterator, Mapping
 
 from warp import __version__, proc, servers
 from warp.config.project import find_assigned_name, scan_paste_server
@@ -22,6 +23,23 @@ from warp.report import Report
 from warp.run import action_hooks, claims
 
 
+class RunUsers(Mapping[str, "tuple[str, str] | None"]):
+    """Per server, the (user, group) it switches to under this user, looked up when the planner asks for the server it
+    chose: the others' accounts are no concern of this start (Apache's is needed only when mod_wsgi runs)."""
+
+    def __init__(self, environ: Mapping[str, str], euid: int) -> None:
+        self.environ, self.euid = environ, euid
+
+    def __getitem__(self, name: str) -> tuple[str, str] | None:
+        return servers.ADAPTERS[name].find_run_user(self.environ, self.euid)
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(servers.NAMES)
+
+    def __len__(self) -> int:
+        return len(servers.NAMES)
+
+
 def scan_start_facts(ctx: Context, *, listen_fd: int | None = None, local_socket: bool = False, django: dict | None = None) -> StartFacts:
     """What a start plan is made from, read once: the project, settings, env, build record and machine. The app is
     not asked: the server's own process loads it (hooks/loader.py)."""
@@ -31,7 +49,7 @@ def scan_start_facts(ctx: Context, *, listen_fd: int | None = None, local_socket
         settings=ctx.settings, project=ctx.project, app=ctx.app, machine=ctx.machine, app_environ=ctx.app_environ(),
         masked=ctx.masked, env_name=ctx.env.name, env_path=ctx.env.path, env_static_root=ctx.env.static_root,
         runtime_dir=find_runtime_dir(ctx), hooks_dir=HOOKS_DIR, installed=ctx.installed(), record=ctx.env.read_record(),
-        run_users={name: adapter.find_run_user(ctx.environ, ctx.machine.euid) for name, adapter in servers.ADAPTERS.items()},
+        run_users=RunUsers(ctx.environ, ctx.machine.euid),
         socket_owner=claims.find_socket_owner(ctx.machine.euid),
         paste_server=scan_paste_server(ini) if ini is not None else None,  # a missing ini is an error before any server starts
         listen_fd=listen_fd, local_socket=local_socket, django=django,
