@@ -120,12 +120,14 @@ CHANGES_KEY = {
     "first-program": edit(lambda s: s.programs[0]),
     "second-program": edit(lambda s: s.programs[1]),
     "build-record": lambda s, mp: s.ctx.env.write_record({"state": "ok", "fingerprint": "f2"}),
+    "installed-set": lambda s, mp: s.ctx.env.write_record({"state": "ok", "fingerprint": "f1", "installed": "i2"}),
     "warp-version": lambda s, mp: mp.setattr(start, "__version__", "0.0.0-other"),
 }
 KEEPS_KEY = {
     "same": lambda s, mp: None,
     "unrelated-environ": lambda s, mp: mp.setenv("WARP_TEST_UNRELATED", "1"),
     "build-record-rewritten": rewrite_same(lambda s: s.record),
+    "a-no-op-build": lambda s, mp: s.ctx.env.write_record({"state": "ok", "fingerprint": "f1", "finished": 1.0, "timings": {"install": 0.1}}),
     "program-touched": rewrite_same(lambda s: s.programs[0]),
     "server-root-files": lambda s, mp: (s.root / "httpd.pid").write_text("123\n"),
 }

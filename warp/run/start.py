@@ -132,12 +132,15 @@ def run_prepare(ctx: Context, plan: StartPlan) -> None:
 
 def scan_prepare_key(ctx: Context, plan: StartPlan) -> str:
     """A digest of what the set-up commands read: themselves, their environment (which may hold secrets, hence
-    the digest) and directory, and the build, by the content of the build record and of each command's program."""
+    the digest) and directory, each command's program by its content, and what the build installed (the record's
+    fingerprint and installed set; not when it ran, which a build with nothing to do rewrites)."""
+    record = ctx.env.read_record()
     inputs = {
         "prepare": [list(argv) for argv in plan.prepare],
         "environ": dict(sorted(plan.environ.items())),
         "cwd": str(plan.cwd),
-        "contents": [_hash_file(Path(path)) for path in (*(argv[0] for argv in plan.prepare), ctx.env.record_path)],
+        "contents": [_hash_file(Path(argv[0])) for argv in plan.prepare],
+        "build": [record.get("fingerprint"), record.get("installed")],
         "warp": __version__,
     }
     return hashlib.sha256(json.dumps(inputs, sort_keys=True).encode()).hexdigest()
