@@ -118,3 +118,13 @@ def test_static_files_decision_names_what_serves_them_and_how(server):
         f"from Django's STATIC_URL/STATIC_ROOT; served by {servers.ADAPTERS[server].static_server}: "
         "hashed names cached for good (immutable), .gz/.br copies to clients that accept them"
     )
+
+
+@pytest.mark.parametrize("server", ["uwsgi", "mod_wsgi"])
+def test_a_server_that_maps_static_files_on_its_command_line_never_loads_whitenoise(server):
+    """uWSGI and mod_wsgi install no WhiteNoise: a Django project whose last build found no STATIC_URL only has its
+    module check the settings it runs with, as with one."""
+    django = Target("django", module="mysite.wsgi", callable="application", django=True, static_fallback=ENV / ".warp" / "static")
+    module = generated_module(start(server, django))
+    assert "whitenoise" not in module.lower()
+    assert "_warp.check_django_static(None, None, " in module

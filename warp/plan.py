@@ -25,8 +25,6 @@ from warp.config.settings import Settings, Value
 from warp.errors import UsageError, WarpError
 from warp.frameworks import Mode, describe_django_settings, find_asgi_request, find_mode, find_shadowed, make_django_target
 
-SERVER_MODES = ("django", "wsgi", "asgi", "paste")
-
 
 @dataclass(frozen=True)
 class Decision:

@@ -61,9 +61,6 @@ class Target:
         """The server warp starts serves the static files (the app does not)."""
         return bool(self.static_url and self.static_root) and not self.app_serves_static
 
-    def without_static(self) -> "Target":
-        return Target(self.kind, self.module, self.callable, self.script, self.ini, factory=self.factory)
-
 
 @dataclass(frozen=True)
 class Launch:

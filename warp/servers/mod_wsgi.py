@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import dataclasses
 import grp
 import os
 import pwd
@@ -49,16 +48,14 @@ class ModWsgi(Adapter):
         files = {}
         python_path = list(launch.python_path)
         # The app is loaded by warp's module (which tells warp when it cannot be, and under --reload when it is).
-        loading = make_loading(launch, self.name, static_in_argv=target.should_serve_static)
+        loading = make_loading(launch, self.name, static_in_argv=True)  # the static files are mapped below, never by WhiteNoise
         files[launch.run_dir / f"{WRAPPER_MODULE}.py"] = make_wrapper_source(target, loading, signal_ready=launch.reload)
         python_path.insert(0, launch.run_dir)
-        served = target
-        target = dataclasses.replace(target, kind="module", module=WRAPPER_MODULE, callable="application", script=None, ini=None)
         if launch.reload:
             # Development: the app runs in Apache's own children (embedded mode), so a SIGHUP restart
             # loads the new code at once, while Apache keeps its listening socket (requests wait, none are refused).
             setup.append("--embedded-mode")
-        setup += ["--application-type", "module", "--entry-point", str(target.module), "--callable-object", target.callable]
+        setup += ["--application-type", "module", "--entry-point", WRAPPER_MODULE, "--callable-object", "application"]
         capacity = launch.processes * launch.threads
         setup += [
             "--server-root", str(server_root),
@@ -81,10 +78,10 @@ class ModWsgi(Adapter):
             # closes its own; clients see both as reset requests (docs/benchmarks.md). Apache only proxies to
             # the daemon processes here, so a thread per connection costs little.
             setup += ["--server-mpm", "worker", "--initial-workers", "1.0", "--maximum-spare-workers", "1.0"]
-        if served.should_serve_static:
+        if target.should_serve_static:
             conf = launch.run_dir / "apache-static.conf"
-            files[conf] = make_static_conf(served.static_url, served.static_root)
-            setup += ["--url-alias", served.static_url.rstrip("/") or "/", str(served.static_root), "--include-file", str(conf)]
+            files[conf] = make_static_conf(target.static_url, target.static_root)
+            setup += ["--url-alias", target.static_url.rstrip("/") or "/", str(target.static_root), "--include-file", str(conf)]
         if launch.run_user:
             setup += ["--user", launch.run_user[0], "--group", launch.run_user[1]]
         setup += list(launch.extra_args)

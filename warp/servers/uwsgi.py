@@ -52,7 +52,7 @@ class Uwsgi(Adapter):
             "--disable-write-exception",
         ]
         # The app is loaded by warp's module (which tells warp's reloader when it is); one that cannot load ends uWSGI.
-        loading = make_loading(launch, self.name, static_in_argv=target.should_serve_static)
+        loading = make_loading(launch, self.name, static_in_argv=True)  # the static files are mapped below, never by WhiteNoise
         files = {launch.run_dir / f"{WRAPPER_MODULE}.py": make_wrapper_source(target, loading, signal_ready=launch.reload)}
         argv += ["--pythonpath", str(launch.run_dir)]
         for path in launch.python_path:
