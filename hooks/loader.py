@@ -73,12 +73,23 @@ def load(kind, where, name="application", *, interface=None, server="the server"
     return app
 
 
+def set_up_paste_logging(ini):
+    """The ini's [loggers], [handlers] and [formatters], as pserve and gunicorn --paste set them up."""
+    with open(ini, encoding="utf-8") as handle:
+        if "[loggers]" not in handle.read():
+            return
+    import logging.config
+
+    logging.config.fileConfig(ini, {"here": os.path.dirname(ini), "__file__": ini}, disable_existing_loggers=False)
+
+
 def _load(kind, where, name, factory=None):
     if kind == "django":
         return load_django()
     if kind == "paste":
         from paste.deploy import loadapp
 
+        set_up_paste_logging(where)
         return loadapp("config:" + where)
     module = import_module(where) if kind == "module" else run_script(where)
     if not name:

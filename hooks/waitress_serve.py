@@ -4,8 +4,8 @@ waitress-serve dies at once on SIGTERM, and its SIGINT drops connections it
 has accepted but not yet read. On either signal this launcher closes its
 listening socket (new connections are refused), answers every request on the
 connections already accepted, each response then closing its connection, a
-keep-alive one too (up to --graceful-timeout), then exits. It also adds
-WhiteNoise for static files and loads scripts and PasteDeploy files. Unknown
+keep-alive one too (up to --graceful-timeout), then exits. It serves the
+--script warp generates (which loads the app and adds WhiteNoise). Unknown
 --name=value options are waitress adjustments.
 
 Waitress is one process, so its threads share one GIL. With --processes N the
@@ -18,7 +18,6 @@ keep-alive connections and the others idle. An inherited --fd is shared.
 """
 
 import argparse
-import gc
 import logging
 import os
 import runpy
@@ -26,7 +25,6 @@ import signal
 import socket
 import sys
 import time
-from importlib import import_module
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
@@ -34,19 +32,7 @@ from _common import exit_with_parent, fail_from_app, report_modules, tell_warp  
 
 
 def load_app(args):
-    if args.paste:
-        ini = os.path.abspath(args.paste)
-        from paste.deploy import loadapp
-
-        if "[loggers]" in open(ini, encoding="utf-8").read():
-            import logging.config
-
-            logging.config.fileConfig(ini, {"here": os.path.dirname(ini), "__file__": ini}, disable_existing_loggers=False)
-        return loadapp("config:" + ini)
-    if args.script:
-        return runpy.run_path(args.script, run_name="__warp_wsgi__")[args.callable]
-    module, _, name = args.app.partition(":")
-    return getattr(import_module(module), name or "application")
+    return runpy.run_path(args.script, run_name="__warp_wsgi__")[args.callable]
 
 
 def main():
@@ -55,14 +41,8 @@ def main():
     parser.add_argument("--fd", type=int, help="serve on this inherited listening socket")
     parser.add_argument("--threads", type=int, default=4)
     parser.add_argument("--processes", type=int, default=1)
-    parser.add_argument("--app")
-    parser.add_argument("--script")
+    parser.add_argument("--script", required=True, help="warp's module, which loads the app")
     parser.add_argument("--callable", default="application")
-    parser.add_argument("--paste")
-    parser.add_argument("--static-url")
-    parser.add_argument("--static-root")
-    parser.add_argument("--immutable-file-test", help="a regex for hashed names, cached for good")
-    parser.add_argument("--autorefresh", action="store_true")
     parser.add_argument("--graceful-timeout", type=float, default=30.0)
     args, rest = parser.parse_known_args()
     adjustments = {}
@@ -91,14 +71,7 @@ def serve_app(args, adjustments, loaded=None):
     except Exception as exc:  # noqa: BLE001  (the app's import error is the app's)
         tell_warp(b"0")
         fail_from_app("the application failed to load", exc)
-    gc.freeze()  # what the import made lives as long as the process: the collector's full passes skip it (as in warp's WSGI module)
     tell_warp(b"1")
-    if args.static_url and args.static_root:
-        from whitenoise import WhiteNoise
-
-        app = WhiteNoise(app, autorefresh=args.autorefresh, immutable_file_test=args.immutable_file_test)
-        app.add_files(args.static_root, prefix=args.static_url)
-        gc.freeze()
     if loaded is not None:
         loaded()
     if os.environ.get("WARP_MODULES_FILE"):

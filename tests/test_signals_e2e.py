@@ -166,7 +166,7 @@ def start_slow_loading_waitress(tmp_path, processes: int, port: int, graceful: f
         "time.sleep(2)\nfrom wsgi import application\n"
     )
     argv = [str(app.home / "envs" / app.name / "bin" / "python"), str(HOOKS_DIR / "waitress_serve.py"), "--processes",
-            str(processes), "--listen", f"127.0.0.1:{port}", "--app", "slow_wsgi:application", "--graceful-timeout", str(graceful)]
+            str(processes), "--listen", f"127.0.0.1:{port}", "--script", str(tmp_path / "slow_wsgi.py"), "--graceful-timeout", str(graceful)]
     with open(tmp_path / "log", "w") as log:
         launcher = subprocess.Popen(argv, cwd=app.src, env={**os.environ, "PYTHONPATH": f"{tmp_path}:{app.src}"},
                                     stdout=log, stderr=subprocess.STDOUT, start_new_session=True)

@@ -324,3 +324,40 @@ def test_mod_wsgi_setup_runs_again_only_when_what_it_reads_changed():
     assert "threads=5" in conf.read_text()
     conf.unlink()  # a file it wrote is gone: written again, and Apache starts
     assert start("--threads", "5") != changed
+
+
+PASTE_LOGGING = """
+[loggers]
+keys = root
+
+[handlers]
+keys = file
+
+[formatters]
+keys = plain
+
+[logger_root]
+level = INFO
+handlers = file
+
+[handler_file]
+class = FileHandler
+args = (r'%(here)s/app.log', 'a')
+formatter = plain
+
+[formatter_plain]
+format = %(name)s %(message)s
+"""
+
+
+@pytest.mark.parametrize("server", ["gunicorn", "waitress"])
+def test_a_paste_ini_sets_up_its_logging_as_pserve_does(server, run_warp):
+    app = build_app("pyramid_paste", server, copy_as=f"paste-logging-{server}")
+    ini = app.src / "paste.ini"
+    if "[loggers]" not in ini.read_text():
+        ini.write_text(ini.read_text() + PASTE_LOGGING)
+    running = run_warp(app, "--server", server)
+    running.wait_ready("/")
+    assert running.get("/")[0] == 200
+    assert (app.src / "app.log").exists(), running.output()  # the ini's FileHandler, made where its %(here)s says
+    assert running.stop() == 0, running.output()

@@ -32,7 +32,5 @@ class Waitress(Adapter):
         module = launch.run_dir / f"{WRAPPER_MODULE}.py"
         files = {module: make_wrapper_source(target, make_loading(launch, self.name, exit_code=APP_FAILED), autorefresh=launch.reload)}
         argv += ["--script", str(module), "--callable", "application"]
-        if launch.reload:
-            argv.append("--autorefresh")
         # The launcher turns SIGTERM into waitress's graceful stop, so warp can exec it.
         return ServerCommand(argv=tuple(argv) + launch.extra_args, stop=Stop("exec", timeout=launch.graceful_timeout), files=files)
