@@ -372,9 +372,9 @@ def test_a_reload_goes_to_the_main_process(tmp_path, children):
     assert got_nothing_more(worker, [])
 
 
-def test_a_reload_of_a_stop_recorded_before_reloads_is_sighup(tmp_path, children):
+def test_a_reload_of_a_stop_that_names_no_reload_is_sighup(tmp_path, children):
     main, _ = server_with_worker(tmp_path, children)
-    parent.reload(SimpleNamespace(kind="signal", signal="SIGWINCH"), main.pid())
+    parent.reload(Stop("signal", "SIGWINCH"), main.pid())
     assert main.wait_logged("SIGHUP") == ["SIGHUP"]
 
 

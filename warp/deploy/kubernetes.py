@@ -42,7 +42,7 @@ def render(plan: StartPlan, dep: Deployment) -> list[File]:
     if processes is not None:
         if processes.web.count_source != "default":
             web["spec"]["replicas"] = processes.web.count
-        objects[1:1] = [make_type_deployment(plan, dep, process, web, image) for process in find_other_types(processes)]
+        objects[1:1] = [make_type_deployment(dep, process, web, image) for process in find_other_types(processes)]
     text = make_header("#", "export kubernetes", dep)
     if dep.secret_names:
         command = make_secret_command(dep.name, dep.source)
@@ -147,7 +147,7 @@ def make_release_commands(dep: Deployment, job_file: str) -> str:
             f"kubectl wait --for=condition=complete --timeout={RELEASE_DEADLINE}s {job}")
 
 
-def _pod_container(dep: Deployment, process: Process, web: dict, image: str) -> dict:
+def _pod_container(process: Process, web: dict, image: str) -> dict:
     """The web container's image, environment, secrets and security, running ``process`` instead."""
     web_container = web["spec"]["template"]["spec"]["containers"][0]
     container = {
@@ -171,7 +171,7 @@ def _objects_meta(dep: Deployment, process: Process, suffix: str) -> tuple[dict,
     return metadata, labels
 
 
-def make_type_deployment(plan: StartPlan, dep: Deployment, process: Process, web: dict, image: str) -> dict:
+def make_type_deployment(dep: Deployment, process: Process, web: dict, image: str) -> dict:
     """A process type's Deployment: no port, no probes, no Service."""
     metadata, labels = _objects_meta(dep, process, find_unit_name(process.name))
     template_spec = web["spec"]["template"]["spec"]
@@ -179,7 +179,7 @@ def make_type_deployment(plan: StartPlan, dep: Deployment, process: Process, web
         # SIGTERM reaches the process (warp execs it): Celery's worker finishes its tasks within this.
         "terminationGracePeriodSeconds": template_spec["terminationGracePeriodSeconds"],
         "securityContext": dict(template_spec["securityContext"]),
-        "containers": [_pod_container(dep, process, web, image)],
+        "containers": [_pod_container(process, web, image)],
     }
     spec = {"replicas": process.count, "selector": {"matchLabels": {"app.kubernetes.io/name": metadata["name"]}},
             "template": {"metadata": {"labels": labels}, "spec": pod}}
@@ -192,7 +192,7 @@ def make_release_job(dep: Deployment, process: Process, web: dict, image: str) -
     pod = {
         "restartPolicy": "Never",
         "securityContext": dict(web["spec"]["template"]["spec"]["securityContext"]),
-        "containers": [_pod_container(dep, process, web, image)],
+        "containers": [_pod_container(process, web, image)],
     }
     spec = {"backoffLimit": 0, "activeDeadlineSeconds": RELEASE_DEADLINE, "template": {"metadata": {"labels": labels}, "spec": pod}}
     return {"apiVersion": "batch/v1", "kind": "Job", "metadata": metadata, "spec": spec}

@@ -46,16 +46,16 @@ def run_named_hook(ctx: Context, name: str, report: Report, default: Callable[[]
 
 def run_migrate(ctx: Context, report: Report) -> None:
     """`warp migrate`: the migrate hook, else Django's `manage.py migrate --noinput`."""
-    if "migrate" in ctx.project.hooks:
-        report(" -----> Running migrate hook")
-        run_user_hook(ctx, "migrate", ctx.app_environ(), report)
-        return
-    if not ctx.app.is_django:
-        report(" -----> No migrate hook and not a Django project; nothing to do")
-        return
-    report(" -----> Running manage.py migrate --noinput")
-    proc.run([str(ctx.env.python), "manage.py", "migrate", "--noinput"], env=ctx.app_environ(), cwd=ctx.app.home,
-             step="manage.py migrate", capture=False)
+
+    def django_migrate() -> None:
+        if not ctx.app.is_django:
+            report(" -----> No migrate hook and not a Django project; nothing to do")
+            return
+        report(" -----> Running manage.py migrate --noinput")
+        proc.run([str(ctx.env.python), "manage.py", "migrate", "--noinput"], env=ctx.app_environ(), cwd=ctx.app.home,
+                 step="manage.py migrate", capture=False)
+
+    run_named_hook(ctx, "migrate", report, django_migrate)
 
 
 def probe_app(ctx: Context, name: str, report: Report) -> None:

@@ -206,10 +206,8 @@ def describe(process: Process) -> str:
     """How a process type runs, for `warp plan`."""
     if process.kind == WARP_WEB:
         return "warp's own plan (above)" + (f", declared as {process.command!r}" if process.command != "warp start" else "")
-    if process.kind == WARP_MIGRATE:
+    if process.kind == WARP_MIGRATE or process.name == RELEASE:
         return "once, by `warp release`, under a lock"
     if process.name == WEB:
         return "run as written (not warp's own plan), with $PORT"
-    if process.name == RELEASE:
-        return "once, by `warp release`, under a lock"
     return "run as written"

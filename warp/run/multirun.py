@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import BinaryIO, Callable, Mapping, Sequence
 
 from warp import proc
-from warp.run.parent import exit_code
+from warp.run.parent import SignalFlag, exit_code
 
 #: honcho's colours, in its order: cyan, yellow, green, magenta, red, blue, then their bright versions.
 COLOURS = ("36", "33", "32", "35", "31", "34", "1;36", "1;33", "1;32", "1;35", "1;31", "1;34")
@@ -75,14 +75,6 @@ def should_colour(stream, environ: Mapping[str, str]) -> bool:
     return stream.isatty() and not environ.get("NO_COLOR")
 
 
-class _Flag:
-    def __init__(self) -> None:
-        self.signals: list[int] = []
-
-    def __call__(self, signum, frame) -> None:  # only records; acted on in the loop
-        self.signals.append(signum)
-
-
 def run_children(children: Sequence[Child], *, timeout: float, printer: Printer,
                  spawn: Callable[..., subprocess.Popen] | None = None, changed: threading.Event | None = None,
                  restart: frozenset[str] = frozenset()) -> int:
@@ -97,7 +89,7 @@ def run_children(children: Sequence[Child], *, timeout: float, printer: Printer,
     instead of ending the others.
     """
     run = _Run(children, spawn or _spawn, printer)
-    flag = _Flag()
+    flag = SignalFlag()
     previous = {sig: signal.signal(sig, flag) for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP)}
     try:
         for child in children:
@@ -165,11 +157,11 @@ class _Run:
                     self.kill(name)
             time.sleep(TICK)
         for name in live:
-            proc.signal_group(self.running[name].pid, signal.SIGKILL)
+            self.kill(name)
         for name in names:
             self.start(name)
 
-    def supervise(self, flag: _Flag, timeout: float, changed: threading.Event | None, restart: frozenset[str]) -> int:
+    def supervise(self, flag: SignalFlag, timeout: float, changed: threading.Event | None, restart: frozenset[str]) -> int:
         printer, running = self.printer, self.running
         codes: dict[str, int] = {}
         first_end: tuple[str, int] | None = None

@@ -35,10 +35,9 @@ def graceful_stop(stop: Stop, pid: int) -> None:
 
 def reload(stop: Stop, pid: int) -> None:
     """Ask the server ``pid`` to reload its app as its adapter says: a signal to its main process, or to those of its
-    processes named by ``stop.reload_processes`` (SIGHUP itself in a start recorded before reloads were known)."""
-    sig = getattr(signal, getattr(stop, "reload", "SIGHUP"))
-    prefix = getattr(stop, "reload_processes", None)
-    for target in proc.find_descendants_named(pid, prefix) if prefix else [pid]:
+    processes named by ``stop.reload_processes``."""
+    sig = getattr(signal, stop.reload)
+    for target in proc.find_descendants_named(pid, stop.reload_processes) if stop.reload_processes else [pid]:
         proc.signal_process(target, sig)
 
 
@@ -59,7 +58,7 @@ def exit_code(code: int) -> int:
     return 128 - code if code < 0 else code
 
 
-class _Flag:
+class SignalFlag:
     def __init__(self) -> None:
         self.signals: list[int] = []
 
@@ -73,7 +72,7 @@ def run(plan: StartPlan, report, *, started: Callable[[], None] = lambda: None, 
 
     With ``why_exited``, a child that exits before its port accepts is an error whose message that gives.
     """
-    flag = _Flag()
+    flag = SignalFlag()
     previous = {sig: signal.signal(sig, flag) for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP)}
     for marker in (plan.failure_marker, plan.import_marker):
         if marker is not None:
