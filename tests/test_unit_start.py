@@ -18,7 +18,7 @@ from test_unit_build import Project
 from warp.config.project import scan_app, scan_project
 from warp.config.settings import find_settings
 from warp.context import Context
-from warp.env.venv import Env
+from warp.env.venv import Env, read_json_dict
 from warp.errors import UsageError
 from warp.run import start
 
@@ -247,18 +247,18 @@ def test_a_plan_without_set_up_commands_runs_nothing_and_writes_no_stamp(scene):
     ('"key"', {}),
     ('{"key": "k", "files": {"a": [1, 2]}}', {"key": "k", "files": {"a": [1, 2]}}),
 ])
-def test_read_stamp_answers_a_dict_or_nothing(tmp_path, text, saved):
+def test_a_stamp_is_read_as_a_dict_or_nothing(tmp_path, text, saved):
     path = tmp_path / start.PREPARED
     if text is not None:
         path.write_text(text)
-    assert start.read_stamp(path) == saved
+    assert read_json_dict(path) == saved
 
 
 def test_write_stamp_replaces_the_stamp_whole(tmp_path):
     path = tmp_path / start.PREPARED
     path.write_text("old")
     start.write_stamp(path, {"key": "k", "files": {}})
-    assert start.read_stamp(path) == {"key": "k", "files": {}}
+    assert read_json_dict(path) == {"key": "k", "files": {}}
     assert os.listdir(tmp_path) == [start.PREPARED]  # no temporary file is left
 
 

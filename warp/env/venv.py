@@ -91,13 +91,7 @@ class Env:
 
     def read_record(self) -> dict:
         """The last build record, or {} when there is none or it is unreadable."""
-        if not self.record_path.is_file():
-            return {}
-        try:
-            data = json.loads(self.record_path.read_text())
-        except (OSError, ValueError):
-            return {}
-        return data if isinstance(data, dict) else {}
+        return read_json_dict(self.record_path)
 
     def write_record(self, record: dict) -> None:
         _write_json(self.record_path, record)
@@ -358,6 +352,15 @@ def _read_json(path: Path, what: str, name: str) -> dict:
     if not isinstance(data, dict):
         raise EnvError(f"{what} is corrupt ({path})", hint=fix)
     return data
+
+
+def read_json_dict(path: Path) -> dict:
+    """A JSON object warp keeps for itself, or {} when there is none or it is unreadable: it is made again."""
+    try:
+        data = json.loads(path.read_text())
+    except (OSError, ValueError):
+        return {}
+    return data if isinstance(data, dict) else {}
 
 
 def _write_json(path: Path, data: dict) -> None:

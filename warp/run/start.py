@@ -16,6 +16,7 @@ from typing import Iterator, Mapping
 from warp import __version__, proc, servers
 from warp.config.project import find_assigned_name, scan_paste_server
 from warp.context import Context
+from warp.env.venv import read_json_dict
 from warp.errors import EnvError, disk_full_as_error
 from warp.hookdir import HOOKS_DIR
 from warp.plan import StartFacts, StartPlan, plan_start
@@ -119,7 +120,7 @@ def run_prepare(ctx: Context, plan: StartPlan) -> None:
     stamp = plan.server_root / PREPARED if plan.server_root is not None else None
     key = scan_prepare_key(ctx, plan)
     if stamp is not None:
-        saved = read_stamp(stamp)
+        saved = read_json_dict(stamp)
         if saved.get("key") == key and saved.get("files") and scan_written(plan.server_root, saved["files"]) == saved["files"]:
             return
     started = time.time_ns() - PREPARE_CLOCK_SLACK
@@ -151,14 +152,6 @@ def _hash_file(path: Path) -> str | None:
         return hashlib.sha256(path.read_bytes()).hexdigest()
     except OSError:
         return None
-
-
-def read_stamp(path: Path) -> dict:
-    try:
-        saved = json.loads(path.read_text())
-    except (OSError, ValueError):
-        return {}
-    return saved if isinstance(saved, dict) else {}
 
 
 def write_stamp(path: Path, value: dict) -> None:
