@@ -29,6 +29,7 @@ CHANGES = {
     "its build directory": ("libs/mylib/build/lib/mylib/__init__.py", "x", False),
     "its egg-info": ("libs/mylib/mylib.egg-info/PKG-INFO", "x", False),
     "its git data": ("libs/mylib/.git/HEAD", "x", False),
+    "a virtualenv inside it": ("libs/mylib/venv/pyvenv.cfg", "x", False),
     "a file of the project outside the inputs": ("media/upload.jpg", "x", False),
 }
 

@@ -249,6 +249,7 @@ CHANGES_FINGERPRINT = {
     "python": dict(python_version="3.12.2"),
     "server": dict(settings=make_settings({"server": "uwsgi"})),
     "server-from-installed": dict(installed={"mod-wsgi": "5.0"}),
+    "interface": dict(settings=make_settings({"server": "gunicorn", "interface": "asgi"})),  # gunicorn's worker changes
     "installer": dict(installer=Installer("pip", None, ENV / "bin" / "python")),
     "offline": dict(installer=dataclasses.replace(UV, offline=True)),
     "wheelhouse": dict(installer=dataclasses.replace(UV, find_links=ROOT / ".warp/wheelhouse")),

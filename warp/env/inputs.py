@@ -7,6 +7,7 @@ import os
 import re
 from pathlib import Path
 
+from warp.config.files import IGNORED_DIRS
 from warp.env import venv
 from warp.errors import UsageError
 
@@ -85,8 +86,9 @@ def scan_digests(root: Path, files: tuple[str, ...]) -> dict[str, str]:
     return digests
 
 
-#: What a local package's tree holds that its install does not read (or writes itself).
-_NOT_PACKAGE_CONTENT = {".git", ".hg", "__pycache__", "build", "dist", "node_modules", ".venv", ".tox", ".nox"}
+#: What a local package's tree holds that its install does not read (or writes itself): the directories warp never
+#: reads, and the build's own output.
+_NOT_PACKAGE_CONTENT = IGNORED_DIRS | {"build", "dist"}
 
 
 def scan_tree_digest(top: Path) -> str:
