@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import SHARED, build_app, django_site_with_assets, http_get, warp
+from conftest import SHARED, build_app, django_site_with_assets, free_port, http_get, warp
 from test_reload_e2e import wait_for_output, wait_for_text
 
 pytestmark = pytest.mark.e2e
@@ -304,7 +304,7 @@ def test_a_collectstatic_cut_short_leaves_the_env_unbuilt_and_the_next_build_rep
     assert record["state"] != "ok"
     empty = [path for path in Path(root).rglob("*") if path.is_file() and path.stat().st_size == 0]
     assert empty, "the cut-short copy is the case this test is about"
-    started = warp("start", "--host", "127.0.0.1", "--port", "1", cwd=app.src, home=app.home, env=env, check=False)
+    started = warp("start", "--host", "127.0.0.1", "--port", str(free_port()), cwd=app.src, home=app.home, env=env, check=False)
     assert "has no successful build" in started.stderr and "run `warp build`" in started.stderr
     flag.unlink()
     warp("build", cwd=app.src, home=app.home, env=env)
@@ -319,7 +319,7 @@ def test_a_start_after_a_failed_django_build_says_to_build(tmp_path):
     requirements.write_text(original + "this-package-does-not-exist-anywhere-xyz\n")
     try:
         assert warp("build", cwd=app.src, home=app.home, check=False).returncode != 0
-        started = warp("start", "--host", "127.0.0.1", "--port", "1", cwd=app.src, home=app.home, check=False)
+        started = warp("start", "--host", "127.0.0.1", "--port", str(free_port()), cwd=app.src, home=app.home, check=False)
     finally:
         requirements.write_text(original)
     assert started.returncode != 0

@@ -9,15 +9,16 @@ checks it in test_processes_e2e.py) and GREETING given as a plain value instead.
 
 from __future__ import annotations
 
+import functools
 import os
 import uuid
 
 import pytest
 import yaml
 
-from conftest import build_app, free_port, http_get, warp
+from conftest import build_app, free_port, warp
 from test_container_e2e import base_image, build_offline, podman, write_image_files  # noqa: F401  (base_image: a fixture)
-from test_processes_e2e import redis, wait_for  # noqa: F401  (redis: a fixture)
+from test_processes_e2e import answer_on, redis, wait_for  # noqa: F401  (redis: a fixture)
 
 # One podman at a time: a build looking up its cached layers while another test removes its image fails ("layer not known").
 pytestmark = [pytest.mark.slow, pytest.mark.e2e, pytest.mark.xdist_group("podman")]
@@ -88,11 +89,7 @@ def test_the_image_runs_any_type_and_the_kubernetes_export_plays_under_podman(ba
 
         podman("kube", "play", str(manifest))
 
-        def answer(path):
-            try:
-                return http_get(f"http://127.0.0.1:{port}{path}", timeout=10)
-            except OSError:
-                return None
+        answer = functools.partial(answer_on, port)
         wait_for(lambda: answer("/result/none"), 180, "web did not answer",
                  lambda: podman("ps", "-a", "--format", "{{.Names}} {{.Status}}").stdout)
         task_id = answer("/enqueue?x=3&y=4")[1]

@@ -6,6 +6,7 @@ Redis is Debian's redis-server, started by each test on a free loopback port and
 
 from __future__ import annotations
 
+import functools
 import os
 import shutil
 import signal
@@ -42,6 +43,14 @@ def jobs(tmp_path):
     path = tmp_path / "jobs"
     path.mkdir()
     return path
+
+
+def answer_on(port: int, path: str):
+    """(status, body) of a GET on the loopback port, or None while nothing answers there."""
+    try:
+        return http_get(f"http://127.0.0.1:{port}{path}", timeout=10)
+    except OSError:
+        return None
 
 
 def wait_for(predicate, timeout: float, what: str, log=lambda: ""):
@@ -295,12 +304,7 @@ def test_supervisord_runs_every_process_type_from_the_export(redis, jobs, tmp_pa
     try:
         wait_for(lambda: (jobs / "migrated").exists() and "end" in (jobs / "migrated").read_text(), 120, "the release did not migrate", log)
         wait_for(lambda: (jobs / "ticks").exists(), 120, "beat's task did not run", log)
-
-        def answer(path):
-            try:
-                return http_get(f"http://127.0.0.1:{port}{path}", timeout=10)
-            except OSError:
-                return None
+        answer = functools.partial(answer_on, port)
         wait_for(lambda: answer("/result/none"), 120, "web did not answer", log)
         task_id = answer("/enqueue?x=6&y=7")[1]
         wait_for(lambda: answer(f"/result/{task_id}")[1] == "SUCCESS 13 from-warp-environment", 60, "no result", log)
