@@ -52,7 +52,7 @@ class World:
     #: Restart the app inside a still-running server (Apache's own restart); None = replace the child.
     reload_in_place: Callable[[Process], bool] | None = None
     #: Wait for the old child to exit before starting the new one (servers that bind the port themselves).
-    sequential: bool = False
+    sequential: Callable[[], bool] = lambda: False
     #: Ask a child to stop gracefully; default SIGTERM to its process group.
     stop_child: Callable[[Process], None] | None = None
     #: Called between changes (about ten times a second).
@@ -128,7 +128,7 @@ class Reloader:
             return
         self._ask_to_stop(child)
         deadline = self.world.clock() + RESTART_GRACE
-        if self.world.sequential:
+        if self.world.sequential():
             while self.world.group_alive(child.pid) and self.world.clock() < deadline:
                 child.poll()
                 time.sleep(0.01)

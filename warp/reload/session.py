@@ -3,6 +3,7 @@ each change is answered from the project as it is now (a build, collectstatic, a
 
 from __future__ import annotations
 
+import dataclasses
 import threading
 from pathlib import Path
 
@@ -10,19 +11,19 @@ from warp import build
 from warp.context import Context
 from warp.errors import WarpError
 from warp.hookdir import HOOKS_DIR
-from warp.plan import StartPlan
+from warp.plan import StartPlan, plan_start
 from warp.reload import loop, watch
 from warp.reload.warm import WarmParent
 from warp.report import Report
 from warp.run import claims, parent
-from warp.run.start import Prepared, run_prepare, scan_start_plan, write_plan_files
+from warp.run.start import Prepared, run_prepare, scan_start_facts, scan_start_plan, write_plan_files
 
 
 def run_reload(ctx: Context, plan: StartPlan, held: Prepared, report: Report, reload_context) -> int:
     """Development mode: watch the tree and restart (or reload) the server on change.
 
-    ``plan`` has been prepared already; ``reload_context`` re-reads the project
-    (after a change under .warp/ or to pyproject.toml).
+    ``plan`` has been prepared already; ``reload_context`` reads the project again, at every change but a static
+    file's: nothing warp decided is kept from before.
     """
     sock = None
     if plan.adapter is not None and plan.adapter.takes_socket:
@@ -52,15 +53,15 @@ def run_reload(ctx: Context, plan: StartPlan, held: Prepared, report: Report, re
                 if not (target and target.app_serves_static):
                     return False
             else:
-                children.plan = scan_start_plan(current, listen_fd=children.sock.fileno() if children.sock else None, django=state.get("django"))
+                facts = scan_start_facts(current, listen_fd=children.sock.fileno() if children.sock else None, django=state.get("django"))
+                children.plan = plan_start(facts)
                 if children.sock is not None and not (children.plan.adapter and children.plan.adapter.takes_socket):
                     # The entry point now binds the port itself (a new app.py, say): the old server goes first.
-                    children.plan = scan_start_plan(current, django=state.get("django"))
+                    children.plan = plan_start(dataclasses.replace(facts, listen_fd=None))
                     if children.warm is not None:  # its parked process holds the socket too
                         children.warm.close()
                     children.sock.close()
                     children.sock = None
-                    reloader.world.sequential = True
             write_plan_files(current, children.plan)
             if reaction.kind != "static":
                 run_prepare(current, children.plan)
@@ -76,7 +77,7 @@ def run_reload(ctx: Context, plan: StartPlan, held: Prepared, report: Report, re
             prepare=prepare_reaction,
             report=report,
             reload_in_place=children.reload_in_place,
-            sequential=sock is None,
+            sequential=lambda: children.sock is None,  # a server that binds the port itself: the old one goes first
             stop_child=children.stop_child,
             idle=children.idle,
             crashed=children.crashed,
