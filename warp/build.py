@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import fcntl
 import os
 import re
 import shutil
@@ -17,7 +16,7 @@ from warp.config.settings import WARP_CACHE_DIR, WARP_NO_CACHE, parse_flag
 from warp.context import Context
 from warp.env import pythons, wheelstore
 from warp.env.inputs import scan_digests, scan_dist_infos, scan_incomplete, scan_installed
-from warp.env.venv import Env, drop_world_write, find_uv, recreate_env
+from warp.env.venv import Env, drop_world_write, find_uv, hold_lock, recreate_env
 from warp.env.wheelstore import find_requirement_name
 from warp.errors import EnvError, StepFailed, UsageError, disk_full_as_error
 from warp.hookdir import HOOKS_DIR
@@ -30,14 +29,13 @@ from warp.run import claims
 def hold_build_lock(env: Env, report: Report, *, wait: bool = True):
     """One build per env at a time: the second waits (or fails with --no-wait)."""
     env.state.mkdir(parents=True, exist_ok=True)
-    with open(env.lock_path, "a+") as handle:
-        try:
-            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            if not wait:
-                raise EnvError(f"another build of env {env.name!r} is running", hint="wait for it, or drop --no-wait to queue") from None
-            report(f" -----> Waiting for another build of env {env.name} to finish")
-            fcntl.flock(handle, fcntl.LOCK_EX)
+
+    def waiting() -> None:
+        if not wait:
+            raise EnvError(f"another build of env {env.name!r} is running", hint="wait for it, or drop --no-wait to queue")
+        report(f" -----> Waiting for another build of env {env.name} to finish")
+
+    with hold_lock(env.lock_path, waiting):
         yield
 
 

@@ -17,7 +17,7 @@ import time
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Mapping
+from typing import Callable, Mapping
 
 from warp import proc
 from warp.errors import EnvError, UsageError, disk_full_as_error
@@ -240,10 +240,16 @@ def claim_creation(env: Env):
 
 
 @contextmanager
-def hold_lock(path: Path):
-    """An exclusive lock on ``path`` (created if need be): another warp holding it is waited for."""
+def hold_lock(path: Path, waiting: Callable[[], None] | None = None):
+    """An exclusive lock on ``path`` (created if need be): another warp holding it is waited for, once ``waiting``
+    has said so (or raised instead)."""
     with open(path, "a+") as handle:
-        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            if waiting is not None:
+                waiting()
+            fcntl.flock(handle, fcntl.LOCK_EX)
         yield
 
 

@@ -4,7 +4,6 @@ on the host."""
 
 from __future__ import annotations
 
-import fcntl
 import shutil
 import sys
 import threading
@@ -28,6 +27,7 @@ from warp.config.processes import (
 )
 from warp.config.settings import WARP_ENV_NAME
 from warp.context import Context
+from warp.env.venv import hold_lock
 from warp.errors import EnvError, UsageError
 from warp.plan import StartPlan
 from warp.report import Report
@@ -184,12 +184,7 @@ def run_release(ctx: Context, plan: ProcessPlan, report: Report) -> None:
     check_built(ctx)
     lock_path = find_release_lock(ctx)
     lock_path.parent.mkdir(parents=True, exist_ok=True)
-    with open(lock_path, "a") as lock:
-        try:
-            fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            report(f" -----> Waiting for another `warp release` of env {ctx.env.name} to finish")
-            fcntl.flock(lock, fcntl.LOCK_EX)
+    with hold_lock(lock_path, lambda: report(f" -----> Waiting for another `warp release` of env {ctx.env.name} to finish")):
         if release.kind == WARP_MIGRATE:
             report(f" -----> Release: warp migrate ({release.source})")
             action_hooks.run_migrate(ctx, report)
