@@ -51,3 +51,20 @@ def test_the_same_content_with_a_new_mtime_is_the_same_input(project):
     for path in (project / "requirements.txt", project / "libs" / "mylib" / "mylib" / "__init__.py"):
         os.utime(path, (1, 1))
     assert scan_digests(project, ("requirements.txt",)) == before
+
+
+EDITABLE = {
+    "its metadata": ("libs/mylib/pyproject.toml", '[project]\nname = "mylib"\nversion = "2.0"\n', True),
+    "a setup.py beside it": ("libs/mylib/setup.py", "from setuptools import setup\nsetup()\n", True),
+    # Imported in place: an editable install is not made again for its code
+    "its code": ("libs/mylib/mylib/__init__.py", "VALUE = 2\n", False),
+    "a new module": ("libs/mylib/mylib/extra.py", "", False),
+}
+
+
+@pytest.mark.parametrize("path, text, changes", EDITABLE.values(), ids=EDITABLE)
+def test_an_editable_local_package_is_an_input_by_its_metadata(project, path, text, changes):
+    (project / "requirements.txt").write_text("flask\n-e ./libs/mylib\n-r base.txt\n")
+    before = scan_digests(project, ("requirements.txt",))
+    (project / path).write_text(text)
+    assert (scan_digests(project, ("requirements.txt",)) != before) is changes

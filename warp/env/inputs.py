@@ -78,11 +78,11 @@ def scan_digests(root: Path, files: tuple[str, ...]) -> dict[str, str]:
                 included = match.group(1) if Path(match.group(1)).is_absolute() else str((path.parent / match.group(1)).relative_to(root))
                 pending.append((included, name))
                 continue
-            local = re.match(r"\s*(?:(?:-e|--editable)[\s=]+)?(?:file:(?://)?)?((?:\.{1,2}|~)?/[^\s;#\[]*)", line)
-            if local:  # a local path requirement: what is installed is its content
-                where = Path(local.group(1)).expanduser()
+            local = re.match(r"\s*((?:-e|--editable)[\s=]+)?(?:file:(?://)?)?((?:\.{1,2}|~)?/[^\s;#\[]*)", line)
+            if local:  # a local path requirement: what is installed is its content; of an editable one, its metadata
+                where = Path(local.group(2)).expanduser()
                 where = where if where.is_absolute() else path.parent / where
-                digests[f"{name}: {local.group(1)}"] = scan_tree_digest(where)
+                digests[f"{name}: {local.group(2)}"] = scan_tree_digest(where, only=PACKAGE_METADATA if local.group(1) else None)
     return digests
 
 
@@ -91,13 +91,23 @@ def scan_digests(root: Path, files: tuple[str, ...]) -> dict[str, str]:
 _NOT_PACKAGE_CONTENT = IGNORED_DIRS | {"build", "dist"}
 
 
-def scan_tree_digest(top: Path) -> str:
-    """A content hash of a local requirement (a file, or a directory's files by name and content)."""
+#: What an editable install reads again when it changes (as uv keys its cache of one): its code is imported in place.
+PACKAGE_METADATA = ("pyproject.toml", "setup.py", "setup.cfg")
+
+
+def scan_tree_digest(top: Path, only: tuple[str, ...] | None = None) -> str:
+    """A content hash of a local requirement (a file, or a directory's files by name and content; with ``only``,
+    those of its top-level files alone)."""
     import hashlib
 
     digest = hashlib.sha256()
     if top.is_file():
         digest.update(top.read_bytes())
+        return digest.hexdigest()
+    if only is not None:
+        for name in only:
+            if (top / name).is_file():
+                digest.update(name.encode() + b"\0" + hashlib.sha256((top / name).read_bytes()).digest())
         return digest.hexdigest()
     for folder, dirs, names in os.walk(top):
         dirs[:] = sorted(d for d in dirs if d not in _NOT_PACKAGE_CONTENT and not d.endswith(".egg-info"))
